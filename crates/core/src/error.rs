@@ -1,0 +1,47 @@
+//! The one error type of the domain and its ports. Controllers map each variant to an HTTP
+//! problem with a stable `code`; `Internal` text is logged, never shown to clients.
+
+use std::fmt;
+
+/// Domain error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The resource does not exist *for this tenant* (another tenant's resource looks the same).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A uniqueness or state conflict, with a stable machine code.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// The input is well-formed but violates a rule, naming the field.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    /// The caller's role does not allow the action.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Storage or other infrastructure failed; the text is for logs only.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn invalid(field: impl Into<String>, message: impl fmt::Display) -> Self {
+        Self::Invalid {
+            field: field.into(),
+            message: message.to_string(),
+        }
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// Wraps an infrastructure error with context, e.g. `Error::internal("insert task", e)`.
+    pub fn internal(context: &str, err: impl fmt::Display) -> Self {
+        Self::Internal(format!("{context}: {err}"))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,20 @@
+//! MorningAI domain: entities, parse-don't-validate newtypes, the error type and the ports
+//! every adapter implements. No I/O lives here.
+
+pub mod entities;
+pub mod error;
+pub mod ids;
+pub mod store;
+pub mod task_kinds;
+pub mod values;
+
+pub use error::{Error, Result};
+pub use ids::{ApiKeyId, ProjectId, TaskId, TenantId, UserId};
+pub use store::{Store, TenantCtx};
+pub use values::{Email, Priority, Role, Slug};
+
+/// The current UTC time at microsecond precision, the precision every backend stores.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(6)
+}

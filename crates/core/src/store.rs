@@ -1,0 +1,125 @@
+//! The `Store` port: every repository the services need. Tenant-owned data is reachable only
+//! through methods that take a [`TenantCtx`]; the few unscoped methods are the explicit
+//! platform path (sign-up, login, credential lookup) and say so in their docs.
+
+use crate::entities::*;
+use crate::error::Result;
+use crate::ids::{ApiKeyId, ProjectId, TaskId, TenantId, UserId};
+use crate::values::{Email, Role};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// The tenant a tenant-scoped operation runs in. On PostgreSQL every such operation runs
+/// inside a transaction that has switched to the `morningai_tenant` role with
+/// `app.tenant_id` set, so row-level security holds even if a query forgot its filter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TenantCtx {
+    pub tenant_id: TenantId,
+}
+
+impl TenantCtx {
+    pub fn new(tenant_id: TenantId) -> Self {
+        Self { tenant_id }
+    }
+}
+
+/// Pool gauges for `/metrics`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PoolStats {
+    pub size: u64,
+    pub idle: u64,
+    pub waiting: u64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// Round trip to the database (readiness).
+    async fn ping(&self) -> Result<()>;
+
+    fn pool_stats(&self) -> PoolStats;
+
+    // ---- platform path: users, tenants, credentials -----------------------------------
+
+    /// Creates a user, a tenant and the user's owner membership in one transaction.
+    async fn create_user_with_tenant(
+        &self,
+        user: NewUser,
+        tenant: NewTenant,
+    ) -> Result<(User, Tenant)>;
+    async fn create_user(&self, user: NewUser) -> Result<User>;
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>>;
+    /// Platform path: a login looks the user up before any tenant is known.
+    async fn user_credentials(&self, email: &Email) -> Result<Option<UserCredentials>>;
+    /// Creates a tenant owned by `owner`.
+    async fn create_tenant(&self, tenant: NewTenant, owner: UserId) -> Result<Tenant>;
+    /// Platform path: finds a tenant by slug (CLI administration).
+    async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>>;
+    /// Every tenant the user belongs to, with the role there.
+    async fn memberships_of(&self, user: UserId) -> Result<Vec<Membership>>;
+    /// The user's role in the tenant, read from the membership row.
+    async fn role_of(&self, tenant: TenantId, user: UserId) -> Result<Option<Role>>;
+    /// Platform path: resolves an API key by the hash of its secret (revoked keys: None).
+    async fn api_key_grant(&self, key_hash: &[u8]) -> Result<Option<ApiKeyGrant>>;
+
+    async fn insert_refresh_token(&self, token: NewRefreshToken) -> Result<()>;
+    /// Atomically consumes a refresh token. Presenting one that was already consumed or
+    /// revoked revokes its whole family.
+    async fn use_refresh_token(&self, token_hash: &[u8], now: DateTime<Utc>) -> Result<RefreshUse>;
+    /// Revokes the family of this token (logout). Unknown tokens are ignored.
+    async fn revoke_refresh_family(&self, token_hash: &[u8]) -> Result<()>;
+
+    // ---- tenant-scoped ---------------------------------------------------------------
+
+    async fn tenant(&self, cx: TenantCtx) -> Result<Tenant>;
+    async fn rename_tenant(&self, cx: TenantCtx, name: &str) -> Result<Tenant>;
+
+    async fn members(&self, cx: TenantCtx) -> Result<Vec<Member>>;
+    /// Adds an existing user; conflict `already_member` when they are one.
+    async fn add_member(&self, cx: TenantCtx, user: UserId, role: Role) -> Result<Member>;
+    /// Changes a role; refuses (conflict `last_owner`) to leave the tenant without an owner.
+    async fn set_member_role(&self, cx: TenantCtx, user: UserId, role: Role) -> Result<Member>;
+    /// Removes a member; refuses (conflict `last_owner`) to remove the last owner.
+    async fn remove_member(&self, cx: TenantCtx, user: UserId) -> Result<()>;
+
+    async fn create_api_key(&self, cx: TenantCtx, key: NewApiKey) -> Result<ApiKey>;
+    async fn api_keys(&self, cx: TenantCtx) -> Result<Vec<ApiKey>>;
+    async fn revoke_api_key(&self, cx: TenantCtx, id: ApiKeyId) -> Result<()>;
+
+    async fn create_project(
+        &self,
+        cx: TenantCtx,
+        name: &str,
+        description: Option<&str>,
+        created_by: Option<UserId>,
+    ) -> Result<Project>;
+    async fn project(&self, cx: TenantCtx, id: ProjectId) -> Result<Project>;
+    async fn projects(&self, cx: TenantCtx) -> Result<Vec<Project>>;
+    async fn update_project(
+        &self,
+        cx: TenantCtx,
+        id: ProjectId,
+        patch: ProjectPatch,
+    ) -> Result<Project>;
+    async fn delete_project(&self, cx: TenantCtx, id: ProjectId) -> Result<()>;
+
+    /// Creates a task, or returns the existing one with the same idempotency key.
+    async fn create_task(&self, cx: TenantCtx, task: NewTask) -> Result<TaskCreated>;
+    async fn task(&self, cx: TenantCtx, id: TaskId) -> Result<Task>;
+    /// Newest first.
+    async fn tasks(&self, cx: TenantCtx, filter: &TaskFilter) -> Result<Vec<Task>>;
+    /// Cancels a task that has not finished; conflict `task_finished` otherwise.
+    async fn cancel_task(&self, cx: TenantCtx, id: TaskId) -> Result<Task>;
+
+    async fn audit(&self, cx: TenantCtx, entry: NewAuditEntry) -> Result<()>;
+    /// Newest first.
+    async fn audit_log(
+        &self,
+        cx: TenantCtx,
+        limit: u32,
+        before: Option<Uuid>,
+    ) -> Result<Vec<AuditEntry>>;
+}
