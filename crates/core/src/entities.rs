@@ -244,7 +244,7 @@ pub struct TaskFilter {
 }
 
 /// Who did something, for the audit log.
-#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Actor {
     User { id: UserId },

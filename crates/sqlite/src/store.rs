@@ -258,7 +258,9 @@ fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
     let actor: serde_json::Value = r.get(1)?;
     Ok(AuditEntry {
         id: get(r, 0)?,
-        actor: actor_from_json(&actor),
+        actor: serde_json::from_value(actor).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, e.into())
+        })?,
         action: r.get(2)?,
         resource_type: r.get(3)?,
         resource_id: r.get(4)?,
@@ -266,26 +268,6 @@ fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
         details: r.get(6)?,
         created_at: time(r.get(7)?),
     })
-}
-
-fn actor_from_json(v: &serde_json::Value) -> Actor {
-    let id = |k: &str| {
-        v.get(k)
-            .and_then(|x| x.as_str())
-            .and_then(|s| Uuid::parse_str(s).ok())
-    };
-    match (
-        v.get("type").and_then(|t| t.as_str()),
-        id("id"),
-        id("created_by"),
-    ) {
-        (Some("user"), Some(u), _) => Actor::User { id: UserId(u) },
-        (Some("api_key"), Some(k), Some(c)) => Actor::ApiKey {
-            id: ApiKeyId(k),
-            created_by: UserId(c),
-        },
-        _ => Actor::System,
-    }
 }
 
 fn insert_user(tx: &Transaction<'_>, u: &NewUser) -> Res<User> {

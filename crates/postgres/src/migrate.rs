@@ -1,0 +1,49 @@
+//! Embedded migrations, applied under an advisory lock so that several servers starting
+//! at once migrate exactly once.
+
+use tokio_postgres::Client;
+
+const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../migrations/0001_foundation.sql"))];
+
+/// Arbitrary constant identifying MorningAI's migration lock.
+const LOCK_KEY: i64 = 0x6d6f_726e_696e_6761;
+
+pub(crate) async fn run(client: &mut Client) -> Result<(), tokio_postgres::Error> {
+    // A session lock taken *before* the migration transaction begins: the transaction then
+    // starts after the previous holder committed, with fresh catalog caches. (Waiting for a
+    // lock inside the transaction leaves CREATE TABLE IF NOT EXISTS racing on a stale cache.)
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY])
+        .await?;
+    let result = apply(client).await;
+    let unlock = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
+        .await;
+    result.and(unlock.map(drop))
+}
+
+async fn apply(client: &mut Client) -> Result<(), tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS morningai_migrations (
+             version     integer PRIMARY KEY,
+             applied_at  timestamptz NOT NULL DEFAULT now()
+         )",
+    )
+    .await?;
+    let applied: Vec<i32> = tx
+        .query("SELECT version FROM morningai_migrations", &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| !applied.contains(v)) {
+        tx.batch_execute(sql).await?;
+        tx.execute(
+            "INSERT INTO morningai_migrations (version) VALUES ($1)",
+            &[version],
+        )
+        .await?;
+    }
+    tx.commit().await
+}

@@ -1,0 +1,133 @@
+//! Transactions on a pooled connection, with the tenant context applied.
+
+use deadpool_postgres::{Object, Pool};
+use morningai_core::{Error, TenantCtx};
+use std::ops::Deref;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Row};
+
+pub(crate) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+/// `BEGIN` plus, for a tenant, the role switch and tenant setting. The tenant id is a
+/// parsed UUID, so inlining it cannot inject SQL; inlining keeps it one simple-protocol
+/// message.
+fn begin_sql(cx: Option<TenantCtx>) -> String {
+    match cx {
+        Some(cx) => format!(
+            "BEGIN; SELECT set_config('role', 'morningai_tenant', true), \
+             set_config('app.tenant_id', '{}', true)",
+            cx.tenant_id.0
+        ),
+        None => "BEGIN".to_owned(),
+    }
+}
+
+/// Keeps the server's message (tokio-postgres' own Display says only "db error").
+pub(crate) fn db_err(context: &str) -> impl Fn(tokio_postgres::Error) -> Error + '_ {
+    move |e| match e.as_db_error() {
+        Some(db) => Error::internal(context, db),
+        None => Error::internal(context, e),
+    }
+}
+
+pub(crate) async fn conn(pool: &Pool) -> Result<Object, Error> {
+    pool.get()
+        .await
+        .map_err(|e| Error::internal("postgres pool", e))
+}
+
+/// An open transaction. Dropped without `commit`, its connection is detached from the pool
+/// and closed, which rolls the transaction back on the server.
+pub(crate) struct Tx {
+    client: Option<Object>,
+}
+
+impl Tx {
+    pub(crate) async fn begin(pool: &Pool, cx: Option<TenantCtx>) -> Result<Tx, Error> {
+        let client = conn(pool).await?;
+        client
+            .batch_execute(&begin_sql(cx))
+            .await
+            .map_err(db_err("begin transaction"))?;
+        Ok(Tx {
+            client: Some(client),
+        })
+    }
+
+    pub(crate) async fn commit(mut self) -> Result<(), Error> {
+        let client = self.client.take().expect("transaction already finished");
+        client
+            .batch_execute("COMMIT")
+            .await
+            .map_err(db_err("commit"))
+    }
+
+    pub(crate) async fn query(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        let client = self.client.as_ref().expect("transaction already finished");
+        let stmt = client.prepare_cached(sql).await?;
+        client.query(&stmt, params).await
+    }
+
+    pub(crate) async fn query_opt(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Option<Row>, tokio_postgres::Error> {
+        Ok(self.query(sql, params).await?.into_iter().next())
+    }
+
+    pub(crate) async fn execute(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<u64, tokio_postgres::Error> {
+        let client = self.client.as_ref().expect("transaction already finished");
+        let stmt = client.prepare_cached(sql).await?;
+        client.execute(&stmt, params).await
+    }
+}
+
+impl Deref for Tx {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        self.client.as_ref().expect("transaction already finished")
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            drop(Object::take(client));
+        }
+    }
+}
+
+/// One statement in its own transaction, pipelined with BEGIN and COMMIT: one round trip.
+pub(crate) async fn one_shot(
+    pool: &Pool,
+    cx: Option<TenantCtx>,
+    context: &str,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<Vec<Row>, Error> {
+    let client = conn(pool).await?;
+    let stmt = client.prepare_cached(sql).await.map_err(db_err(context))?;
+    let begin = begin_sql(cx);
+    let result = tokio::try_join!(
+        client.batch_execute(&begin),
+        client.query(&stmt, params),
+        client.batch_execute("COMMIT"),
+    );
+    match result {
+        Ok((_, rows, _)) => Ok(rows),
+        Err(e) => {
+            // The pipelined COMMIT may not have run; never hand this connection back.
+            drop(Object::take(client));
+            Err(db_err(context)(e))
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! Row-level security holds below the repositories: a query through `morningai_tenant`
+//! with no tenant filter sees only the current tenant's rows, and none at all when
+//! `app.tenant_id` is unset, on every tenant table.
+
+use morningai_core::entities::NewTask;
+use morningai_postgres::PgStore;
+use morningai_store_conformance::{DynStore, owner};
+use std::sync::Arc;
+use tokio_postgres::NoTls;
+
+const TENANT_TABLES: &[(&str, &str)] = &[
+    ("tenants", "id"),
+    ("memberships", "tenant_id"),
+    ("api_keys", "tenant_id"),
+    ("projects", "tenant_id"),
+    ("tasks", "tenant_id"),
+    ("audit_log", "tenant_id"),
+];
+
+fn url() -> String {
+    std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL is not set: run the suite with scripts/test.sh")
+}
+
+async fn raw() -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(&url(), NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    client
+}
+
+async fn seeded() -> (
+    DynStore,
+    morningai_core::TenantCtx,
+    morningai_core::TenantCtx,
+) {
+    let store: DynStore = Arc::new(PgStore::connect(&url(), 2).await.expect("connect"));
+    let (ua, a) = owner(&store, "rls-a").await;
+    let (_ub, b) = owner(&store, "rls-b").await;
+    for cx in [a, b] {
+        store.create_project(cx, "p", None, Some(ua.id)).await.ok();
+        store
+            .create_task(
+                cx,
+                NewTask {
+                    id: Default::default(),
+                    kind: "echo".into(),
+                    priority: Default::default(),
+                    project_id: None,
+                    trace_id: "t".into(),
+                    input: serde_json::json!({}),
+                    idempotency_key: None,
+                    created_by: None,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    (store, a, b)
+}
+
+#[tokio::test]
+async fn tenant_role_sees_only_the_current_tenant_without_any_filter() {
+    let (_store, a, _b) = seeded().await;
+    let mut client = raw().await;
+    for (table, col) in TENANT_TABLES {
+        let tx = client.transaction().await.unwrap();
+        tx.query(
+            "SELECT set_config('role', 'morningai_tenant', true), set_config('app.tenant_id', $1, true)",
+            &[&a.tenant_id.to_string()],
+        )
+        .await
+        .unwrap();
+        let who: String = tx
+            .query_one("SELECT current_user::text", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(who, "morningai_tenant");
+        let rows = tx
+            .query(&format!("SELECT {col} FROM {table}"), &[])
+            .await
+            .unwrap();
+        assert!(
+            !rows.is_empty() || *table == "api_keys" || *table == "audit_log",
+            "{table}: tenant sees its own rows"
+        );
+        for r in rows {
+            let t: uuid::Uuid = r.get(0);
+            assert_eq!(t, a.tenant_id.0, "{table} leaked another tenant's row");
+        }
+        tx.rollback().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn tenant_role_sees_nothing_when_the_tenant_is_unset() {
+    let (_store, a, _b) = seeded().await;
+    let mut client = raw().await;
+    // Once with the setting never set, once after an earlier transaction set it (it then
+    // reads back as '' rather than NULL).
+    for round in 0..2 {
+        for (table, _) in TENANT_TABLES {
+            let tx = client.transaction().await.unwrap();
+            tx.query("SELECT set_config('role', 'morningai_tenant', true)", &[])
+                .await
+                .unwrap();
+            let n: i64 = tx
+                .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!(n, 0, "{table} visible without a tenant (round {round})");
+            tx.rollback().await.unwrap();
+        }
+        let tx = client.transaction().await.unwrap();
+        tx.query(
+            "SELECT set_config('app.tenant_id', $1, true)",
+            &[&a.tenant_id.to_string()],
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn tenant_role_cannot_write_into_another_tenant() {
+    let (_store, a, b) = seeded().await;
+    let mut client = raw().await;
+    let tx = client.transaction().await.unwrap();
+    tx.query(
+        "SELECT set_config('role', 'morningai_tenant', true), set_config('app.tenant_id', $1, true)",
+        &[&a.tenant_id.to_string()],
+    )
+    .await
+    .unwrap();
+    let err = tx
+        .execute(
+            "INSERT INTO projects (id, tenant_id, name, created_at, updated_at) VALUES (gen_random_uuid(), $1, 'x', now(), now())",
+            &[&b.tenant_id.0],
+        )
+        .await
+        .expect_err("insert into another tenant must fail");
+    assert!(
+        err.to_string().contains("row-level security")
+            || format!("{err:?}").contains("row-level security"),
+        "{err:?}"
+    );
+    drop(tx);
+    // Updates and deletes of another tenant's rows touch nothing.
+    let tx = client.transaction().await.unwrap();
+    tx.query(
+        "SELECT set_config('role', 'morningai_tenant', true), set_config('app.tenant_id', $1, true)",
+        &[&a.tenant_id.to_string()],
+    )
+    .await
+    .unwrap();
+    let n = tx
+        .execute(
+            "UPDATE tasks SET kind = 'hacked' WHERE tenant_id = $1",
+            &[&b.tenant_id.0],
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    let n = tx
+        .execute(
+            "DELETE FROM projects WHERE tenant_id = $1",
+            &[&b.tenant_id.0],
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    // And the tenant role cannot read password hashes or refresh tokens at all.
+    assert!(
+        tx.query("SELECT password_hash FROM users", &[])
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn policies_and_force_are_on_every_tenant_table() {
+    let client = raw().await;
+    for (table, _) in TENANT_TABLES
+        .iter()
+        .chain(&[("refresh_tokens", "tenant_id")])
+    {
+        let row = client
+            .query_one(
+                "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE relname = $1",
+                &[table],
+            )
+            .await
+            .unwrap();
+        assert!(
+            row.get::<_, bool>(0) && row.get::<_, bool>(1),
+            "{table}: RLS not enabled and forced"
+        );
+    }
+    let bypass: bool = client
+        .query_one(
+            "SELECT rolbypassrls FROM pg_roles WHERE rolname = 'morningai_tenant'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!bypass);
+}
