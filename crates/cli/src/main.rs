@@ -1,1 +1,251 @@
-fn main() {}
+//! `morningai`: run the server, apply migrations, and administer tenants, users and keys.
+
+mod settings;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use morningai_core::entities::{NewApiKey, NewTenant, NewUser, Tenant};
+use morningai_core::{ApiKeyId, Email, Role, Slug, Store, TenantCtx};
+use morningai_server::auth::{API_KEY_PREFIX, check_password_policy, hash_password, random_secret, sha256};
+use morningai_server::state::{open_store, signing_key};
+use morningai_server::{AppState, config::Config};
+use settings::{GlobalArgs, ServeArgs};
+use std::io::Read;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "morningai",
+    version,
+    about = "MorningAI: a multi-tenant platform for autonomous AI agents.",
+    long_about = "MorningAI: a multi-tenant platform for autonomous AI agents.\n\n\
+        Configuration comes from flags, then the environment (MORNINGAI_*, DATABASE_URL, REDIS_URL), \
+        then an optional TOML file (--config), then defaults. Without DATABASE_URL everything runs \
+        embedded: one SQLite file in the data dir, no other service needed."
+)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API (and, in embedded mode, everything else) until SIGINT/SIGTERM.
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit (serve also applies them at start).
+    Migrate,
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Apikey(ApikeyCommand),
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Create a tenant owned by an existing user; prints the tenant as JSON.
+    Create {
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// URL-safe identifier (a-z, 0-9, hyphens); derived from the name if omitted.
+        #[arg(long)]
+        slug: Option<String>,
+        /// Email of the existing user who becomes the owner (a tenant always has one).
+        #[arg(long)]
+        owner: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user; prints the user as JSON. The password is read from standard input
+    /// (or MORNINGAI_PASSWORD), never from a flag, so it stays out of shell history.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Add the user to this tenant (slug or id) …
+        #[arg(long)]
+        tenant: Option<String>,
+        /// … with this role (owner, admin, member, viewer).
+        #[arg(long, default_value = "member", requires = "tenant")]
+        role: String,
+        /// Mark the user as a platform administrator (owner console).
+        #[arg(long)]
+        platform_admin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApikeyCommand {
+    /// Create an API key for a tenant on behalf of a member; prints the secret once.
+    Create {
+        /// Tenant slug or id.
+        #[arg(long)]
+        tenant: String,
+        /// Email of the member the key acts for; the key's role cannot exceed theirs.
+        #[arg(long)]
+        user: String,
+        /// Key role (defaults to the member's role).
+        #[arg(long)]
+        role: Option<String>,
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start the tokio runtime")?;
+    rt.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let serve_args = match &cli.command {
+        Command::Serve(a) => Some(a),
+        _ => None,
+    };
+    let config = settings::resolve(&cli.global, serve_args)?;
+    if let Some(a) = serve_args.filter(|a| a.print_config) {
+        let _ = a;
+        print!("{}", config.redacted_toml());
+        return Ok(());
+    }
+    settings::init_logging(&config)?;
+    match cli.command {
+        Command::Serve(_) => serve(config).await,
+        Command::Migrate => {
+            let store = open_store(&config).await?;
+            println!("migrations applied ({})", store.backend());
+            Ok(())
+        }
+        Command::Tenant(TenantCommand::Create { name, slug, owner }) => {
+            let store = open_store(&config).await?;
+            let owner = find_user(&*store, &owner).await?;
+            let slug = match slug {
+                Some(s) => Slug::parse(&s).map_err(anyhow::Error::msg)?,
+                None => Slug::from_name(&name, &uuid_suffix()),
+            };
+            let t = store.create_tenant(NewTenant { slug, name }, owner.id).await?;
+            println!("{}", serde_json::to_string_pretty(&t)?);
+            Ok(())
+        }
+        Command::User(UserCommand::Create { email, name, tenant, role, platform_admin }) => {
+            let store = open_store(&config).await?;
+            let email = Email::parse(&email).map_err(anyhow::Error::msg)?;
+            let role: Role = role.parse().map_err(anyhow::Error::msg)?;
+            let password = read_password()?;
+            check_password_policy(&password).map_err(|e| anyhow::anyhow!(e.detail))?;
+            let hash = hash_password(&password).map_err(|e| anyhow::anyhow!(e.detail))?;
+            let tenant = match tenant {
+                Some(t) => Some(find_tenant(&*store, &t).await?),
+                None => None,
+            };
+            let user = store.create_user(NewUser { email, name, password_hash: hash, is_platform_admin: platform_admin }).await?;
+            if let Some(t) = tenant {
+                store.add_member(TenantCtx::new(t.id), user.id, role).await?;
+            }
+            println!("{}", serde_json::to_string_pretty(&user)?);
+            Ok(())
+        }
+        Command::Apikey(ApikeyCommand::Create { tenant, user, role, name }) => {
+            let store = open_store(&config).await?;
+            let tenant = find_tenant(&*store, &tenant).await?;
+            let user = find_user(&*store, &user).await?;
+            let member_role = store
+                .role_of(tenant.id, user.id)
+                .await?
+                .with_context(|| format!("{} is not a member of {}", user.email, tenant.slug))?;
+            let role = match role {
+                Some(r) => r.parse::<Role>().map_err(anyhow::Error::msg)?,
+                None => member_role,
+            };
+            if role > member_role {
+                bail!("a key cannot have a higher role ({role}) than its creator ({member_role})");
+            }
+            let secret = random_secret(API_KEY_PREFIX);
+            let key = store
+                .create_api_key(
+                    TenantCtx::new(tenant.id),
+                    NewApiKey {
+                        id: ApiKeyId::new(),
+                        name,
+                        prefix: secret[..12].to_owned(),
+                        key_hash: sha256(secret.as_bytes()),
+                        role,
+                        created_by: user.id,
+                    },
+                )
+                .await?;
+            eprintln!("created API key {} ({}) for tenant {}; the secret is shown only now:", key.id, key.role, tenant.slug);
+            println!("{secret}");
+            Ok(())
+        }
+    }
+}
+
+fn uuid_suffix() -> String {
+    random_secret("").to_ascii_lowercase().chars().filter(char::is_ascii_alphanumeric).take(6).collect()
+}
+
+fn read_password() -> Result<String> {
+    if let Ok(p) = std::env::var("MORNINGAI_PASSWORD") {
+        return Ok(p);
+    }
+    let mut s = String::new();
+    std::io::stdin().read_to_string(&mut s).context("read the password from standard input")?;
+    Ok(s.trim_end_matches(['\n', '\r']).to_owned())
+}
+
+async fn find_user(store: &dyn Store, email: &str) -> Result<morningai_core::entities::User> {
+    let email = Email::parse(email).map_err(anyhow::Error::msg)?;
+    Ok(store.user_credentials(&email).await?.with_context(|| format!("no user with email {email}"))?.user)
+}
+
+async fn find_tenant(store: &dyn Store, key: &str) -> Result<Tenant> {
+    if let Ok(id) = key.parse::<morningai_core::TenantId>() {
+        if let Ok(t) = store.tenant(TenantCtx::new(id)).await {
+            return Ok(t);
+        }
+    }
+    store.tenant_by_slug(key).await?.with_context(|| format!("no tenant with slug or id {key}"))
+}
+
+async fn serve(config: Config) -> Result<()> {
+    let key = signing_key(&config)?;
+    let store: Arc<dyn Store> = open_store(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, backend = store.backend(), "MorningAI listening");
+    println!("MorningAI listening on http://{addr} ({} backend)", store.backend());
+    let state = AppState::new(store, config, &key);
+    morningai_server::serve(listener, state, shutdown_signal()).await.context("serve HTTP")?;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

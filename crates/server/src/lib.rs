@@ -1,1 +1,78 @@
-// placeholder
+//! MorningAI's HTTP API (axum): routes, authentication, problem responses, tracing,
+//! metrics and the OpenAPI document. The server is backend-agnostic: it holds an
+//! `Arc<dyn Store>` chosen at start-up.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+pub mod trace;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, patch, post};
+use error::ApiError;
+use routes::{api_keys, auth as auth_routes, projects, system, tasks, tenant};
+pub use state::AppState;
+use std::future::Future;
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not accept that method")
+}
+
+/// Turns a handler panic into a problem response instead of a dropped connection.
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    tracing::error!("handler panicked");
+    axum::response::IntoResponse::into_response(ApiError::internal("handler", "panic"))
+}
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/auth/signup", post(auth_routes::signup))
+        .route("/auth/login", post(auth_routes::login))
+        .route("/auth/refresh", post(auth_routes::refresh))
+        .route("/auth/logout", post(auth_routes::logout))
+        .route("/auth/switch-tenant", post(auth_routes::switch_tenant))
+        .route("/me", get(auth_routes::me))
+        .route("/tenant", get(tenant::get).patch(tenant::update))
+        .route("/tenants", post(tenant::create))
+        .route("/tenant/members", get(tenant::members).post(tenant::add_member))
+        .route("/tenant/members/{user_id}", patch(tenant::update_member).delete(tenant::remove_member))
+        .route("/api-keys", get(api_keys::list).post(api_keys::create))
+        .route("/api-keys/{id}", axum::routing::delete(api_keys::revoke))
+        .route("/projects", get(projects::list).post(projects::create))
+        .route("/projects/{id}", get(projects::get).patch(projects::update).delete(projects::delete))
+        .route("/tasks", get(tasks::list).post(tasks::create))
+        .route("/tasks/{id}", get(tasks::get))
+        .route("/tasks/{id}/cancel", post(tasks::cancel))
+        .route("/openapi.json", get(system::openapi));
+    let body_limit = state.config.body_limit_bytes;
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(system::healthz))
+        .route("/readyz", get(system::readyz))
+        .route("/metrics", get(system::metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(axum::middleware::from_fn(trace::mark_route))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn(trace::middleware))
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}

@@ -1,0 +1,124 @@
+//! Configuration layering: flags > environment > TOML file > defaults. Clap reads a flag
+//! or, failing that, its environment variable; the file fills what neither gave.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use morningai_server::config::{Config, Environment, LogFormat};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct GlobalArgs {
+    /// TOML configuration file (keys as in `serve --print-config`).
+    #[arg(long, short = 'c', env = "MORNINGAI_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Data directory (SQLite database, generated signing key). Default ./data.
+    #[arg(long, env = "MORNINGAI_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// PostgreSQL URL; without it everything is stored in SQLite in the data dir.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Redis URL for the distributed queue and events.
+    #[arg(long, env = "REDIS_URL", global = true, hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// development or production (production requires an explicit signing key).
+    #[arg(long, env = "MORNINGAI_ENV", global = true, value_parser = parse_env)]
+    pub env: Option<Environment>,
+    /// text or json.
+    #[arg(long, env = "MORNINGAI_LOG_FORMAT", global = true, value_parser = parse_log_format)]
+    pub log_format: Option<LogFormat>,
+    /// tracing filter, e.g. info or morningai_server=debug,info.
+    #[arg(long, env = "MORNINGAI_LOG_LEVEL", global = true)]
+    pub log_level: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Default 127.0.0.1:8080.
+    #[arg(long, env = "MORNINGAI_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// HS256 signing key for access tokens, at least 32 bytes.
+    #[arg(long, env = "MORNINGAI_SIGNING_KEY", hide_env_values = true)]
+    pub signing_key: Option<String>,
+    /// Allow self-service sign-up (true/false). Default true.
+    #[arg(long, env = "MORNINGAI_SIGNUP_ENABLED")]
+    pub signup_enabled: Option<bool>,
+    /// Largest accepted request body in bytes. Default 1048576.
+    #[arg(long, env = "MORNINGAI_BODY_LIMIT_BYTES")]
+    pub body_limit_bytes: Option<usize>,
+    /// PostgreSQL connection pool size. Default 16.
+    #[arg(long, env = "MORNINGAI_DB_MAX_CONNECTIONS")]
+    pub db_max_connections: Option<usize>,
+    /// Trust X-Forwarded-For for the client IP (only behind your own proxy).
+    #[arg(long, env = "MORNINGAI_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: Option<bool>,
+    /// Print the effective configuration (secrets redacted) and exit.
+    #[arg(long)]
+    pub print_config: bool,
+}
+
+fn parse_env(s: &str) -> Result<Environment, String> {
+    match s {
+        "development" | "dev" => Ok(Environment::Development),
+        "production" | "prod" => Ok(Environment::Production),
+        other => Err(format!("{other:?} is not development or production")),
+    }
+}
+
+fn parse_log_format(s: &str) -> Result<LogFormat, String> {
+    match s {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        other => Err(format!("{other:?} is not text or json")),
+    }
+}
+
+pub fn resolve(g: &GlobalArgs, serve: Option<&ServeArgs>) -> Result<Config> {
+    let mut c = match &g.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("read config file {}", path.display()))?;
+            toml::from_str::<Config>(&text).with_context(|| format!("parse config file {}", path.display()))?
+        }
+        None => Config::default(),
+    };
+    fn set<T: Clone>(slot: &mut T, v: &Option<T>) {
+        if let Some(v) = v {
+            *slot = v.clone();
+        }
+    }
+    set(&mut c.data_dir, &g.data_dir);
+    if g.database_url.is_some() {
+        c.database_url = g.database_url.clone();
+    }
+    if g.redis_url.is_some() {
+        c.redis_url = g.redis_url.clone();
+    }
+    set(&mut c.env, &g.env);
+    set(&mut c.log_format, &g.log_format);
+    set(&mut c.log_level, &g.log_level);
+    if let Some(s) = serve {
+        set(&mut c.listen, &s.listen);
+        if s.signing_key.is_some() {
+            c.signing_key = s.signing_key.clone();
+        }
+        set(&mut c.signup_enabled, &s.signup_enabled);
+        set(&mut c.body_limit_bytes, &s.body_limit_bytes);
+        set(&mut c.db_max_connections, &s.db_max_connections);
+        set(&mut c.trust_forwarded_for, &s.trust_forwarded_for);
+    }
+    // An empty DATABASE_URL means "not set" (a common way to unset it in env files).
+    c.database_url = c.database_url.filter(|u| !u.is_empty());
+    c.redis_url = c.redis_url.filter(|u| !u.is_empty());
+    Ok(c)
+}
+
+pub fn init_logging(c: &Config) -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&c.log_level)
+        .with_context(|| format!("invalid log level {:?}", c.log_level))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match c.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+    Ok(())
+}

@@ -1,0 +1,120 @@
+//! Effective configuration. The CLI layers flags over environment over the TOML file over
+//! these defaults; the server receives the result.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    #[default]
+    Development,
+    Production,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// Directory for the SQLite database, the generated signing key and other local state.
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL; unset means embedded SQLite in the data dir.
+    pub database_url: Option<String>,
+    /// Redis URL for the distributed queue and events (used by the queue layer).
+    pub redis_url: Option<String>,
+    pub env: Environment,
+    /// HS256 key for access tokens, at least 32 bytes. Required in production; otherwise
+    /// generated once into `<data_dir>/signing.key`.
+    pub signing_key: Option<String>,
+    pub signup_enabled: bool,
+    /// Largest accepted request body, in bytes.
+    pub body_limit_bytes: usize,
+    pub log_format: LogFormat,
+    /// `tracing` filter directive, e.g. `info` or `morningai=debug,info`.
+    pub log_level: String,
+    /// PostgreSQL pool size.
+    pub db_max_connections: usize,
+    /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// Login attempts allowed per minute from one IP, and for one email.
+    pub login_per_minute_per_ip: u32,
+    pub login_per_minute_per_email: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            redis_url: None,
+            env: Environment::Development,
+            signing_key: None,
+            signup_enabled: true,
+            body_limit_bytes: 1024 * 1024,
+            log_format: LogFormat::Text,
+            log_level: "info".to_owned(),
+            db_max_connections: 16,
+            trust_forwarded_for: false,
+            login_per_minute_per_ip: 30,
+            login_per_minute_per_email: 10,
+        }
+    }
+}
+
+fn redact_url(url: &str) -> String {
+    // scheme://user:password@host… → scheme://user:***@host…
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Config {
+    /// The configuration as TOML with secrets redacted (for `serve --print-config`).
+    pub fn redacted_toml(&self) -> String {
+        let mut c = self.clone();
+        c.database_url = c.database_url.as_deref().map(redact_url);
+        c.redis_url = c.redis_url.as_deref().map(redact_url);
+        c.signing_key = c.signing_key.map(|_| "***".to_owned());
+        toml::to_string(&c).unwrap_or_else(|e| format!("# cannot render config: {e}"))
+    }
+
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.data_dir.join("morningai.db")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted() {
+        let c = Config {
+            database_url: Some("postgres://app:hunter2@db:5432/x".into()),
+            redis_url: Some("redis://:pw@r:6379/".into()),
+            signing_key: Some("k".repeat(40)),
+            ..Config::default()
+        };
+        let t = c.redacted_toml();
+        assert!(!t.contains("hunter2") && !t.contains("kkkk") && !t.contains(":pw@"), "{t}");
+        assert!(t.contains("postgres://app:***@db:5432/x"), "{t}");
+    }
+}

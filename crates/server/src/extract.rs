@@ -1,0 +1,112 @@
+//! Extractors that turn bad input into precise problems: which field, what was wrong.
+
+use crate::error::ApiError;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::body::Bytes;
+use serde::de::DeserializeOwned;
+
+/// JSON body. Syntax errors → 400 `malformed_json`; type/field errors → 422 naming the
+/// field path; over the body limit → 413; wrong content type → 415.
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|m| {
+                let m = m.trim().to_ascii_lowercase();
+                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+            });
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "expected a JSON body with Content-Type: application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(body_rejection)?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let field = if path == "." { "body".to_owned() } else { path };
+                ApiError::invalid(field, strip_position(&inner.to_string()))
+            }
+            _ => ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {inner}")),
+        }
+    })
+}
+
+/// serde_json appends " at line 1 column 17"; the field path already says where.
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg.to_owned(),
+    }
+}
+
+fn body_rejection(r: BytesRejection) -> ApiError {
+    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the request body exceeds the configured limit")
+    } else {
+        ApiError::bad_request("bad_body", r.body_text())
+    }
+}
+
+/// Path parameters; an invalid UUID names the parameter.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state).await.map(|p| Path(p.0)).map_err(path_rejection)
+    }
+}
+
+fn path_rejection(r: PathRejection) -> ApiError {
+    match r {
+        PathRejection::FailedToDeserializePathParams(e) => {
+            let kind = e.into_kind();
+            let field = match &kind {
+                axum::extract::path::ErrorKind::ParseErrorAtKey { key, .. } => key.clone(),
+                axum::extract::path::ErrorKind::ParseError { .. } => "id".to_owned(),
+                _ => "path".to_owned(),
+            };
+            ApiError::bad_request("invalid_path_parameter", format!("{field}: {kind}"))
+        }
+        other => ApiError::bad_request("invalid_path_parameter", other.body_text()),
+    }
+}
+
+/// Query string; bad values name the parameter.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state).await.map(|q| Query(q.0)).map_err(query_rejection)
+    }
+}
+
+fn query_rejection(r: QueryRejection) -> ApiError {
+    let text = r.body_text();
+    let detail = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(&text).to_owned();
+    ApiError::bad_request("invalid_query", detail)
+}

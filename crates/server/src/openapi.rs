@@ -1,0 +1,38 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+
+use crate::routes::{api_keys, auth, projects, system, tasks, tenant};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT or API key").build()),
+        );
+        components.add_security_scheme("api_key", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("x-api-key"))));
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "MorningAI API", description = "Multi-tenant platform for autonomous AI agents."),
+    modifiers(&Security),
+    paths(
+        auth::signup, auth::login, auth::refresh, auth::logout, auth::switch_tenant, auth::me,
+        tenant::get, tenant::update, tenant::create, tenant::members, tenant::add_member,
+        tenant::update_member, tenant::remove_member,
+        api_keys::create, api_keys::list, api_keys::revoke,
+        projects::create, projects::list, projects::get, projects::update, projects::delete,
+        tasks::create, tasks::get, tasks::list, tasks::cancel,
+        system::healthz, system::readyz, system::metrics, system::openapi,
+    )
+)]
+struct ApiDoc;
+
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

@@ -1,0 +1,55 @@
+//! Liveness, readiness, Prometheus metrics and the OpenAPI document.
+
+use crate::error::{ApiError, Problem};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Ready {
+    pub status: &'static str,
+    pub database: &'static str,
+    pub backend: &'static str,
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = Health)))]
+pub async fn healthz() -> axum::Json<Health> {
+    axum::Json(Health { status: "ok" })
+}
+
+/// 200 when the database answers, 503 otherwise.
+#[utoipa::path(get, path = "/readyz", tag = "system", responses((status = 200, body = Ready), (status = 503, body = Problem)))]
+pub async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Ready>, ApiError> {
+    match tokio::time::timeout(std::time::Duration::from_secs(2), state.store.ping()).await {
+        Ok(Ok(())) => Ok(axum::Json(Ready { status: "ok", database: "ok", backend: state.store.backend() })),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "readiness: database check failed");
+            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the database is not reachable"))
+        }
+        Err(_) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the database did not answer within 2 s")),
+    }
+}
+
+/// Prometheus text exposition.
+#[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let pool = state.store.pool_stats();
+    let backend = state.store.backend();
+    metrics::gauge!("db_pool_connections", "backend" => backend).set(pool.size as f64);
+    metrics::gauge!("db_pool_idle_connections", "backend" => backend).set(pool.idle as f64);
+    metrics::gauge!("db_pool_waiting", "backend" => backend).set(pool.waiting as f64);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}
+
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "system", responses((status = 200, description = "this document")))]
+pub async fn openapi() -> Response {
+    axum::Json(crate::openapi::document()).into_response()
+}

@@ -1,0 +1,117 @@
+//! Shared application state and its construction from the configuration.
+
+use crate::auth::{AuthCache, TokenKeys};
+use crate::config::{Config, Environment};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use morningai_core::Store;
+use morningai_core::task_kinds::TaskKinds;
+use std::num::NonZeroU32;
+use std::ops::Deref;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+pub struct Inner {
+    pub store: Arc<dyn Store>,
+    pub config: Config,
+    pub tokens: TokenKeys,
+    pub cache: AuthCache,
+    pub kinds: TaskKinds,
+    pub login_by_ip: DefaultKeyedRateLimiter<String>,
+    pub login_by_email: DefaultKeyedRateLimiter<String>,
+    pub metrics: PrometheusHandle,
+}
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// The process-wide Prometheus recorder (a process has one global recorder).
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0])
+                .expect("static buckets are valid")
+                .build_recorder();
+            let handle = recorder.handle();
+            // Fails only if another recorder was installed first; metrics then go there.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+fn limiter(per_minute: u32) -> DefaultKeyedRateLimiter<String> {
+    RateLimiter::keyed(Quota::per_minute(NonZeroU32::new(per_minute.max(1)).expect("max(1) is non-zero")))
+}
+
+/// Reads or creates the signing key. Production demands an explicit key of ≥ 32 bytes.
+pub fn signing_key(config: &Config) -> anyhow::Result<Vec<u8>> {
+    if let Some(k) = &config.signing_key {
+        anyhow::ensure!(k.len() >= 32, "the signing key must be at least 32 bytes (it is {})", k.len());
+        return Ok(k.as_bytes().to_vec());
+    }
+    anyhow::ensure!(
+        config.env != Environment::Production,
+        "MORNINGAI_SIGNING_KEY is required in production (at least 32 bytes); refusing to start"
+    );
+    load_or_create_key(&config.data_dir.join("signing.key"))
+}
+
+fn load_or_create_key(path: &Path) -> anyhow::Result<Vec<u8>> {
+    use anyhow::Context;
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        let k = existing.trim().to_owned();
+        anyhow::ensure!(k.len() >= 32, "{} holds a key shorter than 32 bytes", path.display());
+        return Ok(k.into_bytes());
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    }
+    let key = crate::auth::random_secret("");
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    match opts.open(path) {
+        Ok(mut f) => {
+            std::io::Write::write_all(&mut f, key.as_bytes()).with_context(|| format!("write {}", path.display()))?;
+            tracing::info!(path = %path.display(), "generated a new signing key");
+            Ok(key.into_bytes())
+        }
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create_key(path),
+        Err(e) => Err(e).with_context(|| format!("create {}", path.display())),
+    }
+}
+
+/// Opens the configured backend: PostgreSQL when `database_url` is set, else SQLite.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match &config.database_url {
+        Some(url) => Arc::new(morningai_postgres::PgStore::connect(url, config.db_max_connections).await?),
+        None => Arc::new(morningai_sqlite::SqliteStore::open(config.sqlite_path()).await?),
+    })
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, config: Config, key: &[u8]) -> Self {
+        Self(Arc::new(Inner {
+            store,
+            tokens: TokenKeys::new(key),
+            cache: AuthCache::default(),
+            kinds: TaskKinds::builtin(),
+            login_by_ip: limiter(config.login_per_minute_per_ip),
+            login_by_email: limiter(config.login_per_minute_per_email),
+            metrics: metrics_handle(),
+            config,
+        }))
+    }
+}

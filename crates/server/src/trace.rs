@@ -1,0 +1,110 @@
+//! Per-request tracing: a W3C `traceparent` is accepted from the client (or started here),
+//! returned on the response, attached to the request's span, and made available to error
+//! bodies and new tasks through a task-local. Also records the HTTP metrics.
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use rand::Rng;
+use std::time::Instant;
+use tracing::Instrument;
+
+tokio::task_local! {
+    static TRACE_ID: String;
+}
+
+/// The trace id of the request being handled ("" outside a request).
+pub fn current_trace_id() -> String {
+    TRACE_ID.try_with(Clone::clone).unwrap_or_default()
+}
+
+fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+/// Parses `version-traceid-parentid-flags`; returns (trace id, flags).
+fn parse_traceparent(v: &str) -> Option<(String, String)> {
+    let mut parts = v.trim().split('-');
+    let (ver, trace, parent, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let valid = is_hex(ver, 2)
+        && ver != "ff"
+        && is_hex(trace, 32)
+        && trace != "0".repeat(32)
+        && is_hex(parent, 16)
+        && parent != "0".repeat(16)
+        && is_hex(flags, 2);
+    valid.then(|| (trace.to_owned(), flags.to_owned()))
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut rng = rand::rng();
+    (0..bytes).map(|_| format!("{:02x}", rng.random::<u8>())).collect()
+}
+
+pub async fn middleware(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let (trace_id, flags) = req
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_traceparent)
+        .unwrap_or_else(|| (random_hex(16), "01".to_owned()));
+    let span_id = random_hex(8);
+    let method = req.method().clone();
+    let span = tracing::info_span!(
+        "request",
+        %method,
+        path = %req.uri().path(),
+        trace_id = %trace_id,
+        request_id = %span_id,
+    );
+    let mut res = TRACE_ID.scope(trace_id.clone(), next.run(req).instrument(span.clone())).await;
+    let headers = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&format!("00-{trace_id}-{span_id}-{flags}")) {
+        headers.insert("traceparent", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&span_id) {
+        headers.insert("x-request-id", v);
+    }
+    let elapsed = start.elapsed();
+    let status = res.status().as_u16();
+    let route = res.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str()).to_owned();
+    metrics::counter!("http_requests_total", "method" => method.to_string(), "route" => route.clone(), "status" => status.to_string()).increment(1);
+    metrics::histogram!("http_request_duration_seconds", "method" => method.to_string(), "route" => route).record(elapsed.as_secs_f64());
+    span.in_scope(|| tracing::debug!(status, elapsed_ms = elapsed.as_secs_f64() * 1e3, "response"));
+    res
+}
+
+/// Inner (route-level) layer: routing has happened here, so the matched route is known;
+/// hand it out on the response for the outer middleware's metrics labels.
+pub async fn mark_route(req: Request, next: Next) -> Response {
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let mut res = next.run(req).await;
+    if let Some(m) = matched {
+        res.extensions_mut().insert(m);
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_traceparent;
+
+    #[test]
+    fn traceparent_parsing() {
+        let ok = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        assert_eq!(parse_traceparent(ok), Some(("0af7651916cd43dd8448eb211c80319c".into(), "01".into())));
+        for bad in [
+            "",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",
+            "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+            "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
+            "00-xyz7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        ] {
+            assert_eq!(parse_traceparent(bad), None, "{bad:?}");
+        }
+    }
+}
