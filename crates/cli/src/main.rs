@@ -6,7 +6,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use morningai_core::entities::{NewApiKey, NewTenant, NewUser, Tenant};
 use morningai_core::{ApiKeyId, Email, Role, Slug, Store, TenantCtx};
-use morningai_server::auth::{API_KEY_PREFIX, check_password_policy, hash_password, random_secret, sha256};
+use morningai_server::auth::{
+    API_KEY_PREFIX, check_password_policy, hash_password, random_secret, sha256,
+};
 use morningai_server::state::{open_store, signing_key};
 use morningai_server::{AppState, config::Config};
 use settings::{GlobalArgs, ServeArgs};
@@ -104,7 +106,10 @@ enum ApikeyCommand {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start the tokio runtime")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start the tokio runtime")?;
     rt.block_on(run(cli))
 }
 
@@ -134,11 +139,19 @@ async fn run(cli: Cli) -> Result<()> {
                 Some(s) => Slug::parse(&s).map_err(anyhow::Error::msg)?,
                 None => Slug::from_name(&name, &uuid_suffix()),
             };
-            let t = store.create_tenant(NewTenant { slug, name }, owner.id).await?;
+            let t = store
+                .create_tenant(NewTenant { slug, name }, owner.id)
+                .await?;
             println!("{}", serde_json::to_string_pretty(&t)?);
             Ok(())
         }
-        Command::User(UserCommand::Create { email, name, tenant, role, platform_admin }) => {
+        Command::User(UserCommand::Create {
+            email,
+            name,
+            tenant,
+            role,
+            platform_admin,
+        }) => {
             let store = open_store(&config).await?;
             let email = Email::parse(&email).map_err(anyhow::Error::msg)?;
             let role: Role = role.parse().map_err(anyhow::Error::msg)?;
@@ -149,14 +162,28 @@ async fn run(cli: Cli) -> Result<()> {
                 Some(t) => Some(find_tenant(&*store, &t).await?),
                 None => None,
             };
-            let user = store.create_user(NewUser { email, name, password_hash: hash, is_platform_admin: platform_admin }).await?;
+            let user = store
+                .create_user(NewUser {
+                    email,
+                    name,
+                    password_hash: hash,
+                    is_platform_admin: platform_admin,
+                })
+                .await?;
             if let Some(t) = tenant {
-                store.add_member(TenantCtx::new(t.id), user.id, role).await?;
+                store
+                    .add_member(TenantCtx::new(t.id), user.id, role)
+                    .await?;
             }
             println!("{}", serde_json::to_string_pretty(&user)?);
             Ok(())
         }
-        Command::Apikey(ApikeyCommand::Create { tenant, user, role, name }) => {
+        Command::Apikey(ApikeyCommand::Create {
+            tenant,
+            user,
+            role,
+            name,
+        }) => {
             let store = open_store(&config).await?;
             let tenant = find_tenant(&*store, &tenant).await?;
             let user = find_user(&*store, &user).await?;
@@ -185,7 +212,10 @@ async fn run(cli: Cli) -> Result<()> {
                     },
                 )
                 .await?;
-            eprintln!("created API key {} ({}) for tenant {}; the secret is shown only now:", key.id, key.role, tenant.slug);
+            eprintln!(
+                "created API key {} ({}) for tenant {}; the secret is shown only now:",
+                key.id, key.role, tenant.slug
+            );
             println!("{secret}");
             Ok(())
         }
@@ -193,7 +223,12 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 fn uuid_suffix() -> String {
-    random_secret("").to_ascii_lowercase().chars().filter(char::is_ascii_alphanumeric).take(6).collect()
+    random_secret("")
+        .to_ascii_lowercase()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(6)
+        .collect()
 }
 
 fn read_password() -> Result<String> {
@@ -201,13 +236,19 @@ fn read_password() -> Result<String> {
         return Ok(p);
     }
     let mut s = String::new();
-    std::io::stdin().read_to_string(&mut s).context("read the password from standard input")?;
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .context("read the password from standard input")?;
     Ok(s.trim_end_matches(['\n', '\r']).to_owned())
 }
 
 async fn find_user(store: &dyn Store, email: &str) -> Result<morningai_core::entities::User> {
     let email = Email::parse(email).map_err(anyhow::Error::msg)?;
-    Ok(store.user_credentials(&email).await?.with_context(|| format!("no user with email {email}"))?.user)
+    Ok(store
+        .user_credentials(&email)
+        .await?
+        .with_context(|| format!("no user with email {email}"))?
+        .user)
 }
 
 async fn find_tenant(store: &dyn Store, key: &str) -> Result<Tenant> {
@@ -216,18 +257,28 @@ async fn find_tenant(store: &dyn Store, key: &str) -> Result<Tenant> {
             return Ok(t);
         }
     }
-    store.tenant_by_slug(key).await?.with_context(|| format!("no tenant with slug or id {key}"))
+    store
+        .tenant_by_slug(key)
+        .await?
+        .with_context(|| format!("no tenant with slug or id {key}"))
 }
 
 async fn serve(config: Config) -> Result<()> {
     let key = signing_key(&config)?;
     let store: Arc<dyn Store> = open_store(&config).await?;
-    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("listen on {}", config.listen))?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = store.backend(), "MorningAI listening");
-    println!("MorningAI listening on http://{addr} ({} backend)", store.backend());
+    println!(
+        "MorningAI listening on http://{addr} ({} backend)",
+        store.backend()
+    );
     let state = AppState::new(store, config, &key);
-    morningai_server::serve(listener, state, shutdown_signal()).await.context("serve HTTP")?;
+    morningai_server::serve(listener, state, shutdown_signal())
+        .await
+        .context("serve HTTP")?;
     tracing::info!("shut down cleanly");
     Ok(())
 }

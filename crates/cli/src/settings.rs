@@ -76,8 +76,10 @@ fn parse_log_format(s: &str) -> Result<LogFormat, String> {
 pub fn resolve(g: &GlobalArgs, serve: Option<&ServeArgs>) -> Result<Config> {
     let mut c = match &g.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("read config file {}", path.display()))?;
-            toml::from_str::<Config>(&text).with_context(|| format!("parse config file {}", path.display()))?
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("read config file {}", path.display()))?;
+            toml::from_str::<Config>(&text)
+                .with_context(|| format!("parse config file {}", path.display()))?
         }
         None => Config::default(),
     };
@@ -115,7 +117,9 @@ pub fn resolve(g: &GlobalArgs, serve: Option<&ServeArgs>) -> Result<Config> {
 pub fn init_logging(c: &Config) -> Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(&c.log_level)
         .with_context(|| format!("invalid log level {:?}", c.log_level))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match c.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),

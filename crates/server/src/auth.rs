@@ -7,8 +7,8 @@
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use base64::Engine;
@@ -56,7 +56,11 @@ pub fn verify_password(stored: Option<&str>, password: &str) -> bool {
     let dummy = DUMMY.get_or_init(|| hash_password("not-a-real-password").unwrap_or_default());
     let hash = stored.unwrap_or(dummy);
     let ok = PasswordHash::new(hash)
-        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false);
     ok && stored.is_some()
 }
@@ -64,7 +68,10 @@ pub fn verify_password(stored: Option<&str>, password: &str) -> bool {
 pub fn check_password_policy(password: &str) -> Result<(), ApiError> {
     let n = password.chars().count();
     if n < 8 {
-        return Err(ApiError::invalid("password", "must be at least 8 characters"));
+        return Err(ApiError::invalid(
+            "password",
+            "must be at least 8 characters",
+        ));
     }
     if password.len() > 1024 {
         return Err(ApiError::invalid("password", "must be at most 1024 bytes"));
@@ -97,12 +104,22 @@ impl TokenKeys {
         validation.leeway = 0;
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        Self { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), validation }
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+        }
     }
 
     pub fn issue(&self, user: UserId, tenant: TenantId) -> Result<String, ApiError> {
         let now = chrono::Utc::now().timestamp();
-        let claims = Claims { sub: user.0, tid: tenant.0, iat: now, exp: now + ACCESS_TTL_SECS, iss: ISSUER.into() };
+        let claims = Claims {
+            sub: user.0,
+            tid: tenant.0,
+            iat: now,
+            exp: now + ACCESS_TTL_SECS,
+            iss: ISSUER.into(),
+        };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| ApiError::internal("sign access token", e))
     }
@@ -111,25 +128,32 @@ impl TokenKeys {
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|d| d.claims)
             .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => ApiError::unauthorized("the access token has expired"),
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                    ApiError::unauthorized("the access token has expired")
+                }
                 _ => ApiError::unauthorized("the access token is invalid"),
             })
     }
 }
 
+/// Entries stamped with the time they were read.
+type TimedMap<K, V> = RwLock<HashMap<K, (V, Instant)>>;
+
 /// Short-lived cache of roles and API key grants (see the module docs).
 #[derive(Default)]
 pub struct AuthCache {
-    roles: RwLock<HashMap<(TenantId, UserId), (Option<Role>, Instant)>>,
-    keys: RwLock<HashMap<Vec<u8>, (Option<ApiKeyGrant>, Instant)>>,
+    roles: TimedMap<(TenantId, UserId), Option<Role>>,
+    keys: TimedMap<Vec<u8>, Option<ApiKeyGrant>>,
 }
 
-fn cached<K: std::hash::Hash + Eq, V: Clone>(map: &RwLock<HashMap<K, (V, Instant)>>, k: &K) -> Option<V> {
+fn cached<K: std::hash::Hash + Eq, V: Clone>(map: &TimedMap<K, V>, k: &K) -> Option<V> {
     let m = map.read().unwrap_or_else(|p| p.into_inner());
-    m.get(k).filter(|(_, at)| at.elapsed() < CACHE_TTL).map(|(v, _)| v.clone())
+    m.get(k)
+        .filter(|(_, at)| at.elapsed() < CACHE_TTL)
+        .map(|(v, _)| v.clone())
 }
 
-fn remember<K: std::hash::Hash + Eq, V>(map: &RwLock<HashMap<K, (V, Instant)>>, k: K, v: V) {
+fn remember<K: std::hash::Hash + Eq, V>(map: &TimedMap<K, V>, k: K, v: V) {
     let mut m = map.write().unwrap_or_else(|p| p.into_inner());
     if m.len() > 100_000 {
         m.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
@@ -140,7 +164,10 @@ fn remember<K: std::hash::Hash + Eq, V>(map: &RwLock<HashMap<K, (V, Instant)>>, 
 impl AuthCache {
     /// Forget everything: called after any membership or API key change.
     pub fn invalidate(&self) {
-        self.roles.write().unwrap_or_else(|p| p.into_inner()).clear();
+        self.roles
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         self.keys.write().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }
@@ -162,7 +189,10 @@ impl Principal {
 
     pub fn actor(&self) -> Actor {
         match self.api_key {
-            Some(id) => Actor::ApiKey { id, created_by: self.user_id },
+            Some(id) => Actor::ApiKey {
+                id,
+                created_by: self.user_id,
+            },
             None => Actor::User { id: self.user_id },
         }
     }
@@ -172,27 +202,50 @@ impl Principal {
         if self.role >= min {
             Ok(())
         } else {
-            Err(ApiError::forbidden(format!("this action needs the {min} role or higher; you are {}", self.role)))
+            Err(ApiError::forbidden(format!(
+                "this action needs the {min} role or higher; you are {}",
+                self.role
+            )))
         }
     }
 }
 
 pub fn client_ip(parts: &Parts, trust_forwarded_for: bool) -> Option<String> {
     if trust_forwarded_for {
-        let fwd = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-        if let Some(first) = fwd.and_then(|v| v.split(',').next()).map(str::trim).filter(|s| !s.is_empty()) {
+        let fwd = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        if let Some(first) = fwd
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             return Some(first.to_owned());
         }
     }
-    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
 }
 
 fn credential(parts: &Parts) -> Option<&str> {
-    if let Some(v) = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(v) = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         let (scheme, token) = v.split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("bearer").then_some(token.trim());
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then_some(token.trim());
     }
-    parts.headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim)
+    parts
+        .headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
 }
 
 impl AppState {
@@ -218,14 +271,21 @@ impl AppState {
     /// Resolves the request's credential to a principal.
     pub async fn authenticate(&self, parts: &Parts) -> Result<Principal, ApiError> {
         let token = credential(parts).ok_or_else(|| {
-            ApiError::unauthorized("missing credentials: send Authorization: Bearer <token> or x-api-key")
+            ApiError::unauthorized(
+                "missing credentials: send Authorization: Bearer <token> or x-api-key",
+            )
         })?;
         let ip = client_ip(parts, self.config.trust_forwarded_for);
         if token.starts_with(API_KEY_PREFIX) {
-            let grant = self.api_key(token).await?.ok_or_else(|| ApiError::unauthorized("the API key is invalid or revoked"))?;
+            let grant = self
+                .api_key(token)
+                .await?
+                .ok_or_else(|| ApiError::unauthorized("the API key is invalid or revoked"))?;
             // A key never exceeds its creator's current role; a creator who left takes
             // the key's access with them.
-            let creator = grant.creator_role.ok_or_else(|| ApiError::unauthorized("the API key's creator is no longer a member"))?;
+            let creator = grant.creator_role.ok_or_else(|| {
+                ApiError::unauthorized("the API key's creator is no longer a member")
+            })?;
             return Ok(Principal {
                 user_id: grant.created_by,
                 tenant_id: grant.tenant_id,
@@ -236,8 +296,17 @@ impl AppState {
         }
         let claims = self.tokens.verify(token)?;
         let (user, tenant) = (UserId(claims.sub), TenantId(claims.tid));
-        let role = self.role(tenant, user).await?.ok_or_else(|| ApiError::unauthorized("you are no longer a member of this tenant"))?;
-        Ok(Principal { user_id: user, tenant_id: tenant, role, api_key: None, ip })
+        let role = self
+            .role(tenant, user)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("you are no longer a member of this tenant"))?;
+        Ok(Principal {
+            user_id: user,
+            tenant_id: tenant,
+            role,
+            api_key: None,
+            ip,
+        })
     }
 }
 
@@ -255,7 +324,10 @@ pub struct ClientIp(pub Option<String>);
 impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         Ok(ClientIp(client_ip(parts, state.config.trust_forwarded_for)))
     }
 }

@@ -114,7 +114,10 @@ mod tests {
             ..Config::default()
         };
         let t = c.redacted_toml();
-        assert!(!t.contains("hunter2") && !t.contains("kkkk") && !t.contains(":pw@"), "{t}");
+        assert!(
+            !t.contains("hunter2") && !t.contains("kkkk") && !t.contains(":pw@"),
+            "{t}"
+        );
         assert!(t.contains("postgres://app:***@db:5432/x"), "{t}");
     }
 }

@@ -40,7 +40,13 @@ pub struct Problem {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, code, detail: detail.into(), errors: Vec::new(), retry_after: None }
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            errors: Vec::new(),
+            retry_after: None,
+        }
     }
 
     pub fn unauthorized(detail: impl Into<String>) -> Self {
@@ -52,7 +58,11 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
@@ -63,8 +73,15 @@ impl ApiError {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         let (field, message) = (field.into(), message.into());
         Self {
-            errors: vec![FieldError { field: field.clone(), message: message.clone() }],
-            ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", format!("{field}: {message}"))
+            errors: vec![FieldError {
+                field: field.clone(),
+                message: message.clone(),
+            }],
+            ..Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                format!("{field}: {message}"),
+            )
         }
     }
 
@@ -82,7 +99,11 @@ impl From<Error> for ApiError {
             Error::Forbidden(m) => ApiError::forbidden(m),
             Error::Internal(m) => {
                 tracing::error!(trace_id = %current_trace_id(), error = %m, "internal error");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred; quote the trace_id when reporting it")
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "an internal error occurred; quote the trace_id when reporting it",
+                )
             }
         }
     }
@@ -95,7 +116,10 @@ fn title(status: StatusCode) -> String {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let problem = Problem {
-            kind: format!("https://morningai.dev/problems/{}", self.code.replace('_', "-")),
+            kind: format!(
+                "https://morningai.dev/problems/{}",
+                self.code.replace('_', "-")
+            ),
             title: title(self.status),
             status: self.status.as_u16(),
             detail: self.detail,
@@ -105,12 +129,17 @@ impl IntoResponse for ApiError {
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut res = (self.status, body).into_response();
-        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if let Some(secs) = self.retry_after {
-            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if self.status == StatusCode::UNAUTHORIZED {
-            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         res
     }

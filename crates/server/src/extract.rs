@@ -1,11 +1,11 @@
 //! Extractors that turn bad input into precise problems: which field, what was wrong.
 
 use crate::error::ApiError;
+use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
-use axum::body::Bytes;
 use serde::de::DeserializeOwned;
 
 /// JSON body. Syntax errors → 400 `malformed_json`; type/field errors → 422 naming the
@@ -32,7 +32,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
                 "expected a JSON body with Content-Type: application/json",
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(body_rejection)?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(body_rejection)?;
         parse_json(&bytes).map(Json)
     }
 }
@@ -44,12 +46,31 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let inner = e.into_inner();
         match inner.classify() {
             serde_json::error::Category::Data => {
-                let field = if path == "." { "body".to_owned() } else { path };
-                ApiError::invalid(field, strip_position(&inner.to_string()))
+                let message = strip_position(&inner.to_string());
+                ApiError::invalid(field_of(&path, &message), message)
             }
-            _ => ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {inner}")),
+            _ => ApiError::bad_request(
+                "malformed_json",
+                format!("the body is not valid JSON: {inner}"),
+            ),
         }
     })
+}
+
+/// The offending field: the path to the error, or for an unknown or missing field, that
+/// field's own name.
+fn field_of(path: &str, message: &str) -> String {
+    let named = ["unknown field `", "missing field `"]
+        .iter()
+        .find_map(|p| message.strip_prefix(p))
+        .and_then(|rest| rest.split('`').next());
+    let parent = if path == "." { None } else { Some(path) };
+    match (parent, named) {
+        (Some(p), Some(n)) if !p.ends_with(n) => format!("{p}.{n}"),
+        (Some(p), _) => p.to_owned(),
+        (None, Some(n)) => n.to_owned(),
+        (None, None) => "body".to_owned(),
+    }
 }
 
 /// serde_json appends " at line 1 column 17"; the field path already says where.
@@ -62,7 +83,11 @@ fn strip_position(msg: &str) -> String {
 
 fn body_rejection(r: BytesRejection) -> ApiError {
     if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the request body exceeds the configured limit")
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "the request body exceeds the configured limit",
+        )
     } else {
         ApiError::bad_request("bad_body", r.body_text())
     }
@@ -75,7 +100,10 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        axum::extract::Path::<T>::from_request_parts(parts, state).await.map(|p| Path(p.0)).map_err(path_rejection)
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Path(p.0))
+            .map_err(path_rejection)
     }
 }
 
@@ -101,12 +129,18 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        axum::extract::Query::<T>::from_request_parts(parts, state).await.map(|q| Query(q.0)).map_err(query_rejection)
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Query(q.0))
+            .map_err(query_rejection)
     }
 }
 
 fn query_rejection(r: QueryRejection) -> ApiError {
     let text = r.body_text();
-    let detail = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(&text).to_owned();
+    let detail = text
+        .strip_prefix("Failed to deserialize query string: ")
+        .unwrap_or(&text)
+        .to_owned();
     ApiError::bad_request("invalid_query", detail)
 }

@@ -27,7 +27,11 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not accept that method")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not accept that method",
+    )
 }
 
 /// Turns a handler panic into a problem response instead of a dropped connection.
@@ -46,12 +50,23 @@ pub fn router(state: AppState) -> Router {
         .route("/me", get(auth_routes::me))
         .route("/tenant", get(tenant::get).patch(tenant::update))
         .route("/tenants", post(tenant::create))
-        .route("/tenant/members", get(tenant::members).post(tenant::add_member))
-        .route("/tenant/members/{user_id}", patch(tenant::update_member).delete(tenant::remove_member))
+        .route(
+            "/tenant/members",
+            get(tenant::members).post(tenant::add_member),
+        )
+        .route(
+            "/tenant/members/{user_id}",
+            patch(tenant::update_member).delete(tenant::remove_member),
+        )
         .route("/api-keys", get(api_keys::list).post(api_keys::create))
         .route("/api-keys/{id}", axum::routing::delete(api_keys::revoke))
         .route("/projects", get(projects::list).post(projects::create))
-        .route("/projects/{id}", get(projects::get).patch(projects::update).delete(projects::delete))
+        .route(
+            "/projects/{id}",
+            get(projects::get)
+                .patch(projects::update)
+                .delete(projects::delete),
+        )
         .route("/tasks", get(tasks::list).post(tasks::create))
         .route("/tasks/{id}", get(tasks::get))
         .route("/tasks/{id}/cancel", post(tasks::cancel))
@@ -66,13 +81,21 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(axum::middleware::from_fn(trace::mark_route))
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
         .layer(axum::middleware::from_fn(trace::middleware))
         .with_state(state)
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then drains in-flight requests.
-pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -38,7 +38,9 @@ fn metrics_handle() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
-                .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0])
+                .set_buckets(&[
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ])
                 .expect("static buckets are valid")
                 .build_recorder();
             let handle = recorder.handle();
@@ -50,13 +52,19 @@ fn metrics_handle() -> PrometheusHandle {
 }
 
 fn limiter(per_minute: u32) -> DefaultKeyedRateLimiter<String> {
-    RateLimiter::keyed(Quota::per_minute(NonZeroU32::new(per_minute.max(1)).expect("max(1) is non-zero")))
+    RateLimiter::keyed(Quota::per_minute(
+        NonZeroU32::new(per_minute.max(1)).expect("max(1) is non-zero"),
+    ))
 }
 
 /// Reads or creates the signing key. Production demands an explicit key of ≥ 32 bytes.
 pub fn signing_key(config: &Config) -> anyhow::Result<Vec<u8>> {
     if let Some(k) = &config.signing_key {
-        anyhow::ensure!(k.len() >= 32, "the signing key must be at least 32 bytes (it is {})", k.len());
+        anyhow::ensure!(
+            k.len() >= 32,
+            "the signing key must be at least 32 bytes (it is {})",
+            k.len()
+        );
         return Ok(k.as_bytes().to_vec());
     }
     anyhow::ensure!(
@@ -70,7 +78,11 @@ fn load_or_create_key(path: &Path) -> anyhow::Result<Vec<u8>> {
     use anyhow::Context;
     if let Ok(existing) = std::fs::read_to_string(path) {
         let k = existing.trim().to_owned();
-        anyhow::ensure!(k.len() >= 32, "{} holds a key shorter than 32 bytes", path.display());
+        anyhow::ensure!(
+            k.len() >= 32,
+            "{} holds a key shorter than 32 bytes",
+            path.display()
+        );
         return Ok(k.into_bytes());
     }
     if let Some(dir) = path.parent() {
@@ -83,7 +95,8 @@ fn load_or_create_key(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
     match opts.open(path) {
         Ok(mut f) => {
-            std::io::Write::write_all(&mut f, key.as_bytes()).with_context(|| format!("write {}", path.display()))?;
+            std::io::Write::write_all(&mut f, key.as_bytes())
+                .with_context(|| format!("write {}", path.display()))?;
             tracing::info!(path = %path.display(), "generated a new signing key");
             Ok(key.into_bytes())
         }
@@ -96,7 +109,9 @@ fn load_or_create_key(path: &Path) -> anyhow::Result<Vec<u8>> {
 /// Opens the configured backend: PostgreSQL when `database_url` is set, else SQLite.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match &config.database_url {
-        Some(url) => Arc::new(morningai_postgres::PgStore::connect(url, config.db_max_connections).await?),
+        Some(url) => {
+            Arc::new(morningai_postgres::PgStore::connect(url, config.db_max_connections).await?)
+        }
         None => Arc::new(morningai_sqlite::SqliteStore::open(config.sqlite_path()).await?),
     })
 }

@@ -20,7 +20,9 @@ pub fn current_trace_id() -> String {
 }
 
 fn is_hex(s: &str, len: usize) -> bool {
-    s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    s.len() == len
+        && s.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
 /// Parses `version-traceid-parentid-flags`; returns (trace id, flags).
@@ -39,7 +41,9 @@ fn parse_traceparent(v: &str) -> Option<(String, String)> {
 
 fn random_hex(bytes: usize) -> String {
     let mut rng = rand::rng();
-    (0..bytes).map(|_| format!("{:02x}", rng.random::<u8>())).collect()
+    (0..bytes)
+        .map(|_| format!("{:02x}", rng.random::<u8>()))
+        .collect()
 }
 
 pub async fn middleware(req: Request, next: Next) -> Response {
@@ -59,7 +63,9 @@ pub async fn middleware(req: Request, next: Next) -> Response {
         trace_id = %trace_id,
         request_id = %span_id,
     );
-    let mut res = TRACE_ID.scope(trace_id.clone(), next.run(req).instrument(span.clone())).await;
+    let mut res = TRACE_ID
+        .scope(trace_id.clone(), next.run(req).instrument(span.clone()))
+        .await;
     let headers = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&format!("00-{trace_id}-{span_id}-{flags}")) {
         headers.insert("traceparent", v);
@@ -69,7 +75,11 @@ pub async fn middleware(req: Request, next: Next) -> Response {
     }
     let elapsed = start.elapsed();
     let status = res.status().as_u16();
-    let route = res.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str()).to_owned();
+    let route = res
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |m| m.as_str())
+        .to_owned();
     metrics::counter!("http_requests_total", "method" => method.to_string(), "route" => route.clone(), "status" => status.to_string()).increment(1);
     metrics::histogram!("http_request_duration_seconds", "method" => method.to_string(), "route" => route).record(elapsed.as_secs_f64());
     span.in_scope(|| tracing::debug!(status, elapsed_ms = elapsed.as_secs_f64() * 1e3, "response"));
@@ -94,7 +104,10 @@ mod tests {
     #[test]
     fn traceparent_parsing() {
         let ok = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
-        assert_eq!(parse_traceparent(ok), Some(("0af7651916cd43dd8448eb211c80319c".into(), "01".into())));
+        assert_eq!(
+            parse_traceparent(ok),
+            Some(("0af7651916cd43dd8448eb211c80319c".into(), "01".into()))
+        );
         for bad in [
             "",
             "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",

@@ -44,8 +44,26 @@ where
     row.get::<_, Option<Parsed<T>>>(idx).map(|p| p.map(|p| p.0))
 }
 
+/// JSON is stored as text, always: rusqlite would store a JSON `null` as SQL NULL.
+pub(crate) fn json_text(v: &serde_json::Value) -> String {
+    v.to_string()
+}
+
 pub(crate) fn json(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<serde_json::Value> {
-    row.get(idx)
+    let text: String = row.get(idx)?;
+    serde_json::from_str(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
+    })
+}
+
+pub(crate) fn json_opt(
+    row: &rusqlite::Row<'_>,
+    idx: usize,
+) -> rusqlite::Result<Option<serde_json::Value>> {
+    match row.get_ref(idx)? {
+        rusqlite::types::ValueRef::Null => Ok(None),
+        _ => json(row, idx).map(Some),
+    }
 }
 
 pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {

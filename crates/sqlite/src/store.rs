@@ -1,4 +1,4 @@
-use crate::convert::{get, get_opt, is_unique_violation, json, micros, time};
+use crate::convert::{get, get_opt, is_unique_violation, json, json_opt, json_text, micros, time};
 use crate::migrate;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -245,7 +245,7 @@ fn task_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Task> {
         project_id: get_opt(r, 4)?,
         trace_id: r.get(5)?,
         input: json(r, 6)?,
-        result: r.get(7)?,
+        result: json_opt(r, 7)?,
         error: r.get(8)?,
         idempotency_key: r.get(9)?,
         created_by: get_opt(r, 10)?,
@@ -255,7 +255,7 @@ fn task_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Task> {
 }
 
 fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
-    let actor: serde_json::Value = r.get(1)?;
+    let actor = json(r, 1)?;
     Ok(AuditEntry {
         id: get(r, 0)?,
         actor: serde_json::from_value(actor).map_err(|e| {
@@ -265,7 +265,7 @@ fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
         resource_type: r.get(3)?,
         resource_id: r.get(4)?,
         ip: r.get(5)?,
-        details: r.get(6)?,
+        details: json(r, 6)?,
         created_at: time(r.get(7)?),
     })
 }
@@ -873,7 +873,7 @@ impl Store for SqliteStore {
                 task.kind,
                 i64::from(task.priority),
                 task.trace_id,
-                task.input,
+                json_text(&task.input),
                 task.idempotency_key,
                 task.created_by.map(|u| u.to_string()),
                 micros(at)
@@ -950,7 +950,7 @@ impl Store for SqliteStore {
 
     async fn audit(&self, cx: TenantCtx, e: NewAuditEntry) -> Result<()> {
         self.write("append audit entry", move |tx| {
-            let actor = serde_json::to_value(&e.actor).map_err(|err| Error::internal("encode actor", err))?;
+            let actor = serde_json::to_string(&e.actor).map_err(|err| Error::internal("encode actor", err))?;
             tx.execute(
                 "INSERT INTO audit_log (id, tenant_id, actor, action, resource_type, resource_id, ip, details, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -962,7 +962,7 @@ impl Store for SqliteStore {
                     e.resource_type,
                     e.resource_id,
                     e.ip,
-                    e.details,
+                    json_text(&e.details),
                     micros(now())
                 ],
             )?;

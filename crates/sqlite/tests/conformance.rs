@@ -4,7 +4,9 @@ use morningai_sqlite::SqliteStore;
 use std::sync::Arc;
 
 async fn fresh() -> morningai_store_conformance::DynStore {
-    let dir = std::env::temp_dir().join(format!("morningai-sqlite-{}", uuid_like()));
+    // Cargo's per-target scratch dir: cleaned with target/, never litters /tmp.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("sqlite-conformance-{}", uuid_like()));
     Arc::new(
         SqliteStore::open(dir.join("morningai.db"))
             .await

@@ -32,12 +32,19 @@ pub struct CreatedApiKey {
 /// Creates an API key (member+).
 #[utoipa::path(post, path = "/api/v1/api-keys", tag = "api-keys", request_body = CreateApiKey,
     responses((status = 201, body = CreatedApiKey), (status = 403, body = Problem)), security(("bearer" = [])))]
-pub async fn create(State(state): State<AppState>, who: Principal, Json(req): Json<CreateApiKey>) -> ApiResult<(StatusCode, axum::Json<CreatedApiKey>)> {
+pub async fn create(
+    State(state): State<AppState>,
+    who: Principal,
+    Json(req): Json<CreateApiKey>,
+) -> ApiResult<(StatusCode, axum::Json<CreatedApiKey>)> {
     who.require(Role::Member)?;
     let name = clean_name("name", &req.name)?;
     let role = req.role.unwrap_or(who.role);
     if role > who.role {
-        return Err(ApiError::forbidden(format!("a key cannot have a higher role ({role}) than its creator ({})", who.role)));
+        return Err(ApiError::forbidden(format!(
+            "a key cannot have a higher role ({role}) than its creator ({})",
+            who.role
+        )));
     }
     let secret = random_secret(API_KEY_PREFIX);
     let key = state
@@ -54,13 +61,27 @@ pub async fn create(State(state): State<AppState>, who: Principal, Json(req): Js
             },
         )
         .await?;
-    state.audit(&who, "api_key.create", "api_key", key.id, json!({"name": key.name, "role": key.role})).await?;
-    Ok((StatusCode::CREATED, axum::Json(CreatedApiKey { key, secret })))
+    state
+        .audit(
+            &who,
+            "api_key.create",
+            "api_key",
+            key.id,
+            json!({"name": key.name, "role": key.role}),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(CreatedApiKey { key, secret }),
+    ))
 }
 
 /// The tenant's API keys (admin+), without secrets.
 #[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys", responses((status = 200, body = Vec<ApiKey>)), security(("bearer" = [])))]
-pub async fn list(State(state): State<AppState>, who: Principal) -> ApiResult<axum::Json<Vec<ApiKey>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    who: Principal,
+) -> ApiResult<axum::Json<Vec<ApiKey>>> {
     who.require(Role::Admin)?;
     Ok(axum::Json(state.store.api_keys(who.cx()).await?))
 }
@@ -68,16 +89,27 @@ pub async fn list(State(state): State<AppState>, who: Principal) -> ApiResult<ax
 /// Revokes a key (admin+, or its creator).
 #[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "api-keys", params(("id" = String, Path, format = Uuid)),
     responses((status = 204), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn revoke(State(state): State<AppState>, who: Principal, Path(id): Path<ApiKeyId>) -> ApiResult<StatusCode> {
+pub async fn revoke(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<ApiKeyId>,
+) -> ApiResult<StatusCode> {
     if who.role < Role::Admin {
         let keys = state.store.api_keys(who.cx()).await?;
-        let key = keys.iter().find(|k| k.id == id).ok_or_else(|| ApiError::not_found("api key"))?;
+        let key = keys
+            .iter()
+            .find(|k| k.id == id)
+            .ok_or_else(|| ApiError::not_found("api key"))?;
         if key.created_by != who.user_id {
-            return Err(ApiError::forbidden("only admins can revoke other people's keys"));
+            return Err(ApiError::forbidden(
+                "only admins can revoke other people's keys",
+            ));
         }
     }
     state.store.revoke_api_key(who.cx(), id).await?;
     state.cache.invalidate();
-    state.audit(&who, "api_key.revoke", "api_key", id, json!({})).await?;
+    state
+        .audit(&who, "api_key.revoke", "api_key", id, json!({}))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -28,7 +28,10 @@ pub fn clean_name(field: &str, raw: &str) -> ApiResult<String> {
         return Err(crate::error::ApiError::invalid(field, "must not be empty"));
     }
     if s.chars().count() > 200 {
-        return Err(crate::error::ApiError::invalid(field, "must be at most 200 characters"));
+        return Err(crate::error::ApiError::invalid(
+            field,
+            "must be at most 200 characters",
+        ));
     }
     Ok(s.to_owned())
 }

@@ -29,12 +29,24 @@ pub async fn healthz() -> axum::Json<Health> {
 #[utoipa::path(get, path = "/readyz", tag = "system", responses((status = 200, body = Ready), (status = 503, body = Problem)))]
 pub async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Ready>, ApiError> {
     match tokio::time::timeout(std::time::Duration::from_secs(2), state.store.ping()).await {
-        Ok(Ok(())) => Ok(axum::Json(Ready { status: "ok", database: "ok", backend: state.store.backend() })),
+        Ok(Ok(())) => Ok(axum::Json(Ready {
+            status: "ok",
+            database: "ok",
+            backend: state.store.backend(),
+        })),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "readiness: database check failed");
-            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the database is not reachable"))
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "the database is not reachable",
+            ))
         }
-        Err(_) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the database did not answer within 2 s")),
+        Err(_) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            "the database did not answer within 2 s",
+        )),
     }
 }
 
@@ -46,7 +58,11 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     metrics::gauge!("db_pool_connections", "backend" => backend).set(pool.size as f64);
     metrics::gauge!("db_pool_idle_connections", "backend" => backend).set(pool.idle as f64);
     metrics::gauge!("db_pool_waiting", "backend" => backend).set(pool.waiting as f64);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
 }
 
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "system", responses((status = 200, description = "this document")))]

@@ -47,7 +47,11 @@ fn parse_param<T: std::str::FromStr>(name: &str, raw: Option<&str>) -> ApiResult
 where
     T::Err: std::fmt::Display,
 {
-    raw.map(|s| s.parse::<T>().map_err(|e| ApiError::invalid(name, e.to_string()))).transpose()
+    raw.map(|s| {
+        s.parse::<T>()
+            .map_err(|e| ApiError::invalid(name, e.to_string()))
+    })
+    .transpose()
 }
 
 fn encode_cursor(id: TaskId) -> String {
@@ -68,13 +72,17 @@ fn decode_cursor(c: &str) -> ApiResult<TaskId> {
 #[utoipa::path(post, path = "/api/v1/tasks", tag = "tasks", request_body = CreateTask,
     responses((status = 201, body = Task), (status = 200, body = Task, description = "existing task for this idempotency key"),
               (status = 422, body = Problem)), security(("bearer" = [])))]
-pub async fn create(State(state): State<AppState>, who: Principal, Json(req): Json<CreateTask>) -> ApiResult<(StatusCode, axum::Json<Task>)> {
+pub async fn create(
+    State(state): State<AppState>,
+    who: Principal,
+    Json(req): Json<CreateTask>,
+) -> ApiResult<(StatusCode, axum::Json<Task>)> {
     who.require(Role::Member)?;
     state.kinds.validate(&req.kind, &req.input)?;
-    if let Some(k) = &req.idempotency_key {
-        if k.is_empty() || k.len() > 200 {
-            return Err(ApiError::invalid("idempotency_key", "must be 1-200 bytes"));
-        }
+    if let Some(k) = &req.idempotency_key
+        && (k.is_empty() || k.len() > 200)
+    {
+        return Err(ApiError::invalid("idempotency_key", "must be 1-200 bytes"));
     }
     let new = NewTask {
         id: TaskId::new(),
@@ -94,14 +102,22 @@ pub async fn create(State(state): State<AppState>, who: Principal, Json(req): Js
 
 #[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "tasks", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = Task), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn get(State(state): State<AppState>, who: Principal, Path(id): Path<TaskId>) -> ApiResult<axum::Json<Task>> {
+pub async fn get(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<TaskId>,
+) -> ApiResult<axum::Json<Task>> {
     Ok(axum::Json(state.store.task(who.cx(), id).await?))
 }
 
 /// Lists tasks, newest first, with cursor pagination.
 #[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", params(ListTasks),
     responses((status = 200, body = Page<Task>), (status = 422, body = Problem)), security(("bearer" = [])))]
-pub async fn list(State(state): State<AppState>, who: Principal, Query(q): Query<ListTasks>) -> ApiResult<axum::Json<Page<Task>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    who: Principal,
+    Query(q): Query<ListTasks>,
+) -> ApiResult<axum::Json<Page<Task>>> {
     let limit: u32 = parse_param("limit", q.limit.as_deref())?.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::invalid("limit", "must be between 1 and 200"));
@@ -127,15 +143,23 @@ pub async fn list(State(state): State<AppState>, who: Principal, Query(q): Query
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/cancel", tag = "tasks", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = Task), (status = 404, body = Problem), (status = 409, body = Problem, description = "already finished")),
     security(("bearer" = [])))]
-pub async fn cancel(State(state): State<AppState>, who: Principal, Path(id): Path<TaskId>) -> ApiResult<axum::Json<Task>> {
+pub async fn cancel(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<TaskId>,
+) -> ApiResult<axum::Json<Task>> {
     who.require(Role::Member)?;
     if who.role < Role::Admin {
         let task = state.store.task(who.cx(), id).await?;
         if task.created_by != Some(who.user_id) {
-            return Err(ApiError::forbidden("members can cancel only their own tasks"));
+            return Err(ApiError::forbidden(
+                "members can cancel only their own tasks",
+            ));
         }
     }
     let t = state.store.cancel_task(who.cx(), id).await?;
-    state.audit(&who, "task.cancel", "task", t.id, json!({"kind": t.kind})).await?;
+    state
+        .audit(&who, "task.cancel", "task", t.id, json!({"kind": t.kind}))
+        .await?;
     Ok(axum::Json(t))
 }

@@ -49,32 +49,70 @@ pub async fn get(State(state): State<AppState>, who: Principal) -> ApiResult<axu
 /// Renames the current tenant (admin+).
 #[utoipa::path(patch, path = "/api/v1/tenant", tag = "tenants", request_body = UpdateTenant,
     responses((status = 200, body = Tenant), (status = 403, body = Problem)), security(("bearer" = [])))]
-pub async fn update(State(state): State<AppState>, who: Principal, Json(req): Json<UpdateTenant>) -> ApiResult<axum::Json<Tenant>> {
+pub async fn update(
+    State(state): State<AppState>,
+    who: Principal,
+    Json(req): Json<UpdateTenant>,
+) -> ApiResult<axum::Json<Tenant>> {
     who.require(Role::Admin)?;
     let name = clean_name("name", &req.name)?;
     let t = state.store.rename_tenant(who.cx(), &name).await?;
-    state.audit(&who, "tenant.update", "tenant", t.id, json!({"name": t.name})).await?;
+    state
+        .audit(
+            &who,
+            "tenant.update",
+            "tenant",
+            t.id,
+            json!({"name": t.name}),
+        )
+        .await?;
     Ok(axum::Json(t))
 }
 
 /// Creates a tenant; the caller becomes its owner.
 #[utoipa::path(post, path = "/api/v1/tenants", tag = "tenants", request_body = CreateTenant,
     responses((status = 201, body = Tenant), (status = 409, body = Problem)), security(("bearer" = [])))]
-pub async fn create(State(state): State<AppState>, who: Principal, Json(req): Json<CreateTenant>) -> ApiResult<(StatusCode, axum::Json<Tenant>)> {
+pub async fn create(
+    State(state): State<AppState>,
+    who: Principal,
+    Json(req): Json<CreateTenant>,
+) -> ApiResult<(StatusCode, axum::Json<Tenant>)> {
     if who.api_key.is_some() {
-        return Err(ApiError::forbidden("API keys belong to one tenant; create tenants with a user session"));
+        return Err(ApiError::forbidden(
+            "API keys belong to one tenant; create tenants with a user session",
+        ));
     }
     let name = clean_name("name", &req.name)?;
-    let slug = req.slug.unwrap_or_else(|| Slug::from_name(&name, &uuid::Uuid::new_v4().simple().to_string()[..6]));
-    let t = state.store.create_tenant(NewTenant { slug, name }, who.user_id).await?;
-    let owner = Principal { tenant_id: t.id, role: Role::Owner, ..who };
-    state.audit(&owner, "tenant.create", "tenant", t.id, json!({"name": t.name, "slug": t.slug})).await?;
+    let slug = req
+        .slug
+        .unwrap_or_else(|| Slug::from_name(&name, &uuid::Uuid::new_v4().simple().to_string()[..6]));
+    let t = state
+        .store
+        .create_tenant(NewTenant { slug, name }, who.user_id)
+        .await?;
+    let owner = Principal {
+        tenant_id: t.id,
+        role: Role::Owner,
+        ..who
+    };
+    state
+        .audit(
+            &owner,
+            "tenant.create",
+            "tenant",
+            t.id,
+            json!({"name": t.name, "slug": t.slug}),
+        )
+        .await?;
     Ok((StatusCode::CREATED, axum::Json(t)))
 }
 
 /// Members of the current tenant.
 #[utoipa::path(get, path = "/api/v1/tenant/members", tag = "tenants", responses((status = 200, body = Vec<Member>)), security(("bearer" = [])))]
-pub async fn members(State(state): State<AppState>, who: Principal) -> ApiResult<axum::Json<Vec<Member>>> {
+pub async fn members(
+    State(state): State<AppState>,
+    who: Principal,
+) -> ApiResult<axum::Json<Vec<Member>>> {
     Ok(axum::Json(state.store.members(who.cx()).await?))
 }
 
@@ -90,12 +128,29 @@ fn check_grant(who: &Principal, role: Role) -> ApiResult<()> {
 #[utoipa::path(post, path = "/api/v1/tenant/members", tag = "tenants", request_body = AddMember,
     responses((status = 201, body = Member), (status = 404, body = Problem, description = "no such user"),
               (status = 409, body = Problem)), security(("bearer" = [])))]
-pub async fn add_member(State(state): State<AppState>, who: Principal, Json(req): Json<AddMember>) -> ApiResult<(StatusCode, axum::Json<Member>)> {
+pub async fn add_member(
+    State(state): State<AppState>,
+    who: Principal,
+    Json(req): Json<AddMember>,
+) -> ApiResult<(StatusCode, axum::Json<Member>)> {
     check_grant(&who, req.role)?;
-    let user = state.store.user_credentials(&req.email).await?.ok_or_else(|| ApiError::not_found("user"))?.user;
+    let user = state
+        .store
+        .user_credentials(&req.email)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?
+        .user;
     let m = state.store.add_member(who.cx(), user.id, req.role).await?;
     state.cache.invalidate();
-    state.audit(&who, "member.add", "user", m.user_id, json!({"role": m.role})).await?;
+    state
+        .audit(
+            &who,
+            "member.add",
+            "user",
+            m.user_id,
+            json!({"role": m.role}),
+        )
+        .await?;
     Ok((StatusCode::CREATED, axum::Json(m)))
 }
 
@@ -111,14 +166,32 @@ pub async fn update_member(
     Json(req): Json<UpdateMember>,
 ) -> ApiResult<axum::Json<Member>> {
     check_grant(&who, req.role)?;
-    let current = state.store.members(who.cx()).await?.into_iter().find(|m| m.user_id == user_id);
+    let current = state
+        .store
+        .members(who.cx())
+        .await?
+        .into_iter()
+        .find(|m| m.user_id == user_id);
     let current = current.ok_or_else(|| ApiError::not_found("member"))?;
     if current.role == Role::Owner && who.role != Role::Owner {
-        return Err(ApiError::forbidden("only owners can change an owner's role"));
+        return Err(ApiError::forbidden(
+            "only owners can change an owner's role",
+        ));
     }
-    let m = state.store.set_member_role(who.cx(), user_id, req.role).await?;
+    let m = state
+        .store
+        .set_member_role(who.cx(), user_id, req.role)
+        .await?;
     state.cache.invalidate();
-    state.audit(&who, "member.update", "user", user_id, json!({"from": current.role, "to": m.role})).await?;
+    state
+        .audit(
+            &who,
+            "member.update",
+            "user",
+            user_id,
+            json!({"from": current.role, "to": m.role}),
+        )
+        .await?;
     Ok(axum::Json(m))
 }
 
@@ -127,17 +200,34 @@ pub async fn update_member(
     params(("user_id" = String, Path, format = Uuid)),
     responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem, description = "last owner")),
     security(("bearer" = [])))]
-pub async fn remove_member(State(state): State<AppState>, who: Principal, Path(user_id): Path<UserId>) -> ApiResult<StatusCode> {
+pub async fn remove_member(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(user_id): Path<UserId>,
+) -> ApiResult<StatusCode> {
     if user_id != who.user_id {
         who.require(Role::Admin)?;
     }
-    let current = state.store.members(who.cx()).await?.into_iter().find(|m| m.user_id == user_id);
+    let current = state
+        .store
+        .members(who.cx())
+        .await?
+        .into_iter()
+        .find(|m| m.user_id == user_id);
     let current = current.ok_or_else(|| ApiError::not_found("member"))?;
     if current.role == Role::Owner && who.role != Role::Owner {
         return Err(ApiError::forbidden("only owners can remove an owner"));
     }
     state.store.remove_member(who.cx(), user_id).await?;
     state.cache.invalidate();
-    state.audit(&who, "member.remove", "user", user_id, json!({"role": current.role})).await?;
+    state
+        .audit(
+            &who,
+            "member.remove",
+            "user",
+            user_id,
+            json!({"role": current.role}),
+        )
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

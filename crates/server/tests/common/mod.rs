@@ -1,0 +1,253 @@
+//! `spawn_app()`: the real server on a random port, against SQLite (a fresh file) or
+//! PostgreSQL (the database in DATABASE_URL; tests isolate themselves by creating their own
+//! users and tenants).
+
+#![allow(dead_code)]
+
+use morningai_core::Store;
+use morningai_server::AppState;
+use morningai_server::config::Config;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub const SIGNING_KEY: &str = "test-signing-key-0123456789abcdef0123456789";
+
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates each listed test once per backend.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::common::spawn_app(super::common::Backend::Sqlite).await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::common::spawn_app(super::common::Backend::Postgres).await).await
+                }
+            )*
+        }
+    };
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub store: Arc<dyn Store>,
+    pub backend: Backend,
+    dir: Option<PathBuf>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(d) = &self.dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "morningai-test-{tag}-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = temp_dir("api");
+    let mut config = Config {
+        data_dir: dir.clone(),
+        signing_key: Some(SIGNING_KEY.into()),
+        body_limit_bytes: 64 * 1024,
+        ..Config::default()
+    };
+    if let Backend::Postgres = backend {
+        config.database_url = Some(
+            std::env::var("DATABASE_URL")
+                .expect("DATABASE_URL is not set: run the suite with scripts/test.sh, which provisions PostgreSQL"),
+        );
+        config.db_max_connections = 4;
+    }
+    tweak(&mut config);
+    let store = morningai_server::state::open_store(&config)
+        .await
+        .expect("open store");
+    let state = AppState::new(store.clone(), config, SIGNING_KEY.as_bytes());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(morningai_server::serve(
+        listener,
+        state,
+        std::future::pending(),
+    ));
+    TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        store,
+        backend,
+        dir: Some(dir),
+    }
+}
+
+/// A signed-up user with their tenant and tokens.
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub user_id: String,
+    pub email: String,
+    pub tenant_id: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+pub fn unique_email(tag: &str) -> String {
+    format!(
+        "{tag}-{}@example.com",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Sends a request with an optional bearer credential and JSON body; returns the status
+    /// and the parsed body (Null when empty).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(a) = auth {
+            req = req.bearer_auth(a);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, json)
+    }
+
+    pub async fn get(&self, path: &str, auth: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(auth), None).await
+    }
+
+    pub async fn post(&self, path: &str, auth: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(auth), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, auth: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PATCH, path, Some(auth), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, auth: &str) -> (StatusCode, Value) {
+        self.call(Method::DELETE, path, Some(auth), None).await
+    }
+
+    pub async fn signup(&self, tag: &str) -> Account {
+        let email = unique_email(tag);
+        let (s, b) = self
+            .call(
+                Method::POST,
+                "/api/v1/auth/signup",
+                None,
+                Some(json!({"email": email, "password": PASSWORD, "name": tag})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "signup: {b}");
+        account(&b)
+    }
+
+    /// A new user added to `owner`'s tenant with `role`, logged in there.
+    pub async fn member(&self, owner: &Account, tag: &str, role: &str) -> Account {
+        let other = self.signup(tag).await;
+        let (s, b) = self
+            .post(
+                "/api/v1/tenant/members",
+                &owner.access,
+                json!({"email": other.email, "role": role}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "add member: {b}");
+        self.login(&other.email, Some(&owner.tenant_id)).await
+    }
+
+    pub async fn login(&self, email: &str, tenant: Option<&str>) -> Account {
+        let mut body = json!({"email": email, "password": PASSWORD});
+        if let Some(t) = tenant {
+            body["tenant_id"] = json!(t);
+        }
+        let (s, b) = self
+            .call(Method::POST, "/api/v1/auth/login", None, Some(body))
+            .await;
+        assert_eq!(s, StatusCode::OK, "login: {b}");
+        account(&b)
+    }
+
+    pub async fn api_key(&self, who: &Account, role: Option<&str>) -> String {
+        let mut body = json!({"name": "test key"});
+        if let Some(r) = role {
+            body["role"] = json!(r);
+        }
+        let (s, b) = self.post("/api/v1/api-keys", &who.access, body).await;
+        assert_eq!(s, StatusCode::CREATED, "create key: {b}");
+        b["secret"].as_str().unwrap().to_owned()
+    }
+}
+
+pub fn account(b: &Value) -> Account {
+    Account {
+        user_id: b["user"]["id"].as_str().expect("user.id").to_owned(),
+        email: b["user"]["email"].as_str().unwrap().to_owned(),
+        tenant_id: b["tenant"]["id"].as_str().unwrap().to_owned(),
+        access: b["access_token"].as_str().unwrap().to_owned(),
+        refresh: b["refresh_token"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// Asserts a problem+json response with the given status and code.
+pub fn assert_problem(status: StatusCode, body: &Value, want_status: StatusCode, want_code: &str) {
+    assert_eq!(status, want_status, "body: {body}");
+    assert_eq!(body["code"], want_code, "body: {body}");
+    assert_eq!(body["status"], want_status.as_u16(), "body: {body}");
+    assert!(
+        body["trace_id"].as_str().is_some_and(|t| t.len() == 32),
+        "trace_id missing: {body}"
+    );
+    assert!(
+        body["title"].is_string() && body["type"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
+}

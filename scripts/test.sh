@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite. Provisions throwaway PostgreSQL 18 + pgvector and Redis (unless
+# DATABASE_URL / REDIS_URL point at existing ones), runs every test against them, and
+# cleans up. Extra arguments go to `cargo test` (e.g. a test name filter).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# shellcheck source=scripts/test-services.sh
+source scripts/test-services.sh
+
+cargo fmt --all -- --check
+cargo test --workspace --locked "$@"
