@@ -119,8 +119,7 @@ async fn run(cli: Cli) -> Result<()> {
         _ => None,
     };
     let config = settings::resolve(&cli.global, serve_args)?;
-    if let Some(a) = serve_args.filter(|a| a.print_config) {
-        let _ = a;
+    if serve_args.is_some_and(|a| a.print_config) {
         print!("{}", config.redacted_toml());
         return Ok(());
     }
@@ -252,10 +251,10 @@ async fn find_user(store: &dyn Store, email: &str) -> Result<morningai_core::ent
 }
 
 async fn find_tenant(store: &dyn Store, key: &str) -> Result<Tenant> {
-    if let Ok(id) = key.parse::<morningai_core::TenantId>() {
-        if let Ok(t) = store.tenant(TenantCtx::new(id)).await {
-            return Ok(t);
-        }
+    if let Ok(id) = key.parse::<morningai_core::TenantId>()
+        && let Ok(t) = store.tenant(TenantCtx::new(id)).await
+    {
+        return Ok(t);
     }
     store
         .tenant_by_slug(key)

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use morningai_core::entities::{
     Membership, NewRefreshToken, NewTenant, NewUser, RefreshUse, Tenant, User,
 };
-use morningai_core::{Email, Slug, TenantCtx, TenantId, UserId};
+use morningai_core::{Email, Slug, TenantId, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -360,7 +360,6 @@ pub async fn me(State(state): State<AppState>, who: Principal) -> ApiResult<axum
         .await?
         .ok_or_else(|| ApiError::unauthorized("the user no longer exists"))?;
     let memberships = state.store.memberships_of(who.user_id).await?;
-    let _ = TenantCtx::new(who.tenant_id);
     Ok(axum::Json(Me {
         user,
         memberships,
