@@ -429,7 +429,7 @@ async fn api_keys_never_exceed_their_creator(app: TestApp) {
         .as_array()
         .unwrap()
         .iter()
-        .find(|k| k["prefix"] == &key2[..12])
+        .find(|k| k["prefix"] == key2[..12])
         .unwrap()["id"]
         .as_str()
         .unwrap()
