@@ -1,0 +1,309 @@
+//! The `morningai` binary as a user runs it: configuration precedence, secrets redaction,
+//! production safety, the generated signing key, and administration commands.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_morningai");
+
+fn scratch(tag: &str) -> PathBuf {
+    let d =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A command with a clean MorningAI environment (no inherited DATABASE_URL etc.).
+fn cmd(dir: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.current_dir(dir);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("MORNINGAI_") || k == "DATABASE_URL" || k == "REDIS_URL" {
+            c.env_remove(k);
+        }
+    }
+    c.env("MORNINGAI_DATA_DIR", dir.join("data"));
+    c
+}
+
+fn run(c: &mut Command) -> (bool, String, String) {
+    let out = c.output().expect("run morningai");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn print_config(c: &mut Command) -> String {
+    print_config_with(c, &[])
+}
+
+/// `serve <serve_flags> --print-config`.
+fn print_config_with(c: &mut Command, serve_flags: &[&str]) -> String {
+    let (ok, out, err) = run(c.arg("serve").args(serve_flags).arg("--print-config"));
+    assert!(ok, "{err}");
+    out
+}
+
+#[test]
+fn flags_beat_environment_beat_file_beat_defaults() {
+    let dir = scratch("precedence");
+    std::fs::write(
+        dir.join("m.toml"),
+        "listen = \"127.0.0.1:1111\"\nlog_level = \"debug\"\nsignup_enabled = false\n",
+    )
+    .unwrap();
+    let defaults = print_config(&mut cmd(&dir));
+    assert!(
+        defaults.contains("listen = \"127.0.0.1:8080\"")
+            && defaults.contains("signup_enabled = true"),
+        "{defaults}"
+    );
+    let file = print_config(cmd(&dir).args(["--config", "m.toml"]));
+    assert!(
+        file.contains("listen = \"127.0.0.1:1111\"") && file.contains("log_level = \"debug\""),
+        "{file}"
+    );
+    let env = print_config(
+        cmd(&dir)
+            .args(["--config", "m.toml"])
+            .env("MORNINGAI_LISTEN", "127.0.0.1:2222"),
+    );
+    assert!(
+        env.contains("listen = \"127.0.0.1:2222\"") && env.contains("signup_enabled = false"),
+        "{env}"
+    );
+    let flag = print_config_with(
+        cmd(&dir)
+            .args(["--config", "m.toml"])
+            .env("MORNINGAI_LISTEN", "127.0.0.1:2222"),
+        &["--listen", "127.0.0.1:3333"],
+    );
+    assert!(flag.contains("listen = \"127.0.0.1:3333\""), "{flag}");
+}
+
+#[test]
+fn print_config_redacts_secrets() {
+    let dir = scratch("redact");
+    let out = print_config(
+        cmd(&dir)
+            .env("DATABASE_URL", "postgres://app:hunter2@db:5432/x")
+            .env("REDIS_URL", "redis://:s3cret@cache:6379/")
+            .env("MORNINGAI_SIGNING_KEY", "k".repeat(40)),
+    );
+    assert!(out.contains("postgres://app:***@db:5432/x"), "{out}");
+    for secret in ["hunter2", "s3cret", "kkkkkkkk"] {
+        assert!(!out.contains(secret), "{secret} leaked: {out}");
+    }
+}
+
+#[test]
+fn config_file_errors_are_precise() {
+    let dir = scratch("badfile");
+    std::fs::write(
+        dir.join("bad.toml"),
+        "listen = \"127.0.0.1:1\"\nlisten_port = 3\n",
+    )
+    .unwrap();
+    let (ok, _, err) = run(cmd(&dir).args(["--config", "bad.toml", "serve", "--print-config"]));
+    assert!(!ok);
+    assert!(
+        err.contains("listen_port") && err.contains("bad.toml"),
+        "{err}"
+    );
+    let (ok, _, err) = run(cmd(&dir).args(["--config", "missing.toml", "migrate"]));
+    assert!(!ok && err.contains("missing.toml"), "{err}");
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `serve` on a random port and returns it once it is listening.
+fn serve(c: &mut Command) -> (Server, String) {
+    let mut child = c
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+    (Server(child), url)
+}
+
+#[test]
+fn production_refuses_to_start_without_a_strong_key() {
+    let dir = scratch("prod");
+    let (ok, _, err) = run(cmd(&dir).env("MORNINGAI_ENV", "production").args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+    ]));
+    assert!(!ok);
+    assert!(
+        err.contains("MORNINGAI_SIGNING_KEY is required in production"),
+        "{err}"
+    );
+    assert!(
+        !dir.join("data/signing.key").exists(),
+        "no key may be generated in production"
+    );
+    let (ok, _, err) = run(cmd(&dir)
+        .env("MORNINGAI_ENV", "production")
+        .env("MORNINGAI_SIGNING_KEY", "short")
+        .args(["serve", "--listen", "127.0.0.1:0"]));
+    assert!(!ok && err.contains("at least 32 bytes"), "{err}");
+    let (_server, url) = serve(
+        cmd(&dir)
+            .env("MORNINGAI_ENV", "production")
+            .env("MORNINGAI_SIGNING_KEY", "x".repeat(32)),
+    );
+    assert!(url.starts_with("http://127.0.0.1:"));
+}
+
+#[tokio::test]
+async fn embedded_key_is_generated_once_and_admin_commands_work() {
+    let dir = scratch("admin");
+    let (ok, _, err) = run(cmd(&dir)
+        .args([
+            "user",
+            "create",
+            "--email",
+            "Ada@Example.com",
+            "--name",
+            "Ada",
+        ])
+        .env("MORNINGAI_PASSWORD", "correct horse battery"));
+    assert!(ok, "{err}");
+    let (ok, out, err) = run(cmd(&dir).args([
+        "tenant",
+        "create",
+        "--name",
+        "Acme",
+        "--slug",
+        "acme",
+        "--owner",
+        "ada@example.com",
+    ]));
+    assert!(ok, "{err}");
+    assert!(out.contains("\"slug\": \"acme\""), "{out}");
+    let (ok, _, err) = run(cmd(&dir).args([
+        "apikey",
+        "create",
+        "--tenant",
+        "acme",
+        "--user",
+        "ada@example.com",
+        "--role",
+        "owner",
+    ]));
+    assert!(ok, "owners may mint owner keys: {err}");
+    let (ok, key, err) = run(cmd(&dir).args([
+        "apikey",
+        "create",
+        "--tenant",
+        "acme",
+        "--user",
+        "ada@example.com",
+        "--role",
+        "member",
+    ]));
+    assert!(ok, "{err}");
+    let key = key.trim().to_owned();
+    assert!(key.starts_with("mai_"), "{key}");
+    let (ok, _, err) = run(cmd(&dir)
+        .args(["user", "create", "--email", "weak@example.com"])
+        .env("MORNINGAI_PASSWORD", "short"));
+    assert!(!ok && err.contains("8 characters"), "{err}");
+
+    let client = reqwest::Client::new();
+    let (server, url) = serve(&mut cmd(&dir));
+    let tenant: serde_json::Value = client
+        .get(format!("{url}/api/v1/tenant"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tenant["slug"], "acme");
+    let login: serde_json::Value = client
+        .post(format!("{url}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": "ada@example.com", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().expect("login").to_owned();
+    let key_file = dir.join("data/signing.key");
+    let first = std::fs::read(&key_file).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    drop(server);
+    // A restart keeps the key: the token issued before still verifies.
+    let (_server, url) = serve(&mut cmd(&dir));
+    assert_eq!(std::fs::read(&key_file).unwrap(), first);
+    let res = client
+        .get(format!("{url}/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+#[test]
+fn sigterm_shuts_down_cleanly() {
+    let dir = scratch("sigterm");
+    let (mut server, _url) = serve(&mut cmd(&dir));
+    let pid = server.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = server.0.wait().unwrap();
+    assert!(status.success(), "exit status {status:?}");
+}
+
+#[test]
+fn help_explains_each_subcommand() {
+    let dir = scratch("help");
+    let (ok, out, _) = run(cmd(&dir).arg("--help"));
+    assert!(ok);
+    for sub in ["serve", "migrate", "tenant", "user", "apikey"] {
+        assert!(out.contains(sub), "{sub} missing from help: {out}");
+    }
+    let (ok, out, _) = run(cmd(&dir).args(["apikey", "create", "--help"]));
+    assert!(
+        ok && out.contains("--tenant") && out.contains("secret"),
+        "{out}"
+    );
+}
