@@ -9,8 +9,10 @@ use morningai_core::{ApiKeyId, Email, Role, Slug, Store, TenantCtx};
 use morningai_server::auth::{
     API_KEY_PREFIX, check_password_policy, hash_password, random_secret, sha256,
 };
-use morningai_server::state::{open_store, signing_key};
+use morningai_server::runtime::{self, Plan};
+use morningai_server::state::{open_backends, open_store, signing_key};
 use morningai_server::{AppState, config::Config};
+use morningai_worker::{CancellationToken, Registry, TaskService};
 use settings::{GlobalArgs, ServeArgs};
 use std::io::Read;
 use std::sync::Arc;
@@ -36,6 +38,9 @@ struct Cli {
 enum Command {
     /// Run the HTTP API (and, in embedded mode, everything else) until SIGINT/SIGTERM.
     Serve(ServeArgs),
+    /// Run jobs from the Redis queue (distributed mode) until SIGINT/SIGTERM; then stop
+    /// taking jobs, let in-flight ones finish within the grace period, release the rest.
+    Worker(WorkerArgs),
     /// Apply pending database migrations and exit (serve also applies them at start).
     Migrate,
     /// Manage tenants.
@@ -47,6 +52,16 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Apikey(ApikeyCommand),
+}
+
+#[derive(clap::Args)]
+struct WorkerArgs {
+    /// Jobs run at once (default: worker_concurrency from the configuration, 16).
+    #[arg(long, env = "MORNINGAI_WORKER_CONCURRENCY")]
+    concurrency: Option<usize>,
+    /// Seconds in-flight jobs may take to finish after SIGTERM before being released.
+    #[arg(long, default_value_t = 20)]
+    grace_secs: u64,
 }
 
 #[derive(Subcommand)]
@@ -126,6 +141,7 @@ async fn run(cli: Cli) -> Result<()> {
     settings::init_logging(&config)?;
     match cli.command {
         Command::Serve(_) => serve(config).await,
+        Command::Worker(args) => worker(config, args).await,
         Command::Migrate => {
             let store = open_store(&config).await?;
             println!("migrations applied ({})", store.backend());
@@ -264,38 +280,95 @@ async fn find_tenant(store: &dyn Store, key: &str) -> Result<Tenant> {
 
 async fn serve(config: Config) -> Result<()> {
     let key = signing_key(&config)?;
-    let store: Arc<dyn Store> = open_store(&config).await?;
+    let backends = open_backends(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, backend = store.backend(), "MorningAI listening");
-    println!(
-        "MorningAI listening on http://{addr} ({} backend)",
-        store.backend()
+    let (store, queue) = (backends.store.backend(), backends.queue.backend());
+    // Embedded mode runs the workers here; distributed mode runs them in `morningai worker`.
+    let workers = if backends.queue_in_store {
+        config.worker_concurrency
+    } else {
+        0
+    };
+    let state = AppState::new(&backends, config, &key);
+    let stop = CancellationToken::new();
+    let background = runtime::spawn(
+        state.tasks.clone(),
+        state.registry.clone(),
+        &backends,
+        Plan {
+            workers,
+            ..Plan::default()
+        },
+        stop.clone(),
     );
-    let state = AppState::new(store, config, &key);
-    morningai_server::serve(listener, state, shutdown_signal())
-        .await
-        .context("serve HTTP")?;
-    tracing::info!("shut down cleanly");
+    let signal = shutdown_signal();
+    tracing::info!(%addr, store, queue, workers, "MorningAI listening");
+    println!("MorningAI listening on http://{addr} ({store} store, {queue} queue)");
+    let http_stop = stop.clone();
+    morningai_server::serve(listener, state, async move {
+        signal.await;
+        http_stop.cancel();
+    })
+    .await
+    .context("serve HTTP")?;
+    stop.cancel();
+    let released = background.join().await;
+    tracing::info!(released, "shut down cleanly");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
+async fn worker(config: Config, args: WorkerArgs) -> Result<()> {
+    let backends = open_backends(&config).await?;
+    let workers = args.concurrency.unwrap_or(config.worker_concurrency).max(1);
+    let tasks = Arc::new(TaskService::new(
+        backends.store.clone(),
+        backends.queue.clone(),
+        backends.bus.clone(),
+        backends.queue_in_store,
+    ));
+    let stop = CancellationToken::new();
+    let plan = Plan {
+        workers,
+        grace: std::time::Duration::from_secs(args.grace_secs),
+        scheduler: false,
+        ..Plan::default()
     };
+    let signal = shutdown_signal();
+    let background = runtime::spawn(tasks, Registry::builtin(), &backends, plan, stop.clone());
+    println!(
+        "MorningAI worker running {workers} jobs at once ({} queue)",
+        backends.queue.backend()
+    );
+    signal.await;
+    tracing::info!("stopping: no new jobs; in-flight jobs get the grace period");
+    stop.cancel();
+    let released = background.join().await;
+    tracing::info!(released, "worker stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called (not when
+/// first polled), so a signal that arrives right after start-up is not missed.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+                }
+                _ => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

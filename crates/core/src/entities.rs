@@ -226,10 +226,11 @@ pub struct NewTask {
     pub created_by: Option<UserId>,
 }
 
-/// Result of creating a task: a repeated idempotency key returns the first task.
+/// Result of creating a task: a repeated idempotency key returns the first task. A new
+/// task comes with its stored `queued` event (written in the same transaction).
 #[derive(Clone, Debug, PartialEq)]
 pub enum TaskCreated {
-    New(Task),
+    New(Task, crate::events::TaskEvent),
     Existing(Task),
 }
 

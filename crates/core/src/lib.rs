@@ -3,7 +3,10 @@
 
 pub mod entities;
 pub mod error;
+pub mod events;
 pub mod ids;
+pub mod queue;
+pub mod schedules;
 pub mod store;
 pub mod task_kinds;
 pub mod values;

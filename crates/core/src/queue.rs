@@ -39,6 +39,14 @@ pub struct NewJob {
 }
 
 impl NewJob {
+    /// The job that runs a task.
+    pub fn for_task(tenant: TenantId, task: &crate::entities::Task) -> Self {
+        Self {
+            priority: task.priority,
+            ..Self::new(task.id, tenant, task.kind.clone(), task.input.clone())
+        }
+    }
+
     pub fn new(id: TaskId, tenant_id: TenantId, kind: impl Into<String>, payload: Value) -> Self {
         Self {
             id,
@@ -157,6 +165,8 @@ pub trait JobQueue: Send + Sync + 'static {
     async fn reclaim_expired(&self) -> Result<u64>;
     /// Whether the queue knows the job (pending, scheduled, running or dead).
     async fn contains(&self, id: TaskId) -> Result<bool>;
+    /// Waits until work may be available (a job was enqueued) or `timeout` passes.
+    async fn wait_for_work(&self, timeout: Duration);
     async fn depth(&self, tenant: TenantId) -> Result<QueueDepth>;
     async fn dead_jobs(&self, tenant: TenantId, limit: u32) -> Result<Vec<DeadJob>>;
     /// Moves a dead job back to the ready queue with fresh attempts.

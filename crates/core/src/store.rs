@@ -4,10 +4,13 @@
 
 use crate::entities::*;
 use crate::error::Result;
+use crate::events::{NewTaskEvent, TaskEvent};
 use crate::ids::{ApiKeyId, ProjectId, TaskId, TenantId, UserId};
+use crate::schedules::Schedule;
 use crate::values::{Email, Role};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use serde_json::Value;
 use uuid::Uuid;
 
 /// The tenant a tenant-scoped operation runs in. On PostgreSQL every such operation runs
@@ -113,6 +116,54 @@ pub trait Store: Send + Sync + 'static {
     async fn tasks(&self, cx: TenantCtx, filter: &TaskFilter) -> Result<Vec<Task>>;
     /// Cancels a task that has not finished; conflict `task_finished` otherwise.
     async fn cancel_task(&self, cx: TenantCtx, id: TaskId) -> Result<Task>;
+
+    // ---- task lifecycle (the worker runtime) ------------------------------------------
+
+    /// Marks a task running for a new attempt. None when it has already finished or was
+    /// cancelled (the job must then not run).
+    async fn start_task(&self, cx: TenantCtx, id: TaskId) -> Result<Option<Task>>;
+    /// Records a status (and result or error) unless the task already finished: a task's
+    /// visible result is written once. Returns whether it changed.
+    async fn finish_task(
+        &self,
+        cx: TenantCtx,
+        id: TaskId,
+        status: TaskStatus,
+        result: Option<Value>,
+        error: Option<String>,
+    ) -> Result<bool>;
+    async fn append_task_event(&self, cx: TenantCtx, event: NewTaskEvent) -> Result<TaskEvent>;
+    /// Events after `after` (an event id), oldest first; of one task or the whole tenant.
+    async fn task_events(
+        &self,
+        cx: TenantCtx,
+        task: Option<TaskId>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<TaskEvent>>;
+    /// Platform path (reconciler): tasks of every tenant not finished and last updated
+    /// before `before`, oldest first.
+    async fn unfinished_tasks(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(TenantId, Task)>>;
+
+    // ---- schedules ---------------------------------------------------------------------
+
+    async fn create_schedule(&self, cx: TenantCtx, schedule: Schedule) -> Result<Schedule>;
+    async fn schedules(&self, cx: TenantCtx) -> Result<Vec<Schedule>>;
+    async fn delete_schedule(&self, cx: TenantCtx, id: Uuid) -> Result<()>;
+    /// Platform path (scheduler): schedules of every tenant due at `now`.
+    async fn due_schedules(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Schedule>>;
+    /// Platform path: moves `next_run_at` from `from` to `to` only if it still is `from`;
+    /// the one process that wins this compare-and-set fires the schedule.
+    async fn advance_schedule(
+        &self,
+        id: Uuid,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<bool>;
 
     async fn audit(&self, cx: TenantCtx, entry: NewAuditEntry) -> Result<()>;
     /// Newest first.

@@ -3,7 +3,10 @@
 
 use tokio_postgres::Client;
 
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../migrations/0001_foundation.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../migrations/0001_foundation.sql")),
+    (2, include_str!("../migrations/0002_events_schedules.sql")),
+];
 
 /// Arbitrary constant identifying MorningAI's migration lock.
 const LOCK_KEY: i64 = 0x6d6f_726e_696e_6761;

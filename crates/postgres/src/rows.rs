@@ -115,3 +115,35 @@ pub(crate) fn task(r: &Row) -> Result<Task, Error> {
 pub(crate) fn all<T>(rows: Vec<Row>, f: fn(&Row) -> Result<T, Error>) -> Result<Vec<T>, Error> {
     rows.iter().map(f).collect()
 }
+
+pub(crate) const EVENT_COLS: &str = "id, tenant_id, task_id, kind, data, at";
+
+pub(crate) fn event(r: &Row) -> Result<morningai_core::events::TaskEvent, Error> {
+    Ok(morningai_core::events::TaskEvent {
+        id: r.get(0),
+        tenant_id: r.get::<_, uuid::Uuid>(1).into(),
+        task_id: r.get::<_, uuid::Uuid>(2).into(),
+        kind: parse(r, 3)?,
+        data: r.get(4),
+        at: r.get(5),
+    })
+}
+
+pub(crate) const SCHEDULE_COLS: &str = "id, tenant_id, name, cron, timezone, kind, input, priority, next_run_at, created_by, created_at";
+
+pub(crate) fn schedule(r: &Row) -> Result<morningai_core::schedules::Schedule, Error> {
+    Ok(morningai_core::schedules::Schedule {
+        id: r.get(0),
+        tenant_id: r.get::<_, uuid::Uuid>(1).into(),
+        name: r.get(2),
+        cron: r.get(3),
+        timezone: r.get(4),
+        kind: r.get(5),
+        input: r.get(6),
+        priority: Priority::new(i64::from(r.get::<_, i16>(7)))
+            .map_err(|e| Error::internal("bad stored priority", e))?,
+        next_run_at: r.get(8),
+        created_by: r.get::<_, Option<uuid::Uuid>>(9).map(Into::into),
+        created_at: r.get(10),
+    })
+}

@@ -1,16 +1,20 @@
 use crate::rows::{
-    self, API_KEY_COLS, MEMBER_SELECT, PROJECT_COLS, TASK_COLS, TENANT_COLS, USER_COLS,
+    self, API_KEY_COLS, EVENT_COLS, MEMBER_SELECT, PROJECT_COLS, SCHEDULE_COLS, TASK_COLS,
+    TENANT_COLS, USER_COLS,
 };
 use crate::tx::{Tx, conn, db_err, one_shot};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use morningai_core::entities::*;
+use morningai_core::events::{NewTaskEvent, TaskEvent, TaskEventKind};
+use morningai_core::schedules::Schedule;
 use morningai_core::store::PoolStats;
 use morningai_core::{
     ApiKeyId, Email, Error, ProjectId, Result, Role, Store, TaskId, TenantCtx, TenantId, UserId,
     now,
 };
+use serde_json::Value;
 use std::str::FromStr;
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
@@ -136,6 +140,26 @@ async fn insert_tenant(tx: &Tx, t: &NewTenant, owner: UserId) -> Result<Tenant> 
     .await
     .map_err(db_err("insert owner membership"))?;
     Ok(tenant)
+}
+
+async fn insert_event(tx: &Tx, tenant: TenantId, e: &NewTaskEvent) -> Result<TaskEvent> {
+    let at = now();
+    let row = tx
+        .query_opt(
+            "INSERT INTO task_events (tenant_id, task_id, kind, data, at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            &[&tenant.0, &e.task_id.0, &e.kind.as_str(), &e.data, &at],
+        )
+        .await
+        .map_err(db_err("insert task event"))?
+        .ok_or_else(|| Error::internal("insert task event", "no id returned"))?;
+    Ok(TaskEvent {
+        id: row.get(0),
+        tenant_id: tenant,
+        task_id: e.task_id,
+        kind: e.kind,
+        data: e.data.clone(),
+        at,
+    })
 }
 
 /// Locks the tenant's memberships for the rest of the transaction (owner-count checks).
@@ -698,7 +722,17 @@ impl Store for PgStore {
                 }
             })?;
         let created = if inserted.is_some() {
-            TaskCreated::New(task)
+            let event = insert_event(
+                &tx,
+                cx.tenant_id,
+                &NewTaskEvent {
+                    task_id: task.id,
+                    kind: TaskEventKind::Queued,
+                    data: serde_json::json!({"priority": task.priority}),
+                },
+            )
+            .await?;
+            TaskCreated::New(task, event)
         } else {
             let row = tx
                 .query_opt(
@@ -786,6 +820,180 @@ impl Store for PgStore {
             updated_at: at,
             ..task
         })
+    }
+
+    async fn start_task(&self, cx: TenantCtx, id: TaskId) -> Result<Option<Task>> {
+        let rows = self
+            .scoped(
+                cx,
+                "start task",
+                &format!(
+                    "UPDATE tasks SET status = 'running', updated_at = $3
+                     WHERE tenant_id = $1 AND id = $2 AND status IN ('queued', 'retrying', 'running')
+                     RETURNING {TASK_COLS}"
+                ),
+                &[&cx.tenant_id.0, &id.0, &now()],
+            )
+            .await?;
+        rows.first().map(rows::task).transpose()
+    }
+
+    async fn finish_task(
+        &self,
+        cx: TenantCtx,
+        id: TaskId,
+        status: TaskStatus,
+        result: Option<Value>,
+        error: Option<String>,
+    ) -> Result<bool> {
+        let rows = self
+            .scoped(
+                cx,
+                "finish task",
+                "UPDATE tasks SET status = $3, result = coalesce($4, result), error = $5, updated_at = $6
+                 WHERE tenant_id = $1 AND id = $2 AND status NOT IN ('succeeded', 'failed', 'cancelled')
+                 RETURNING id",
+                &[&cx.tenant_id.0, &id.0, &status.as_str(), &result, &error, &now()],
+            )
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
+    async fn append_task_event(&self, cx: TenantCtx, e: NewTaskEvent) -> Result<TaskEvent> {
+        let tx = Tx::begin(&self.pool, Some(cx)).await?;
+        let ev = insert_event(&tx, cx.tenant_id, &e).await?;
+        tx.commit().await?;
+        Ok(ev)
+    }
+
+    async fn task_events(
+        &self,
+        cx: TenantCtx,
+        task: Option<TaskId>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<TaskEvent>> {
+        let rows = self
+            .scoped(
+                cx,
+                "read task events",
+                &format!(
+                    "SELECT {EVENT_COLS} FROM task_events
+                     WHERE tenant_id = $1 AND ($2::uuid IS NULL OR task_id = $2) AND id > $3
+                     ORDER BY id LIMIT $4"
+                ),
+                &[
+                    &cx.tenant_id.0,
+                    &task.map(|t| t.0),
+                    &after,
+                    &i64::from(limit),
+                ],
+            )
+            .await?;
+        rows::all(rows, rows::event)
+    }
+
+    async fn unfinished_tasks(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(TenantId, Task)>> {
+        let rows = self
+            .platform(
+                "unfinished tasks",
+                &format!(
+                    "SELECT {TASK_COLS}, tenant_id FROM tasks
+                     WHERE status IN ('queued', 'running', 'retrying') AND updated_at < $1
+                     ORDER BY updated_at LIMIT $2"
+                ),
+                &[&before, &i64::from(limit)],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.get::<_, Uuid>(13).into(), rows::task(r)?)))
+            .collect()
+    }
+
+    async fn create_schedule(&self, cx: TenantCtx, s: Schedule) -> Result<Schedule> {
+        self.scoped(
+            cx,
+            "create schedule",
+            "INSERT INTO schedules (id, tenant_id, name, cron, timezone, kind, input, priority, next_run_at, created_by, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            &[
+                &s.id,
+                &cx.tenant_id.0,
+                &s.name,
+                &s.cron,
+                &s.timezone,
+                &s.kind,
+                &s.input,
+                &(s.priority.get() as i16),
+                &s.next_run_at,
+                &s.created_by.map(|u| u.0),
+                &s.created_at,
+            ],
+        )
+        .await?;
+        Ok(Schedule {
+            tenant_id: cx.tenant_id,
+            ..s
+        })
+    }
+
+    async fn schedules(&self, cx: TenantCtx) -> Result<Vec<Schedule>> {
+        let rows = self
+            .scoped(
+                cx,
+                "list schedules",
+                &format!("SELECT {SCHEDULE_COLS} FROM schedules WHERE tenant_id = $1 ORDER BY id"),
+                &[&cx.tenant_id.0],
+            )
+            .await?;
+        rows::all(rows, rows::schedule)
+    }
+
+    async fn delete_schedule(&self, cx: TenantCtx, id: Uuid) -> Result<()> {
+        let rows = self
+            .scoped(
+                cx,
+                "delete schedule",
+                "DELETE FROM schedules WHERE tenant_id = $1 AND id = $2 RETURNING id",
+                &[&cx.tenant_id.0, &id],
+            )
+            .await?;
+        if rows.is_empty() {
+            Err(Error::NotFound("schedule"))
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn due_schedules(&self, at: DateTime<Utc>, limit: u32) -> Result<Vec<Schedule>> {
+        let rows = self
+            .platform(
+                "due schedules",
+                &format!("SELECT {SCHEDULE_COLS} FROM schedules WHERE next_run_at <= $1 ORDER BY next_run_at LIMIT $2"),
+                &[&at, &i64::from(limit)],
+            )
+            .await?;
+        rows::all(rows, rows::schedule)
+    }
+
+    async fn advance_schedule(
+        &self,
+        id: Uuid,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<bool> {
+        let rows = self
+            .platform(
+                "advance schedule",
+                "UPDATE schedules SET next_run_at = $3 WHERE id = $1 AND next_run_at = $2 RETURNING id",
+                &[&id, &from, &to],
+            )
+            .await?;
+        Ok(!rows.is_empty())
     }
 
     async fn audit(&self, cx: TenantCtx, e: NewAuditEntry) -> Result<()> {

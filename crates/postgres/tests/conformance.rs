@@ -4,7 +4,7 @@
 use morningai_postgres::PgStore;
 use std::sync::Arc;
 
-async fn connect() -> morningai_store_conformance::DynStore {
+async fn connect() -> morningai_conformance::DynStore {
     let url = std::env::var("DATABASE_URL").expect(
         "DATABASE_URL is not set: run the suite with scripts/test.sh, which provisions PostgreSQL",
     );
@@ -15,4 +15,4 @@ async fn connect() -> morningai_store_conformance::DynStore {
     )
 }
 
-morningai_store_conformance::store_conformance!(connect());
+morningai_conformance::store_conformance!(connect());

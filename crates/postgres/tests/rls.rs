@@ -2,9 +2,9 @@
 //! with no tenant filter sees only the current tenant's rows, and none at all when
 //! `app.tenant_id` is unset, on every tenant table.
 
+use morningai_conformance::{DynStore, owner};
 use morningai_core::entities::NewTask;
 use morningai_postgres::PgStore;
-use morningai_store_conformance::{DynStore, owner};
 use std::sync::Arc;
 use tokio_postgres::NoTls;
 

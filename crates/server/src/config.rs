@@ -49,6 +49,13 @@ pub struct Config {
     /// Login attempts allowed per minute from one IP, and for one email.
     pub login_per_minute_per_ip: u32,
     pub login_per_minute_per_email: u32,
+    /// Jobs run at once by the in-process workers of `serve` in embedded mode (0: none),
+    /// and the default for `morningai worker --concurrency`.
+    pub worker_concurrency: usize,
+    /// Most jobs of one tenant running at once, across all workers (fairness).
+    pub tenant_concurrency: u32,
+    /// Key prefix of the Redis queue and event channel.
+    pub redis_prefix: String,
 }
 
 impl Default for Config {
@@ -68,6 +75,9 @@ impl Default for Config {
             trust_forwarded_for: false,
             login_per_minute_per_ip: 30,
             login_per_minute_per_email: 10,
+            worker_concurrency: 16,
+            tenant_concurrency: 8,
+            redis_prefix: "morningai".to_owned(),
         }
     }
 }

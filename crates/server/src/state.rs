@@ -5,7 +5,9 @@ use crate::config::{Config, Environment};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use morningai_core::Store;
-use morningai_core::task_kinds::TaskKinds;
+use morningai_core::events::{EventBus, LocalBus};
+use morningai_core::queue::JobQueue;
+use morningai_worker::{Registry, TaskService};
 use std::num::NonZeroU32;
 use std::ops::Deref;
 use std::path::Path;
@@ -16,7 +18,8 @@ pub struct Inner {
     pub config: Config,
     pub tokens: TokenKeys,
     pub cache: AuthCache,
-    pub kinds: TaskKinds,
+    pub registry: Registry,
+    pub tasks: Arc<TaskService>,
     pub login_by_ip: DefaultKeyedRateLimiter<String>,
     pub login_by_email: DefaultKeyedRateLimiter<String>,
     pub metrics: PrometheusHandle,
@@ -116,13 +119,84 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     })
 }
 
-impl AppState {
-    pub fn new(store: Arc<dyn Store>, config: Config, key: &[u8]) -> Self {
-        Self(Arc::new(Inner {
+/// The store, queue and event bus of one deployment mode.
+pub struct Backends {
+    pub store: Arc<dyn Store>,
+    pub queue: Arc<dyn JobQueue>,
+    pub bus: Arc<dyn EventBus>,
+    /// Embedded mode: the store enqueues a task's job in the task's own transaction.
+    pub queue_in_store: bool,
+}
+
+/// Embedded (SQLite store, queue in the same file, in-process events) unless
+/// `database_url` / `redis_url` say otherwise. PostgreSQL needs Redis for its queue.
+pub async fn open_backends(config: &Config) -> anyhow::Result<Backends> {
+    use anyhow::Context;
+    let redis = match &config.redis_url {
+        Some(url) => Some((
+            morningai_redis::RedisQueue::connect(
+                url,
+                &config.redis_prefix,
+                config.tenant_concurrency,
+            )
+            .await
+            .context("Redis queue")?,
+            morningai_redis::RedisBus::connect(url, &config.redis_prefix)
+                .await
+                .context("Redis event bus")?,
+        )),
+        None => None,
+    };
+    let (store, sqlite): (Arc<dyn Store>, Option<morningai_sqlite::SqliteStore>) = match &config
+        .database_url
+    {
+        Some(url) => (
+            Arc::new(morningai_postgres::PgStore::connect(url, config.db_max_connections).await?),
+            None,
+        ),
+        None => {
+            let s = morningai_sqlite::SqliteStore::open(config.sqlite_path())
+                .await?
+                .with_embedded_queue(redis.is_none());
+            (Arc::new(s.clone()), Some(s))
+        }
+    };
+    Ok(match (redis, sqlite) {
+        (Some((queue, bus)), _) => Backends {
             store,
+            queue: Arc::new(queue),
+            bus: Arc::new(bus),
+            queue_in_store: false,
+        },
+        (None, Some(s)) => Backends {
+            store,
+            queue: Arc::new(morningai_sqlite::SqliteQueue::new(
+                &s,
+                config.tenant_concurrency,
+            )),
+            bus: Arc::new(LocalBus::default()),
+            queue_in_store: true,
+        },
+        (None, None) => {
+            anyhow::bail!("with DATABASE_URL (PostgreSQL) the job queue needs REDIS_URL")
+        }
+    })
+}
+
+impl AppState {
+    pub fn new(backends: &Backends, config: Config, key: &[u8]) -> Self {
+        let tasks = Arc::new(TaskService::new(
+            backends.store.clone(),
+            backends.queue.clone(),
+            backends.bus.clone(),
+            backends.queue_in_store,
+        ));
+        Self(Arc::new(Inner {
+            store: backends.store.clone(),
+            registry: Registry::builtin(),
+            tasks,
             tokens: TokenKeys::new(key),
             cache: AuthCache::default(),
-            kinds: TaskKinds::builtin(),
             login_by_ip: limiter(config.login_per_minute_per_ip),
             login_by_email: limiter(config.login_per_minute_per_email),
             metrics: metrics_handle(),

@@ -5,7 +5,10 @@
 //! call runs on tokio's blocking pool so a slow disk never stalls the async workers.
 
 mod convert;
+mod db;
 mod migrate;
+mod queue;
 mod store;
 
+pub use queue::SqliteQueue;
 pub use store::SqliteStore;

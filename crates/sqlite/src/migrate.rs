@@ -3,7 +3,13 @@
 use rusqlite::Connection;
 
 /// (version, SQL) in order; a version is applied once, in its own transaction.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_foundation.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_foundation.sql")),
+    (
+        2,
+        include_str!("../migrations/0002_queue_events_schedules.sql"),
+    ),
+];
 
 pub(crate) fn run(conn: &mut Connection) -> rusqlite::Result<()> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

@@ -1,103 +1,48 @@
 use crate::convert::{get, get_opt, is_unique_violation, json, json_opt, json_text, micros, time};
-use crate::migrate;
+use crate::db::{Db, Fail, Res};
+use crate::queue::insert_job;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use morningai_core::entities::*;
+use morningai_core::events::{NewTaskEvent, TaskEvent, TaskEventKind};
+use morningai_core::queue::NewJob;
+use morningai_core::schedules::Schedule;
 use morningai_core::store::PoolStats;
 use morningai_core::{
     ApiKeyId, Email, Error, Priority, ProjectId, Result, Role, Store, TaskId, TenantCtx, TenantId,
     UserId, now,
 };
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
-/// What a closure run against the database can fail with.
-enum Fail {
-    Db(rusqlite::Error),
-    Domain(Error),
-}
-
-impl From<rusqlite::Error> for Fail {
-    fn from(e: rusqlite::Error) -> Self {
-        Fail::Db(e)
-    }
-}
-
-impl From<Error> for Fail {
-    fn from(e: Error) -> Self {
-        Fail::Domain(e)
-    }
-}
-
-type Res<T> = std::result::Result<T, Fail>;
-
-struct Pool {
-    writer: Mutex<Connection>,
-    readers: Vec<Mutex<Connection>>,
-    next_reader: AtomicUsize,
-    busy: AtomicUsize,
-}
-
-/// SQLite implementation of [`Store`].
+/// SQLite implementation of [`Store`]. With the embedded queue enabled (the default),
+/// creating a task also enqueues its job in the same transaction.
 #[derive(Clone)]
 pub struct SqliteStore {
-    pool: Arc<Pool>,
-    path: PathBuf,
-}
-
-fn connect(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(path)?;
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = NORMAL;
-         PRAGMA foreign_keys = ON;
-         PRAGMA busy_timeout = 5000;
-         PRAGMA temp_store = MEMORY;",
-    )?;
-    Ok(conn)
+    pub(crate) db: Db,
+    jobs_in_db: bool,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file and applies pending migrations.
     pub async fn open(path: impl Into<PathBuf>) -> Result<Self> {
-        let path = path.into();
-        let p = path.clone();
-        let pool = tokio::task::spawn_blocking(move || -> Result<Pool> {
-            if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| Error::internal(&format!("create {}", dir.display()), e))?;
-            }
-            let ctx = format!("open {}", p.display());
-            let mut writer = connect(&p).map_err(|e| Error::internal(&ctx, e))?;
-            migrate::run(&mut writer).map_err(|e| Error::internal("sqlite migrations", e))?;
-            let readers = std::thread::available_parallelism()
-                .map_or(2, |n| n.get())
-                .max(2)
-                * 2;
-            let readers = (0..readers)
-                .map(|_| connect(&p).map(Mutex::new))
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(|e| Error::internal(&ctx, e))?;
-            Ok(Pool {
-                writer: Mutex::new(writer),
-                readers,
-                next_reader: AtomicUsize::new(0),
-                busy: AtomicUsize::new(0),
-            })
-        })
-        .await
-        .map_err(|e| Error::internal("sqlite open task", e))??;
         Ok(Self {
-            pool: Arc::new(pool),
-            path,
+            db: Db::open(path.into()).await?,
+            jobs_in_db: true,
         })
     }
 
+    /// Whether `create_task` also enqueues the task's job in the embedded queue (turn off
+    /// when another queue, e.g. Redis, carries the work).
+    pub fn with_embedded_queue(mut self, on: bool) -> Self {
+        self.jobs_in_db = on;
+        self
+    }
+
     pub fn path(&self) -> &Path {
-        &self.path
+        self.db.path()
     }
 
     async fn read<T: Send + 'static>(
@@ -105,50 +50,15 @@ impl SqliteStore {
         ctx: &'static str,
         f: impl FnOnce(&Connection) -> Res<T> + Send + 'static,
     ) -> Result<T> {
-        let pool = self.pool.clone();
-        run_blocking(ctx, move || {
-            let i = pool.next_reader.fetch_add(1, Ordering::Relaxed) % pool.readers.len();
-            let conn = pool.readers[i].lock().unwrap_or_else(|p| p.into_inner());
-            pool.busy.fetch_add(1, Ordering::Relaxed);
-            let out = f(&conn);
-            pool.busy.fetch_sub(1, Ordering::Relaxed);
-            out
-        })
-        .await
+        self.db.read(ctx, f).await
     }
 
-    /// Runs `f` in an IMMEDIATE transaction on the writer; commits when it returns Ok.
     async fn write<T: Send + 'static>(
         &self,
         ctx: &'static str,
         f: impl FnOnce(&Transaction<'_>) -> Res<T> + Send + 'static,
     ) -> Result<T> {
-        let pool = self.pool.clone();
-        run_blocking(ctx, move || {
-            let mut conn = pool.writer.lock().unwrap_or_else(|p| p.into_inner());
-            pool.busy.fetch_add(1, Ordering::Relaxed);
-            let out = (|| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let v = f(&tx)?;
-                tx.commit()?;
-                Ok(v)
-            })();
-            pool.busy.fetch_sub(1, Ordering::Relaxed);
-            out
-        })
-        .await
-    }
-}
-
-async fn run_blocking<T: Send + 'static>(
-    ctx: &'static str,
-    f: impl FnOnce() -> Res<T> + Send + 'static,
-) -> Result<T> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(Fail::Domain(e))) => Err(e),
-        Ok(Err(Fail::Db(e))) => Err(Error::internal(ctx, e)),
-        Err(e) => Err(Error::internal(ctx, e)),
+        self.db.write(ctx, f).await
     }
 }
 
@@ -270,6 +180,66 @@ fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
     })
 }
 
+fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TaskEvent> {
+    Ok(TaskEvent {
+        id: r.get(0)?,
+        tenant_id: get(r, 1)?,
+        task_id: get(r, 2)?,
+        kind: get(r, 3)?,
+        data: json(r, 4)?,
+        at: time(r.get(5)?),
+    })
+}
+
+pub(crate) fn insert_event(
+    tx: &Transaction<'_>,
+    tenant: TenantId,
+    e: &NewTaskEvent,
+) -> Res<TaskEvent> {
+    let at = now();
+    let mut st = tx.prepare_cached(
+        "INSERT INTO task_events (tenant_id, task_id, kind, data, at) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+    )?;
+    let id = st.query_row(
+        params![
+            tenant.to_string(),
+            e.task_id.to_string(),
+            e.kind.as_str(),
+            json_text(&e.data),
+            micros(at)
+        ],
+        |r| r.get(0),
+    )?;
+    Ok(TaskEvent {
+        id,
+        tenant_id: tenant,
+        task_id: e.task_id,
+        kind: e.kind,
+        data: e.data.clone(),
+        at,
+    })
+}
+
+const SCHEDULE_COLS: &str = "id, tenant_id, name, cron, timezone, kind, input, priority, next_run_at, created_by, created_at";
+
+fn schedule_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Schedule> {
+    Ok(Schedule {
+        id: get(r, 0)?,
+        tenant_id: get(r, 1)?,
+        name: r.get(2)?,
+        cron: r.get(3)?,
+        timezone: r.get(4)?,
+        kind: r.get(5)?,
+        input: json(r, 6)?,
+        priority: Priority::new(r.get(7)?).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Integer, e.into())
+        })?,
+        next_run_at: time(r.get(8)?),
+        created_by: get_opt(r, 9)?,
+        created_at: time(r.get(10)?),
+    })
+}
+
 fn insert_user(tx: &Transaction<'_>, u: &NewUser) -> Res<User> {
     let user = User {
         id: UserId::new(),
@@ -365,8 +335,7 @@ impl Store for SqliteStore {
     }
 
     fn pool_stats(&self) -> PoolStats {
-        let size = self.pool.readers.len() as u64 + 1;
-        let busy = self.pool.busy.load(Ordering::Relaxed) as u64;
+        let (size, busy) = self.db.stats();
         PoolStats {
             size,
             idle: size.saturating_sub(busy),
@@ -825,7 +794,8 @@ impl Store for SqliteStore {
     }
 
     async fn create_task(&self, cx: TenantCtx, t: NewTask) -> Result<TaskCreated> {
-        self.write("create task", move |tx| {
+        let jobs_in_db = self.jobs_in_db;
+        let created = self.write("create task", move |tx| {
             let tenant = cx.tenant_id.to_string();
             if let Some(key) = &t.idempotency_key {
                 let mut st = tx.prepare_cached(&format!(
@@ -878,9 +848,21 @@ impl Store for SqliteStore {
                 task.created_by.map(|u| u.to_string()),
                 micros(at)
             ])?;
-            Ok(TaskCreated::New(task))
+            let event = insert_event(
+                tx,
+                cx.tenant_id,
+                &NewTaskEvent { task_id: task.id, kind: TaskEventKind::Queued, data: serde_json::json!({"priority": task.priority}) },
+            )?;
+            if jobs_in_db {
+                insert_job(tx, &NewJob::for_task(cx.tenant_id, &task), at)?;
+            }
+            Ok(TaskCreated::New(task, event))
         })
-        .await
+        .await?;
+        if jobs_in_db && matches!(created, TaskCreated::New(..)) {
+            self.db.work().notify_one();
+        }
+        Ok(created)
     }
 
     async fn task(&self, cx: TenantCtx, id: TaskId) -> Result<Task> {
@@ -944,6 +926,178 @@ impl Store for SqliteStore {
                 params![cx.tenant_id.to_string(), id.to_string(), micros(at)],
             )?;
             Ok(Task { status: TaskStatus::Cancelled, updated_at: at, ..task })
+        })
+        .await
+    }
+
+    async fn start_task(&self, cx: TenantCtx, id: TaskId) -> Result<Option<Task>> {
+        self.write("start task", move |tx| {
+            Ok(tx
+                .query_row(
+                    &format!(
+                        "UPDATE tasks SET status = 'running', updated_at = ?3
+                         WHERE tenant_id = ?1 AND id = ?2 AND status IN ('queued', 'retrying', 'running')
+                         RETURNING {TASK_COLS}"
+                    ),
+                    params![cx.tenant_id.to_string(), id.to_string(), micros(now())],
+                    task_row,
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn finish_task(
+        &self,
+        cx: TenantCtx,
+        id: TaskId,
+        status: TaskStatus,
+        result: Option<Value>,
+        error: Option<String>,
+    ) -> Result<bool> {
+        self.write("finish task", move |tx| {
+            let n = tx.execute(
+                "UPDATE tasks SET status = ?3, result = coalesce(?4, result), error = ?5, updated_at = ?6
+                 WHERE tenant_id = ?1 AND id = ?2 AND status NOT IN ('succeeded', 'failed', 'cancelled')",
+                params![
+                    cx.tenant_id.to_string(),
+                    id.to_string(),
+                    status.as_str(),
+                    result.as_ref().map(json_text),
+                    error,
+                    micros(now())
+                ],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn append_task_event(&self, cx: TenantCtx, e: NewTaskEvent) -> Result<TaskEvent> {
+        self.write("append task event", move |tx| {
+            insert_event(tx, cx.tenant_id, &e)
+        })
+        .await
+    }
+
+    async fn task_events(
+        &self,
+        cx: TenantCtx,
+        task: Option<TaskId>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<TaskEvent>> {
+        self.read("read task events", move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT id, tenant_id, task_id, kind, data, at FROM task_events
+                 WHERE tenant_id = ?1 AND (?2 IS NULL OR task_id = ?2) AND id > ?3
+                 ORDER BY id LIMIT ?4",
+            )?;
+            let rows = st.query_map(
+                params![
+                    cx.tenant_id.to_string(),
+                    task.map(|t| t.to_string()),
+                    after,
+                    limit
+                ],
+                event_row,
+            )?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn unfinished_tasks(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(TenantId, Task)>> {
+        self.read("unfinished tasks", move |c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {TASK_COLS}, tenant_id FROM tasks
+                 WHERE status IN ('queued', 'running', 'retrying') AND updated_at < ?1
+                 ORDER BY updated_at LIMIT ?2"
+            ))?;
+            let rows = st.query_map(params![micros(before), limit], |r| {
+                Ok((get(r, 13)?, task_row(r)?))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn create_schedule(&self, cx: TenantCtx, s: Schedule) -> Result<Schedule> {
+        self.write("create schedule", move |tx| {
+            tx.execute(
+                "INSERT INTO schedules (id, tenant_id, name, cron, timezone, kind, input, priority, next_run_at, created_by, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    s.id.to_string(),
+                    cx.tenant_id.to_string(),
+                    s.name,
+                    s.cron,
+                    s.timezone,
+                    s.kind,
+                    json_text(&s.input),
+                    i64::from(s.priority),
+                    micros(s.next_run_at),
+                    s.created_by.map(|u| u.to_string()),
+                    micros(s.created_at)
+                ],
+            )?;
+            Ok(Schedule { tenant_id: cx.tenant_id, ..s })
+        })
+        .await
+    }
+
+    async fn schedules(&self, cx: TenantCtx) -> Result<Vec<Schedule>> {
+        self.read("list schedules", move |c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {SCHEDULE_COLS} FROM schedules WHERE tenant_id = ?1 ORDER BY id"
+            ))?;
+            let rows = st.query_map([cx.tenant_id.to_string()], schedule_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn delete_schedule(&self, cx: TenantCtx, id: Uuid) -> Result<()> {
+        self.write("delete schedule", move |tx| {
+            let n = tx.execute(
+                "DELETE FROM schedules WHERE tenant_id = ?1 AND id = ?2",
+                params![cx.tenant_id.to_string(), id.to_string()],
+            )?;
+            if n == 0 {
+                return Err(Error::NotFound("schedule").into());
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn due_schedules(&self, at: DateTime<Utc>, limit: u32) -> Result<Vec<Schedule>> {
+        self.read("due schedules", move |c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {SCHEDULE_COLS} FROM schedules WHERE next_run_at <= ?1 ORDER BY next_run_at LIMIT ?2"
+            ))?;
+            let rows = st.query_map(params![micros(at), limit], schedule_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn advance_schedule(
+        &self,
+        id: Uuid,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<bool> {
+        self.write("advance schedule", move |tx| {
+            let n = tx.execute(
+                "UPDATE schedules SET next_run_at = ?3 WHERE id = ?1 AND next_run_at = ?2",
+                params![id.to_string(), micros(from), micros(to)],
+            )?;
+            Ok(n == 1)
         })
         .await
     }

@@ -3,7 +3,7 @@
 use morningai_sqlite::SqliteStore;
 use std::sync::Arc;
 
-async fn fresh() -> morningai_store_conformance::DynStore {
+async fn fresh() -> morningai_conformance::DynStore {
     // Cargo's per-target scratch dir: cleaned with target/, never litters /tmp.
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("sqlite-conformance-{}", uuid_like()));
@@ -23,4 +23,26 @@ fn uuid_like() -> String {
     format!("{}-{n}", std::process::id())
 }
 
-morningai_store_conformance::store_conformance!(fresh());
+mod store {
+    use super::*;
+    morningai_conformance::store_conformance!(fresh());
+}
+
+async fn fresh_queue() -> morningai_conformance::queue::DynQueue {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("sqlite-queue-{}", uuid_like()));
+    let store = SqliteStore::open(dir.join("morningai.db"))
+        .await
+        .expect("open sqlite");
+    let q = morningai_sqlite::SqliteQueue::new(&store, morningai_conformance::queue::TENANT_LIMIT)
+        .with_backoff(
+            morningai_conformance::queue::BACKOFF_BASE,
+            std::time::Duration::from_secs(5),
+        );
+    Arc::new(q)
+}
+
+mod queue {
+    use super::*;
+    morningai_conformance::queue_conformance!(fresh_queue());
+}

@@ -78,7 +78,7 @@ pub async fn create(
     Json(req): Json<CreateTask>,
 ) -> ApiResult<(StatusCode, axum::Json<Task>)> {
     who.require(Role::Member)?;
-    state.kinds.validate(&req.kind, &req.input)?;
+    state.registry.kinds().validate(&req.kind, &req.input)?;
     if let Some(k) = &req.idempotency_key
         && (k.is_empty() || k.len() > 200)
     {
@@ -94,8 +94,8 @@ pub async fn create(
         idempotency_key: req.idempotency_key,
         created_by: Some(who.user_id),
     };
-    Ok(match state.store.create_task(who.cx(), new).await? {
-        TaskCreated::New(t) => (StatusCode::CREATED, axum::Json(t)),
+    Ok(match state.tasks.submit(who.cx(), new).await? {
+        TaskCreated::New(t, _) => (StatusCode::CREATED, axum::Json(t)),
         TaskCreated::Existing(t) => (StatusCode::OK, axum::Json(t)),
     })
 }
@@ -157,7 +157,7 @@ pub async fn cancel(
             ));
         }
     }
-    let t = state.store.cancel_task(who.cx(), id).await?;
+    let t = state.tasks.cancel(who.cx(), id).await?;
     state
         .audit(&who, "task.cancel", "task", t.id, json!({"kind": t.kind}))
         .await?;

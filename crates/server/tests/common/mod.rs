@@ -49,11 +49,14 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub store: Arc<dyn Store>,
     pub backend: Backend,
+    pub config: Config,
     dir: Option<PathBuf>,
+    stop: morningai_worker::CancellationToken,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        self.stop.cancel();
         if let Some(d) = &self.dir {
             let _ = std::fs::remove_dir_all(d);
         }
@@ -79,6 +82,8 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
         data_dir: dir.clone(),
         signing_key: Some(SIGNING_KEY.into()),
         body_limit_bytes: 64 * 1024,
+        // API tests see tasks as they were created; tests that run jobs opt in to workers.
+        worker_concurrency: 0,
         ..Config::default()
     };
     if let Backend::Postgres = backend {
@@ -86,26 +91,46 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
             std::env::var("DATABASE_URL")
                 .expect("DATABASE_URL is not set: run the suite with scripts/test.sh, which provisions PostgreSQL"),
         );
+        config.redis_url = Some(
+            std::env::var("REDIS_URL")
+                .expect("REDIS_URL is not set: run the suite with scripts/test.sh"),
+        );
+        config.redis_prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
         config.db_max_connections = 4;
     }
     tweak(&mut config);
-    let store = morningai_server::state::open_store(&config)
+    let backends = morningai_server::state::open_backends(&config)
         .await
-        .expect("open store");
-    let state = AppState::new(store.clone(), config, SIGNING_KEY.as_bytes());
+        .expect("open backends");
+    let state = AppState::new(&backends, config.clone(), SIGNING_KEY.as_bytes());
+    let stop = morningai_worker::CancellationToken::new();
+    if config.worker_concurrency > 0 {
+        let plan = morningai_server::runtime::Plan {
+            workers: config.worker_concurrency,
+            ..Default::default()
+        };
+        morningai_server::runtime::spawn(
+            state.tasks.clone(),
+            state.registry.clone(),
+            &backends,
+            plan,
+            stop.clone(),
+        );
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(morningai_server::serve(
-        listener,
-        state,
-        std::future::pending(),
-    ));
+    let http_stop = stop.clone();
+    tokio::spawn(morningai_server::serve(listener, state, async move {
+        http_stop.cancelled().await
+    }));
     TestApp {
         addr,
         client: reqwest::Client::new(),
-        store,
+        store: backends.store.clone(),
         backend,
+        config,
         dir: Some(dir),
+        stop,
     }
 }
 

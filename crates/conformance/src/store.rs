@@ -5,6 +5,8 @@
 
 use chrono::{Duration, Utc};
 use morningai_core::entities::*;
+use morningai_core::events::{NewTaskEvent, TaskEventKind};
+use morningai_core::schedules::Schedule;
 use morningai_core::{Email, Error, Priority, Role, Slug, Store, TaskId, TenantCtx, UserId};
 use serde_json::json;
 use std::sync::Arc;
@@ -20,7 +22,7 @@ macro_rules! store_conformance {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
                 let store: $crate::DynStore = $make.await;
-                $crate::$case(store).await;
+                $crate::store::$case(store).await;
             }
         )*
     };
@@ -39,6 +41,10 @@ macro_rules! store_conformance {
             task_pagination_is_newest_first,
             task_project_must_belong_to_tenant,
             audit_log_is_tenant_scoped,
+            task_lifecycle_writes_the_result_once,
+            task_events_are_stored_in_order_per_tenant,
+            unfinished_tasks_span_tenants,
+            schedules_fire_once_by_compare_and_set,
         );
     };
 }
@@ -393,7 +399,8 @@ pub async fn projects_crud_is_tenant_scoped(store: DynStore) {
 pub async fn tasks_create_get_list_cancel(store: DynStore) {
     let (_u, cx) = owner(&store, "tasks").await;
     let (_v, other) = owner(&store, "tasks-other").await;
-    let TaskCreated::New(t) = store.create_task(cx, new_task("echo", None)).await.unwrap() else {
+    let TaskCreated::New(t, _) = store.create_task(cx, new_task("echo", None)).await.unwrap()
+    else {
         panic!("expected a new task")
     };
     assert_eq!(t.status, TaskStatus::Queued);
@@ -460,7 +467,7 @@ pub async fn task_idempotency_keys_are_per_tenant(store: DynStore) {
         .await
         .unwrap()
     {
-        TaskCreated::New(t) => t,
+        TaskCreated::New(t, _) => t,
         e => panic!("expected new, got {e:?}"),
     };
     match store
@@ -476,14 +483,14 @@ pub async fn task_idempotency_keys_are_per_tenant(store: DynStore) {
             .create_task(other, new_task("echo", Some("k1")))
             .await
             .unwrap(),
-        TaskCreated::New(_)
+        TaskCreated::New(..)
     ));
     assert!(matches!(
         store
             .create_task(cx, new_task("echo", Some("k2")))
             .await
             .unwrap(),
-        TaskCreated::New(_)
+        TaskCreated::New(..)
     ));
 }
 
@@ -492,7 +499,7 @@ pub async fn task_pagination_is_newest_first(store: DynStore) {
     let mut ids = Vec::new();
     for _ in 0..7 {
         match store.create_task(cx, new_task("echo", None)).await.unwrap() {
-            TaskCreated::New(t) => ids.push(t.id),
+            TaskCreated::New(t, _) => ids.push(t.id),
             e => panic!("{e:?}"),
         }
     }
@@ -541,7 +548,7 @@ pub async fn task_project_must_belong_to_tenant(store: DynStore) {
         "{r:?}"
     );
     let mine = store.create_project(cx, "mine", None, None).await.unwrap();
-    let TaskCreated::New(t) = store
+    let TaskCreated::New(t, _) = store
         .create_task(
             cx,
             NewTask {
@@ -600,4 +607,240 @@ pub async fn audit_log_is_tenant_scoped(store: DynStore) {
         1
     );
     assert!(store.audit_log(other, 10, None).await.unwrap().is_empty());
+}
+
+async fn new_task_in(store: &DynStore, cx: TenantCtx) -> Task {
+    match store.create_task(cx, new_task("echo", None)).await.unwrap() {
+        TaskCreated::New(t, ev) => {
+            assert_eq!(
+                (ev.task_id, ev.kind, ev.tenant_id),
+                (t.id, TaskEventKind::Queued, cx.tenant_id)
+            );
+            t
+        }
+        e => panic!("{e:?}"),
+    }
+}
+
+pub async fn task_lifecycle_writes_the_result_once(store: DynStore) {
+    let (_u, cx) = owner(&store, "life").await;
+    let (_v, other) = owner(&store, "life-other").await;
+    let t = new_task_in(&store, cx).await;
+    assert!(
+        store.start_task(other, t.id).await.unwrap().is_none(),
+        "other tenant"
+    );
+    let running = store
+        .start_task(cx, t.id)
+        .await
+        .unwrap()
+        .expect("startable");
+    assert_eq!(running.status, TaskStatus::Running);
+    assert!(
+        store
+            .finish_task(cx, t.id, TaskStatus::Retrying, None, Some("flaky".into()))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.task(cx, t.id).await.unwrap().error.as_deref(),
+        Some("flaky")
+    );
+    assert!(
+        store.start_task(cx, t.id).await.unwrap().is_some(),
+        "a retrying task starts again"
+    );
+    assert!(
+        store
+            .finish_task(
+                cx,
+                t.id,
+                TaskStatus::Succeeded,
+                Some(json!({"ok": 1})),
+                None
+            )
+            .await
+            .unwrap()
+    );
+    // A duplicate run (at-least-once delivery) cannot overwrite the visible result.
+    assert!(
+        !store
+            .finish_task(
+                cx,
+                t.id,
+                TaskStatus::Succeeded,
+                Some(json!({"ok": 2})),
+                None
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .finish_task(cx, t.id, TaskStatus::Failed, None, Some("late".into()))
+            .await
+            .unwrap()
+    );
+    let done = store.task(cx, t.id).await.unwrap();
+    assert_eq!(
+        (done.status, done.result, done.error),
+        (TaskStatus::Succeeded, Some(json!({"ok": 1})), None)
+    );
+    assert!(
+        store.start_task(cx, t.id).await.unwrap().is_none(),
+        "finished tasks never start again"
+    );
+    let c = new_task_in(&store, cx).await;
+    store.cancel_task(cx, c.id).await.unwrap();
+    assert!(
+        store.start_task(cx, c.id).await.unwrap().is_none(),
+        "cancelled tasks never start"
+    );
+}
+
+pub async fn task_events_are_stored_in_order_per_tenant(store: DynStore) {
+    let (_u, cx) = owner(&store, "ev").await;
+    let (_v, other) = owner(&store, "ev-other").await;
+    let (a, b) = (new_task_in(&store, cx).await, new_task_in(&store, cx).await);
+    let theirs = new_task_in(&store, other).await;
+    let e1 = store
+        .append_task_event(
+            cx,
+            NewTaskEvent {
+                task_id: a.id,
+                kind: TaskEventKind::Progress,
+                data: json!({"pct": 50}),
+            },
+        )
+        .await
+        .unwrap();
+    let e2 = store
+        .append_task_event(
+            cx,
+            NewTaskEvent {
+                task_id: b.id,
+                kind: TaskEventKind::Log,
+                data: json!({"message": "hi"}),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(e2.id > e1.id, "ids grow");
+    let of_a = store.task_events(cx, Some(a.id), 0, 100).await.unwrap();
+    assert_eq!(
+        of_a.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        [TaskEventKind::Queued, TaskEventKind::Progress]
+    );
+    assert_eq!(of_a[1].data, json!({"pct": 50}));
+    let all = store.task_events(cx, None, 0, 100).await.unwrap();
+    assert_eq!(all.len(), 4, "two queued events and two appended");
+    assert!(all.iter().all(|e| e.tenant_id == cx.tenant_id));
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id));
+    let after = store.task_events(cx, None, e1.id, 100).await.unwrap();
+    assert_eq!(after.iter().map(|e| e.id).collect::<Vec<_>>(), vec![e2.id]);
+    assert!(
+        store
+            .task_events(cx, Some(theirs.id), 0, 100)
+            .await
+            .unwrap()
+            .is_empty(),
+        "other tenant's task"
+    );
+    assert_eq!(
+        store.task_events(other, None, 0, 100).await.unwrap().len(),
+        1
+    );
+}
+
+pub async fn unfinished_tasks_span_tenants(store: DynStore) {
+    let (_u, a) = owner(&store, "unf-a").await;
+    let (_v, b) = owner(&store, "unf-b").await;
+    let (ta, tb, done) = (
+        new_task_in(&store, a).await,
+        new_task_in(&store, b).await,
+        new_task_in(&store, a).await,
+    );
+    store.start_task(a, done.id).await.unwrap();
+    store
+        .finish_task(a, done.id, TaskStatus::Succeeded, Some(json!(1)), None)
+        .await
+        .unwrap();
+    let soon = chrono::Utc::now() + Duration::seconds(1);
+    let found: Vec<(morningai_core::TenantId, TaskId)> = store
+        .unfinished_tasks(soon, 100_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(t, task)| (t, task.id))
+        .collect();
+    assert!(
+        found.contains(&(a.tenant_id, ta.id)) && found.contains(&(b.tenant_id, tb.id)),
+        "both tenants"
+    );
+    assert!(
+        !found.iter().any(|(_, id)| *id == done.id),
+        "finished tasks are not listed"
+    );
+    let past = chrono::Utc::now() - Duration::hours(1);
+    assert!(
+        !store
+            .unfinished_tasks(past, 100_000)
+            .await
+            .unwrap()
+            .iter()
+            .any(|(_, t)| t.id == ta.id),
+        "too recent"
+    );
+}
+
+pub async fn schedules_fire_once_by_compare_and_set(store: DynStore) {
+    let (u, cx) = owner(&store, "sched").await;
+    let (_v, other) = owner(&store, "sched-other").await;
+    let due = morningai_core::now() - Duration::seconds(5);
+    let s = Schedule {
+        id: Uuid::now_v7(),
+        tenant_id: cx.tenant_id,
+        name: "nightly".into(),
+        cron: "0 3 * * *".into(),
+        timezone: "Europe/Paris".into(),
+        kind: "echo".into(),
+        input: json!({"x": 1}),
+        priority: Priority::new(7).unwrap(),
+        next_run_at: due,
+        created_by: Some(u.id),
+        created_at: morningai_core::now(),
+    };
+    let created = store.create_schedule(cx, s.clone()).await.unwrap();
+    assert_eq!(created, s);
+    assert_eq!(store.schedules(cx).await.unwrap(), vec![s.clone()]);
+    assert!(store.schedules(other).await.unwrap().is_empty());
+    let found = store
+        .due_schedules(morningai_core::now(), 100_000)
+        .await
+        .unwrap();
+    assert!(
+        found
+            .iter()
+            .any(|x| x.id == s.id && x.tenant_id == cx.tenant_id)
+    );
+    let next = due + Duration::days(1);
+    assert!(store.advance_schedule(s.id, due, next).await.unwrap());
+    assert!(
+        !store.advance_schedule(s.id, due, next).await.unwrap(),
+        "the second process loses"
+    );
+    assert!(
+        !store
+            .due_schedules(morningai_core::now(), 100_000)
+            .await
+            .unwrap()
+            .iter()
+            .any(|x| x.id == s.id)
+    );
+    assert!(matches!(
+        store.delete_schedule(other, s.id).await,
+        Err(Error::NotFound(_))
+    ));
+    store.delete_schedule(cx, s.id).await.unwrap();
+    assert!(store.schedules(cx).await.unwrap().is_empty());
 }

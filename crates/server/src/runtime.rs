@@ -1,0 +1,89 @@
+//! Background work of a process: the reconciler and the scheduler (safe to run in every
+//! process), and the worker pool where this process runs jobs.
+
+use crate::state::Backends;
+use morningai_worker::reconciler::{ReconcilerConfig, run_reconciler};
+use morningai_worker::scheduler::run_scheduler;
+use morningai_worker::{CancellationToken, Hooks, Registry, TaskService, WorkerConfig, run_pool};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// Handles of the spawned loops; `join` waits for them after `shutdown` fired.
+pub struct Background {
+    loops: Vec<JoinHandle<()>>,
+    pool: Option<JoinHandle<usize>>,
+}
+
+impl Background {
+    /// Waits for every loop; returns the number of jobs released unfinished by the pool.
+    pub async fn join(self) -> usize {
+        for l in self.loops {
+            let _ = l.await;
+        }
+        match self.pool {
+            Some(p) => p.await.unwrap_or(0),
+            None => 0,
+        }
+    }
+}
+
+/// What to run in this process.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Worker pool size (0: this process runs no jobs).
+    pub workers: usize,
+    /// How long in-flight jobs may finish after shutdown before they are released.
+    pub grace: Duration,
+    pub scheduler: bool,
+    pub reconciler: ReconcilerConfig,
+}
+
+impl Default for Plan {
+    fn default() -> Self {
+        Self {
+            workers: 0,
+            grace: Duration::from_secs(20),
+            scheduler: true,
+            reconciler: ReconcilerConfig::default(),
+        }
+    }
+}
+
+pub fn spawn(
+    tasks: Arc<TaskService>,
+    registry: Registry,
+    backends: &Backends,
+    plan: Plan,
+    shutdown: CancellationToken,
+) -> Background {
+    let mut loops = vec![tokio::spawn(run_reconciler(
+        backends.store.clone(),
+        backends.queue.clone(),
+        plan.reconciler,
+        shutdown.clone(),
+    ))];
+    if plan.scheduler {
+        loops.push(tokio::spawn(run_scheduler(
+            tasks.clone(),
+            Duration::from_secs(1),
+            shutdown.clone(),
+        )));
+    }
+    let pool = (plan.workers > 0).then(|| {
+        let config = WorkerConfig {
+            concurrency: plan.workers,
+            grace: plan.grace,
+            ..WorkerConfig::default()
+        };
+        let hooks: Arc<dyn Hooks> = tasks;
+        tokio::spawn(run_pool(
+            backends.queue.clone(),
+            registry,
+            hooks,
+            config,
+            shutdown,
+        ))
+    });
+    Background { loops, pool }
+}

@@ -1,0 +1,211 @@
+//! The task service keeps the task row (system of record), the stored events, the event
+//! bus and the queue in step. The API, the scheduler and the worker pool all go through it.
+
+use crate::pool::Hooks;
+use async_trait::async_trait;
+use morningai_core::entities::{NewTask, Task, TaskCreated, TaskStatus};
+use morningai_core::events::{EventBus, NewTaskEvent, TaskEvent, TaskEventKind};
+use morningai_core::queue::{Failure, JobQueue, Lease, NewJob};
+use morningai_core::{Result, Store, TaskId, TenantCtx, TenantId};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+pub struct TaskService {
+    pub store: Arc<dyn Store>,
+    pub queue: Arc<dyn JobQueue>,
+    pub bus: Arc<dyn EventBus>,
+    /// True when `Store::create_task` enqueues the job itself (embedded SQLite: one
+    /// transaction); false when the queue is separate (Redis).
+    queue_in_store: bool,
+}
+
+impl TaskService {
+    pub fn new(
+        store: Arc<dyn Store>,
+        queue: Arc<dyn JobQueue>,
+        bus: Arc<dyn EventBus>,
+        queue_in_store: bool,
+    ) -> Self {
+        Self {
+            store,
+            queue,
+            bus,
+            queue_in_store,
+        }
+    }
+
+    /// Creates a task and enqueues its job. If the separate queue is unreachable the task
+    /// is still accepted: it is in the database, and the reconciler enqueues it later.
+    pub async fn submit(&self, cx: TenantCtx, task: NewTask) -> Result<TaskCreated> {
+        let created = self.store.create_task(cx, task).await?;
+        if let TaskCreated::New(task, event) = &created {
+            if !self.queue_in_store
+                && let Err(e) = self
+                    .queue
+                    .enqueue(NewJob::for_task(cx.tenant_id, task))
+                    .await
+            {
+                tracing::warn!(error = %e, task = %task.id, "enqueue failed; the reconciler will retry");
+            }
+            metrics::counter!("morningai_jobs_enqueued_total", "kind" => task.kind.clone())
+                .increment(1);
+            self.publish(event).await;
+        }
+        Ok(created)
+    }
+
+    /// Cancels a task: a queued one never runs; a running one is told to stop.
+    pub async fn cancel(&self, cx: TenantCtx, id: TaskId) -> Result<Task> {
+        let task = self.store.cancel_task(cx, id).await?;
+        if let Err(e) = self.queue.cancel(cx.tenant_id, id).await {
+            tracing::warn!(error = %e, task = %id, "cancelling the job failed; the worker will see the cancelled task");
+        }
+        self.record(cx, id, TaskEventKind::Cancelled, json!({}))
+            .await;
+        Ok(task)
+    }
+
+    /// Stores an event and publishes it. Event delivery is best effort: a failure is logged,
+    /// never turned into a failed task.
+    pub async fn record(
+        &self,
+        cx: TenantCtx,
+        task: TaskId,
+        kind: TaskEventKind,
+        data: Value,
+    ) -> Option<TaskEvent> {
+        match self
+            .store
+            .append_task_event(
+                cx,
+                NewTaskEvent {
+                    task_id: task,
+                    kind,
+                    data,
+                },
+            )
+            .await
+        {
+            Ok(ev) => {
+                self.publish(&ev).await;
+                Some(ev)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, task = %task, "storing a task event failed");
+                None
+            }
+        }
+    }
+
+    async fn publish(&self, event: &TaskEvent) {
+        if let Err(e) = self.bus.publish(event).await {
+            tracing::warn!(error = %e, "publishing a task event failed; clients catch up from the store");
+        }
+    }
+
+    async fn finish(
+        &self,
+        lease: &Lease,
+        status: TaskStatus,
+        result: Option<Value>,
+        error: Option<String>,
+    ) -> bool {
+        let cx = TenantCtx::new(lease.job.tenant_id);
+        match self
+            .store
+            .finish_task(cx, lease.job.id, status, result, error)
+            .await
+        {
+            Ok(changed) => changed,
+            Err(e) => {
+                tracing::error!(error = %e, task = %lease.job.id, "recording the task outcome failed");
+                false
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Hooks for TaskService {
+    async fn started(&self, lease: &Lease) -> bool {
+        let cx = TenantCtx::new(lease.job.tenant_id);
+        match self.store.start_task(cx, lease.job.id).await {
+            Ok(Some(_)) => {
+                self.record(
+                    cx,
+                    lease.job.id,
+                    TaskEventKind::Started,
+                    json!({"attempt": lease.attempt}),
+                )
+                .await;
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                // Not knowing is not a reason to skip: run it (handlers are at-least-once).
+                tracing::warn!(error = %e, task = %lease.job.id, "marking the task running failed");
+                true
+            }
+        }
+    }
+
+    async fn succeeded(&self, lease: &Lease, result: Value) {
+        // The row is written once: a duplicate run after a crash finds it finished.
+        if self
+            .finish(lease, TaskStatus::Succeeded, Some(result), None)
+            .await
+        {
+            self.record(
+                TenantCtx::new(lease.job.tenant_id),
+                lease.job.id,
+                TaskEventKind::Succeeded,
+                json!({"attempt": lease.attempt}),
+            )
+            .await;
+        }
+    }
+
+    async fn failed(&self, lease: &Lease, error: &str, outcome: &Failure) {
+        let cx = TenantCtx::new(lease.job.tenant_id);
+        match outcome {
+            Failure::Retrying { at } => {
+                if self
+                    .finish(lease, TaskStatus::Retrying, None, Some(error.to_owned()))
+                    .await
+                {
+                    self.record(
+                        cx,
+                        lease.job.id,
+                        TaskEventKind::Retrying,
+                        json!({"attempt": lease.attempt, "error": error, "retry_at": at}),
+                    )
+                    .await;
+                }
+            }
+            Failure::Dead => {
+                if self
+                    .finish(lease, TaskStatus::Failed, None, Some(error.to_owned()))
+                    .await
+                {
+                    self.record(
+                        cx,
+                        lease.job.id,
+                        TaskEventKind::Failed,
+                        json!({"attempt": lease.attempt, "error": error}),
+                    )
+                    .await;
+                }
+            }
+            Failure::Lost => {}
+        }
+    }
+
+    async fn cancelled(&self, lease: &Lease) {
+        // The API already marked the row cancelled and recorded the event.
+        let _ = self.finish(lease, TaskStatus::Cancelled, None, None).await;
+    }
+
+    async fn emit(&self, tenant: TenantId, task: TaskId, kind: TaskEventKind, data: Value) {
+        self.record(TenantCtx::new(tenant), task, kind, data).await;
+    }
+}
