@@ -292,16 +292,14 @@ async fn serve(config: Config) -> Result<()> {
     } else {
         0
     };
+    let plan = config.plan(workers);
     let state = AppState::new(&backends, config, &key);
     let stop = CancellationToken::new();
     let background = runtime::spawn(
         state.tasks.clone(),
         state.registry.clone(),
         &backends,
-        Plan {
-            workers,
-            ..Plan::default()
-        },
+        plan,
         stop.clone(),
     );
     let signal = shutdown_signal();
@@ -331,10 +329,9 @@ async fn worker(config: Config, args: WorkerArgs) -> Result<()> {
     ));
     let stop = CancellationToken::new();
     let plan = Plan {
-        workers,
         grace: std::time::Duration::from_secs(args.grace_secs),
         scheduler: false,
-        ..Plan::default()
+        ..config.plan(workers)
     };
     let signal = shutdown_signal();
     let background = runtime::spawn(tasks, Registry::builtin(), &backends, plan, stop.clone());

@@ -734,6 +734,9 @@ pub async fn task_events_are_stored_in_order_per_tenant(store: DynStore) {
     assert_eq!(of_a[1].data, json!({"pct": 50}));
     let all = store.task_events(cx, None, 0, 100).await.unwrap();
     assert_eq!(all.len(), 4, "two queued events and two appended");
+    assert_eq!(store.last_task_event_id(cx).await.unwrap(), e2.id);
+    let (_w, empty) = owner(&store, "ev-empty").await;
+    assert_eq!(store.last_task_event_id(empty).await.unwrap(), 0);
     assert!(all.iter().all(|e| e.tenant_id == cx.tenant_id));
     assert!(all.windows(2).all(|w| w[0].id < w[1].id));
     let after = store.task_events(cx, None, e1.id, 100).await.unwrap();

@@ -132,7 +132,12 @@ pub trait Store: Send + Sync + 'static {
         result: Option<Value>,
         error: Option<String>,
     ) -> Result<bool>;
+    /// Puts a failed task back to `queued` (its dead job is being retried). False when the
+    /// task is not failed.
+    async fn reopen_task(&self, cx: TenantCtx, id: TaskId) -> Result<bool>;
     async fn append_task_event(&self, cx: TenantCtx, event: NewTaskEvent) -> Result<TaskEvent>;
+    /// The id of the tenant's newest event (0 when none): where a live stream starts.
+    async fn last_task_event_id(&self, cx: TenantCtx) -> Result<i64>;
     /// Events after `after` (an event id), oldest first; of one task or the whole tenant.
     async fn task_events(
         &self,

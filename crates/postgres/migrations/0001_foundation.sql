@@ -11,15 +11,25 @@
 -- altogether, which is why tenant transactions switch role instead of trusting the login.
 -- Plain SQL only (no superuser-only statements), so this runs unchanged on Supabase.
 
+-- Roles are cluster-wide while the migration lock is per database, so two databases of
+-- one cluster migrating at once may race here: the loser's duplicate is harmless.
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'morningai_tenant') THEN
         CREATE ROLE morningai_tenant NOLOGIN NOBYPASSRLS;
     END IF;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN
+    NULL;
 END
 $$;
 -- The login role must be a member to switch to it.
-GRANT morningai_tenant TO CURRENT_USER;
+DO $$
+BEGIN
+    GRANT morningai_tenant TO CURRENT_USER;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN
+    NULL;
+END
+$$;
 GRANT USAGE ON SCHEMA public TO morningai_tenant;
 
 CREATE TABLE tenants (

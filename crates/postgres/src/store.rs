@@ -859,6 +859,31 @@ impl Store for PgStore {
         Ok(!rows.is_empty())
     }
 
+    async fn reopen_task(&self, cx: TenantCtx, id: TaskId) -> Result<bool> {
+        let rows = self
+            .scoped(
+                cx,
+                "reopen task",
+                "UPDATE tasks SET status = 'queued', error = NULL, updated_at = $3
+                 WHERE tenant_id = $1 AND id = $2 AND status = 'failed' RETURNING id",
+                &[&cx.tenant_id.0, &id.0, &now()],
+            )
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
+    async fn last_task_event_id(&self, cx: TenantCtx) -> Result<i64> {
+        let rows = self
+            .scoped(
+                cx,
+                "last task event",
+                "SELECT coalesce(max(id), 0)::bigint FROM task_events WHERE tenant_id = $1",
+                &[&cx.tenant_id.0],
+            )
+            .await?;
+        Ok(rows.first().map_or(0, |r| r.get(0)))
+    }
+
     async fn append_task_event(&self, cx: TenantCtx, e: NewTaskEvent) -> Result<TaskEvent> {
         let tx = Tx::begin(&self.pool, Some(cx)).await?;
         let ev = insert_event(&tx, cx.tenant_id, &e).await?;

@@ -56,6 +56,16 @@ pub struct Config {
     pub tenant_concurrency: u32,
     /// Key prefix of the Redis queue and event channel.
     pub redis_prefix: String,
+    /// Seconds between SSE heartbeat comments.
+    pub sse_heartbeat_secs: u64,
+    /// Job lease: a worker that stops heartbeating loses its jobs after this long.
+    pub job_lease_secs: u64,
+    /// First retry delay (doubles per attempt, ±25 % jitter, capped at 10 minutes).
+    pub retry_base_ms: u64,
+    /// How often the reconciler reclaims expired leases and re-enqueues lost tasks.
+    pub reconcile_interval_secs: u64,
+    /// Tasks younger than this are never re-enqueued (they may be between insert and enqueue).
+    pub reconcile_min_age_secs: u64,
 }
 
 impl Default for Config {
@@ -78,6 +88,11 @@ impl Default for Config {
             worker_concurrency: 16,
             tenant_concurrency: 8,
             redis_prefix: "morningai".to_owned(),
+            sse_heartbeat_secs: 15,
+            job_lease_secs: 30,
+            retry_base_ms: 1000,
+            reconcile_interval_secs: 5,
+            reconcile_min_age_secs: 30,
         }
     }
 }
@@ -104,6 +119,19 @@ impl Config {
         c.redis_url = c.redis_url.as_deref().map(redact_url);
         c.signing_key = c.signing_key.map(|_| "***".to_owned());
         toml::to_string(&c).unwrap_or_else(|e| format!("# cannot render config: {e}"))
+    }
+
+    /// What a process runs besides HTTP, with `workers` jobs at once.
+    pub fn plan(&self, workers: usize) -> crate::runtime::Plan {
+        crate::runtime::Plan {
+            workers,
+            lease: std::time::Duration::from_secs(self.job_lease_secs.max(1)),
+            reconciler: morningai_worker::reconciler::ReconcilerConfig {
+                every: std::time::Duration::from_secs(self.reconcile_interval_secs.max(1)),
+                min_age: std::time::Duration::from_secs(self.reconcile_min_age_secs),
+            },
+            ..crate::runtime::Plan::default()
+        }
     }
 
     pub fn sqlite_path(&self) -> PathBuf {

@@ -17,7 +17,9 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
 use error::ApiError;
-use routes::{api_keys, auth as auth_routes, projects, system, tasks, tenant};
+use routes::{
+    api_keys, auth as auth_routes, events, projects, queue, schedules, system, tasks, tenant,
+};
 pub use state::AppState;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -71,6 +73,14 @@ pub fn router(state: AppState) -> Router {
         .route("/tasks", get(tasks::list).post(tasks::create))
         .route("/tasks/{id}", get(tasks::get))
         .route("/tasks/{id}/cancel", post(tasks::cancel))
+        .route("/tasks/{id}/events", get(events::task_events))
+        .route("/events", get(events::tenant_events))
+        .route("/schedules", get(schedules::list).post(schedules::create))
+        .route("/schedules/{id}", axum::routing::delete(schedules::delete))
+        .route("/queue", get(queue::depth))
+        .route("/queue/dead", get(queue::dead).delete(queue::purge_all))
+        .route("/queue/dead/{id}", axum::routing::delete(queue::purge_one))
+        .route("/queue/dead/{id}/retry", post(queue::retry))
         .route("/openapi.json", get(system::openapi));
     let body_limit = state.config.body_limit_bytes;
     Router::new()

@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
-use crate::routes::{api_keys, auth, projects, system, tasks, tenant};
+use crate::routes::{api_keys, auth, events, projects, queue, schedules, system, tasks, tenant};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -36,6 +36,9 @@ impl Modify for Security {
         api_keys::create, api_keys::list, api_keys::revoke,
         projects::create, projects::list, projects::get, projects::update, projects::delete,
         tasks::create, tasks::get, tasks::list, tasks::cancel,
+        events::task_events, events::tenant_events,
+        schedules::create, schedules::list, schedules::delete,
+        queue::depth, queue::dead, queue::retry, queue::purge_one, queue::purge_all,
         system::healthz, system::readyz, system::metrics, system::openapi,
     )
 )]

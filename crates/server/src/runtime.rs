@@ -35,6 +35,7 @@ pub struct Plan {
     pub workers: usize,
     /// How long in-flight jobs may finish after shutdown before they are released.
     pub grace: Duration,
+    pub lease: Duration,
     pub scheduler: bool,
     pub reconciler: ReconcilerConfig,
 }
@@ -44,6 +45,7 @@ impl Default for Plan {
         Self {
             workers: 0,
             grace: Duration::from_secs(20),
+            lease: Duration::from_secs(30),
             scheduler: true,
             reconciler: ReconcilerConfig::default(),
         }

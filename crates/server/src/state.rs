@@ -119,6 +119,12 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     })
 }
 
+const RETRY_CAP: std::time::Duration = std::time::Duration::from_secs(600);
+
+fn retry_base(config: &Config) -> std::time::Duration {
+    std::time::Duration::from_millis(config.retry_base_ms.max(1))
+}
+
 /// The store, queue and event bus of one deployment mode.
 pub struct Backends {
     pub store: Arc<dyn Store>,
@@ -140,7 +146,8 @@ pub async fn open_backends(config: &Config) -> anyhow::Result<Backends> {
                 config.tenant_concurrency,
             )
             .await
-            .context("Redis queue")?,
+            .context("Redis queue")?
+            .with_backoff(retry_base(config), RETRY_CAP),
             morningai_redis::RedisBus::connect(url, &config.redis_prefix)
                 .await
                 .context("Redis event bus")?,
@@ -170,10 +177,10 @@ pub async fn open_backends(config: &Config) -> anyhow::Result<Backends> {
         },
         (None, Some(s)) => Backends {
             store,
-            queue: Arc::new(morningai_sqlite::SqliteQueue::new(
-                &s,
-                config.tenant_concurrency,
-            )),
+            queue: Arc::new(
+                morningai_sqlite::SqliteQueue::new(&s, config.tenant_concurrency)
+                    .with_backoff(retry_base(config), RETRY_CAP),
+            ),
             bus: Arc::new(LocalBus::default()),
             queue_in_store: true,
         },
@@ -185,6 +192,17 @@ pub async fn open_backends(config: &Config) -> anyhow::Result<Backends> {
 
 impl AppState {
     pub fn new(backends: &Backends, config: Config, key: &[u8]) -> Self {
+        Self::with_registry(backends, config, key, Registry::builtin())
+    }
+
+    /// With a registry of task kinds other than the built-in one (tests add failing and
+    /// slow kinds).
+    pub fn with_registry(
+        backends: &Backends,
+        config: Config,
+        key: &[u8],
+        registry: Registry,
+    ) -> Self {
         let tasks = Arc::new(TaskService::new(
             backends.store.clone(),
             backends.queue.clone(),
@@ -193,7 +211,7 @@ impl AppState {
         ));
         Self(Arc::new(Inner {
             store: backends.store.clone(),
-            registry: Registry::builtin(),
+            registry,
             tasks,
             tokens: TokenKeys::new(key),
             cache: AuthCache::default(),

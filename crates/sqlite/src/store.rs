@@ -973,6 +973,28 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn reopen_task(&self, cx: TenantCtx, id: TaskId) -> Result<bool> {
+        self.write("reopen task", move |tx| {
+            Ok(tx.execute(
+                "UPDATE tasks SET status = 'queued', error = NULL, updated_at = ?3
+                 WHERE tenant_id = ?1 AND id = ?2 AND status = 'failed'",
+                params![cx.tenant_id.to_string(), id.to_string(), micros(now())],
+            )? == 1)
+        })
+        .await
+    }
+
+    async fn last_task_event_id(&self, cx: TenantCtx) -> Result<i64> {
+        self.read("last task event", move |c| {
+            Ok(c.query_row(
+                "SELECT coalesce(max(id), 0) FROM task_events WHERE tenant_id = ?1",
+                [cx.tenant_id.to_string()],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
     async fn append_task_event(&self, cx: TenantCtx, e: NewTaskEvent) -> Result<TaskEvent> {
         self.write("append task event", move |tx| {
             insert_event(tx, cx.tenant_id, &e)

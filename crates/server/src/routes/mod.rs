@@ -2,7 +2,10 @@
 
 pub mod api_keys;
 pub mod auth;
+pub mod events;
 pub mod projects;
+pub mod queue;
+pub mod schedules;
 pub mod system;
 pub mod tasks;
 pub mod tenant;

@@ -77,6 +77,34 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_full(backend, tweak, morningai_worker::Registry::builtin()).await
+}
+
+/// A PostgreSQL database of its own (for tests whose reconciler must not see other
+/// tests' tasks), created next to the one in DATABASE_URL.
+pub async fn fresh_pg_database() -> String {
+    let url = std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL is not set: run the suite with scripts/test.sh");
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create database");
+    match url.rfind('/') {
+        Some(i) => format!("{}/{name}", &url[..i]),
+        None => panic!("DATABASE_URL without a database name: {url}"),
+    }
+}
+
+pub async fn spawn_app_full(
+    backend: Backend,
+    tweak: impl FnOnce(&mut Config),
+    registry: morningai_worker::Registry,
+) -> TestApp {
     let dir = temp_dir("api");
     let mut config = Config {
         data_dir: dir.clone(),
@@ -102,13 +130,11 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     let backends = morningai_server::state::open_backends(&config)
         .await
         .expect("open backends");
-    let state = AppState::new(&backends, config.clone(), SIGNING_KEY.as_bytes());
+    let state =
+        AppState::with_registry(&backends, config.clone(), SIGNING_KEY.as_bytes(), registry);
     let stop = morningai_worker::CancellationToken::new();
     if config.worker_concurrency > 0 {
-        let plan = morningai_server::runtime::Plan {
-            workers: config.worker_concurrency,
-            ..Default::default()
-        };
+        let plan = config.plan(config.worker_concurrency);
         morningai_server::runtime::spawn(
             state.tasks.clone(),
             state.registry.clone(),

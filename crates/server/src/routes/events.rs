@@ -1,0 +1,159 @@
+//! Task events as Server-Sent Events: `GET /tasks/{id}/events` and `GET /events` (the
+//! whole tenant). Every frame has an `id:`; reconnecting with `Last-Event-ID` resumes after
+//! it. The stored events are the source of truth: the bus only wakes the stream up, and
+//! each wake-up (or a periodic poll, in case a bus message was lost) reads the store, so a
+//! reconnect or a dropped pub/sub message never loses an event.
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::Path;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use morningai_core::events::TaskEvent;
+use morningai_core::{TaskId, TenantCtx};
+use std::collections::BTreeSet;
+use std::convert::Infallible;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+
+/// Ids are a database-wide sequence; a transaction that took an id may commit after a
+/// later one. Re-reading this many ids back (and skipping those already sent) catches it.
+const LOOKBACK: i64 = 256;
+const POLL: Duration = Duration::from_secs(2);
+
+fn last_event_id(headers: &HeaderMap) -> ApiResult<Option<i64>> {
+    headers
+        .get("last-event-id")
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<i64>().ok())
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_last_event_id",
+                        "Last-Event-ID must be an event id from this stream",
+                    )
+                })
+        })
+        .transpose()
+}
+
+fn frame(e: &TaskEvent) -> Event {
+    Event::default()
+        .id(e.id.to_string())
+        .event(e.kind.as_str())
+        .json_data(e)
+        .unwrap_or_else(|_| Event::default().comment("unencodable event"))
+}
+
+fn sse(
+    heartbeat_secs: u64,
+    rx: mpsc::Receiver<Event>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
+    let stream =
+        futures_util::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
+        );
+    Sse::new(stream).keep_alive(
+        KeepAlive::new()
+            .interval(Duration::from_secs(heartbeat_secs.max(1)))
+            .text("heartbeat"),
+    )
+}
+
+/// Streams events of the tenant (optionally one task) after `after`, until the client leaves.
+fn spawn_stream(
+    state: AppState,
+    cx: TenantCtx,
+    task: Option<TaskId>,
+    after: i64,
+) -> mpsc::Receiver<Event> {
+    let (tx, rx) = mpsc::channel(256);
+    let mut bus = state.tasks.bus.subscribe();
+    tokio::spawn(async move {
+        let mut sent: BTreeSet<i64> = BTreeSet::new();
+        let mut floor = after;
+        loop {
+            let from = sent.last().map_or(floor, |max| (max - LOOKBACK).max(floor));
+            match state.store.task_events(cx, task, from, 1000).await {
+                Ok(events) => {
+                    for e in &events {
+                        if sent.contains(&e.id) {
+                            continue;
+                        }
+                        if tx.send(frame(e)).await.is_err() {
+                            return;
+                        }
+                        sent.insert(e.id);
+                    }
+                    while sent.len() > 4 * LOOKBACK as usize {
+                        if let Some(min) = sent.pop_first() {
+                            floor = floor.max(min);
+                        }
+                    }
+                    if events.len() == 1000 {
+                        continue; // more backlog to replay
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "reading task events for a stream failed"),
+            }
+            // Wait for a relevant event on the bus, the poll interval, or the client leaving.
+            let deadline = tokio::time::sleep(POLL);
+            tokio::pin!(deadline);
+            loop {
+                tokio::select! {
+                    r = bus.recv() => match r {
+                        Ok(e) if e.tenant_id == cx.tenant_id && task.is_none_or(|t| t == e.task_id) => break,
+                        Ok(_) => continue,
+                        Err(RecvError::Lagged(_)) => break,
+                        Err(RecvError::Closed) => return,
+                    },
+                    _ = &mut deadline => break,
+                    _ = tx.closed() => return,
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// The events of one task, from the start (or after `Last-Event-ID`), then live.
+#[utoipa::path(get, path = "/api/v1/tasks/{id}/events", tag = "tasks", params(("id" = String, Path, format = Uuid),
+        ("Last-Event-ID" = Option<i64>, Header, description = "resume after this event id")),
+    responses((status = 200, description = "text/event-stream of TaskEvent frames (event = kind, id = event id)", content_type = "text/event-stream"),
+              (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn task_events(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<TaskId>,
+    headers: HeaderMap,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let after = last_event_id(&headers)?.unwrap_or(0);
+    state.store.task(who.cx(), id).await?;
+    let rx = spawn_stream(state.clone(), who.cx(), Some(id), after);
+    Ok(sse(state.config.sse_heartbeat_secs, rx))
+}
+
+/// Every task event of the caller's tenant from now on (or after `Last-Event-ID`).
+#[utoipa::path(get, path = "/api/v1/events", tag = "tasks",
+    params(("Last-Event-ID" = Option<i64>, Header, description = "resume after this event id")),
+    responses((status = 200, description = "text/event-stream of TaskEvent frames", content_type = "text/event-stream")),
+    security(("bearer" = [])))]
+pub async fn tenant_events(
+    State(state): State<AppState>,
+    who: Principal,
+    headers: HeaderMap,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let after = match last_event_id(&headers)? {
+        Some(id) => id,
+        None => state.store.last_task_event_id(who.cx()).await?,
+    };
+    let rx = spawn_stream(state.clone(), who.cx(), None, after);
+    Ok(sse(state.config.sse_heartbeat_secs, rx))
+}
