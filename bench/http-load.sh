@@ -18,13 +18,16 @@ command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null 2>&1 || { a
 cargo build --release -q -p morningai
 BIN=$PWD/target/release/morningai
 
-if [[ " ${backends[*]} " == *" postgres "* && -z ${DATABASE_URL:-} ]]; then
-  REDIS_URL=unused source scripts/test-services.sh
+if [[ " ${backends[*]} " == *" postgres "* && ( -z ${DATABASE_URL:-} || -z ${REDIS_URL:-} ) ]]; then
+  source scripts/test-services.sh
   PG_URL=$DATABASE_URL
   unset DATABASE_URL
 else
   PG_URL=${DATABASE_URL:-}
 fi
+# PostgreSQL mode queues in Redis; SQLite mode is embedded (no Redis).
+RD_URL=${REDIS_URL:-}
+unset REDIS_URL
 
 work=$(mktemp -d)
 server_pid=
@@ -40,7 +43,11 @@ LUA
 
 for backend in "${backends[@]}"; do
   export MORNINGAI_DATA_DIR=$work/$backend MORNINGAI_LOG_LEVEL=warn
-  if [[ $backend == postgres ]]; then export DATABASE_URL=$PG_URL; else unset DATABASE_URL; fi
+  if [[ $backend == postgres ]]; then
+    export DATABASE_URL=$PG_URL REDIS_URL=$RD_URL
+  else
+    unset DATABASE_URL REDIS_URL
+  fi
   email="bench-$RANDOM$RANDOM@example.com"
   MORNINGAI_PASSWORD=benchmark-password "$BIN" user create --email "$email" >/dev/null
   slug="bench-$RANDOM$RANDOM"

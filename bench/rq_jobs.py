@@ -1,0 +1,5 @@
+"""The no-op job the RQ side of bench/queue.sh runs."""
+
+
+def noop():
+    return None
