@@ -4,11 +4,9 @@ mod settings;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use morningai_core::entities::{NewApiKey, NewTenant, NewUser, Tenant};
-use morningai_core::{ApiKeyId, Email, Role, Slug, Store, TenantCtx};
-use morningai_server::auth::{
-    API_KEY_PREFIX, check_password_policy, hash_password, random_secret, sha256,
-};
+use morningai_core::entities::{NewTenant, NewUser, Tenant};
+use morningai_core::{Email, Role, Slug, Store, TenantCtx};
+use morningai_server::auth::{check_password_policy, hash_password, mint_api_key, random_secret};
 use morningai_server::runtime::{self, Plan};
 use morningai_server::state::{open_backends, open_store, signing_key};
 use morningai_server::{AppState, config::Config};
@@ -213,19 +211,9 @@ async fn run(cli: Cli) -> Result<()> {
             if role > member_role {
                 bail!("a key cannot have a higher role ({role}) than its creator ({member_role})");
             }
-            let secret = random_secret(API_KEY_PREFIX);
+            let (new_key, secret) = mint_api_key(name, role, user.id);
             let key = store
-                .create_api_key(
-                    TenantCtx::new(tenant.id),
-                    NewApiKey {
-                        id: ApiKeyId::new(),
-                        name,
-                        prefix: secret[..12].to_owned(),
-                        key_hash: sha256(secret.as_bytes()),
-                        role,
-                        created_by: user.id,
-                    },
-                )
+                .create_api_key(TenantCtx::new(tenant.id), new_key)
                 .await?;
             eprintln!(
                 "created API key {} ({}) for tenant {}; the secret is shown only now:",

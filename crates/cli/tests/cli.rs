@@ -1,31 +1,16 @@
 //! The `morningai` binary as a user runs it: configuration precedence, secrets redaction,
 //! production safety, the generated signing key, and administration commands.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_morningai");
+mod common;
 
-fn scratch(tag: &str) -> PathBuf {
-    let d =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use common::{clean_cmd, scratch, serve};
 
 /// A command with a clean MorningAI environment (no inherited DATABASE_URL etc.).
 fn cmd(dir: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.current_dir(dir);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("MORNINGAI_") || k == "DATABASE_URL" || k == "REDIS_URL" {
-            c.env_remove(k);
-        }
-    }
-    c.env("MORNINGAI_DATA_DIR", dir.join("data"));
-    c
+    clean_cmd(dir)
 }
 
 fn run(c: &mut Command) -> (bool, String, String) {
@@ -116,35 +101,6 @@ fn config_file_errors_are_precise() {
     );
     let (ok, _, err) = run(cmd(&dir).args(["--config", "missing.toml", "migrate"]));
     assert!(!ok && err.contains("missing.toml"), "{err}");
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `serve` on a random port and returns it once it is listening.
-fn serve(c: &mut Command) -> (Server, String) {
-    let mut child = c
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned();
-    (Server(child), url)
 }
 
 #[test]

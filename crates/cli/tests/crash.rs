@@ -5,38 +5,22 @@
 //! Distributed clusters use a PostgreSQL database and a Redis key prefix of their own, so
 //! their reconcilers never see another test's tasks.
 
+mod common;
+
+use common::{Proc, clean_cmd, scratch, spawn_ready};
 use futures_util::StreamExt;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 use tokio_postgres::NoTls;
-
-const BIN: &str = env!("CARGO_BIN_EXE_morningai");
 
 /// The cluster tests each start several processes; running them one at a time keeps the
 /// two cores from being the thing under test.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn env(name: &str) -> String {
     std::env::var(name)
         .unwrap_or_else(|_| panic!("{name} is not set: run the suite with scripts/test.sh"))
-}
-
-fn scratch(tag: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("crash-{tag}-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 async fn fresh_database() -> String {
@@ -60,16 +44,9 @@ struct Setup {
 
 impl Setup {
     fn cmd(&self) -> Command {
-        let mut c = Command::new(BIN);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("MORNINGAI_") || k == "DATABASE_URL" || k == "REDIS_URL" {
-                c.env_remove(k);
-            }
-        }
+        let mut c = clean_cmd(&self.dir);
         c.env("MORNINGAI_CONFIG", self.dir.join("morningai.toml"))
-            .env("MORNINGAI_DATA_DIR", self.dir.join("data"))
-            .env("MORNINGAI_LOG_LEVEL", "warn")
-            .stdin(Stdio::null());
+            .env("MORNINGAI_LOG_LEVEL", "warn");
         if let Some(u) = &self.database_url {
             c.env("DATABASE_URL", u);
         }
@@ -80,7 +57,7 @@ impl Setup {
     }
 
     fn new(tag: &str, database_url: Option<String>, redis: bool) -> Self {
-        let dir = scratch(tag);
+        let dir = scratch(&format!("crash-{tag}"));
         let toml = format!(
             "redis_prefix = \"crash-{}\"\njob_lease_secs = 2\nreconcile_interval_secs = 1\nreconcile_min_age_secs = 2\nworker_concurrency = 8\n",
             uuid::Uuid::new_v4().simple()
@@ -136,45 +113,19 @@ impl Setup {
 
     /// `serve` on a random port; returns the process and its base URL.
     fn serve(&self) -> (Proc, String) {
-        let mut child = self
-            .cmd()
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("{line:?}"))
-            .to_owned();
-        (Proc(child), url)
+        common::serve(&mut self.cmd())
     }
 
     fn worker(&self, concurrency: usize, grace_secs: u64) -> Proc {
-        let mut child = self
-            .cmd()
-            .args([
-                "worker",
-                "--concurrency",
-                &concurrency.to_string(),
-                "--grace-secs",
-                &grace_secs.to_string(),
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let (p, line) = spawn_ready(self.cmd().args([
+            "worker",
+            "--concurrency",
+            &concurrency.to_string(),
+            "--grace-secs",
+            &grace_secs.to_string(),
+        ]));
         assert!(line.contains("worker running"), "{line:?}");
-        Proc(child)
+        p
     }
 }
 
@@ -274,6 +225,21 @@ async fn execution_counts(database_url: &str) -> (i64, i64) {
     (twice, succeeded)
 }
 
+/// Appends a line to `target/tmp/crash-report.txt`, which `scripts/test.sh` prints at the
+/// end (passing tests' output is otherwise captured).
+fn report(line: String) {
+    use std::io::Write;
+    eprintln!("{line}");
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("crash-report.txt");
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
 fn pseudo_random(seed: &mut u64) -> u64 {
     *seed ^= *seed << 13;
     *seed ^= *seed >> 7;
@@ -307,9 +273,9 @@ async fn workers_killed_at_random_lose_no_task_and_write_each_result_once() {
     assert_eq!(submitting.await.unwrap().len(), N);
     wait_all_succeeded(&api, &key, N, Duration::from_secs(180)).await;
     let (twice, succeeded) = execution_counts(setup.database_url.as_deref().unwrap()).await;
-    eprintln!(
+    report(format!(
         "crash test: {N} tasks, {kills} workers SIGKILLed, {twice} tasks executed more than once, {succeeded} results recorded"
-    );
+    ));
     assert_eq!(
         succeeded, N as i64,
         "each task's result is recorded exactly once, whatever ran twice"
@@ -352,7 +318,9 @@ async fn flushall_mid_run_loses_no_task() {
     let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await.unwrap();
     wait_all_succeeded(&api, &key, N, Duration::from_secs(120)).await;
     let (twice, succeeded) = execution_counts(setup.database_url.as_deref().unwrap()).await;
-    eprintln!("flush test: {N} tasks, Redis flushed mid-run, {twice} executed more than once");
+    report(format!(
+        "flush test: {N} tasks, Redis flushed mid-run, {twice} executed more than once, {succeeded} results recorded"
+    ));
     assert_eq!(succeeded, N as i64);
 }
 

@@ -622,79 +622,138 @@ async fn new_task_in(store: &DynStore, cx: TenantCtx) -> Task {
     }
 }
 
+fn outcome(
+    status: TaskStatus,
+    result: Option<serde_json::Value>,
+    error: Option<&str>,
+) -> TaskOutcome {
+    TaskOutcome {
+        status,
+        result,
+        error: error.map(str::to_owned),
+        event_data: json!({"by": "test"}),
+    }
+}
+
 pub async fn task_lifecycle_writes_the_result_once(store: DynStore) {
     let (_u, cx) = owner(&store, "life").await;
     let (_v, other) = owner(&store, "life-other").await;
     let t = new_task_in(&store, cx).await;
     assert!(
-        store.start_task(other, t.id).await.unwrap().is_none(),
+        store
+            .start_task(other, t.id, json!({}))
+            .await
+            .unwrap()
+            .is_none(),
         "other tenant"
     );
-    let running = store
-        .start_task(cx, t.id)
+    let (running, started) = store
+        .start_task(cx, t.id, json!({"attempt": 1}))
         .await
         .unwrap()
         .expect("startable");
     assert_eq!(running.status, TaskStatus::Running);
-    assert!(
-        store
-            .finish_task(cx, t.id, TaskStatus::Retrying, None, Some("flaky".into()))
-            .await
-            .unwrap()
+    assert_eq!(
+        (started.kind, started.data.clone()),
+        (TaskEventKind::Started, json!({"attempt": 1}))
     );
+    let ev = store
+        .finish_task(cx, t.id, outcome(TaskStatus::Retrying, None, Some("flaky")))
+        .await
+        .unwrap()
+        .expect("changed");
+    assert_eq!(ev.kind, TaskEventKind::Retrying);
     assert_eq!(
         store.task(cx, t.id).await.unwrap().error.as_deref(),
         Some("flaky")
     );
     assert!(
-        store.start_task(cx, t.id).await.unwrap().is_some(),
+        store
+            .start_task(cx, t.id, json!({}))
+            .await
+            .unwrap()
+            .is_some(),
         "a retrying task starts again"
     );
+    let ev = store
+        .finish_task(
+            cx,
+            t.id,
+            outcome(TaskStatus::Succeeded, Some(json!({"ok": 1})), None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ev.map(|e| e.kind), Some(TaskEventKind::Succeeded));
+    // A duplicate run (at-least-once delivery) cannot overwrite the visible result, and
+    // records no second event.
     assert!(
         store
             .finish_task(
                 cx,
                 t.id,
-                TaskStatus::Succeeded,
-                Some(json!({"ok": 1})),
-                None
+                outcome(TaskStatus::Succeeded, Some(json!({"ok": 2})), None)
             )
             .await
             .unwrap()
-    );
-    // A duplicate run (at-least-once delivery) cannot overwrite the visible result.
-    assert!(
-        !store
-            .finish_task(
-                cx,
-                t.id,
-                TaskStatus::Succeeded,
-                Some(json!({"ok": 2})),
-                None
-            )
-            .await
-            .unwrap()
+            .is_none()
     );
     assert!(
-        !store
-            .finish_task(cx, t.id, TaskStatus::Failed, None, Some("late".into()))
+        store
+            .finish_task(cx, t.id, outcome(TaskStatus::Failed, None, Some("late")))
             .await
             .unwrap()
+            .is_none()
     );
     let done = store.task(cx, t.id).await.unwrap();
     assert_eq!(
         (done.status, done.result, done.error),
         (TaskStatus::Succeeded, Some(json!({"ok": 1})), None)
     );
+    let kinds: Vec<_> = store
+        .task_events(cx, Some(t.id), 0, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    use TaskEventKind as K;
+    assert_eq!(
+        kinds,
+        [K::Queued, K::Started, K::Retrying, K::Started, K::Succeeded]
+    );
     assert!(
-        store.start_task(cx, t.id).await.unwrap().is_none(),
+        store
+            .start_task(cx, t.id, json!({}))
+            .await
+            .unwrap()
+            .is_none(),
         "finished tasks never start again"
     );
     let c = new_task_in(&store, cx).await;
     store.cancel_task(cx, c.id).await.unwrap();
     assert!(
-        store.start_task(cx, c.id).await.unwrap().is_none(),
+        store
+            .start_task(cx, c.id, json!({}))
+            .await
+            .unwrap()
+            .is_none(),
         "cancelled tasks never start"
+    );
+    assert!(
+        !store.reopen_task(cx, c.id).await.unwrap(),
+        "only failed tasks reopen"
+    );
+    let f = new_task_in(&store, cx).await;
+    store
+        .finish_task(cx, f.id, outcome(TaskStatus::Failed, None, Some("dead")))
+        .await
+        .unwrap();
+    assert!(!store.reopen_task(other, f.id).await.unwrap());
+    assert!(store.reopen_task(cx, f.id).await.unwrap());
+    let reopened = store.task(cx, f.id).await.unwrap();
+    assert_eq!(
+        (reopened.status, reopened.error),
+        (TaskStatus::Queued, None)
     );
 }
 
@@ -763,9 +822,13 @@ pub async fn unfinished_tasks_span_tenants(store: DynStore) {
         new_task_in(&store, b).await,
         new_task_in(&store, a).await,
     );
-    store.start_task(a, done.id).await.unwrap();
+    store.start_task(a, done.id, json!({})).await.unwrap();
     store
-        .finish_task(a, done.id, TaskStatus::Succeeded, Some(json!(1)), None)
+        .finish_task(
+            a,
+            done.id,
+            outcome(TaskStatus::Succeeded, Some(json!(1)), None),
+        )
         .await
         .unwrap();
     let soon = chrono::Utc::now() + Duration::seconds(1);

@@ -196,6 +196,32 @@ impl fmt::Display for TaskStatus {
     }
 }
 
+/// What a worker records when an attempt ends.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskOutcome {
+    /// Retrying, Succeeded, Failed or Cancelled.
+    pub status: TaskStatus,
+    pub result: Option<Value>,
+    pub error: Option<String>,
+    /// Data of the event stored with the outcome (its kind follows the status).
+    pub event_data: Value,
+}
+
+impl TaskStatus {
+    /// The event that records a move to this status.
+    pub fn event_kind(self) -> crate::events::TaskEventKind {
+        use crate::events::TaskEventKind as K;
+        match self {
+            TaskStatus::Queued => K::Queued,
+            TaskStatus::Running => K::Started,
+            TaskStatus::Retrying => K::Retrying,
+            TaskStatus::Succeeded => K::Succeeded,
+            TaskStatus::Failed => K::Failed,
+            TaskStatus::Cancelled => K::Cancelled,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct Task {
     pub id: TaskId,

@@ -119,19 +119,24 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- task lifecycle (the worker runtime) ------------------------------------------
 
-    /// Marks a task running for a new attempt. None when it has already finished or was
-    /// cancelled (the job must then not run).
-    async fn start_task(&self, cx: TenantCtx, id: TaskId) -> Result<Option<Task>>;
-    /// Records a status (and result or error) unless the task already finished: a task's
-    /// visible result is written once. Returns whether it changed.
+    /// Marks a task running for a new attempt and stores its `started` event, in one
+    /// transaction. None when it has already finished or was cancelled (the job must then
+    /// not run).
+    async fn start_task(
+        &self,
+        cx: TenantCtx,
+        id: TaskId,
+        event_data: Value,
+    ) -> Result<Option<(Task, TaskEvent)>>;
+    /// Records an outcome (status, result or error) unless the task already finished — a
+    /// task's visible result is written once — together with its event, in one
+    /// transaction. None when the task had already finished.
     async fn finish_task(
         &self,
         cx: TenantCtx,
         id: TaskId,
-        status: TaskStatus,
-        result: Option<Value>,
-        error: Option<String>,
-    ) -> Result<bool>;
+        outcome: TaskOutcome,
+    ) -> Result<Option<TaskEvent>>;
     /// Puts a failed task back to `queued` (its dead job is being retried). False when the
     /// task is not failed.
     async fn reopen_task(&self, cx: TenantCtx, id: TaskId) -> Result<bool>;

@@ -822,11 +822,15 @@ impl Store for PgStore {
         })
     }
 
-    async fn start_task(&self, cx: TenantCtx, id: TaskId) -> Result<Option<Task>> {
-        let rows = self
-            .scoped(
-                cx,
-                "start task",
+    async fn start_task(
+        &self,
+        cx: TenantCtx,
+        id: TaskId,
+        event_data: Value,
+    ) -> Result<Option<(Task, TaskEvent)>> {
+        let tx = Tx::begin(&self.pool, Some(cx)).await?;
+        let row = tx
+            .query_opt(
                 &format!(
                     "UPDATE tasks SET status = 'running', updated_at = $3
                      WHERE tenant_id = $1 AND id = $2 AND status IN ('queued', 'retrying', 'running')
@@ -834,29 +838,51 @@ impl Store for PgStore {
                 ),
                 &[&cx.tenant_id.0, &id.0, &now()],
             )
-            .await?;
-        rows.first().map(rows::task).transpose()
+            .await
+            .map_err(db_err("start task"))?;
+        let Some(row) = row else { return Ok(None) };
+        let task = rows::task(&row)?;
+        let event = insert_event(
+            &tx,
+            cx.tenant_id,
+            &NewTaskEvent {
+                task_id: id,
+                kind: TaskEventKind::Started,
+                data: event_data,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some((task, event)))
     }
 
     async fn finish_task(
         &self,
         cx: TenantCtx,
         id: TaskId,
-        status: TaskStatus,
-        result: Option<Value>,
-        error: Option<String>,
-    ) -> Result<bool> {
-        let rows = self
-            .scoped(
-                cx,
-                "finish task",
+        o: TaskOutcome,
+    ) -> Result<Option<TaskEvent>> {
+        let tx = Tx::begin(&self.pool, Some(cx)).await?;
+        let changed = tx
+            .query_opt(
                 "UPDATE tasks SET status = $3, result = coalesce($4, result), error = $5, updated_at = $6
                  WHERE tenant_id = $1 AND id = $2 AND status NOT IN ('succeeded', 'failed', 'cancelled')
                  RETURNING id",
-                &[&cx.tenant_id.0, &id.0, &status.as_str(), &result, &error, &now()],
+                &[&cx.tenant_id.0, &id.0, &o.status.as_str(), &o.result, &o.error, &now()],
             )
-            .await?;
-        Ok(!rows.is_empty())
+            .await
+            .map_err(db_err("finish task"))?;
+        if changed.is_none() {
+            return Ok(None);
+        }
+        let e = NewTaskEvent {
+            task_id: id,
+            kind: o.status.event_kind(),
+            data: o.event_data,
+        };
+        let event = insert_event(&tx, cx.tenant_id, &e).await?;
+        tx.commit().await?;
+        Ok(Some(event))
     }
 
     async fn reopen_task(&self, cx: TenantCtx, id: TaskId) -> Result<bool> {

@@ -41,6 +41,24 @@ pub fn random_secret(prefix: &str) -> String {
     format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// A new API key for `created_by` in the caller's tenant, and its secret (shown once).
+pub fn mint_api_key(
+    name: String,
+    role: Role,
+    created_by: UserId,
+) -> (morningai_core::entities::NewApiKey, String) {
+    let secret = random_secret(API_KEY_PREFIX);
+    let key = morningai_core::entities::NewApiKey {
+        id: ApiKeyId::new(),
+        name,
+        prefix: secret[..12].to_owned(),
+        key_hash: sha256(secret.as_bytes()),
+        role,
+        created_by,
+    };
+    (key, secret)
+}
+
 pub fn hash_password(password: &str) -> Result<String, ApiError> {
     let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
     Argon2::default()

@@ -930,9 +930,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn start_task(&self, cx: TenantCtx, id: TaskId) -> Result<Option<Task>> {
+    async fn start_task(
+        &self,
+        cx: TenantCtx,
+        id: TaskId,
+        event_data: Value,
+    ) -> Result<Option<(Task, TaskEvent)>> {
         self.write("start task", move |tx| {
-            Ok(tx
+            let task = tx
                 .query_row(
                     &format!(
                         "UPDATE tasks SET status = 'running', updated_at = ?3
@@ -942,7 +947,10 @@ impl Store for SqliteStore {
                     params![cx.tenant_id.to_string(), id.to_string(), micros(now())],
                     task_row,
                 )
-                .optional()?)
+                .optional()?;
+            let Some(task) = task else { return Ok(None) };
+            let event = insert_event(tx, cx.tenant_id, &NewTaskEvent { task_id: id, kind: TaskEventKind::Started, data: event_data })?;
+            Ok(Some((task, event)))
         })
         .await
     }
@@ -951,10 +959,8 @@ impl Store for SqliteStore {
         &self,
         cx: TenantCtx,
         id: TaskId,
-        status: TaskStatus,
-        result: Option<Value>,
-        error: Option<String>,
-    ) -> Result<bool> {
+        o: TaskOutcome,
+    ) -> Result<Option<TaskEvent>> {
         self.write("finish task", move |tx| {
             let n = tx.execute(
                 "UPDATE tasks SET status = ?3, result = coalesce(?4, result), error = ?5, updated_at = ?6
@@ -962,13 +968,17 @@ impl Store for SqliteStore {
                 params![
                     cx.tenant_id.to_string(),
                     id.to_string(),
-                    status.as_str(),
-                    result.as_ref().map(json_text),
-                    error,
+                    o.status.as_str(),
+                    o.result.as_ref().map(json_text),
+                    o.error,
                     micros(now())
                 ],
             )?;
-            Ok(n == 1)
+            if n == 0 {
+                return Ok(None);
+            }
+            let e = NewTaskEvent { task_id: id, kind: o.status.event_kind(), data: o.event_data };
+            Ok(Some(insert_event(tx, cx.tenant_id, &e)?))
         })
         .await
     }

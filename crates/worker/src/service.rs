@@ -3,7 +3,7 @@
 
 use crate::pool::Hooks;
 use async_trait::async_trait;
-use morningai_core::entities::{NewTask, Task, TaskCreated, TaskStatus};
+use morningai_core::entities::{NewTask, Task, TaskCreated, TaskOutcome, TaskStatus};
 use morningai_core::events::{EventBus, NewTaskEvent, TaskEvent, TaskEventKind};
 use morningai_core::queue::{Failure, JobQueue, Lease, NewJob};
 use morningai_core::{Result, Store, TaskId, TenantCtx, TenantId};
@@ -103,23 +103,15 @@ impl TaskService {
         }
     }
 
-    async fn finish(
-        &self,
-        lease: &Lease,
-        status: TaskStatus,
-        result: Option<Value>,
-        error: Option<String>,
-    ) -> bool {
+    /// Records an attempt's outcome and its event atomically, then publishes the event.
+    /// Nothing happens when the task already finished (a duplicate run).
+    async fn finish(&self, lease: &Lease, outcome: TaskOutcome) {
         let cx = TenantCtx::new(lease.job.tenant_id);
-        match self
-            .store
-            .finish_task(cx, lease.job.id, status, result, error)
-            .await
-        {
-            Ok(changed) => changed,
+        match self.store.finish_task(cx, lease.job.id, outcome).await {
+            Ok(Some(event)) => self.publish(&event).await,
+            Ok(None) => {}
             Err(e) => {
-                tracing::error!(error = %e, task = %lease.job.id, "recording the task outcome failed");
-                false
+                tracing::error!(error = %e, task = %lease.job.id, "recording the task outcome failed")
             }
         }
     }
@@ -129,15 +121,13 @@ impl TaskService {
 impl Hooks for TaskService {
     async fn started(&self, lease: &Lease) -> bool {
         let cx = TenantCtx::new(lease.job.tenant_id);
-        match self.store.start_task(cx, lease.job.id).await {
-            Ok(Some(_)) => {
-                self.record(
-                    cx,
-                    lease.job.id,
-                    TaskEventKind::Started,
-                    json!({"attempt": lease.attempt}),
-                )
-                .await;
+        match self
+            .store
+            .start_task(cx, lease.job.id, json!({"attempt": lease.attempt}))
+            .await
+        {
+            Ok(Some((_, event))) => {
+                self.publish(&event).await;
                 true
             }
             Ok(None) => false,
@@ -150,59 +140,50 @@ impl Hooks for TaskService {
     }
 
     async fn succeeded(&self, lease: &Lease, result: Value) {
-        // The row is written once: a duplicate run after a crash finds it finished.
-        if self
-            .finish(lease, TaskStatus::Succeeded, Some(result), None)
-            .await
-        {
-            self.record(
-                TenantCtx::new(lease.job.tenant_id),
-                lease.job.id,
-                TaskEventKind::Succeeded,
-                json!({"attempt": lease.attempt}),
-            )
-            .await;
-        }
+        let event_data = json!({"attempt": lease.attempt});
+        let outcome = TaskOutcome {
+            status: TaskStatus::Succeeded,
+            result: Some(result),
+            error: None,
+            event_data,
+        };
+        self.finish(lease, outcome).await;
     }
 
     async fn failed(&self, lease: &Lease, error: &str, outcome: &Failure) {
-        let cx = TenantCtx::new(lease.job.tenant_id);
-        match outcome {
-            Failure::Retrying { at } => {
-                if self
-                    .finish(lease, TaskStatus::Retrying, None, Some(error.to_owned()))
-                    .await
-                {
-                    self.record(
-                        cx,
-                        lease.job.id,
-                        TaskEventKind::Retrying,
-                        json!({"attempt": lease.attempt, "error": error, "retry_at": at}),
-                    )
-                    .await;
-                }
-            }
-            Failure::Dead => {
-                if self
-                    .finish(lease, TaskStatus::Failed, None, Some(error.to_owned()))
-                    .await
-                {
-                    self.record(
-                        cx,
-                        lease.job.id,
-                        TaskEventKind::Failed,
-                        json!({"attempt": lease.attempt, "error": error}),
-                    )
-                    .await;
-                }
-            }
-            Failure::Lost => {}
-        }
+        let (status, event_data) = match outcome {
+            Failure::Retrying { at } => (
+                TaskStatus::Retrying,
+                json!({"attempt": lease.attempt, "error": error, "retry_at": at}),
+            ),
+            Failure::Dead => (
+                TaskStatus::Failed,
+                json!({"attempt": lease.attempt, "error": error}),
+            ),
+            Failure::Lost => return,
+        };
+        self.finish(
+            lease,
+            TaskOutcome {
+                status,
+                result: None,
+                error: Some(error.to_owned()),
+                event_data,
+            },
+        )
+        .await;
     }
 
     async fn cancelled(&self, lease: &Lease) {
-        // The API already marked the row cancelled and recorded the event.
-        let _ = self.finish(lease, TaskStatus::Cancelled, None, None).await;
+        // The API already marked the row cancelled and recorded the event; this only
+        // covers a cancellation that reached the worker some other way.
+        let outcome = TaskOutcome {
+            status: TaskStatus::Cancelled,
+            result: None,
+            error: None,
+            event_data: json!({}),
+        };
+        self.finish(lease, outcome).await;
     }
 
     async fn emit(&self, tenant: TenantId, task: TaskId, kind: TaskEventKind, data: Value) {

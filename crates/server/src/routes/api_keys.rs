@@ -1,13 +1,13 @@
 //! API keys: one tenant each, a role no higher than the creator's, secret shown once.
 
-use crate::auth::{API_KEY_PREFIX, Principal, random_secret, sha256};
+use crate::auth::{Principal, mint_api_key};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, Path};
 use crate::routes::clean_name;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use morningai_core::entities::{ApiKey, NewApiKey};
+use morningai_core::entities::ApiKey;
 use morningai_core::{ApiKeyId, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -46,21 +46,8 @@ pub async fn create(
             who.role
         )));
     }
-    let secret = random_secret(API_KEY_PREFIX);
-    let key = state
-        .store
-        .create_api_key(
-            who.cx(),
-            NewApiKey {
-                id: ApiKeyId::new(),
-                name,
-                prefix: secret[..12].to_owned(),
-                key_hash: sha256(secret.as_bytes()),
-                role,
-                created_by: who.user_id,
-            },
-        )
-        .await?;
+    let (new_key, secret) = mint_api_key(name, role, who.user_id);
+    let key = state.store.create_api_key(who.cx(), new_key).await?;
     state
         .audit(
             &who,

@@ -116,6 +116,26 @@ pub async fn members(
     Ok(axum::Json(state.store.members(who.cx()).await?))
 }
 
+/// The member `who` wants to change; only owners may change owners.
+async fn member_to_change(
+    state: &AppState,
+    who: &Principal,
+    user_id: UserId,
+    action: &str,
+) -> ApiResult<Member> {
+    let found = state
+        .store
+        .members(who.cx())
+        .await?
+        .into_iter()
+        .find(|m| m.user_id == user_id);
+    let member = found.ok_or_else(|| ApiError::not_found("member"))?;
+    if member.role == Role::Owner && who.role != Role::Owner {
+        return Err(ApiError::forbidden(format!("only owners can {action}")));
+    }
+    Ok(member)
+}
+
 fn check_grant(who: &Principal, role: Role) -> ApiResult<()> {
     who.require(Role::Admin)?;
     if role == Role::Owner && who.role != Role::Owner {
@@ -166,18 +186,7 @@ pub async fn update_member(
     Json(req): Json<UpdateMember>,
 ) -> ApiResult<axum::Json<Member>> {
     check_grant(&who, req.role)?;
-    let current = state
-        .store
-        .members(who.cx())
-        .await?
-        .into_iter()
-        .find(|m| m.user_id == user_id);
-    let current = current.ok_or_else(|| ApiError::not_found("member"))?;
-    if current.role == Role::Owner && who.role != Role::Owner {
-        return Err(ApiError::forbidden(
-            "only owners can change an owner's role",
-        ));
-    }
+    let current = member_to_change(&state, &who, user_id, "change an owner's role").await?;
     let m = state
         .store
         .set_member_role(who.cx(), user_id, req.role)
@@ -208,16 +217,7 @@ pub async fn remove_member(
     if user_id != who.user_id {
         who.require(Role::Admin)?;
     }
-    let current = state
-        .store
-        .members(who.cx())
-        .await?
-        .into_iter()
-        .find(|m| m.user_id == user_id);
-    let current = current.ok_or_else(|| ApiError::not_found("member"))?;
-    if current.role == Role::Owner && who.role != Role::Owner {
-        return Err(ApiError::forbidden("only owners can remove an owner"));
-    }
+    let current = member_to_change(&state, &who, user_id, "remove an owner").await?;
     state.store.remove_member(who.cx(), user_id).await?;
     state.cache.invalidate();
     state
