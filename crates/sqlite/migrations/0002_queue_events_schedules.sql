@@ -22,10 +22,10 @@ CREATE TABLE jobs (
     failed_at         INTEGER,
     enqueued_at       INTEGER NOT NULL
 ) STRICT;
--- Ready jobs by priority, then rowid (FIFO).
-CREATE INDEX jobs_ready ON jobs(priority DESC) WHERE state = 'ready';
 CREATE INDEX jobs_running ON jobs(lease_deadline) WHERE state = 'running';
 CREATE INDEX jobs_tenant ON jobs(tenant_id, state);
+-- Per-tenant ready heads, so dequeue never scans a saturated tenant's backlog.
+CREATE INDEX jobs_tenant_ready ON jobs(tenant_id, priority DESC) WHERE state = 'ready';
 -- A dedupe key is held while its job is pending or running.
 CREATE UNIQUE INDEX jobs_dedupe ON jobs(tenant_id, dedupe_key)
     WHERE dedupe_key IS NOT NULL AND state <> 'dead';

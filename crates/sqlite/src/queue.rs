@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use morningai_core::queue::*;
 use morningai_core::{Error, Priority, Result, TaskId, TenantId, now};
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
 use std::time::Duration;
 use uuid::Uuid;
@@ -48,7 +48,7 @@ fn add(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
 
 /// Inserts a job; also used by `create_task` inside its transaction. Re-inserting a known
 /// id is a no-op (enqueue is idempotent per job).
-pub(crate) fn insert_job(tx: &Transaction<'_>, job: &NewJob, at: DateTime<Utc>) -> Res<Enqueued> {
+pub(crate) fn insert_job(tx: &Connection, job: &NewJob, at: DateTime<Utc>) -> Res<Enqueued> {
     if let Some(key) = &job.dedupe_key {
         let holder: Option<String> = tx
             .query_row(
@@ -112,7 +112,7 @@ fn lease_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Lease> {
 
 /// Dead-letters or reschedules a failed attempt inside `tx`.
 fn fail_in(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     id: &str,
     attempts: u32,
     max: u32,
@@ -168,22 +168,35 @@ impl JobQueue for SqliteQueue {
                         running.insert(t, n);
                     }
                 }
-                let mut picked = Vec::with_capacity(max);
+                // Walk the tenants that have ready jobs (one index seek each), take up to
+                // each unsaturated tenant's free slots from its head, then keep the best
+                // `max` overall. A saturated tenant's backlog is never scanned.
+                let mut candidates: Vec<(i64, i64, String)> = Vec::new();
                 {
-                    let mut st = tx.prepare_cached(
-                        "SELECT id, tenant_id FROM jobs WHERE state = 'ready' AND run_at <= ?1 ORDER BY priority DESC, rowid",
+                    let mut next_tenant = tx.prepare_cached(
+                        "SELECT min(tenant_id) FROM jobs INDEXED BY jobs_tenant_ready WHERE state = 'ready' AND tenant_id > ?1",
                     )?;
-                    let mut rows = st.query([micros(at)])?;
-                    while picked.len() < max {
-                        let Some(r) = rows.next()? else { break };
-                        let tenant: String = r.get(1)?;
-                        let n = running.entry(tenant).or_insert(0);
-                        if *n < limit {
-                            *n += 1;
-                            picked.push(r.get::<_, String>(0)?);
+                    let mut heads = tx.prepare_cached(
+                        "SELECT id, priority, rowid FROM jobs
+                         WHERE state = 'ready' AND tenant_id = ?1 AND run_at <= ?2
+                         ORDER BY priority DESC, rowid LIMIT ?3",
+                    )?;
+                    let mut after = String::new();
+                    while let Some(tenant) = next_tenant.query_row([&after], |r| r.get::<_, Option<String>>(0))? {
+                        let free = limit.saturating_sub(running.get(&tenant).copied().unwrap_or(0)) as usize;
+                        if free > 0 {
+                            let rows = heads.query_map(params![tenant, micros(at), free.min(max)], |r| {
+                                Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(0)?))
+                            })?;
+                            for row in rows {
+                                candidates.push(row?);
+                            }
                         }
+                        after = tenant;
                     }
                 }
+                candidates.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+                let picked: Vec<String> = candidates.into_iter().take(max).map(|c| c.2).collect();
                 let deadline = add(at, lease);
                 let mut out = Vec::with_capacity(picked.len());
                 let mut st = tx.prepare_cached(&format!(

@@ -12,7 +12,7 @@ use morningai_core::{
     ApiKeyId, Email, Error, Priority, ProjectId, Result, Role, Store, TaskId, TenantCtx, TenantId,
     UserId, now,
 };
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use uuid::Uuid;
@@ -56,7 +56,7 @@ impl SqliteStore {
     async fn write<T: Send + 'static>(
         &self,
         ctx: &'static str,
-        f: impl FnOnce(&Transaction<'_>) -> Res<T> + Send + 'static,
+        f: impl FnOnce(&Connection) -> Res<T> + Send + 'static,
     ) -> Result<T> {
         self.db.write(ctx, f).await
     }
@@ -191,11 +191,7 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TaskEvent> {
     })
 }
 
-pub(crate) fn insert_event(
-    tx: &Transaction<'_>,
-    tenant: TenantId,
-    e: &NewTaskEvent,
-) -> Res<TaskEvent> {
+pub(crate) fn insert_event(tx: &Connection, tenant: TenantId, e: &NewTaskEvent) -> Res<TaskEvent> {
     let at = now();
     let mut st = tx.prepare_cached(
         "INSERT INTO task_events (tenant_id, task_id, kind, data, at) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
@@ -240,7 +236,7 @@ fn schedule_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Schedule> {
     })
 }
 
-fn insert_user(tx: &Transaction<'_>, u: &NewUser) -> Res<User> {
+fn insert_user(tx: &Connection, u: &NewUser) -> Res<User> {
     let user = User {
         id: UserId::new(),
         email: u.email.clone(),
@@ -269,7 +265,7 @@ fn insert_user(tx: &Transaction<'_>, u: &NewUser) -> Res<User> {
     }
 }
 
-fn insert_tenant(tx: &Transaction<'_>, t: &NewTenant, owner: UserId) -> Res<Tenant> {
+fn insert_tenant(tx: &Connection, t: &NewTenant, owner: UserId) -> Res<Tenant> {
     let tenant = Tenant {
         id: TenantId::new(),
         slug: t.slug.clone(),
