@@ -1,6 +1,7 @@
 //! MorningAI domain: entities, parse-don't-validate newtypes, the error type and the ports
 //! every adapter implements. No I/O lives here.
 
+pub mod checkpoint;
 pub mod entities;
 pub mod error;
 pub mod events;
