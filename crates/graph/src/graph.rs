@@ -70,6 +70,16 @@ pub struct Graph {
     pub(crate) routers: BTreeMap<String, Router>,
 }
 
+impl std::fmt::Debug for Graph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Graph")
+            .field("channels", &self.channels)
+            .field("nodes", &self.nodes.keys().collect::<Vec<_>>())
+            .field("edges", &self.edges)
+            .finish()
+    }
+}
+
 impl Graph {
     pub fn builder() -> GraphBuilder {
         GraphBuilder::default()
