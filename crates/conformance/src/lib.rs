@@ -1,6 +1,8 @@
 //! One conformance suite per port, run against every backend: [`store`] for `Store`
-//! (SQLite, PostgreSQL) and [`queue`] for `JobQueue` (SQLite, Redis).
+//! (SQLite, PostgreSQL), [`queue`] for `JobQueue` (SQLite, Redis) and [`checkpoint`] for
+//! `Checkpointer` (memory, SQLite, PostgreSQL).
 
+pub mod checkpoint;
 pub mod queue;
 pub mod store;
 

@@ -421,7 +421,7 @@ impl Definition {
                 }
             }
         }
-        if adj.get(START).is_none() {
+        if !adj.contains_key(START) {
             errors.push(err(
                 "edges",
                 "no edge from __start__: the graph has no entry point",

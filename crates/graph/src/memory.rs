@@ -10,11 +10,13 @@ use std::sync::Mutex;
 use uuid::Uuid;
 
 type ThreadKey = (TenantId, String);
+/// Pending writes per (thread, checkpoint): (task key, value).
+type WriteMap = HashMap<(ThreadKey, Uuid), Vec<(String, Value)>>;
 
 #[derive(Default)]
 pub struct MemoryCheckpointer {
     checkpoints: Mutex<HashMap<ThreadKey, Vec<Checkpoint>>>,
-    writes: Mutex<HashMap<(ThreadKey, Uuid), Vec<(String, Value)>>>,
+    writes: Mutex<WriteMap>,
 }
 
 fn key(cx: TenantCtx, thread: &str) -> ThreadKey {
@@ -55,10 +57,12 @@ impl Checkpointer for MemoryCheckpointer {
         checkpoint_id: Uuid,
     ) -> Result<Vec<(String, Value)>> {
         let all = self.writes.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(all
+        let mut w = all
             .get(&(key(cx, thread), checkpoint_id))
             .cloned()
-            .unwrap_or_default())
+            .unwrap_or_default();
+        w.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(w)
     }
 
     async fn thread_checkpoints(&self, cx: TenantCtx, thread: &str) -> Result<Vec<Checkpoint>> {

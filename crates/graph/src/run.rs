@@ -915,7 +915,10 @@ impl Persist {
         match self.mode {
             Durability::Sync => self.checkpointer.put(self.cx, c).await.map_err(storage),
             Durability::Async => {
-                let _ = self.queue.as_ref().map(|q| q.send(c.clone()));
+                if let Some(q) = &self.queue {
+                    // A closed queue means the background writer failed; finish() reports it.
+                    let _ = q.send(c.clone()).is_ok();
+                }
                 Ok(())
             }
             Durability::Exit => {

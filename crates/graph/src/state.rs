@@ -120,7 +120,7 @@ pub async fn history(
 ) -> Result<Vec<StateSnapshot>, GraphError> {
     let all = cp.thread_checkpoints(cx, thread).await.map_err(storage)?;
     let mut sorted: Vec<&Checkpoint> = all.iter().collect();
-    sorted.sort_by(|a, b| b.id.cmp(&a.id));
+    sorted.sort_by_key(|c| std::cmp::Reverse(c.id));
     let mut out = Vec::new();
     for c in sorted.into_iter().take(limit) {
         out.push(snapshot_at(graph, cp, cx, &all, c).await?);

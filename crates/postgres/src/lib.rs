@@ -6,6 +6,7 @@
 //! is a superuser. Single-statement operations pipeline BEGIN, the statement and COMMIT
 //! into one round trip.
 
+mod checkpoints;
 mod migrate;
 mod rows;
 mod store;

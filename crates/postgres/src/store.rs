@@ -58,6 +58,10 @@ impl PgStore {
         Ok(Self { pool })
     }
 
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
     async fn scoped(
         &self,
         cx: TenantCtx,

@@ -15,4 +15,24 @@ async fn connect() -> morningai_conformance::DynStore {
     )
 }
 
-morningai_conformance::store_conformance!(connect());
+mod store {
+    use super::*;
+    morningai_conformance::store_conformance!(connect());
+}
+
+async fn checkpointer() -> morningai_conformance::checkpoint::Setup {
+    let url = std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL is not set: run the suite with scripts/test.sh");
+    let store = PgStore::connect(&url, 4)
+        .await
+        .expect("connect to PostgreSQL");
+    let dynstore: morningai_conformance::DynStore = Arc::new(store.clone());
+    let (_, a) = morningai_conformance::owner(&dynstore, "cp-a").await;
+    let (_, b) = morningai_conformance::owner(&dynstore, "cp-b").await;
+    (a, b, Arc::new(store))
+}
+
+mod checkpoints {
+    use super::*;
+    morningai_conformance::checkpointer_conformance!(checkpointer());
+}

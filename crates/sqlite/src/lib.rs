@@ -4,6 +4,7 @@
 //! and a small set of reader connections (WAL lets readers run beside the writer). Every
 //! call runs on tokio's blocking pool so a slow disk never stalls the async workers.
 
+mod checkpoints;
 mod convert;
 mod db;
 mod migrate;

@@ -9,6 +9,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../migrations/0002_queue_events_schedules.sql"),
     ),
+    (3, include_str!("../migrations/0003_checkpoints.sql")),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> rusqlite::Result<()> {

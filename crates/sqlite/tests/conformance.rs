@@ -46,3 +46,20 @@ mod queue {
     use super::*;
     morningai_conformance::queue_conformance!(fresh_queue());
 }
+
+async fn checkpointer() -> morningai_conformance::checkpoint::Setup {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("sqlite-cp-{}", uuid_like()));
+    let store = SqliteStore::open(dir.join("morningai.db"))
+        .await
+        .expect("open sqlite");
+    let dynstore: morningai_conformance::DynStore = Arc::new(store.clone());
+    let (_, a) = morningai_conformance::owner(&dynstore, "cp-a").await;
+    let (_, b) = morningai_conformance::owner(&dynstore, "cp-b").await;
+    (a, b, Arc::new(store))
+}
+
+mod checkpoints {
+    use super::*;
+    morningai_conformance::checkpointer_conformance!(checkpointer());
+}
