@@ -528,6 +528,7 @@ impl Runner {
                     config,
                     current.id,
                     thread,
+                    current.next.len() > 1,
                 ));
             }
             let results = futures_util::future::join_all(runs).await;
@@ -740,9 +741,10 @@ impl Runner {
         config: &RunConfig,
         checkpoint: Uuid,
         thread: &str,
+        siblings: bool,
     ) -> (PendingTask, Result<Command, TaskError>) {
         let r = self
-            .run_task_inner(&task, state, resume, config, checkpoint, thread)
+            .run_task_inner(&task, state, resume, config, checkpoint, thread, siblings)
             .await;
         (task, r)
     }
@@ -755,6 +757,7 @@ impl Runner {
         config: &RunConfig,
         checkpoint: Uuid,
         thread: &str,
+        siblings: bool,
     ) -> Result<Command, TaskError> {
         let Some(spec) = self.graph.nodes.get(&task.node) else {
             return Err(TaskError::Graph(GraphError::Invalid(format!(
@@ -799,6 +802,9 @@ impl Runner {
                 _ = self.cancel.cancelled() => return Err(TaskError::Graph(GraphError::Cancelled)),
             };
             let err = match r {
+                // Pending writes protect finished siblings when the step cannot complete;
+                // a step of one task has none to protect, and its checkpoint follows at once.
+                Ok(Ok(cmd)) if !siblings => return Ok(cmd),
                 Ok(Ok(cmd)) => {
                     let key = format!("{}:writes", task.id);
                     if let Err(e) = self
