@@ -515,21 +515,19 @@ impl Runner {
             skip_breakpoint = false;
             let memory = self.step_memory(thread, current.id).await?;
             let snapshot = Arc::new(state.clone());
+            let step = Step {
+                config,
+                checkpoint: current.id,
+                thread,
+                siblings: current.next.len() > 1,
+            };
             let mut runs = Vec::new();
             for task in &current.next {
                 if memory.done.contains_key(&task.id) {
                     continue; // finished before a crash or an interrupt: never run twice
                 }
                 let resume = memory.resumes.get(&task.id).cloned().unwrap_or_default();
-                runs.push(self.run_task(
-                    task.clone(),
-                    snapshot.clone(),
-                    resume,
-                    config,
-                    current.id,
-                    thread,
-                    current.next.len() > 1,
-                ));
+                runs.push(self.run_task(task.clone(), snapshot.clone(), resume, &step));
             }
             let results = futures_util::future::join_all(runs).await;
             let mut interrupts = Vec::new();
@@ -738,14 +736,9 @@ impl Runner {
         task: PendingTask,
         state: Arc<State>,
         resume: Vec<Value>,
-        config: &RunConfig,
-        checkpoint: Uuid,
-        thread: &str,
-        siblings: bool,
+        step: &Step<'_>,
     ) -> (PendingTask, Result<Command, TaskError>) {
-        let r = self
-            .run_task_inner(&task, state, resume, config, checkpoint, thread, siblings)
-            .await;
+        let r = self.run_task_inner(&task, state, resume, step).await;
         (task, r)
     }
 
@@ -754,10 +747,7 @@ impl Runner {
         task: &PendingTask,
         state: Arc<State>,
         resume: Vec<Value>,
-        config: &RunConfig,
-        checkpoint: Uuid,
-        thread: &str,
-        siblings: bool,
+        step: &Step<'_>,
     ) -> Result<Command, TaskError> {
         let Some(spec) = self.graph.nodes.get(&task.node) else {
             return Err(TaskError::Graph(GraphError::Invalid(format!(
@@ -781,7 +771,7 @@ impl Runner {
             let ctx = NodeContext {
                 state: state.clone(),
                 arg: task.arg.clone(),
-                config: Arc::new(config.config.clone()),
+                config: Arc::new(step.config.config.clone()),
                 node: task.node.clone(),
                 task_id: task.id.clone(),
                 attempt,
@@ -804,12 +794,18 @@ impl Runner {
             let err = match r {
                 // Pending writes protect finished siblings when the step cannot complete;
                 // a step of one task has none to protect, and its checkpoint follows at once.
-                Ok(Ok(cmd)) if !siblings => return Ok(cmd),
+                Ok(Ok(cmd)) if !step.siblings => return Ok(cmd),
                 Ok(Ok(cmd)) => {
                     let key = format!("{}:writes", task.id);
                     if let Err(e) = self
                         .checkpointer
-                        .put_writes(self.cx, thread, checkpoint, &key, &command_to_json(&cmd))
+                        .put_writes(
+                            self.cx,
+                            step.thread,
+                            step.checkpoint,
+                            &key,
+                            &command_to_json(&cmd),
+                        )
                         .await
                     {
                         return Err(TaskError::Graph(storage(e)));
@@ -832,7 +828,7 @@ impl Runner {
                     let v = serde_json::to_value(&intr).unwrap_or_default();
                     if let Err(e) = self
                         .checkpointer
-                        .put_writes(self.cx, thread, checkpoint, &key, &v)
+                        .put_writes(self.cx, step.thread, step.checkpoint, &key, &v)
                         .await
                     {
                         return Err(TaskError::Graph(storage(e)));
@@ -861,6 +857,15 @@ impl Runner {
             backoff = backoff.mul_f64(policy.factor).min(policy.max_backoff);
         }
     }
+}
+
+/// What the tasks of one step share.
+struct Step<'a> {
+    config: &'a RunConfig,
+    checkpoint: Uuid,
+    thread: &'a str,
+    /// More than one task in the step: finished ones record pending writes.
+    siblings: bool,
 }
 
 enum TaskError {
