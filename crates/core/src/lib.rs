@@ -6,6 +6,7 @@ pub mod entities;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod objects;
 pub mod queue;
 pub mod schedules;
 pub mod store;

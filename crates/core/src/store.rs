@@ -175,6 +175,35 @@ pub trait Store: Send + Sync + 'static {
         to: DateTime<Utc>,
     ) -> Result<bool>;
 
+    // ---- workflow documents (threads, runs, approvals) ----------------------------------
+
+    /// Inserts or replaces a document (created_at is kept on replace).
+    async fn put_object(&self, cx: TenantCtx, object: &crate::objects::StoredObject) -> Result<()>;
+    async fn get_object(
+        &self,
+        cx: TenantCtx,
+        kind: &str,
+        id: Uuid,
+    ) -> Result<Option<crate::objects::StoredObject>>;
+    /// Newest first, optionally of one parent and status.
+    async fn list_objects(
+        &self,
+        cx: TenantCtx,
+        kind: &str,
+        parent: Option<Uuid>,
+        status: Option<&str>,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<crate::objects::StoredObject>>;
+    /// Platform path (sweepers): documents of every tenant of a kind and status.
+    async fn objects_everywhere(
+        &self,
+        kind: &str,
+        status: &str,
+        limit: u32,
+    ) -> Result<Vec<(TenantId, crate::objects::StoredObject)>>;
+    async fn delete_object(&self, cx: TenantCtx, kind: &str, id: Uuid) -> Result<bool>;
+
     async fn audit(&self, cx: TenantCtx, entry: NewAuditEntry) -> Result<()>;
     /// Newest first.
     async fn audit_log(

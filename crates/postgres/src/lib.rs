@@ -8,6 +8,7 @@
 
 mod checkpoints;
 mod migrate;
+mod objects;
 mod rows;
 mod store;
 mod tx;

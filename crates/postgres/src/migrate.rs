@@ -7,6 +7,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("../migrations/0001_foundation.sql")),
     (2, include_str!("../migrations/0002_events_schedules.sql")),
     (3, include_str!("../migrations/0003_checkpoints.sql")),
+    (4, include_str!("../migrations/0004_objects.sql")),
 ];
 
 /// Arbitrary constant identifying MorningAI's migration lock.

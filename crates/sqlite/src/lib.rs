@@ -8,6 +8,7 @@ mod checkpoints;
 mod convert;
 mod db;
 mod migrate;
+mod objects;
 mod queue;
 mod store;
 

@@ -10,6 +10,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/0002_queue_events_schedules.sql"),
     ),
     (3, include_str!("../migrations/0003_checkpoints.sql")),
+    (4, include_str!("../migrations/0004_objects.sql")),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -1130,6 +1130,49 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn put_object(
+        &self,
+        cx: TenantCtx,
+        object: &morningai_core::objects::StoredObject,
+    ) -> Result<()> {
+        self.put_object_impl(cx, object).await
+    }
+
+    async fn get_object(
+        &self,
+        cx: TenantCtx,
+        kind: &str,
+        id: Uuid,
+    ) -> Result<Option<morningai_core::objects::StoredObject>> {
+        self.get_object_impl(cx, kind, id).await
+    }
+
+    async fn list_objects(
+        &self,
+        cx: TenantCtx,
+        kind: &str,
+        parent: Option<Uuid>,
+        status: Option<&str>,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<morningai_core::objects::StoredObject>> {
+        self.list_objects_impl(cx, kind, parent, status, limit, offset)
+            .await
+    }
+
+    async fn objects_everywhere(
+        &self,
+        kind: &str,
+        status: &str,
+        limit: u32,
+    ) -> Result<Vec<(TenantId, morningai_core::objects::StoredObject)>> {
+        self.objects_everywhere_impl(kind, status, limit).await
+    }
+
+    async fn delete_object(&self, cx: TenantCtx, kind: &str, id: Uuid) -> Result<bool> {
+        self.delete_object_impl(cx, kind, id).await
+    }
+
     async fn audit(&self, cx: TenantCtx, e: NewAuditEntry) -> Result<()> {
         self.write("append audit entry", move |tx| {
             let actor = serde_json::to_string(&e.actor).map_err(|err| Error::internal("encode actor", err))?;

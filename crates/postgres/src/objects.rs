@@ -1,0 +1,124 @@
+//! Workflow documents on PostgreSQL (row-level security like every tenant table).
+
+use crate::store::PgStore;
+use crate::tx::one_shot;
+use morningai_core::objects::StoredObject;
+use morningai_core::{Result, TenantCtx, TenantId};
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+const COLS: &str = "kind, id, parent, status, body, created_at, updated_at";
+
+fn row(r: &Row) -> StoredObject {
+    StoredObject {
+        kind: r.get(0),
+        id: r.get(1),
+        parent: r.get(2),
+        status: r.get(3),
+        body: r.get(4),
+        created_at: r.get(5),
+        updated_at: r.get(6),
+    }
+}
+
+impl PgStore {
+    pub(crate) async fn put_object_impl(&self, cx: TenantCtx, o: &StoredObject) -> Result<()> {
+        one_shot(
+            self.pool(),
+            Some(cx),
+            "put object",
+            "INSERT INTO objects (tenant_id, kind, id, parent, status, body, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (tenant_id, kind, id) DO UPDATE
+               SET parent = excluded.parent, status = excluded.status, body = excluded.body, updated_at = excluded.updated_at",
+            &[&cx.tenant_id.0, &o.kind, &o.id, &o.parent, &o.status, &o.body, &o.created_at, &o.updated_at],
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn get_object_impl(
+        &self,
+        cx: TenantCtx,
+        kind: &str,
+        id: Uuid,
+    ) -> Result<Option<StoredObject>> {
+        let rows = one_shot(
+            self.pool(),
+            Some(cx),
+            "get object",
+            &format!("SELECT {COLS} FROM objects WHERE tenant_id = $1 AND kind = $2 AND id = $3"),
+            &[&cx.tenant_id.0, &kind, &id],
+        )
+        .await?;
+        Ok(rows.first().map(row))
+    }
+
+    pub(crate) async fn list_objects_impl(
+        &self,
+        cx: TenantCtx,
+        kind: &str,
+        parent: Option<Uuid>,
+        status: Option<&str>,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<StoredObject>> {
+        let rows = one_shot(
+            self.pool(),
+            Some(cx),
+            "list objects",
+            &format!(
+                "SELECT {COLS} FROM objects WHERE tenant_id = $1 AND kind = $2
+                   AND ($3::uuid IS NULL OR parent = $3) AND ($4::text IS NULL OR status = $4)
+                 ORDER BY id DESC LIMIT $5 OFFSET $6"
+            ),
+            &[
+                &cx.tenant_id.0,
+                &kind,
+                &parent,
+                &status,
+                &i64::from(limit),
+                &i64::from(offset),
+            ],
+        )
+        .await?;
+        Ok(rows.iter().map(row).collect())
+    }
+
+    pub(crate) async fn objects_everywhere_impl(
+        &self,
+        kind: &str,
+        status: &str,
+        limit: u32,
+    ) -> Result<Vec<(TenantId, StoredObject)>> {
+        let rows = one_shot(
+            self.pool(),
+            None,
+            "objects everywhere",
+            &format!("SELECT {COLS}, tenant_id FROM objects WHERE kind = $1 AND status = $2 ORDER BY id LIMIT $3"),
+            &[&kind, &status, &i64::from(limit)],
+        )
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<_, Uuid>(7).into(), row(r)))
+            .collect())
+    }
+
+    pub(crate) async fn delete_object_impl(
+        &self,
+        cx: TenantCtx,
+        kind: &str,
+        id: Uuid,
+    ) -> Result<bool> {
+        let rows = one_shot(
+            self.pool(),
+            Some(cx),
+            "delete object",
+            "DELETE FROM objects WHERE tenant_id = $1 AND kind = $2 AND id = $3 RETURNING id",
+            &[&cx.tenant_id.0, &kind, &id],
+        )
+        .await?;
+        Ok(!rows.is_empty())
+    }
+}
