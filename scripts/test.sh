@@ -8,6 +8,18 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/test-services.sh
 source scripts/test-services.sh
 
+# The official langgraph-sdk Python client, for the LangGraph API compatibility test.
+if [[ -z ${MORNINGAI_SDK_PYTHON:-} ]]; then
+  sdk_venv="${MORNINGAI_TOOLS_DIR:-$HOME/.cache/morningai}/sdk-venv"
+  if ! "$sdk_venv/bin/python" -c 'import langgraph_sdk' 2>/dev/null; then
+    echo "test tools: pip install langgraph-sdk into $sdk_venv" >&2
+    rm -rf "$sdk_venv"
+    python3 -m venv "$sdk_venv"
+    "$sdk_venv/bin/pip" install -q --disable-pip-version-check 'langgraph-sdk>=0.4,<0.5' >&2
+  fi
+  export MORNINGAI_SDK_PYTHON=$sdk_venv/bin/python
+fi
+
 cargo fmt --all -- --check
 report=${CARGO_TARGET_DIR:-target}/tmp/crash-report.txt
 rm -f "$report"

@@ -241,6 +241,8 @@ pub struct Runner {
     pub events: Option<mpsc::UnboundedSender<StreamEvent>>,
     pub cancel: CancellationToken,
     pub(crate) ns: Vec<String>,
+    /// Merged into every checkpoint's metadata (e.g. the run id).
+    pub metadata: Value,
 }
 
 fn short_hash(parts: &[&str]) -> String {
@@ -309,6 +311,7 @@ impl Runner {
             events: None,
             cancel: CancellationToken::new(),
             ns: Vec::new(),
+            metadata: Value::Null,
         }
     }
 
@@ -624,6 +627,11 @@ impl Runner {
     ) -> Checkpoint {
         let step = parent.map_or(-1, |p| p.step) + 1;
         metadata["step"] = json!(step);
+        if let Value::Object(extra) = &self.metadata {
+            for (k, v) in extra {
+                metadata[k] = v.clone();
+            }
+        }
         let id = Uuid::now_v7();
         let next = next
             .into_iter()

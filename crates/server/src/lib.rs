@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod langgraph;
 pub mod openapi;
 pub mod routes;
 pub mod runtime;
@@ -82,9 +83,53 @@ pub fn router(state: AppState) -> Router {
         .route("/queue/dead/{id}", axum::routing::delete(queue::purge_one))
         .route("/queue/dead/{id}/retry", post(queue::retry))
         .route("/openapi.json", get(system::openapi));
+    let api = api
+        .route("/approvals", get(langgraph::approvals::list))
+        .route(
+            "/approvals/{id}/approve",
+            post(langgraph::approvals::approve),
+        )
+        .route("/approvals/{id}/reject", post(langgraph::approvals::reject));
+    use langgraph::routes as lg;
+    let langgraph = Router::new()
+        .route("/assistants/search", post(lg::search_assistants))
+        .route("/assistants/{id}", get(lg::get_assistant))
+        .route("/threads", post(lg::create_thread))
+        .route("/threads/search", post(lg::search_threads))
+        .route(
+            "/threads/{id}",
+            get(lg::get_thread)
+                .patch(lg::patch_thread)
+                .delete(lg::delete_thread),
+        )
+        .route(
+            "/threads/{id}/state",
+            get(lg::get_thread_state).post(lg::update_thread_state),
+        )
+        .route(
+            "/threads/{id}/state/{checkpoint}",
+            get(lg::get_thread_state_at),
+        )
+        .route(
+            "/threads/{id}/history",
+            get(lg::thread_history).post(lg::thread_history),
+        )
+        .route(
+            "/threads/{id}/runs",
+            get(lg::list_runs).post(lg::create_thread_run),
+        )
+        .route("/threads/{id}/runs/stream", post(lg::stream_thread_run))
+        .route("/threads/{id}/runs/wait", post(lg::wait_thread_run))
+        .route("/threads/{id}/runs/{run}", get(lg::get_run))
+        .route("/threads/{id}/runs/{run}/cancel", post(lg::cancel_run))
+        .route("/threads/{id}/runs/{run}/join", get(lg::join_run))
+        .route("/threads/{id}/runs/{run}/stream", get(lg::join_stream))
+        .route("/runs/stream", post(lg::stream_stateless))
+        .route("/runs/wait", post(lg::wait_stateless));
     let body_limit = state.config.body_limit_bytes;
     Router::new()
         .nest("/api/v1", api)
+        .merge(langgraph)
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::readyz))
         .route("/metrics", get(system::metrics))

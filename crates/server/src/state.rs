@@ -20,6 +20,8 @@ pub struct Inner {
     pub cache: AuthCache,
     pub registry: Registry,
     pub tasks: Arc<TaskService>,
+    pub checkpointer: Arc<dyn morningai_core::checkpoint::Checkpointer>,
+    pub catalog: Arc<crate::langgraph::Catalog>,
     pub login_by_ip: DefaultKeyedRateLimiter<String>,
     pub login_by_email: DefaultKeyedRateLimiter<String>,
     pub metrics: PrometheusHandle,
@@ -128,6 +130,8 @@ fn retry_base(config: &Config) -> std::time::Duration {
 /// The store, queue and event bus of one deployment mode.
 pub struct Backends {
     pub store: Arc<dyn Store>,
+    /// The same database, as the workflow engine's checkpoint storage.
+    pub checkpointer: Arc<dyn morningai_core::checkpoint::Checkpointer>,
     pub queue: Arc<dyn JobQueue>,
     pub bus: Arc<dyn EventBus>,
     /// Embedded mode: the store enqueues a task's job in the task's own transaction.
@@ -154,29 +158,37 @@ pub async fn open_backends(config: &Config) -> anyhow::Result<Backends> {
         )),
         None => None,
     };
-    let (store, sqlite): (Arc<dyn Store>, Option<morningai_sqlite::SqliteStore>) = match &config
-        .database_url
-    {
-        Some(url) => (
-            Arc::new(morningai_postgres::PgStore::connect(url, config.db_max_connections).await?),
-            None,
-        ),
+    type Checkpoints = Arc<dyn morningai_core::checkpoint::Checkpointer>;
+    let (store, checkpointer, sqlite): (
+        Arc<dyn Store>,
+        Checkpoints,
+        Option<morningai_sqlite::SqliteStore>,
+    ) = match &config.database_url {
+        Some(url) => {
+            let pg = Arc::new(
+                morningai_postgres::PgStore::connect(url, config.db_max_connections).await?,
+            );
+            (pg.clone(), pg, None)
+        }
         None => {
             let s = morningai_sqlite::SqliteStore::open(config.sqlite_path())
                 .await?
                 .with_embedded_queue(redis.is_none());
-            (Arc::new(s.clone()), Some(s))
+            let shared = Arc::new(s.clone());
+            (shared.clone(), shared, Some(s))
         }
     };
     Ok(match (redis, sqlite) {
         (Some((queue, bus)), _) => Backends {
             store,
+            checkpointer,
             queue: Arc::new(queue),
             bus: Arc::new(bus),
             queue_in_store: false,
         },
         (None, Some(s)) => Backends {
             store,
+            checkpointer,
             queue: Arc::new(
                 morningai_sqlite::SqliteQueue::new(&s, config.tenant_concurrency)
                     .with_backoff(retry_base(config), RETRY_CAP),
@@ -203,6 +215,7 @@ impl AppState {
         key: &[u8],
         registry: Registry,
     ) -> Self {
+        let catalog = Arc::new(crate::langgraph::Catalog::default());
         let tasks = Arc::new(TaskService::new(
             backends.store.clone(),
             backends.queue.clone(),
@@ -211,8 +224,10 @@ impl AppState {
         ));
         Self(Arc::new(Inner {
             store: backends.store.clone(),
-            registry,
+            registry: task_registry(backends, catalog.clone(), registry),
             tasks,
+            checkpointer: backends.checkpointer.clone(),
+            catalog,
             tokens: TokenKeys::new(key),
             cache: AuthCache::default(),
             login_by_ip: limiter(config.login_per_minute_per_ip),
@@ -221,4 +236,25 @@ impl AppState {
             config,
         }))
     }
+}
+
+/// `base` plus the kinds that need the backends: `graph_run` (graph runs on the queue).
+pub fn task_registry(
+    backends: &Backends,
+    catalog: Arc<crate::langgraph::Catalog>,
+    mut base: Registry,
+) -> Registry {
+    let runs = crate::langgraph::runs::GraphRuns {
+        store: backends.store.clone(),
+        checkpointer: backends.checkpointer.clone(),
+        catalog,
+    };
+    base.register("graph_run", Arc::new(runs), |input| {
+        input
+            .get("run_id")
+            .and_then(serde_json::Value::as_str)
+            .map(|_| ())
+            .ok_or_else(|| "graph_run needs run_id".to_owned())
+    });
+    base
 }

@@ -1,0 +1,88 @@
+"""Drives a running MorningAI server with the official langgraph-sdk client.
+
+Usage: python langgraph_sdk_check.py URL API_KEY  — exits non-zero on the first failure.
+"""
+import asyncio
+import sys
+
+from langgraph_sdk import get_client
+
+
+async def main(url, key):
+    client = get_client(url=url, api_key=key)
+
+    assistants = await client.assistants.search()
+    graphs = {a["graph_id"] for a in assistants}
+    assert {"echo", "approval", "steps"} <= graphs, graphs
+    echo = await client.assistants.get("echo")
+    assert echo["graph_id"] == "echo", echo
+
+    thread = await client.threads.create(metadata={"suite": "sdk"})
+    tid = thread["thread_id"]
+    assert (await client.threads.get(tid))["thread_id"] == tid
+
+    # Stream a run: metadata first, then values and token deltas.
+    parts = []
+    async for part in client.runs.stream(
+        tid, "echo", input={"messages": [{"role": "user", "content": "hello world"}]}, stream_mode=["values", "messages"]
+    ):
+        parts.append(part)
+    assert parts[0].event == "metadata" and parts[0].data["run_id"], parts[0]
+    events = [p.event for p in parts]
+    assert "values" in events and "messages" in events, events
+    values = [p.data for p in parts if p.event == "values"]
+    assert values[-1]["messages"][-1] == {"role": "assistant", "content": "hello world"}, values[-1]
+    deltas = "".join(p.data["content"] for p in parts if p.event == "messages")
+    assert deltas == "hello world", deltas
+
+    # Wait for a run: the final values.
+    out = await client.runs.wait(tid, "echo", input={"messages": [{"role": "user", "content": "again"}]})
+    assert out["messages"][-1]["content"] == "again", out
+    assert len(out["messages"]) == 4, out
+
+    # Interrupt, then resume with Command(resume=...).
+    t2 = (await client.threads.create())["thread_id"]
+    await client.runs.wait(t2, "approval", input={"topic": "Rust"})
+    state = await client.threads.get_state(t2)
+    assert state["next"] == ["review"], state
+    assert state["interrupts"][0]["value"]["question"] == "Publish this draft?", state
+    assert state["tasks"][0]["interrupts"], state
+    assert (await client.threads.get(t2))["status"] == "interrupted"
+    out = await client.runs.wait(t2, "approval", command={"resume": {"approved": True}})
+    assert out["status"] == "published", out
+    assert (await client.threads.get(t2))["status"] == "idle"
+
+    # History, runs, search, state update.
+    history = await client.threads.get_history(t2, limit=50)
+    assert len(history) == 4, [h["metadata"] for h in history]  # input, draft, review, publish
+    assert history[0]["values"]["status"] == "published"
+    runs = await client.runs.list(t2)
+    assert len(runs) == 2 and {r["status"] for r in runs} == {"interrupted", "success"}, runs
+    run = await client.runs.get(t2, runs[0]["run_id"])
+    assert run["run_id"] == runs[0]["run_id"]
+    found = await client.threads.search(metadata={"suite": "sdk"})
+    assert [t["thread_id"] for t in found] == [tid], found
+    await client.threads.update_state(t2, {"topic": "Go"})
+    assert (await client.threads.get_state(t2))["values"]["topic"] == "Go"
+
+    # Stateless run.
+    out = await client.runs.wait(None, "echo", input={"messages": [{"role": "user", "content": "stateless"}]})
+    assert out["messages"][-1]["content"] == "stateless", out
+
+    # Create, then join.
+    created = await client.runs.create(tid, "echo", input={"messages": [{"role": "user", "content": "joined"}]})
+    joined = await client.runs.join(tid, created["run_id"])
+    assert joined["messages"][-1]["content"] == "joined", joined
+
+    await client.threads.delete(t2)
+    try:
+        await client.threads.get(t2)
+        raise AssertionError("deleted thread still readable")
+    except AssertionError:
+        raise
+    except Exception as e:  # NotFoundError in recent SDKs, httpx.HTTPStatusError in older ones
+        assert type(e).__name__ == "NotFoundError" or "404" in str(e), repr(e)
+    print("langgraph-sdk: all checks passed")
+
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))

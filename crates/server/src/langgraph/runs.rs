@@ -1,0 +1,239 @@
+//! Runs of graphs as queued jobs (task kind `graph_run`), and the thread and run documents
+//! they update. A worker killed mid-run leaves its checkpoints behind; the job runs again
+//! elsewhere and continues from the last checkpoint instead of starting over.
+
+use crate::langgraph::catalog::{Catalog, assistant_id};
+use async_trait::async_trait;
+use morningai_core::checkpoint::{Checkpointer, Interrupt};
+use morningai_core::objects::StoredObject;
+use morningai_core::{Store, TenantCtx};
+use morningai_graph::{GraphError, Resume, RunConfig, Runner, State};
+use morningai_worker::{Handler, JobContext, JobError};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use uuid::Uuid;
+
+pub const THREAD: &str = "thread";
+pub const RUN: &str = "run";
+pub const APPROVAL: &str = "approval";
+
+pub fn doc(kind: &str, id: Uuid, parent: Option<Uuid>, status: &str, body: Value) -> StoredObject {
+    let now = morningai_core::now();
+    StoredObject {
+        kind: kind.into(),
+        id,
+        parent,
+        status: status.into(),
+        body,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Writes a document, stamping `status` and `updated_at` into its body too.
+pub async fn save(
+    store: &dyn Store,
+    cx: TenantCtx,
+    mut o: StoredObject,
+) -> morningai_core::Result<StoredObject> {
+    o.updated_at = morningai_core::now();
+    o.body["status"] = json!(o.status);
+    o.body["updated_at"] = json!(o.updated_at);
+    store.put_object(cx, &o).await?;
+    Ok(o)
+}
+
+pub fn interrupts_json(interrupts: &[Interrupt]) -> Value {
+    let mut by_task: serde_json::Map<String, Value> = serde_json::Map::new();
+    for i in interrupts {
+        let list = by_task
+            .entry(i.task_id.clone())
+            .or_insert_with(|| json!([]));
+        if let Some(a) = list.as_array_mut() {
+            a.push(json!({"value": i.value, "id": i.id}));
+        }
+    }
+    Value::Object(by_task)
+}
+
+pub struct GraphRuns {
+    pub store: Arc<dyn Store>,
+    pub checkpointer: Arc<dyn Checkpointer>,
+    pub catalog: Arc<Catalog>,
+}
+
+fn fatal(e: impl std::fmt::Display) -> JobError {
+    JobError::fatal(e.to_string())
+}
+
+fn retry(e: impl std::fmt::Display) -> JobError {
+    JobError::retryable(e.to_string())
+}
+
+#[async_trait]
+impl Handler for GraphRuns {
+    async fn run(&self, ctx: JobContext) -> Result<Value, JobError> {
+        let cx = TenantCtx::new(ctx.tenant_id);
+        let run_id: Uuid = ctx.input["run_id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| fatal("graph_run needs run_id"))?;
+        let store = self.store.as_ref();
+        let Some(mut run) = store.get_object(cx, RUN, run_id).await.map_err(retry)? else {
+            return Err(fatal("the run no longer exists"));
+        };
+        if matches!(
+            run.status.as_str(),
+            "success" | "error" | "interrupted" | "timeout"
+        ) {
+            return Ok(json!({"run_id": run_id, "status": run.status}));
+        }
+        let thread_id = run.parent.ok_or_else(|| fatal("run without thread"))?;
+        // One run at a time per thread: a later run waits (retries) while another runs.
+        let others = store
+            .list_objects(cx, RUN, Some(thread_id), Some("running"), 10, 0)
+            .await
+            .map_err(retry)?;
+        if others.iter().any(|o| o.id != run_id) {
+            return Err(retry("another run of this thread is running"));
+        }
+        let graph_id = run.body["graph_id"].as_str().unwrap_or_default().to_owned();
+        let (_, entry) = self
+            .catalog
+            .find(&graph_id)
+            .ok_or_else(|| fatal(format!("unknown graph {graph_id:?}")))?;
+        run.status = "running".into();
+        run = save(store, cx, run).await.map_err(retry)?;
+        let mut thread = store
+            .get_object(cx, THREAD, thread_id)
+            .await
+            .map_err(retry)?
+            .ok_or_else(|| fatal("the thread no longer exists"))?;
+        thread.status = "busy".into();
+        thread = save(store, cx, thread).await.map_err(retry)?;
+
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut runner =
+            Runner::new(entry.graph.clone(), self.checkpointer.clone(), cx).with_events(tx);
+        runner.cancel = ctx.cancel.clone();
+        runner.metadata = json!({"run_id": run_id});
+        let forward = {
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                while let Some(e) = rx.recv().await {
+                    ctx.progress(json!({"mode": e.mode, "ns": e.ns, "data": e.data}))
+                        .await;
+                }
+            })
+        };
+        let kwargs = run.body["kwargs"].clone();
+        let mut config = RunConfig::new(thread_id.to_string());
+        if let Some(limit) = kwargs["config"]["recursion_limit"].as_u64() {
+            config.recursion_limit = limit as usize;
+        }
+        config.config = kwargs["config"]["configurable"].clone();
+        let names = |v: &Value| {
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        config.interrupt_before = names(&kwargs["interrupt_before"]);
+        config.interrupt_after = names(&kwargs["interrupt_after"]);
+        config.checkpoint_id = kwargs["checkpoint_id"]
+            .as_str()
+            .and_then(|s| s.parse().ok());
+        // Resume after a crash when this run already wrote checkpoints; else start it.
+        let latest = self
+            .checkpointer
+            .thread_checkpoints(cx, &config.thread_id)
+            .await
+            .map_err(retry)?;
+        let already_started = latest
+            .iter()
+            .max_by_key(|c| c.id)
+            .is_some_and(|c| c.metadata["run_id"] == json!(run_id));
+        let resume = match &kwargs["command"]["resume"] {
+            Value::Null => None,
+            Value::Object(m)
+                if !m.is_empty()
+                    && m.keys()
+                        .all(|k| k.len() == 16 && k.chars().all(|c| c.is_ascii_hexdigit())) =>
+            {
+                Some(Resume::ById(
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect::<HashMap<_, _>>(),
+                ))
+            }
+            v => Some(Resume::Value(v.clone())),
+        };
+        let input: Option<State> = kwargs["input"].as_object().cloned();
+        let outcome = if already_started {
+            config.checkpoint_id = None;
+            runner.run(None, None, &config).await
+        } else if resume.is_some() {
+            runner.run(None, resume, &config).await
+        } else {
+            runner
+                .run(Some(input.unwrap_or_default()), None, &config)
+                .await
+        };
+        drop(runner);
+        let _ = forward.await;
+        let (run_status, thread_status, result) = match &outcome {
+            Ok(o) if !o.interrupts.is_empty() => ("interrupted", "interrupted", Ok(())),
+            Ok(_) => ("success", "idle", Ok(())),
+            Err(GraphError::Cancelled) => ("interrupted", "idle", Err(fatal("cancelled"))),
+            Err(e) => ("error", "error", Err(fatal(e))),
+        };
+        let values = match &outcome {
+            Ok(o) => Value::Object(o.state.clone()),
+            Err(_) => thread.body["values"].clone(),
+        };
+        let interrupts = outcome
+            .as_ref()
+            .map(|o| o.interrupts.clone())
+            .unwrap_or_default();
+        thread.status = thread_status.into();
+        thread.body["values"] = values;
+        thread.body["interrupts"] = interrupts_json(&interrupts);
+        save(store, cx, thread).await.map_err(retry)?;
+        run.status = run_status.into();
+        if let Err(e) = &outcome {
+            run.body["error"] = json!(e.to_string());
+        }
+        let run = save(store, cx, run).await.map_err(retry)?;
+        for i in &interrupts {
+            let body = json!({
+                "id": Uuid::now_v7(),
+                "thread_id": thread_id,
+                "run_id": run_id,
+                "graph_id": graph_id,
+                "assistant_id": assistant_id(&graph_id),
+                "interrupt_id": i.id,
+                "value": i.value,
+                "requested_by": run.body["created_by"],
+                "created_at": morningai_core::now(),
+                "expires_at": entry.approvals.expires_after.map(|d| morningai_core::now() + chrono::Duration::from_std(d).unwrap_or_default()),
+            });
+            let id = body["id"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(Uuid::now_v7);
+            save(
+                store,
+                cx,
+                doc(APPROVAL, id, Some(thread_id), "pending", body),
+            )
+            .await
+            .map_err(retry)?;
+        }
+        result.map(|()| json!({"run_id": run_id, "status": run_status}))
+    }
+}
