@@ -90,13 +90,26 @@ impl Handler for GraphRuns {
             return Ok(json!({"run_id": run_id, "status": run.status}));
         }
         let thread_id = run.parent.ok_or_else(|| fatal("run without thread"))?;
-        // One run at a time per thread: a later run waits (retries) while another runs.
-        let others = store
-            .list_objects(cx, RUN, Some(thread_id), Some("running"), 10, 0)
-            .await
-            .map_err(retry)?;
-        if others.iter().any(|o| o.id != run_id) {
-            return Err(retry("another run of this thread is running"));
+        // One run at a time per thread, in order: wait while an older run of the thread is
+        // still pending or running (multitask_strategy "enqueue").
+        loop {
+            let mut active = store
+                .list_objects(cx, RUN, Some(thread_id), Some("running"), 100, 0)
+                .await
+                .map_err(retry)?;
+            active.extend(
+                store
+                    .list_objects(cx, RUN, Some(thread_id), Some("pending"), 100, 0)
+                    .await
+                    .map_err(retry)?,
+            );
+            if !active.iter().any(|o| o.id < run_id) {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+                _ = ctx.cancel.cancelled() => return Err(fatal("cancelled while waiting for the thread")),
+            }
         }
         let graph_id = run.body["graph_id"].as_str().unwrap_or_default().to_owned();
         let (_, entry) = self

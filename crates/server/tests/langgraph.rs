@@ -1,0 +1,490 @@
+//! The LangGraph-compatible API and approvals over HTTP, on both backends, with workers
+//! running the graph runs: approvals (roles, self-approval, audit, resume), multitask
+//! strategies, tenant isolation of threads and runs, time travel through the API.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+macro_rules! running_on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::running_app(super::common::Backend::Sqlite).await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::running_app(super::common::Backend::Postgres).await).await
+                }
+            )*
+        }
+    };
+}
+
+running_on_both_backends!(
+    approvals_resume_runs_and_follow_the_graph_policy,
+    multitask_reject_refuses_a_second_run,
+    threads_and_runs_are_tenant_isolated,
+    state_update_and_time_travel_through_the_api,
+);
+
+async fn running_app(backend: Backend) -> TestApp {
+    let db = match backend {
+        Backend::Postgres => Some(fresh_pg_database().await),
+        Backend::Sqlite => None,
+    };
+    spawn_app_with(backend, |c| {
+        c.worker_concurrency = 4;
+        c.job_lease_secs = 2;
+        c.retry_base_ms = 50;
+        if db.is_some() {
+            c.database_url = db;
+        }
+    })
+    .await
+}
+
+impl TestApp {
+    async fn lg(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        auth: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.call(method, path, Some(auth), body).await
+    }
+
+    async fn wait_run(&self, auth: &str, thread: &str, run: &str, want: &str) -> Value {
+        let start = Instant::now();
+        loop {
+            let (s, r) = self
+                .lg(
+                    reqwest::Method::GET,
+                    &format!("/threads/{thread}/runs/{run}"),
+                    auth,
+                    None,
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "{r}");
+            if r["status"] == want {
+                return r;
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "run stuck: {r}");
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+    }
+
+    async fn new_thread(&self, auth: &str) -> String {
+        let (s, t) = self
+            .lg(reqwest::Method::POST, "/threads", auth, Some(json!({})))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{t}");
+        t["thread_id"].as_str().unwrap().to_owned()
+    }
+
+    async fn pending_approval(&self, auth: &str, thread: &str) -> Value {
+        let start = Instant::now();
+        loop {
+            let (s, list) = self.get("/api/v1/approvals?status=pending", auth).await;
+            assert_eq!(s, StatusCode::OK, "{list}");
+            if let Some(a) = list
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["thread_id"] == thread)
+            {
+                return a.clone();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "no approval appeared"
+            );
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+    }
+}
+
+async fn approvals_resume_runs_and_follow_the_graph_policy(app: TestApp) {
+    let owner = app.signup("appr-owner").await;
+    let member = app.member(&owner, "appr-member", "member").await;
+    let admin = app.member(&owner, "appr-admin", "admin").await;
+    // A member starts the run; it pauses for approval.
+    let thread = app.new_thread(&member.access).await;
+    let (s, run) = app
+        .post(
+            &format!("/threads/{thread}/runs"),
+            &member.access,
+            json!({"assistant_id": "approval", "input": {"topic": "Rust"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{run}");
+    app.wait_run(
+        &member.access,
+        &thread,
+        run["run_id"].as_str().unwrap(),
+        "interrupted",
+    )
+    .await;
+    let approval = app.pending_approval(&admin.access, &thread).await;
+    assert_eq!(approval["value"]["question"], "Publish this draft?");
+    let id = approval["id"].as_str().unwrap().to_owned();
+    // Members may not decide (policy: admin+); nobody may approve their own run.
+    let (s, b) = app
+        .post(
+            &format!("/api/v1/approvals/{id}/approve"),
+            &member.access,
+            json!({"comment": "mine"}),
+        )
+        .await;
+    assert_problem(s, &b, StatusCode::FORBIDDEN, "forbidden");
+    // Another tenant cannot see or decide it.
+    let stranger = app.signup("appr-stranger").await;
+    let (s, b) = app
+        .post(
+            &format!("/api/v1/approvals/{id}/approve"),
+            &stranger.access,
+            json!({}),
+        )
+        .await;
+    assert_problem(s, &b, StatusCode::NOT_FOUND, "not_found");
+    let (_, theirs) = app
+        .get("/api/v1/approvals?status=pending", &stranger.access)
+        .await;
+    assert_eq!(theirs, json!([]));
+    // An admin approves with a comment: the run resumes and publishes.
+    let (s, decided) = app
+        .post(
+            &format!("/api/v1/approvals/{id}/approve"),
+            &admin.access,
+            json!({"comment": "ship it"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{decided}");
+    let resumed = decided["run"]["run_id"].as_str().unwrap().to_owned();
+    app.wait_run(&admin.access, &thread, &resumed, "success")
+        .await;
+    let (_, st) = app
+        .lg(
+            reqwest::Method::GET,
+            &format!("/threads/{thread}/state"),
+            &admin.access,
+            None,
+        )
+        .await;
+    assert_eq!(st["values"]["status"], "published", "{st}");
+    assert_eq!(st["values"]["decision"]["comment"], "ship it");
+    let (s, b) = app
+        .post(
+            &format!("/api/v1/approvals/{id}/reject"),
+            &admin.access,
+            json!({}),
+        )
+        .await;
+    assert_problem(s, &b, StatusCode::CONFLICT, "approval_decided");
+    let (_, done) = app
+        .get("/api/v1/approvals?status=approved", &admin.access)
+        .await;
+    assert_eq!(done[0]["decided_by"], admin.user_id.as_str());
+    // A rejection ends the run the other way; the audit log has both decisions.
+    let t2 = app.new_thread(&member.access).await;
+    let (_, r2) = app
+        .post(
+            &format!("/threads/{t2}/runs"),
+            &member.access,
+            json!({"assistant_id": "approval", "input": {"topic": "Go"}}),
+        )
+        .await;
+    app.wait_run(
+        &member.access,
+        &t2,
+        r2["run_id"].as_str().unwrap(),
+        "interrupted",
+    )
+    .await;
+    let a2 = app.pending_approval(&owner.access, &t2).await;
+    let (s, d2) = app
+        .post(
+            &format!("/api/v1/approvals/{}/reject", a2["id"].as_str().unwrap()),
+            &owner.access,
+            json!({"comment": "no"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{d2}");
+    app.wait_run(
+        &owner.access,
+        &t2,
+        d2["run"]["run_id"].as_str().unwrap(),
+        "success",
+    )
+    .await;
+    let (_, st2) = app
+        .lg(
+            reqwest::Method::GET,
+            &format!("/threads/{t2}/state"),
+            &owner.access,
+            None,
+        )
+        .await;
+    assert_eq!(st2["values"]["status"], "rejected");
+    let log = app
+        .store
+        .audit_log(
+            morningai_core::TenantCtx::new(owner.tenant_id.parse().unwrap()),
+            100,
+            None,
+        )
+        .await
+        .unwrap();
+    let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
+    assert!(
+        actions.contains(&"approval.approve") && actions.contains(&"approval.reject"),
+        "{actions:?}"
+    );
+    let (s, b) = app
+        .get("/api/v1/approvals?status=maybe", &owner.access)
+        .await;
+    assert_problem(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+}
+
+async fn multitask_reject_refuses_a_second_run(app: TestApp) {
+    let a = app.signup("mt").await;
+    let thread = app.new_thread(&a.access).await;
+    let (s, first) = app
+        .post(
+            &format!("/threads/{thread}/runs"),
+            &a.access,
+            json!({"assistant_id": "steps", "input": {"target": 5, "sleep_ms": 200}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{first}");
+    let (s, b) = app
+        .post(
+            &format!("/threads/{thread}/runs"),
+            &a.access,
+            json!({"assistant_id": "steps", "input": {}, "multitask_strategy": "reject"}),
+        )
+        .await;
+    assert_problem(s, &b, StatusCode::CONFLICT, "thread_busy");
+    let (s, b) = app
+        .post(
+            &format!("/threads/{thread}/runs"),
+            &a.access,
+            json!({"assistant_id": "steps", "multitask_strategy": "sometimes"}),
+        )
+        .await;
+    assert_problem(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    // enqueue (the default) runs after the first.
+    let (s, second) = app
+        .post(
+            &format!("/threads/{thread}/runs"),
+            &a.access,
+            json!({"assistant_id": "steps", "input": {"target": 6}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{second}");
+    app.wait_run(
+        &a.access,
+        &thread,
+        first["run_id"].as_str().unwrap(),
+        "success",
+    )
+    .await;
+    app.wait_run(
+        &a.access,
+        &thread,
+        second["run_id"].as_str().unwrap(),
+        "success",
+    )
+    .await;
+    let (_, st) = app
+        .lg(
+            reqwest::Method::GET,
+            &format!("/threads/{thread}/state"),
+            &a.access,
+            None,
+        )
+        .await;
+    assert_eq!(
+        st["values"]["log"],
+        json!([1, 2, 3, 4, 5, 6]),
+        "the second run continued the thread"
+    );
+    let (s, b) = app
+        .post(
+            &format!("/threads/{thread}/runs"),
+            &a.access,
+            json!({"assistant_id": "no-such-graph"}),
+        )
+        .await;
+    assert_problem(s, &b, StatusCode::NOT_FOUND, "not_found");
+}
+
+async fn threads_and_runs_are_tenant_isolated(app: TestApp) {
+    let a = app.signup("lg-a").await;
+    let b = app.signup("lg-b").await;
+    let thread = app.new_thread(&a.access).await;
+    let (_, run) = app.post(&format!("/threads/{thread}/runs"), &a.access, json!({"assistant_id": "echo", "input": {"messages": [{"role": "user", "content": "secret"}]}})).await;
+    let rid = run["run_id"].as_str().unwrap();
+    app.wait_run(&a.access, &thread, rid, "success").await;
+    for (method, path, body) in [
+        (reqwest::Method::GET, format!("/threads/{thread}"), None),
+        (
+            reqwest::Method::GET,
+            format!("/threads/{thread}/state"),
+            None,
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/threads/{thread}/history"),
+            Some(json!({})),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/threads/{thread}/state"),
+            Some(json!({"values": {"messages": "x"}})),
+        ),
+        (reqwest::Method::DELETE, format!("/threads/{thread}"), None),
+        (
+            reqwest::Method::POST,
+            format!("/threads/{thread}/runs"),
+            Some(json!({"assistant_id": "echo", "input": {}})),
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/threads/{thread}/runs"),
+            None,
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/threads/{thread}/runs/{rid}"),
+            None,
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/threads/{thread}/runs/{rid}/cancel"),
+            None,
+        ),
+    ] {
+        let (s, resp) = app.lg(method.clone(), &path, &b.access, body).await;
+        assert_problem(s, &resp, StatusCode::NOT_FOUND, "not_found");
+        assert!(
+            !resp.to_string().contains("secret"),
+            "{method} {path}: {resp}"
+        );
+    }
+    let (_, found) = app
+        .lg(
+            reqwest::Method::POST,
+            "/threads/search",
+            &b.access,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(found, json!([]));
+    let (_, st) = app
+        .lg(
+            reqwest::Method::GET,
+            &format!("/threads/{thread}/state"),
+            &a.access,
+            None,
+        )
+        .await;
+    assert_eq!(
+        st["values"]["messages"][1]["content"], "secret",
+        "A's thread is intact"
+    );
+    let (s, b2) = app
+        .call(reqwest::Method::POST, "/threads", None, Some(json!({})))
+        .await;
+    assert_problem(s, &b2, StatusCode::UNAUTHORIZED, "unauthorized");
+}
+
+async fn state_update_and_time_travel_through_the_api(app: TestApp) {
+    let a = app.signup("tt").await;
+    let thread = app.new_thread(&a.access).await;
+    let (s, out) = app
+        .post(
+            &format!("/threads/{thread}/runs/wait"),
+            &a.access,
+            json!({"assistant_id": "steps", "input": {"target": 3}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{out}");
+    assert_eq!(out["log"], json!([1, 2, 3]));
+    let (_, hist) = app
+        .lg(
+            reqwest::Method::POST,
+            &format!("/threads/{thread}/history"),
+            &a.access,
+            Some(json!({"limit": 10})),
+        )
+        .await;
+    let hist = hist.as_array().unwrap().clone();
+    assert_eq!(hist.len(), 4);
+    let after_first = hist[2]["checkpoint"]["checkpoint_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(hist[2]["values"]["log"], json!([1]));
+    // Fork from after the first step with a raised target: the run continues from there.
+    let (s, upd) = app
+        .post(
+            &format!("/threads/{thread}/state"),
+            &a.access,
+            json!({"values": {"target": 5}, "checkpoint_id": after_first, "as_node": "step"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{upd}");
+    let fork = upd["checkpoint"]["checkpoint_id"].as_str().unwrap();
+    let (s, out) = app
+        .post(
+            &format!("/threads/{thread}/runs/wait"),
+            &a.access,
+            json!({"assistant_id": "steps", "checkpoint_id": fork, "input": null}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{out}");
+    let (_, st) = app
+        .lg(
+            reqwest::Method::GET,
+            &format!("/threads/{thread}/state"),
+            &a.access,
+            None,
+        )
+        .await;
+    assert_eq!(st["values"]["log"], json!([1, 2, 3, 4, 5]), "{st}");
+    let (_, old) = app
+        .lg(
+            reqwest::Method::GET,
+            &format!(
+                "/threads/{thread}/state/{}",
+                hist[0]["checkpoint"]["checkpoint_id"].as_str().unwrap()
+            ),
+            &a.access,
+            None,
+        )
+        .await;
+    assert_eq!(
+        old["values"]["log"],
+        json!([1, 2, 3]),
+        "the original branch is kept"
+    );
+    let (s, b) = app
+        .post(
+            &format!("/threads/{thread}/state"),
+            &a.access,
+            json!({"values": {"nope": 1}}),
+        )
+        .await;
+    assert_problem(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+}
