@@ -436,3 +436,117 @@ async fn sigterm_lets_in_flight_jobs_finish_then_exits_zero() {
         "the in-flight job finished before exit"
     );
 }
+
+/// A 20-step graph run; its worker is SIGKILLed mid-run. Another worker resumes it from the
+/// last checkpoint: the log is exactly 1..=20 and no completed step ran twice (at most the
+/// step in flight at the kill runs again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graph_run_survives_its_worker_being_killed() {
+    let _serial = SERIAL.lock().await;
+    let setup = Setup::new("graph", Some(fresh_database().await), true);
+    let key = setup.api_key();
+    let (_api, api) = setup.serve();
+    let mut first = setup.worker(2, 1);
+    let client = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: String, body: serde_json::Value| {
+        let (client, api, key) = (client.clone(), api.clone(), key.clone());
+        async move {
+            let res = client
+                .request(method, format!("{api}{path}"))
+                .header("x-api-key", key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert!(res.status().is_success(), "{path}: {}", res.status());
+            res.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let thread = call(
+        reqwest::Method::POST,
+        "/threads".into(),
+        serde_json::json!({}),
+    )
+    .await["thread_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = call(
+        reqwest::Method::POST,
+        format!("/threads/{thread}/runs"),
+        serde_json::json!({"assistant_id": "steps", "input": {"target": 20, "sleep_ms": 150}}),
+    )
+    .await;
+    let run_id = run["run_id"].as_str().unwrap().to_owned();
+    // Kill the worker once a few steps are checkpointed.
+    let start = Instant::now();
+    loop {
+        let state = call(
+            reqwest::Method::GET,
+            format!("/threads/{thread}/state"),
+            serde_json::Value::Null,
+        )
+        .await;
+        if state["values"]["log"].as_array().map_or(0, Vec::len) >= 5 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the run made no progress"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    first.0.kill().unwrap();
+    let _ = first.0.wait();
+    let _second = setup.worker(2, 1);
+    let start = Instant::now();
+    loop {
+        let r = call(
+            reqwest::Method::GET,
+            format!("/threads/{thread}/runs/{run_id}"),
+            serde_json::Value::Null,
+        )
+        .await;
+        if r["status"] == "success" {
+            break;
+        }
+        assert_ne!(r["status"], "error", "{r}");
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "the run never finished: {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let state = call(
+        reqwest::Method::GET,
+        format!("/threads/{thread}/state"),
+        serde_json::Value::Null,
+    )
+    .await;
+    let expected: Vec<u64> = (1..=20).collect();
+    assert_eq!(
+        state["values"]["log"],
+        serde_json::json!(expected),
+        "{state}"
+    );
+    // Count step executions from the run's debug events.
+    let (pg, conn) = tokio_postgres::connect(setup.database_url.as_deref().unwrap(), NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let executions: i64 = pg
+        .query_one(
+            "SELECT count(*) FROM task_events WHERE kind = 'progress' AND data->>'mode' = 'debug' AND data->'data'->>'type' = 'task'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    report(format!(
+        "graph crash test: 20-step run, worker SIGKILLed mid-run, {executions} step executions for 20 steps"
+    ));
+    assert!(
+        (20..=21).contains(&executions),
+        "completed steps ran again: {executions} executions"
+    );
+}
