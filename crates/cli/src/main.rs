@@ -290,6 +290,11 @@ async fn serve(config: Config) -> Result<()> {
         plan,
         stop.clone(),
     );
+    let sweeper = tokio::spawn(morningai_server::langgraph::sweeper::run(
+        state.clone(),
+        std::time::Duration::from_secs(state.config.reconcile_interval_secs.max(1)),
+        stop.clone(),
+    ));
     let signal = shutdown_signal();
     tracing::info!(%addr, store, queue, workers, "MorningAI listening");
     println!("MorningAI listening on http://{addr} ({store} store, {queue} queue)");
@@ -302,6 +307,7 @@ async fn serve(config: Config) -> Result<()> {
     .context("serve HTTP")?;
     stop.cancel();
     let released = background.join().await;
+    let _ = sweeper.await;
     tracing::info!(released, "shut down cleanly");
     Ok(())
 }

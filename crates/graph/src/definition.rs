@@ -59,8 +59,8 @@ pub struct EdgeDef {
     pub to: String,
 }
 
-/// Routes by the value of `channel`: its string form (or `true`/`false`) picks a route;
-/// `default` when none matches.
+/// Routes by the value of `channel` — or of a field inside it, `channel.field.sub` — by its
+/// string form (`true`/`false` for booleans); `default` when no route matches.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ConditionalDef {
@@ -273,6 +273,13 @@ impl Definition {
         serde_path_to_error_like(v)
     }
 
+    /// The same definition written in YAML.
+    pub fn from_yaml(text: &str) -> Result<Self, Vec<DefinitionError>> {
+        let v: Value = serde_yaml_ng::from_str(text)
+            .map_err(|e| vec![err("", format!("not valid YAML: {e}"))])?;
+        Self::from_json(&v)
+    }
+
     /// Validates and compiles; every problem found is reported, not just the first.
     pub fn compile(&self, types: &NodeTypes) -> Result<Graph, Vec<DefinitionError>> {
         let mut errors = Vec::new();
@@ -357,7 +364,10 @@ impl Definition {
                     format!("no node {:?}", c.from),
                 ));
             }
-            if !self.channels.contains_key(&c.channel) {
+            if !self
+                .channels
+                .contains_key(c.channel.split('.').next().unwrap_or_default())
+            {
                 errors.push(err(
                     format!("conditional_edges[{i}].channel"),
                     format!("no channel {:?}", c.channel),
@@ -379,7 +389,12 @@ impl Definition {
             let (channel, routes, default) =
                 (c.channel.clone(), c.routes.clone(), c.default.clone());
             let router: Router = Arc::new(move |state| {
-                let key = match state.get(&channel) {
+                let mut path = channel.split('.');
+                let mut value = path.next().and_then(|c| state.get(c));
+                for field in path {
+                    value = value.and_then(|v| v.get(field));
+                }
+                let key = match value {
                     Some(Value::String(s)) => s.clone(),
                     Some(Value::Bool(b)) => b.to_string(),
                     Some(Value::Null) | None => String::new(),

@@ -66,6 +66,9 @@ pub struct Config {
     pub reconcile_interval_secs: u64,
     /// Tasks younger than this are never re-enqueued (they may be between insert and enqueue).
     pub reconcile_min_age_secs: u64,
+    /// Checkpoints of threads idle this long are deleted (0: kept forever); a tenant's own
+    /// setting (`PATCH /api/v1/tenant {checkpoint_ttl_days}`) overrides it.
+    pub checkpoint_ttl_days: u64,
 }
 
 impl Default for Config {
@@ -93,6 +96,7 @@ impl Default for Config {
             retry_base_ms: 1000,
             reconcile_interval_secs: 5,
             reconcile_min_age_secs: 30,
+            checkpoint_ttl_days: 30,
         }
     }
 }

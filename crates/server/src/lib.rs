@@ -89,7 +89,15 @@ pub fn router(state: AppState) -> Router {
             "/approvals/{id}/approve",
             post(langgraph::approvals::approve),
         )
-        .route("/approvals/{id}/reject", post(langgraph::approvals::reject));
+        .route("/approvals/{id}/reject", post(langgraph::approvals::reject))
+        .route(
+            "/graphs",
+            get(langgraph::graphs::list).post(langgraph::graphs::create),
+        )
+        .route(
+            "/graphs/{id}",
+            axum::routing::delete(langgraph::graphs::delete),
+        );
     use langgraph::routes as lg;
     let langgraph = Router::new()
         .route("/assistants/search", post(lg::search_assistants))

@@ -35,6 +35,7 @@ running_on_both_backends!(
     multitask_reject_refuses_a_second_run,
     threads_and_runs_are_tenant_isolated,
     state_update_and_time_travel_through_the_api,
+    uploaded_definitions_are_validated_and_run,
 );
 
 async fn running_app(backend: Backend) -> TestApp {
@@ -487,4 +488,198 @@ async fn state_update_and_time_travel_through_the_api(app: TestApp) {
         )
         .await;
     assert_problem(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+}
+
+async fn uploaded_definitions_are_validated_and_run(app: TestApp) {
+    let owner = app.signup("defs").await;
+    let member = app.member(&owner, "defs-member", "member").await;
+    let definition = json!({
+        "channels": {"topic": {}, "draft": {}, "decision": {}, "log": {"reducer": "append"}},
+        "nodes": {
+            "write": {"type": "template", "config": {"channel": "draft", "template": "About {topic}"}},
+            "review": {"type": "ask", "config": {"channel": "decision", "prompt": "Publish?"}},
+            "publish": {"type": "set", "config": {"channel": "log", "value": "published"}},
+            "discard": {"type": "set", "config": {"channel": "log", "value": "discarded"}}
+        },
+        "edges": [{"from": "__start__", "to": "write"}, {"from": "write", "to": "review"}],
+        "conditional_edges": [{"from": "review", "channel": "decision.approved", "routes": {"true": "publish"}, "default": "discard"}]
+    });
+    // Invalid definitions: every problem, each with its path.
+    let mut bad = definition.clone();
+    bad["nodes"]["write"]["type"] = json!("teleport");
+    bad["edges"][1]["to"] = json!("nowhere");
+    let (s, b) = app
+        .post(
+            "/api/v1/graphs",
+            &owner.access,
+            json!({"name": "broken", "definition": bad}),
+        )
+        .await;
+    assert_problem(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let fields: Vec<&str> = b["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert!(
+        fields.contains(&"definition.nodes.write.type")
+            && fields.contains(&"definition.edges[1].to"),
+        "{b}"
+    );
+    let (s, b) = app
+        .post(
+            "/api/v1/graphs",
+            &owner.access,
+            json!({"name": "y", "definition_yaml": "channels: ["}),
+        )
+        .await;
+    assert_problem(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let (s, b) = app
+        .post(
+            "/api/v1/graphs",
+            &member.access,
+            json!({"name": "m", "definition": definition}),
+        )
+        .await;
+    assert_problem(s, &b, StatusCode::FORBIDDEN, "forbidden");
+    // A valid one, whose approvals expire after a second (then it takes the default branch).
+    let (s, g) = app
+        .post("/api/v1/graphs", &owner.access, json!({"name": "review-flow", "definition": definition, "approvals": {"min_role": "member", "allow_self": true, "expires_after_secs": 1}}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{g}");
+    assert_eq!(g["graph_id"], "custom:review-flow");
+    let (s, b) = app
+        .post(
+            "/api/v1/graphs",
+            &owner.access,
+            json!({"name": "review-flow", "definition": definition}),
+        )
+        .await;
+    assert_problem(s, &b, StatusCode::CONFLICT, "graph_exists");
+    let (_, assistants) = app
+        .lg(
+            reqwest::Method::POST,
+            "/assistants/search",
+            &member.access,
+            Some(json!({})),
+        )
+        .await;
+    assert!(
+        assistants
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["graph_id"] == "custom:review-flow")
+    );
+    // Run it; the member approves their own run (allowed by this graph's policy).
+    let thread = app.new_thread(&member.access).await;
+    let (_, run) = app
+        .post(
+            &format!("/threads/{thread}/runs"),
+            &member.access,
+            json!({"assistant_id": g["assistant_id"], "input": {"topic": "Rust"}}),
+        )
+        .await;
+    app.wait_run(
+        &member.access,
+        &thread,
+        run["run_id"].as_str().unwrap(),
+        "interrupted",
+    )
+    .await;
+    let a = app.pending_approval(&member.access, &thread).await;
+    let (s, d) = app
+        .post(
+            &format!("/api/v1/approvals/{}/approve", a["id"].as_str().unwrap()),
+            &member.access,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{d}");
+    app.wait_run(
+        &member.access,
+        &thread,
+        d["run"]["run_id"].as_str().unwrap(),
+        "success",
+    )
+    .await;
+    let (_, st) = app
+        .lg(
+            reqwest::Method::GET,
+            &format!("/threads/{thread}/state"),
+            &member.access,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (st["values"]["draft"].clone(), st["values"]["log"].clone()),
+        (json!("About Rust"), json!(["published"])),
+        "{st}"
+    );
+    // Nobody answers: the approval expires and the run resumes down the default branch.
+    let t2 = app.new_thread(&member.access).await;
+    let (_, r2) = app
+        .post(
+            &format!("/threads/{t2}/runs"),
+            &member.access,
+            json!({"assistant_id": "custom:review-flow", "input": {"topic": "Go"}}),
+        )
+        .await;
+    app.wait_run(
+        &member.access,
+        &t2,
+        r2["run_id"].as_str().unwrap(),
+        "interrupted",
+    )
+    .await;
+    let start = Instant::now();
+    loop {
+        let (_, st) = app
+            .lg(
+                reqwest::Method::GET,
+                &format!("/threads/{t2}/state"),
+                &member.access,
+                None,
+            )
+            .await;
+        if st["values"]["log"] == json!(["discarded"]) {
+            assert_eq!(st["values"]["decision"]["expired"], true);
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the approval never expired: {st}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, expired) = app
+        .get("/api/v1/approvals?status=expired", &member.access)
+        .await;
+    assert_eq!(expired.as_array().unwrap().len(), 1);
+    // Per-tenant retention setting.
+    let (s, t) = app
+        .patch(
+            "/api/v1/tenant",
+            &owner.access,
+            json!({"checkpoint_ttl_days": 7}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    let (s, b) = app
+        .patch(
+            "/api/v1/tenant",
+            &owner.access,
+            json!({"checkpoint_ttl_days": -1}),
+        )
+        .await;
+    assert_problem(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let (_, list) = app.get("/api/v1/graphs", &owner.access).await;
+    let gid = list[0]["assistant_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.delete(&format!("/api/v1/graphs/{gid}"), &owner.access)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
 }

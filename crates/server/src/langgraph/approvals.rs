@@ -72,8 +72,9 @@ async fn decide(
     let graph_id = a.body["graph_id"].as_str().unwrap_or_default().to_owned();
     let policy = state
         .catalog
-        .find(&graph_id)
-        .map(|(_, e)| e.approvals.clone())
+        .resolve(&*state.store, who.cx(), &graph_id)
+        .await
+        .map(|r| r.approvals)
         .ok_or_else(|| ApiError::not_found("graph"))?;
     who.require(policy.min_role)?;
     if !policy.allow_self && a.body["requested_by"] == json!(who.user_id) {

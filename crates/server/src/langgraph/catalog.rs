@@ -15,8 +15,10 @@ pub struct ApprovalPolicy {
     pub min_role: Role,
     /// Whether the member who started the run may approve it.
     pub allow_self: bool,
-    /// Pending approvals older than this expire (the run is resumed as rejected).
+    /// Pending approvals older than this expire …
     pub expires_after: Option<Duration>,
+    /// … and then fail the run (true) or resume it as rejected, the graph's default branch.
+    pub on_expiry_fail: bool,
 }
 
 pub struct Entry {
@@ -174,6 +176,7 @@ impl Default for Catalog {
             min_role: Role::Admin,
             allow_self: false,
             expires_after: None,
+            on_expiry_fail: false,
         };
         let mut graphs = BTreeMap::new();
         graphs.insert(
@@ -226,5 +229,74 @@ impl Catalog {
         if let Some(e) = self.graphs.get_mut(graph) {
             e.approvals = policy;
         }
+    }
+}
+
+/// Graphs a tenant uploaded as declarative definitions (documents of kind `graph`).
+pub const TENANT_GRAPH: &str = "graph";
+
+/// A graph resolved for a run: built-in or the tenant's own.
+#[derive(Clone)]
+pub struct Resolved {
+    pub graph_id: String,
+    pub assistant_id: Uuid,
+    pub graph: Arc<Graph>,
+    pub description: String,
+    pub approvals: ApprovalPolicy,
+}
+
+/// Parses an uploaded graph document's policy (defaults: admin+, no self-approval).
+pub fn policy_of(body: &Value) -> ApprovalPolicy {
+    let p = &body["approvals"];
+    ApprovalPolicy {
+        min_role: p["min_role"]
+            .as_str()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(Role::Admin),
+        allow_self: p["allow_self"].as_bool().unwrap_or(false),
+        expires_after: p["expires_after_secs"].as_u64().map(Duration::from_secs),
+        on_expiry_fail: p["on_expiry"] == "fail",
+    }
+}
+
+impl Catalog {
+    /// By graph id or assistant id; the tenant's uploaded graphs after the built-in ones.
+    pub async fn resolve(
+        &self,
+        store: &dyn morningai_core::Store,
+        cx: morningai_core::TenantCtx,
+        key: &str,
+    ) -> Option<Resolved> {
+        if let Some((gid, e)) = self.find(key) {
+            return Some(Resolved {
+                graph_id: gid.to_owned(),
+                assistant_id: assistant_id(gid),
+                graph: e.graph.clone(),
+                description: e.description.to_owned(),
+                approvals: e.approvals.clone(),
+            });
+        }
+        let doc = match Uuid::parse_str(key) {
+            Ok(id) => store.get_object(cx, TENANT_GRAPH, id).await.ok().flatten(),
+            Err(_) => {
+                let all = store
+                    .list_objects(cx, TENANT_GRAPH, None, None, 1000, 0)
+                    .await
+                    .ok()?;
+                all.into_iter().find(|d| d.body["graph_id"] == key)
+            }
+        }?;
+        let def = morningai_graph::Definition::from_json(&doc.body["definition"]).ok()?;
+        let graph = def.compile(&morningai_graph::NodeTypes::default()).ok()?;
+        Some(Resolved {
+            graph_id: doc.body["graph_id"].as_str().unwrap_or_default().to_owned(),
+            assistant_id: doc.id,
+            graph: Arc::new(graph),
+            description: doc.body["description"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            approvals: policy_of(&doc.body),
+        })
     }
 }

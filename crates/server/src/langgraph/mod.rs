@@ -5,7 +5,9 @@
 
 pub mod approvals;
 pub mod catalog;
+pub mod graphs;
 pub mod routes;
 pub mod runs;
+pub mod sweeper;
 
 pub use catalog::Catalog;

@@ -38,26 +38,43 @@ fn assistant_json(graph_id: &str, description: &str) -> Value {
     })
 }
 
-pub async fn search_assistants(AxState(state): AxState<AppState>, _who: Principal) -> Json<Value> {
-    Json(Value::Array(
-        state
-            .catalog
-            .all()
-            .map(|(id, e)| assistant_json(id, e.description))
-            .collect(),
-    ))
+pub async fn search_assistants(
+    AxState(state): AxState<AppState>,
+    who: Principal,
+) -> ApiResult<Json<Value>> {
+    let mut out: Vec<Value> = state
+        .catalog
+        .all()
+        .map(|(id, e)| assistant_json(id, e.description))
+        .collect();
+    let uploaded = state
+        .store
+        .list_objects(
+            who.cx(),
+            crate::langgraph::catalog::TENANT_GRAPH,
+            None,
+            None,
+            1000,
+            0,
+        )
+        .await?;
+    out.extend(uploaded.into_iter().map(|d| d.body));
+    Ok(Json(Value::Array(out)))
 }
 
 pub async fn get_assistant(
     AxState(state): AxState<AppState>,
-    _who: Principal,
+    who: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let (gid, e) = state
+    let r = state
         .catalog
-        .find(&id)
+        .resolve(&*state.store, who.cx(), &id)
+        .await
         .ok_or_else(|| ApiError::not_found("assistant"))?;
-    Ok(Json(assistant_json(gid, e.description)))
+    let mut a = assistant_json(&r.graph_id, &r.description);
+    a["assistant_id"] = json!(r.assistant_id);
+    Ok(Json(a))
 }
 
 fn uuid_of(field: &str, v: &Value) -> ApiResult<Option<Uuid>> {
@@ -179,12 +196,17 @@ pub async fn search_threads(
     Ok(Json(Value::Array(hits)))
 }
 
-fn graph_of(
+async fn graph_of(
     state: &AppState,
+    cx: TenantCtx,
     thread: &StoredObject,
 ) -> Option<std::sync::Arc<morningai_graph::Graph>> {
     let gid = thread.body["metadata"]["graph_id"].as_str()?;
-    state.catalog.find(gid).map(|(_, e)| e.graph.clone())
+    state
+        .catalog
+        .resolve(&*state.store, cx, gid)
+        .await
+        .map(|r| r.graph)
 }
 
 fn state_json(thread_id: Uuid, s: &StateSnapshot) -> Value {
@@ -220,7 +242,7 @@ async fn thread_state(
     checkpoint: Option<Uuid>,
 ) -> ApiResult<Value> {
     let t = thread(state, who.cx(), id).await?;
-    let Some(graph) = graph_of(state, &t) else {
+    let Some(graph) = graph_of(state, who.cx(), &t).await else {
         return Ok(empty_state());
     };
     let snap = get_state(
@@ -259,7 +281,8 @@ pub async fn update_thread_state(
 ) -> ApiResult<Json<Value>> {
     who.require(Role::Member)?;
     let t = thread(&state, who.cx(), id).await?;
-    let graph = graph_of(&state, &t)
+    let graph = graph_of(&state, who.cx(), &t)
+        .await
         .ok_or_else(|| ApiError::invalid("thread_id", "the thread has not run a graph yet"))?;
     let values = req["values"].as_object().cloned().unwrap_or_default();
     let checkpoint = uuid_of("checkpoint_id", &req["checkpoint_id"])?.or(uuid_of(
@@ -291,7 +314,7 @@ pub async fn thread_history(
     let req = body.map(|b| b.0).unwrap_or(Value::Null);
     let limit = req["limit"].as_u64().unwrap_or(10).min(1000) as usize;
     let t = thread(&state, who.cx(), id).await?;
-    let Some(graph) = graph_of(&state, &t) else {
+    let Some(graph) = graph_of(&state, who.cx(), &t).await else {
         return Ok(Json(json!([])));
     };
     let h = history(
@@ -323,10 +346,12 @@ async fn create_run(
     let assistant = req["assistant_id"]
         .as_str()
         .ok_or_else(|| ApiError::invalid("assistant_id", "required"))?;
-    let (graph_id, _) = state
+    let resolved = state
         .catalog
-        .find(assistant)
+        .resolve(&*state.store, cx, assistant)
+        .await
         .ok_or_else(|| ApiError::not_found("assistant"))?;
+    let graph_id = resolved.graph_id.as_str();
     let strategy = req["multitask_strategy"].as_str().unwrap_or("enqueue");
     if !["reject", "interrupt", "rollback", "enqueue"].contains(&strategy) {
         return Err(ApiError::invalid(
@@ -376,7 +401,7 @@ async fn create_run(
     }
     if t.body["metadata"]["graph_id"].is_null() {
         t.body["metadata"]["graph_id"] = json!(graph_id);
-        t.body["metadata"]["assistant_id"] = json!(assistant_id(graph_id));
+        t.body["metadata"]["assistant_id"] = json!(resolved.assistant_id);
         save(&*state.store, cx, t).await?;
     }
     let run_id = Uuid::now_v7();
@@ -388,7 +413,7 @@ async fn create_run(
         "interrupt_after": req["interrupt_after"], "checkpoint_id": req["checkpoint_id"],
     });
     let body = json!({
-        "run_id": run_id, "thread_id": thread_id, "assistant_id": assistant_id(graph_id), "graph_id": graph_id,
+        "run_id": run_id, "thread_id": thread_id, "assistant_id": resolved.assistant_id, "graph_id": graph_id,
         "created_at": now, "updated_at": now, "status": "pending", "metadata": req["metadata"].as_object().cloned().unwrap_or_default(),
         "kwargs": kwargs, "multitask_strategy": strategy, "task_id": task_id, "created_by": who.user_id,
     });

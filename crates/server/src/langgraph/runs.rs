@@ -2,7 +2,7 @@
 //! they update. A worker killed mid-run leaves its checkpoints behind; the job runs again
 //! elsewhere and continues from the last checkpoint instead of starting over.
 
-use crate::langgraph::catalog::{Catalog, assistant_id};
+use crate::langgraph::catalog::Catalog;
 use async_trait::async_trait;
 use morningai_core::checkpoint::{Checkpointer, Interrupt};
 use morningai_core::objects::StoredObject;
@@ -112,9 +112,10 @@ impl Handler for GraphRuns {
             }
         }
         let graph_id = run.body["graph_id"].as_str().unwrap_or_default().to_owned();
-        let (_, entry) = self
+        let entry = self
             .catalog
-            .find(&graph_id)
+            .resolve(store, cx, &graph_id)
+            .await
             .ok_or_else(|| fatal(format!("unknown graph {graph_id:?}")))?;
         run.status = "running".into();
         run = save(store, cx, run).await.map_err(retry)?;
@@ -228,7 +229,7 @@ impl Handler for GraphRuns {
                 "thread_id": thread_id,
                 "run_id": run_id,
                 "graph_id": graph_id,
-                "assistant_id": assistant_id(&graph_id),
+                "assistant_id": entry.assistant_id,
                 "interrupt_id": i.id,
                 "value": i.value,
                 "requested_by": run.body["created_by"],

@@ -16,7 +16,9 @@ use utoipa::ToSchema;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTenant {
-    pub name: String,
+    pub name: Option<String>,
+    /// Days an idle thread keeps its checkpoints (0: forever).
+    pub checkpoint_ttl_days: Option<u32>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -55,15 +57,35 @@ pub async fn update(
     Json(req): Json<UpdateTenant>,
 ) -> ApiResult<axum::Json<Tenant>> {
     who.require(Role::Admin)?;
-    let name = clean_name("name", &req.name)?;
-    let t = state.store.rename_tenant(who.cx(), &name).await?;
+    if let Some(days) = req.checkpoint_ttl_days {
+        let id = who.tenant_id.0;
+        let settings = morningai_core::objects::StoredObject {
+            kind: crate::langgraph::sweeper::SETTINGS.into(),
+            id,
+            parent: None,
+            status: "active".into(),
+            body: json!({"checkpoint_ttl_days": days}),
+            created_at: morningai_core::now(),
+            updated_at: morningai_core::now(),
+        };
+        state.store.put_object(who.cx(), &settings).await?;
+    }
+    let t = match req.name.as_deref() {
+        Some(n) => {
+            state
+                .store
+                .rename_tenant(who.cx(), &clean_name("name", n)?)
+                .await?
+        }
+        None => state.store.tenant(who.cx()).await?,
+    };
     state
         .audit(
             &who,
             "tenant.update",
             "tenant",
             t.id,
-            json!({"name": t.name}),
+            json!({"name": t.name, "checkpoint_ttl_days": req.checkpoint_ttl_days}),
         )
         .await?;
     Ok(axum::Json(t))

@@ -142,6 +142,12 @@ pub async fn spawn_app_full(
             plan,
             stop.clone(),
         );
+        let every = std::time::Duration::from_millis(300);
+        tokio::spawn(morningai_server::langgraph::sweeper::run(
+            state.clone(),
+            every,
+            stop.clone(),
+        ));
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
