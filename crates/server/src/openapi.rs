@@ -39,6 +39,8 @@ impl Modify for Security {
         events::task_events, events::tenant_events,
         schedules::create, schedules::list, schedules::delete,
         queue::depth, queue::dead, queue::retry, queue::purge_one, queue::purge_all,
+        crate::langgraph::approvals::list, crate::langgraph::approvals::approve, crate::langgraph::approvals::reject,
+        crate::langgraph::graphs::create, crate::langgraph::graphs::list, crate::langgraph::graphs::delete,
         system::healthz, system::readyz, system::metrics, system::openapi,
     )
 )]

@@ -28,6 +28,9 @@ pub struct Decision {
     pub comment: Option<String>,
 }
 
+/// Approvals of the caller's tenant, by status.
+#[utoipa::path(get, path = "/api/v1/approvals", tag = "approvals", params(("status" = Option<String>, Query, description = "pending, approved, rejected or expired")),
+    responses((status = 200, description = "approvals")), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -143,6 +146,9 @@ fn comment(body: &[u8]) -> ApiResult<Option<String>> {
     Ok(crate::extract::parse_json::<Decision>(body)?.comment)
 }
 
+/// Approves a pending interrupt and resumes the run with `{approved: true, comment}`.
+#[utoipa::path(post, path = "/api/v1/approvals/{id}/approve", tag = "approvals", params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, description = "decided; the resumed run"), (status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem)), security(("bearer" = [])))]
 pub async fn approve(
     State(state): State<AppState>,
     who: Principal,
@@ -154,6 +160,9 @@ pub async fn approve(
     ))
 }
 
+/// Rejects a pending interrupt and resumes the run with `{approved: false, comment}`.
+#[utoipa::path(post, path = "/api/v1/approvals/{id}/reject", tag = "approvals", params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, description = "decided; the resumed run"), (status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem)), security(("bearer" = [])))]
 pub async fn reject(
     State(state): State<AppState>,
     who: Principal,

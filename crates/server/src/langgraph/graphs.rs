@@ -42,6 +42,8 @@ fn invalid(errors: Vec<DefinitionError>) -> ApiError {
     }
 }
 
+/// Uploads a declarative graph (JSON `definition` or YAML `definition_yaml`), validated.
+#[utoipa::path(post, path = "/api/v1/graphs", tag = "graphs", responses((status = 201, description = "the graph, served as an assistant"), (status = 422, body = crate::error::Problem)), security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -114,6 +116,7 @@ fn yaml_as_json(req: &Value) -> Value {
         .unwrap_or(Value::Null)
 }
 
+#[utoipa::path(get, path = "/api/v1/graphs", tag = "graphs", responses((status = 200, description = "uploaded graphs")), security(("bearer" = [])))]
 pub async fn list(State(state): State<AppState>, who: Principal) -> ApiResult<axum::Json<Value>> {
     let docs = state
         .store
@@ -124,6 +127,7 @@ pub async fn list(State(state): State<AppState>, who: Principal) -> ApiResult<ax
     )))
 }
 
+#[utoipa::path(delete, path = "/api/v1/graphs/{id}", tag = "graphs", params(("id" = String, Path, format = Uuid)), responses((status = 204), (status = 404, body = crate::error::Problem)), security(("bearer" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
     who: Principal,
