@@ -9,28 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-macro_rules! running_on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::running_app(super::common::Backend::Sqlite).await).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::running_app(super::common::Backend::Postgres).await).await
-                }
-            )*
-        }
-    };
-}
-
-running_on_both_backends!(
+running_on_both_backends!(super::running_app;
     approvals_resume_runs_and_follow_the_graph_policy,
     multitask_reject_refuses_a_second_run,
     threads_and_runs_are_tenant_isolated,
@@ -39,10 +18,7 @@ running_on_both_backends!(
 );
 
 async fn running_app(backend: Backend) -> TestApp {
-    let db = match backend {
-        Backend::Postgres => Some(fresh_pg_database().await),
-        Backend::Sqlite => None,
-    };
+    let db = own_database(backend).await;
     spawn_app_with(backend, |c| {
         c.worker_concurrency = 4;
         c.job_lease_secs = 2;
@@ -83,6 +59,16 @@ impl TestApp {
             assert!(start.elapsed() < Duration::from_secs(20), "run stuck: {r}");
             tokio::time::sleep(Duration::from_millis(30)).await;
         }
+    }
+
+    /// Starts a run on `thread` and waits until it reaches `status`.
+    async fn run_until(&self, auth: &str, thread: &str, body: Value, status: &str) -> Value {
+        let (s, run) = self
+            .post(&format!("/threads/{thread}/runs"), auth, body)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{run}");
+        self.wait_run(auth, thread, run["run_id"].as_str().unwrap(), status)
+            .await
     }
 
     async fn new_thread(&self, auth: &str) -> String {
@@ -198,17 +184,10 @@ async fn approvals_resume_runs_and_follow_the_graph_policy(app: TestApp) {
     assert_eq!(done[0]["decided_by"], admin.user_id.as_str());
     // A rejection ends the run the other way; the audit log has both decisions.
     let t2 = app.new_thread(&member.access).await;
-    let (_, r2) = app
-        .post(
-            &format!("/threads/{t2}/runs"),
-            &member.access,
-            json!({"assistant_id": "approval", "input": {"topic": "Go"}}),
-        )
-        .await;
-    app.wait_run(
+    app.run_until(
         &member.access,
         &t2,
-        r2["run_id"].as_str().unwrap(),
+        json!({"assistant_id": "approval", "input": {"topic": "Go"}}),
         "interrupted",
     )
     .await;
@@ -574,17 +553,10 @@ async fn uploaded_definitions_are_validated_and_run(app: TestApp) {
     );
     // Run it; the member approves their own run (allowed by this graph's policy).
     let thread = app.new_thread(&member.access).await;
-    let (_, run) = app
-        .post(
-            &format!("/threads/{thread}/runs"),
-            &member.access,
-            json!({"assistant_id": g["assistant_id"], "input": {"topic": "Rust"}}),
-        )
-        .await;
-    app.wait_run(
+    app.run_until(
         &member.access,
         &thread,
-        run["run_id"].as_str().unwrap(),
+        json!({"assistant_id": g["assistant_id"], "input": {"topic": "Rust"}}),
         "interrupted",
     )
     .await;
@@ -619,17 +591,10 @@ async fn uploaded_definitions_are_validated_and_run(app: TestApp) {
     );
     // Nobody answers: the approval expires and the run resumes down the default branch.
     let t2 = app.new_thread(&member.access).await;
-    let (_, r2) = app
-        .post(
-            &format!("/threads/{t2}/runs"),
-            &member.access,
-            json!({"assistant_id": "custom:review-flow", "input": {"topic": "Go"}}),
-        )
-        .await;
-    app.wait_run(
+    app.run_until(
         &member.access,
         &t2,
-        r2["run_id"].as_str().unwrap(),
+        json!({"assistant_id": "custom:review-flow", "input": {"topic": "Go"}}),
         "interrupted",
     )
     .await;

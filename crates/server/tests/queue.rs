@@ -14,28 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-macro_rules! running_on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::running_app(super::common::Backend::Sqlite).await).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::running_app(super::common::Backend::Postgres).await).await
-                }
-            )*
-        }
-    };
-}
-
-running_on_both_backends!(
+running_on_both_backends!(super::running_app;
     echo_runs_to_success_and_records_events,
     retries_then_dead_letter_then_retry_from_the_operations_api,
     cancelling_queued_and_running_tasks,
@@ -122,10 +101,7 @@ fn registry() -> Registry {
 }
 
 async fn running_app(backend: Backend) -> TestApp {
-    let db = match backend {
-        Backend::Postgres => Some(fresh_pg_database().await),
-        Backend::Sqlite => None,
-    };
+    let db = own_database(backend).await;
     spawn_app_full(
         backend,
         |c| {

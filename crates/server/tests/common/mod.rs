@@ -308,3 +308,34 @@ pub fn assert_problem(status: StatusCode, body: &Value, want_status: StatusCode,
         "{body}"
     );
 }
+
+/// Generates each listed test once per backend, on an app whose workers run jobs.
+#[macro_export]
+macro_rules! running_on_both_backends {
+    ($make:path; $($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($make(super::common::Backend::Sqlite).await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($make(super::common::Backend::Postgres).await).await
+                }
+            )*
+        }
+    };
+}
+
+/// A database of its own on PostgreSQL (its reconciler must not see other tests' tasks).
+pub async fn own_database(backend: Backend) -> Option<String> {
+    match backend {
+        Backend::Postgres => Some(fresh_pg_database().await),
+        Backend::Sqlite => None,
+    }
+}
