@@ -12,7 +12,6 @@
 //! - dedupe: a key rejects duplicates while a job holding it is pending or running;
 //! - fairness: at most `tenant_limit` running jobs per tenant.
 
-use crate::entities::TaskStatus;
 use crate::error::Result;
 use crate::ids::{TaskId, TenantId};
 use crate::values::Priority;
@@ -138,6 +137,14 @@ pub fn backoff(attempt: u32, base: Duration, cap: Duration, jitter_unit: f64) ->
     Duration::from_secs_f64(capped * jitter)
 }
 
+/// The delay before the retry of a failed attempt: [`backoff`] with random jitter. Every
+/// backend uses it, so they retry on the same schedule.
+pub fn retry_delay(attempt: u32, base: Duration, cap: Duration) -> Duration {
+    // The low 53 bits of a v4 UUID are random (its version and variant bits sit higher).
+    let bits = Uuid::new_v4().as_u64_pair().1 & ((1u64 << 53) - 1);
+    backoff(attempt, base, cap, bits as f64 / (1u64 << 53) as f64)
+}
+
 #[async_trait]
 pub trait JobQueue: Send + Sync + 'static {
     fn backend(&self) -> &'static str;
@@ -173,15 +180,6 @@ pub trait JobQueue: Send + Sync + 'static {
     async fn retry_dead(&self, tenant: TenantId, id: TaskId) -> Result<bool>;
     /// Deletes one dead job, or all of the tenant's when `id` is None; returns how many.
     async fn purge_dead(&self, tenant: TenantId, id: Option<TaskId>) -> Result<u64>;
-}
-
-/// Status transitions the worker runtime records on the task row.
-pub fn status_after(f: &Failure) -> Option<TaskStatus> {
-    match f {
-        Failure::Retrying { .. } => Some(TaskStatus::Retrying),
-        Failure::Dead => Some(TaskStatus::Failed),
-        Failure::Lost => None,
-    }
 }
 
 #[cfg(test)]

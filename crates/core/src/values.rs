@@ -45,6 +45,13 @@ impl Email {
     }
 }
 
+impl FromStr for Email {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::parse(s)
+    }
+}
+
 impl TryFrom<String> for Email {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
@@ -213,6 +220,13 @@ impl Slug {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl FromStr for Slug {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::parse(s)
     }
 }
 

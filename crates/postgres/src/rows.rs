@@ -2,7 +2,7 @@
 //! the order of the `*_COLS` lists.
 
 use morningai_core::entities::*;
-use morningai_core::{Email, Error, Priority, Role, Slug};
+use morningai_core::{Error, Priority, Role};
 use std::str::FromStr;
 use tokio_postgres::Row;
 
@@ -14,16 +14,12 @@ where
     T::from_str(s).map_err(|e| Error::internal("bad stored value", e))
 }
 
-fn email(row: &Row, idx: usize) -> Result<Email, Error> {
-    Email::parse(row.get(idx)).map_err(|e| Error::internal("bad stored email", e))
-}
-
 pub(crate) const USER_COLS: &str = "id, email, name, is_platform_admin, created_at";
 
 pub(crate) fn user(r: &Row) -> Result<User, Error> {
     Ok(User {
         id: r.get::<_, uuid::Uuid>(0).into(),
-        email: email(r, 1)?,
+        email: parse(r, 1)?,
         name: r.get(2),
         is_platform_admin: r.get(3),
         created_at: r.get(4),
@@ -35,7 +31,7 @@ pub(crate) const TENANT_COLS: &str = "id, slug, name, created_at";
 pub(crate) fn tenant_at(r: &Row, o: usize) -> Result<Tenant, Error> {
     Ok(Tenant {
         id: r.get::<_, uuid::Uuid>(o).into(),
-        slug: Slug::parse(r.get(o + 1)).map_err(|e| Error::internal("bad stored slug", e))?,
+        slug: parse(r, o + 1)?,
         name: r.get(o + 2),
         created_at: r.get(o + 3),
     })
@@ -51,7 +47,7 @@ pub(crate) const MEMBER_SELECT: &str = "SELECT u.id, u.email, u.name, m.role, m.
 pub(crate) fn member(r: &Row) -> Result<Member, Error> {
     Ok(Member {
         user_id: r.get::<_, uuid::Uuid>(0).into(),
-        email: email(r, 1)?,
+        email: parse(r, 1)?,
         name: r.get(2),
         role: parse::<Role>(r, 3)?,
         joined_at: r.get(4),

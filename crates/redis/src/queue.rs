@@ -152,12 +152,6 @@ fn parse_lease(row: Vec<String>) -> Result<Lease> {
     })
 }
 
-/// A uniform random number in [0, 1) for backoff jitter.
-fn rand_unit() -> f64 {
-    let n = Uuid::new_v4().as_u64_pair().1 & ((1u64 << 53) - 1);
-    n as f64 / (1u64 << 53) as f64
-}
-
 #[async_trait]
 impl JobQueue for RedisQueue {
     fn backend(&self) -> &'static str {
@@ -261,7 +255,7 @@ impl JobQueue for RedisQueue {
     }
 
     async fn fail(&self, lease: &Lease, error: &str, retryable: bool) -> Result<Failure> {
-        let delay = backoff(lease.attempt, self.retry_base, self.retry_cap, rand_unit());
+        let delay = retry_delay(lease.attempt, self.retry_base, self.retry_cap);
         let r: Vec<String> = self
             .scripts
             .fail

@@ -268,7 +268,7 @@ impl JobQueue for SqliteQueue {
             lease.token.to_string(),
             error.to_owned(),
         );
-        let delay = backoff(lease.attempt, self.retry_base, self.retry_cap, rand_unit());
+        let delay = retry_delay(lease.attempt, self.retry_base, self.retry_cap);
         self.db
             .write("fail", move |tx| {
                 let row: Option<(u32, u32)> = tx
@@ -442,11 +442,4 @@ impl JobQueue for SqliteQueue {
             })
             .await
     }
-}
-
-/// A uniform random number in [0, 1) for backoff jitter.
-fn rand_unit() -> f64 {
-    // The low 53 bits of a v4 UUID are random (version and variant bits sit higher).
-    let n = Uuid::new_v4().as_u64_pair().1 & ((1u64 << 53) - 1);
-    n as f64 / (1u64 << 53) as f64
 }

@@ -67,9 +67,7 @@ const USER_COLS: &str = "id, email, name, is_platform_admin, created_at";
 fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
         id: get(r, 0)?,
-        email: Email::parse(&r.get::<_, String>(1)?).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, e.into())
-        })?,
+        email: get(r, 1)?,
         name: r.get(2)?,
         is_platform_admin: r.get(3)?,
         created_at: time(r.get(4)?),
@@ -81,9 +79,7 @@ const TENANT_COLS: &str = "id, slug, name, created_at";
 fn tenant_row_at(r: &rusqlite::Row<'_>, o: usize) -> rusqlite::Result<Tenant> {
     Ok(Tenant {
         id: get(r, o)?,
-        slug: morningai_core::Slug::parse(&r.get::<_, String>(o + 1)?).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(o + 1, rusqlite::types::Type::Text, e.into())
-        })?,
+        slug: get(r, o + 1)?,
         name: r.get(o + 2)?,
         created_at: time(r.get(o + 3)?),
     })
@@ -97,21 +93,13 @@ const MEMBER_SELECT: &str = "SELECT u.id, u.email, u.name, m.role, m.created_at
     FROM memberships m JOIN users u ON u.id = m.user_id";
 
 fn member_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Member> {
-    let u = user_row_partial(r)?;
     Ok(Member {
-        user_id: u.0,
-        email: u.1,
+        user_id: get(r, 0)?,
+        email: get(r, 1)?,
         name: r.get(2)?,
         role: get(r, 3)?,
         joined_at: time(r.get(4)?),
     })
-}
-
-fn user_row_partial(r: &rusqlite::Row<'_>) -> rusqlite::Result<(UserId, Email)> {
-    let email = Email::parse(&r.get::<_, String>(1)?).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, e.into())
-    })?;
-    Ok((get(r, 0)?, email))
 }
 
 const API_KEY_COLS: &str = "id, name, prefix, role, created_by, created_at, revoked_at";

@@ -12,7 +12,7 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::State as AxState;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use morningai_core::entities::NewTask;
 use morningai_core::events::TaskEventKind;
@@ -707,34 +707,12 @@ fn stream_run(
             if events.len() == 500 {
                 continue;
             }
-            let deadline = tokio::time::sleep(Duration::from_secs(2));
-            tokio::pin!(deadline);
-            loop {
-                tokio::select! {
-                    r = bus.recv() => match r {
-                        Ok(ev) if ev.task_id == task => break,
-                        Ok(_) => continue,
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
-                        Err(_) => return,
-                    },
-                    _ = &mut deadline => break,
-                    _ = tx.closed() => return,
-                }
+            if !crate::routes::events::wake(&mut bus, cx, Some(task), &tx).await {
+                return;
             }
         }
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|e| (Ok::<_, std::convert::Infallible>(e), rx))
-    });
-    Sse::new(stream)
-        .keep_alive(
-            KeepAlive::new()
-                .interval(Duration::from_secs(heartbeat.max(1)))
-                .text("heartbeat"),
-        )
-        .into_response()
+    crate::routes::events::sse(heartbeat, rx).into_response()
 }
 
 pub async fn stream_thread_run(

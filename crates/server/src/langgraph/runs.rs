@@ -172,13 +172,26 @@ impl Handler for GraphRuns {
             .iter()
             .max_by_key(|c| c.id)
             .is_some_and(|c| c.metadata["run_id"] == json!(run_id));
+        // As in LangGraph, a resume object keyed by pending interrupt ids answers them one by
+        // one; any other value answers the single pending interrupt.
+        let pending: Vec<String> = if kwargs["command"]["resume"].is_object() {
+            let snap = morningai_graph::get_state(
+                &entry.graph,
+                &*self.checkpointer,
+                cx,
+                &config.thread_id,
+                None,
+            )
+            .await
+            .map_err(retry)?;
+            snap.map(|s| s.interrupts.into_iter().map(|i| i.id).collect())
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let resume = match &kwargs["command"]["resume"] {
             Value::Null => None,
-            Value::Object(m)
-                if !m.is_empty()
-                    && m.keys()
-                        .all(|k| k.len() == 16 && k.chars().all(|c| c.is_ascii_hexdigit())) =>
-            {
+            Value::Object(m) if !m.is_empty() && m.keys().all(|k| pending.contains(k)) => {
                 Some(Resume::ById(
                     m.iter()
                         .map(|(k, v)| (k.clone(), v.clone()))

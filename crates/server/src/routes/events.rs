@@ -51,7 +51,7 @@ fn frame(e: &TaskEvent) -> Event {
         .unwrap_or_else(|_| Event::default().comment("unencodable event"))
 }
 
-fn sse(
+pub(crate) fn sse(
     heartbeat_secs: u64,
     rx: mpsc::Receiver<Event>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
@@ -65,6 +65,31 @@ fn sse(
             .interval(Duration::from_secs(heartbeat_secs.max(1)))
             .text("heartbeat"),
     )
+}
+
+/// Waits until the bus announces an event of the tenant (and of `task`, if given), the poll
+/// interval passes, or a lagging receiver may have missed one; the caller then reads the
+/// store. False when the client left or the bus closed: stop streaming.
+pub(crate) async fn wake(
+    bus: &mut tokio::sync::broadcast::Receiver<TaskEvent>,
+    cx: TenantCtx,
+    task: Option<TaskId>,
+    client: &mpsc::Sender<Event>,
+) -> bool {
+    let deadline = tokio::time::sleep(POLL);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            r = bus.recv() => match r {
+                Ok(e) if e.tenant_id == cx.tenant_id && task.is_none_or(|t| t == e.task_id) => return true,
+                Ok(_) => continue,
+                Err(RecvError::Lagged(_)) => return true,
+                Err(RecvError::Closed) => return false,
+            },
+            _ = &mut deadline => return true,
+            _ = client.closed() => return false,
+        }
+    }
 }
 
 /// Streams events of the tenant (optionally one task) after `after`, until the client leaves.
@@ -103,20 +128,8 @@ fn spawn_stream(
                 }
                 Err(e) => tracing::warn!(error = %e, "reading task events for a stream failed"),
             }
-            // Wait for a relevant event on the bus, the poll interval, or the client leaving.
-            let deadline = tokio::time::sleep(POLL);
-            tokio::pin!(deadline);
-            loop {
-                tokio::select! {
-                    r = bus.recv() => match r {
-                        Ok(e) if e.tenant_id == cx.tenant_id && task.is_none_or(|t| t == e.task_id) => break,
-                        Ok(_) => continue,
-                        Err(RecvError::Lagged(_)) => break,
-                        Err(RecvError::Closed) => return,
-                    },
-                    _ = &mut deadline => break,
-                    _ = tx.closed() => return,
-                }
+            if !wake(&mut bus, cx, task, &tx).await {
+                return;
             }
         }
     });
