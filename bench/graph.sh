@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Workflow engine beside LangGraph (Python, PyPI), same graphs, trivial nodes, one run:
 # per-step overhead of a 10-node linear graph and a 20-way fan-out/fan-in graph with no
-# checkpointer, the in-memory one and SQLite in sync mode; bytes stored per step for a
+# checkpointer, the in-memory one and SQLite in sync mode (both sides WAL, synchronous=NORMAL); bytes stored per step for a
 # 500-step append-only conversation. Usage: bench/graph.sh [RUNS]   (default 1000)
 set -euo pipefail
 cd "$(dirname "$0")/.."

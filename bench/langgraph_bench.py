@@ -50,6 +50,15 @@ def fanout(size):
     return g
 
 
+def sqlite_conn(path):
+    """The SqliteSaver's connection with the durability settings of our SQLite store (WAL,
+    synchronous=NORMAL), so both sides pay for the same kind of commit."""
+    conn = sqlite3.connect(path, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
 def per_step_us(builder, saver, runs, steps, inp):
     app = builder.compile(checkpointer=saver)
     start = time.perf_counter()
@@ -77,14 +86,14 @@ def main():
     for name, builder, steps, inp in [("linear-10", linear(10), 10, {"n": 0}), ("fanout-20", fanout(20), 3, {"results": []})]:
         none = per_step_us(builder, None, runs, steps, inp)
         mem = per_step_us(builder, InMemorySaver(), runs, steps, inp)
-        conn = sqlite3.connect(os.path.join(tmp, f"{name}.db"), check_same_thread=False)
+        conn = sqlite_conn(os.path.join(tmp, f"{name}.db"))
         sql = per_step_us(builder, SqliteSaver(conn), runs, steps, inp)
         print(f"{name}: {runs} runs x {steps} steps; per step: no checkpointer {none:.1f} us, memory {mem:.1f} us, sqlite sync {sql:.1f} us")
     g = StateGraph(Talk)
     g.add_node("talk", talk)
     g.add_edge(START, "talk")
     g.add_conditional_edges("talk", lambda s: "talk" if s["turn"] < 500 else END, ["talk", END])
-    conn = sqlite3.connect(os.path.join(tmp, "conversation.db"), check_same_thread=False)
+    conn = sqlite_conn(os.path.join(tmp, "conversation.db"))
     app = g.compile(checkpointer=SqliteSaver(conn))
     app.invoke({"turn": 0}, {"configurable": {"thread_id": "conversation"}, "recursion_limit": 1000}, durability="sync")
     rows = conn.execute(

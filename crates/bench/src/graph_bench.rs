@@ -21,7 +21,13 @@ impl Checkpointer for Discard {
     async fn put(&self, _: TenantCtx, _: &Checkpoint) -> Result<()> {
         Ok(())
     }
-    async fn put_writes(&self, _: TenantCtx, _: &str, _: Uuid, _: &str, _: &Value) -> Result<()> {
+    async fn put_writes(
+        &self,
+        _: TenantCtx,
+        _: &str,
+        _: Uuid,
+        _: &[(String, Value)],
+    ) -> Result<()> {
         Ok(())
     }
     async fn pending_writes(&self, _: TenantCtx, _: &str, _: Uuid) -> Result<Vec<(String, Value)>> {

@@ -18,7 +18,7 @@ macro_rules! checkpointer_conformance {
     ($make:expr) => {
         $crate::checkpointer_conformance!($make;
             checkpoints_round_trip_and_upsert,
-            pending_writes_upsert_per_task,
+            pending_writes_batched_upsert_per_task,
             threads_are_tenant_scoped,
             compaction_delete_and_expiry,
             a_run_resumes_in_a_new_runner_without_replaying_work,
@@ -87,19 +87,33 @@ pub async fn checkpoints_round_trip_and_upsert((a, _b, cp): Setup) {
     );
 }
 
-pub async fn pending_writes_upsert_per_task((a, _b, cp): Setup) {
+pub async fn pending_writes_batched_upsert_per_task((a, _b, cp): Setup) {
     let thread = Uuid::new_v4().to_string();
     let (c0, c1) = (Uuid::now_v7(), Uuid::now_v7());
-    cp.put_writes(a, &thread, c0, "t1:writes", &json!({"x": 1}))
-        .await
-        .unwrap();
-    cp.put_writes(a, &thread, c0, "t2:writes", &json!({"x": 2}))
-        .await
-        .unwrap();
-    cp.put_writes(a, &thread, c0, "t1:writes", &json!({"x": 3}))
-        .await
-        .unwrap();
-    cp.put_writes(a, &thread, c1, "t1:writes", &json!({"y": 1}))
+    cp.put_writes(
+        a,
+        &thread,
+        c0,
+        &[
+            ("t1:writes".into(), json!({"x": 1})),
+            ("t2:writes".into(), json!({"x": 2})),
+        ],
+    )
+    .await
+    .unwrap();
+    // A stored key is replaced, and within one batch the last of equal keys wins.
+    cp.put_writes(
+        a,
+        &thread,
+        c0,
+        &[
+            ("t1:writes".into(), json!({"x": 9})),
+            ("t1:writes".into(), json!({"x": 3})),
+        ],
+    )
+    .await
+    .unwrap();
+    cp.put_writes(a, &thread, c1, &[("t1:writes".into(), json!({"y": 1}))])
         .await
         .unwrap();
     let w = cp.pending_writes(a, &thread, c0).await.unwrap();
@@ -117,7 +131,7 @@ pub async fn threads_are_tenant_scoped((a, b, cp): Setup) {
     let thread = Uuid::new_v4().to_string();
     let c0 = checkpoint(&thread, None, 0);
     cp.put(a, &c0).await.unwrap();
-    cp.put_writes(a, &thread, c0.id, "t:writes", &json!({}))
+    cp.put_writes(a, &thread, c0.id, &[("t:writes".into(), json!({}))])
         .await
         .unwrap();
     assert!(

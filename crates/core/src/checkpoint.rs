@@ -53,15 +53,16 @@ pub struct Checkpoint {
 #[async_trait]
 pub trait Checkpointer: Send + Sync + 'static {
     async fn put(&self, cx: TenantCtx, checkpoint: &Checkpoint) -> Result<()>;
-    /// Writes of one task that finished inside the step that starts at `checkpoint_id`,
-    /// kept so that a retried or resumed step does not run that task again.
+    /// Writes of tasks that finished inside the step that starts at `checkpoint_id`, keyed
+    /// `<task>:<kind>`, kept so that a retried or resumed step does not run those tasks
+    /// again. All of them are stored in one transaction; a key already stored is replaced,
+    /// and within `writes` the last of equal keys wins.
     async fn put_writes(
         &self,
         cx: TenantCtx,
         thread: &str,
         checkpoint_id: Uuid,
-        task_id: &str,
-        writes: &Value,
+        writes: &[(String, Value)],
     ) -> Result<()>;
     async fn pending_writes(
         &self,

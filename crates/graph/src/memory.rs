@@ -40,13 +40,14 @@ impl Checkpointer for MemoryCheckpointer {
         cx: TenantCtx,
         thread: &str,
         checkpoint_id: Uuid,
-        task_id: &str,
-        writes: &Value,
+        writes: &[(String, Value)],
     ) -> Result<()> {
         let mut all = self.writes.lock().unwrap_or_else(|p| p.into_inner());
         let list = all.entry((key(cx, thread), checkpoint_id)).or_default();
-        list.retain(|(t, _)| t != task_id);
-        list.push((task_id.to_owned(), writes.clone()));
+        for (task, value) in writes {
+            list.retain(|(t, _)| t != task);
+            list.push((task.clone(), value.clone()));
+        }
         Ok(())
     }
 

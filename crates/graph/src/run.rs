@@ -263,6 +263,7 @@ fn storage(e: morningai_core::Error) -> GraphError {
 }
 
 /// Pending-write keys: `<task>:writes`, `<task>:interrupt`, `<task>:resume`.
+#[derive(Default)]
 struct StepMemory {
     done: HashMap<String, Command>,
     interrupts: HashMap<String, Interrupt>,
@@ -320,22 +321,19 @@ impl Runner {
         self
     }
 
-    fn emit(&self, mode: &'static str, data: Value) {
+    /// Sends a stream event; `data` is built only when someone listens.
+    fn emit(&self, mode: &'static str, data: impl FnOnce() -> Value) {
         if let Some(e) = &self.events {
             let _ = e.send(StreamEvent {
                 mode,
                 ns: self.ns.clone(),
-                data,
+                data: data(),
             });
         }
     }
 
     async fn step_memory(&self, thread: &str, cp: Uuid) -> Result<StepMemory, GraphError> {
-        let mut m = StepMemory {
-            done: HashMap::new(),
-            interrupts: HashMap::new(),
-            resumes: HashMap::new(),
-        };
+        let mut m = StepMemory::default();
         for (key, v) in self
             .checkpointer
             .pending_writes(self.cx, thread, cp)
@@ -400,6 +398,9 @@ impl Runner {
         let mut current: Checkpoint;
         let mut skip_breakpoint = false;
         let mut steps = 0usize;
+        // Pending writes exist only for a checkpoint read from storage (a resumed or
+        // recovered step); one this run just made has none yet, so its step skips the read.
+        let mut stored = input.is_none();
         match (input, &base) {
             (Some(input), _) => {
                 // A new input starts a new run on the thread from its current state.
@@ -420,14 +421,13 @@ impl Runner {
                     json!({"source": "input", "writes": {START: writes}}),
                 );
                 writer.put(&current).await?;
-                self.emit("values", Value::Object(state.clone()));
+                self.emit("values", || Value::Object(state.clone()));
             }
             (None, Some(b)) => {
                 current = b.clone();
                 let pending = self.step_memory(thread, b.id).await?;
                 match &resume {
                     Some(r) => {
-                        let mut answered = 0;
                         let by_id: HashMap<String, Value> = match r {
                             Resume::ById(m) => m.clone(),
                             Resume::Value(v) => pending
@@ -436,23 +436,23 @@ impl Runner {
                                 .map(|i| (i.id.clone(), v.clone()))
                                 .collect(),
                         };
-                        for (task, intr) in &pending.interrupts {
-                            if let Some(v) = by_id.get(&intr.id) {
+                        let answers: Vec<(String, Value)> = pending
+                            .interrupts
+                            .iter()
+                            .filter_map(|(task, intr)| {
+                                let v = by_id.get(&intr.id)?;
                                 let mut values =
                                     pending.resumes.get(task).cloned().unwrap_or_default();
                                 values.push(v.clone());
-                                self.checkpointer
-                                    .put_writes(
-                                        self.cx,
-                                        thread,
-                                        b.id,
-                                        &format!("{task}:resume"),
-                                        &Value::Array(values),
-                                    )
-                                    .await
-                                    .map_err(storage)?;
-                                answered += 1;
-                            }
+                                Some((format!("{task}:resume"), Value::Array(values)))
+                            })
+                            .collect();
+                        let answered = answers.len();
+                        if answered > 0 {
+                            self.checkpointer
+                                .put_writes(self.cx, thread, b.id, &answers)
+                                .await
+                                .map_err(storage)?;
                         }
                         if answered == 0
                             && b.interrupts.is_empty()
@@ -516,13 +516,21 @@ impl Runner {
                 });
             }
             skip_breakpoint = false;
-            let memory = self.step_memory(thread, current.id).await?;
+            let memory = if std::mem::take(&mut stored) {
+                self.step_memory(thread, current.id).await?
+            } else {
+                StepMemory::default()
+            };
             let snapshot = Arc::new(state.clone());
             let step = Step {
                 config,
-                checkpoint: current.id,
-                thread,
                 siblings: current.next.len() > 1,
+                pending: PendingWrites::new(
+                    self.checkpointer.as_ref(),
+                    self.cx,
+                    thread,
+                    current.id,
+                ),
             };
             let mut runs = Vec::new();
             for task in &current.next {
@@ -592,8 +600,8 @@ impl Runner {
                 json!({"source": "loop", "writes": by_node}),
             );
             steps += 1;
-            self.emit("updates", Value::Object(by_node));
-            self.emit("values", Value::Object(state.clone()));
+            self.emit("updates", || Value::Object(by_node));
+            self.emit("values", || Value::Object(state.clone()));
             if let Some(node) = after {
                 let intr = Interrupt {
                     id: short_hash(&[&cp.id.to_string(), &node, "after"]),
@@ -774,7 +782,7 @@ impl Runner {
             attempt += 1;
             self.emit(
                 "debug",
-                json!({"type": "task", "node": task.node, "task_id": task.id, "attempt": attempt}),
+                || json!({"type": "task", "node": task.node, "task_id": task.id, "attempt": attempt}),
             );
             let ctx = NodeContext {
                 state: state.clone(),
@@ -805,22 +813,12 @@ impl Runner {
                 Ok(Ok(cmd)) if !step.siblings => return Ok(cmd),
                 Ok(Ok(cmd)) => {
                     let key = format!("{}:writes", task.id);
-                    if let Err(e) = self
-                        .checkpointer
-                        .put_writes(
-                            self.cx,
-                            step.thread,
-                            step.checkpoint,
-                            &key,
-                            &command_to_json(&cmd),
-                        )
-                        .await
-                    {
-                        return Err(TaskError::Graph(storage(e)));
+                    if let Err(e) = step.pending.put(key, command_to_json(&cmd)).await {
+                        return Err(TaskError::Graph(e));
                     }
                     self.emit(
                         "debug",
-                        json!({"type": "task_result", "node": task.node, "task_id": task.id}),
+                        || json!({"type": "task_result", "node": task.node, "task_id": task.id}),
                     );
                     return Ok(cmd);
                 }
@@ -834,12 +832,8 @@ impl Runner {
                     };
                     let key = format!("{}:interrupt", task.id);
                     let v = serde_json::to_value(&intr).unwrap_or_default();
-                    if let Err(e) = self
-                        .checkpointer
-                        .put_writes(self.cx, step.thread, step.checkpoint, &key, &v)
-                        .await
-                    {
-                        return Err(TaskError::Graph(storage(e)));
+                    if let Err(e) = step.pending.put(key, v).await {
+                        return Err(TaskError::Graph(e));
                     }
                     return Err(TaskError::Interrupt(intr));
                 }
@@ -870,10 +864,91 @@ impl Runner {
 /// What the tasks of one step share.
 struct Step<'a> {
     config: &'a RunConfig,
-    checkpoint: Uuid,
-    thread: &'a str,
     /// More than one task in the step: finished ones record pending writes.
     siblings: bool,
+    pending: PendingWrites<'a>,
+}
+
+type WriteAnswer = tokio::sync::oneshot::Sender<Result<(), String>>;
+
+/// The pending writes of one step, stored in batches: tasks that finish together share
+/// one `put_writes` (one commit on SQLite, one round trip on PostgreSQL) instead of one
+/// each. The first task to finish flushes; it yields once so that siblings finishing in
+/// the same poll join its batch, and keeps flushing while writes arrive.
+struct PendingWrites<'a> {
+    checkpointer: &'a dyn Checkpointer,
+    cx: TenantCtx,
+    thread: &'a str,
+    checkpoint: Uuid,
+    queue: std::sync::Mutex<Vec<(String, Value, WriteAnswer)>>,
+    flushing: std::sync::atomic::AtomicBool,
+}
+
+impl<'a> PendingWrites<'a> {
+    fn new(
+        checkpointer: &'a dyn Checkpointer,
+        cx: TenantCtx,
+        thread: &'a str,
+        checkpoint: Uuid,
+    ) -> Self {
+        Self {
+            checkpointer,
+            cx,
+            thread,
+            checkpoint,
+            queue: Default::default(),
+            flushing: Default::default(),
+        }
+    }
+
+    fn take(&self) -> Vec<(String, Value, WriteAnswer)> {
+        std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Stores `key → value`; returns once it is stored.
+    async fn put(&self, key: String, value: Value) -> Result<(), GraphError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((key, value, tx));
+        if !self.flushing.swap(true, Ordering::AcqRel) {
+            tokio::task::yield_now().await;
+            loop {
+                let batch = self.take();
+                if batch.is_empty() {
+                    self.flushing.store(false, Ordering::Release);
+                    // A write queued after the take found a flusher: flush it unless a
+                    // newer flusher already took over.
+                    let waiting = !self
+                        .queue
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .is_empty();
+                    if waiting && !self.flushing.swap(true, Ordering::AcqRel) {
+                        continue;
+                    }
+                    break;
+                }
+                let (writes, answers): (Vec<_>, Vec<_>) =
+                    batch.into_iter().map(|(k, v, a)| ((k, v), a)).unzip();
+                let r = self
+                    .checkpointer
+                    .put_writes(self.cx, self.thread, self.checkpoint, &writes)
+                    .await
+                    .map_err(|e| e.to_string());
+                for a in answers {
+                    let _ = a.send(r.clone());
+                }
+            }
+        }
+        match rx.await {
+            Ok(r) => r.map_err(GraphError::Storage),
+            Err(_) => Err(GraphError::Storage(
+                "pending writes were dropped unstored".into(),
+            )),
+        }
+    }
 }
 
 enum TaskError {

@@ -725,3 +725,120 @@ async fn declarative_definitions_run_and_report_precise_errors() {
             .unwrap_err();
     assert!(unknown_field[0].message.contains("extra"));
 }
+
+/// Counts `put_writes` calls on the way to the in-memory checkpointer.
+#[derive(Default)]
+struct CountingWrites {
+    inner: MemoryCheckpointer,
+    put_writes_calls: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Checkpointer for CountingWrites {
+    async fn put(
+        &self,
+        cx: TenantCtx,
+        c: &morningai_core::checkpoint::Checkpoint,
+    ) -> morningai_core::Result<()> {
+        self.inner.put(cx, c).await
+    }
+    async fn put_writes(
+        &self,
+        cx: TenantCtx,
+        thread: &str,
+        cp: uuid::Uuid,
+        writes: &[(String, Value)],
+    ) -> morningai_core::Result<()> {
+        self.put_writes_calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.put_writes(cx, thread, cp, writes).await
+    }
+    async fn pending_writes(
+        &self,
+        cx: TenantCtx,
+        thread: &str,
+        cp: uuid::Uuid,
+    ) -> morningai_core::Result<Vec<(String, Value)>> {
+        self.inner.pending_writes(cx, thread, cp).await
+    }
+    async fn thread_checkpoints(
+        &self,
+        cx: TenantCtx,
+        thread: &str,
+    ) -> morningai_core::Result<Vec<morningai_core::checkpoint::Checkpoint>> {
+        self.inner.thread_checkpoints(cx, thread).await
+    }
+    async fn compact(
+        &self,
+        cx: TenantCtx,
+        thread: &str,
+        s: &morningai_core::checkpoint::Checkpoint,
+    ) -> morningai_core::Result<u64> {
+        self.inner.compact(cx, thread, s).await
+    }
+    async fn delete_thread(&self, cx: TenantCtx, thread: &str) -> morningai_core::Result<u64> {
+        self.inner.delete_thread(cx, thread).await
+    }
+    async fn expire(
+        &self,
+        cx: TenantCtx,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> morningai_core::Result<u64> {
+        self.inner.expire(cx, before).await
+    }
+    async fn stored_bytes(&self, cx: TenantCtx, thread: &str) -> morningai_core::Result<u64> {
+        self.inner.stored_bytes(cx, thread).await
+    }
+}
+
+#[tokio::test]
+async fn siblings_that_finish_together_store_their_writes_in_one_batch() {
+    let worker_runs = Arc::new(AtomicUsize::new(0));
+    let fail = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let mut b = Graph::builder()
+        .channel("log", Reducer::Append)
+        .node("split", NodeFn(|_| async { Ok(Command::default()) }))
+        .edge(START, "split");
+    for i in 0..9 {
+        let name = format!("w{i}");
+        b = b
+            .node(&name, logger("w", worker_runs.clone()))
+            .edge("split", &name);
+    }
+    let f = fail.clone();
+    let g = b
+        .node(
+            "flaky",
+            NodeFn(move |_ctx: NodeContext| {
+                let f = f.clone();
+                async move {
+                    if f.load(Ordering::SeqCst) {
+                        Err(NodeError::fatal("down"))
+                    } else {
+                        Ok(write("log", json!("flaky")))
+                    }
+                }
+            }),
+        )
+        .edge("split", "flaky")
+        .compile()
+        .unwrap();
+    let cp = Arc::new(CountingWrites::default());
+    let r = Runner::new(Arc::new(g), cp.clone(), cx());
+    let config = RunConfig::new("batched");
+    assert!(r.run(Some(state(json!({}))), None, &config).await.is_err());
+    assert_eq!(worker_runs.load(Ordering::SeqCst), 9);
+    let calls = cp.put_writes_calls.load(Ordering::SeqCst);
+    assert!(
+        (1..=2).contains(&calls),
+        "9 finished siblings stored their writes in {calls} calls"
+    );
+    // The failed step re-runs only the task that failed.
+    fail.store(false, Ordering::SeqCst);
+    let out = r.run(None, None, &config).await.unwrap();
+    assert_eq!(
+        worker_runs.load(Ordering::SeqCst),
+        9,
+        "no finished sibling ran again"
+    );
+    assert_eq!(out.state["log"].as_array().unwrap().len(), 10);
+}

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use morningai_core::checkpoint::{Checkpoint, Checkpointer};
 use morningai_core::{Error, Result, TenantCtx};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
 fn encode(c: &Checkpoint) -> Result<Value> {
@@ -42,16 +43,23 @@ impl Checkpointer for PgStore {
         cx: TenantCtx,
         thread: &str,
         checkpoint_id: Uuid,
-        task_id: &str,
-        writes: &Value,
+        writes: &[(String, Value)],
     ) -> Result<()> {
+        // One statement for the batch; ON CONFLICT may touch a row once per statement, so
+        // equal keys are folded first (the last wins).
+        let mut last: BTreeMap<&str, &Value> = BTreeMap::new();
+        for (task, value) in writes {
+            last.insert(task, value);
+        }
+        let (tasks, values): (Vec<&str>, Vec<&Value>) = last.into_iter().unzip();
         one_shot(
             self.pool(),
             Some(cx),
             "put pending writes",
-            "INSERT INTO checkpoint_writes (tenant_id, thread_id, checkpoint_id, task, value) VALUES ($1, $2, $3, $4, $5)
+            "INSERT INTO checkpoint_writes (tenant_id, thread_id, checkpoint_id, task, value)
+             SELECT $1, $2, $3, w.task, w.value FROM unnest($4::text[], $5::jsonb[]) AS w(task, value)
              ON CONFLICT (tenant_id, thread_id, checkpoint_id, task) DO UPDATE SET value = excluded.value",
-            &[&cx.tenant_id.0, &thread, &checkpoint_id, &task_id, writes],
+            &[&cx.tenant_id.0, &thread, &checkpoint_id, &tasks, &values],
         )
         .await?;
         Ok(())

@@ -43,17 +43,23 @@ impl Checkpointer for SqliteStore {
         cx: TenantCtx,
         thread: &str,
         checkpoint_id: Uuid,
-        task_id: &str,
-        writes: &Value,
+        writes: &[(String, Value)],
     ) -> Result<()> {
-        let (thread, task, value) = (thread.to_owned(), task_id.to_owned(), writes.to_string());
+        let (thread, checkpoint) = (thread.to_owned(), checkpoint_id.to_string());
+        let writes: Vec<(String, String)> = writes
+            .iter()
+            .map(|(t, v)| (t.clone(), v.to_string()))
+            .collect();
         self.db
             .write("put pending writes", move |tx| {
-                tx.prepare_cached(
+                let mut st = tx.prepare_cached(
                     "INSERT INTO checkpoint_writes (tenant_id, thread_id, checkpoint_id, task, value) VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT (tenant_id, thread_id, checkpoint_id, task) DO UPDATE SET value = excluded.value",
-                )?
-                .execute(params![cx.tenant_id.to_string(), thread, checkpoint_id.to_string(), task, value])?;
+                )?;
+                let tenant = cx.tenant_id.to_string();
+                for (task, value) in writes {
+                    st.execute(params![tenant, thread, checkpoint, task, value])?;
+                }
                 Ok(())
             })
             .await
@@ -67,7 +73,7 @@ impl Checkpointer for SqliteStore {
     ) -> Result<Vec<(String, Value)>> {
         let thread = thread.to_owned();
         self.db
-            .read("pending writes", move |c| {
+            .read_now("pending writes", move |c| {
                 let mut st = c.prepare_cached(
                     "SELECT task, value FROM checkpoint_writes WHERE tenant_id = ?1 AND thread_id = ?2 AND checkpoint_id = ?3 ORDER BY task",
                 )?;
@@ -83,7 +89,7 @@ impl Checkpointer for SqliteStore {
         let thread = thread.to_owned();
         let bodies = self
             .db
-            .read("thread checkpoints", move |c| {
+            .read_now("thread checkpoints", move |c| {
                 let mut st = c.prepare_cached("SELECT body FROM checkpoints WHERE tenant_id = ?1 AND thread_id = ?2 ORDER BY id")?;
                 let rows = st.query_map(params![cx.tenant_id.to_string(), thread], |r| r.get::<_, String>(0))?;
                 Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -99,7 +105,7 @@ impl Checkpointer for SqliteStore {
         let body = encode(snapshot)?;
         let (thread, id) = (thread.to_owned(), snapshot.id.to_string());
         self.db
-            .write("compact checkpoints", move |tx| {
+            .write_queued("compact checkpoints", move |tx| {
                 let t = cx.tenant_id.to_string();
                 let n = tx.execute("DELETE FROM checkpoints WHERE tenant_id = ?1 AND thread_id = ?2 AND id < ?3", params![t, thread, id])?;
                 tx.execute(
@@ -118,7 +124,7 @@ impl Checkpointer for SqliteStore {
     async fn delete_thread(&self, cx: TenantCtx, thread: &str) -> Result<u64> {
         let thread = thread.to_owned();
         self.db
-            .write("delete thread checkpoints", move |tx| {
+            .write_queued("delete thread checkpoints", move |tx| {
                 let t = cx.tenant_id.to_string();
                 tx.execute(
                     "DELETE FROM checkpoint_writes WHERE tenant_id = ?1 AND thread_id = ?2",
@@ -134,7 +140,7 @@ impl Checkpointer for SqliteStore {
 
     async fn expire(&self, cx: TenantCtx, before: DateTime<Utc>) -> Result<u64> {
         self.db
-            .write("expire checkpoints", move |tx| {
+            .write_queued("expire checkpoints", move |tx| {
                 let t = cx.tenant_id.to_string();
                 let stale = "SELECT thread_id FROM checkpoints WHERE tenant_id = ?1 GROUP BY thread_id HAVING max(created_at) < ?2";
                 tx.execute(&format!("DELETE FROM checkpoint_writes WHERE tenant_id = ?1 AND thread_id IN ({stale})"), params![t, micros(before)])?;

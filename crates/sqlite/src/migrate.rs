@@ -11,6 +11,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (3, include_str!("../migrations/0003_checkpoints.sql")),
     (4, include_str!("../migrations/0004_objects.sql")),
+    (
+        5,
+        include_str!("../migrations/0005_checkpoints_clustered.sql"),
+    ),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -334,7 +334,7 @@ impl JobQueue for SqliteQueue {
     async fn reclaim_expired(&self) -> Result<u64> {
         let n = self
             .db
-            .write("reclaim expired leases", move |tx| {
+            .write_queued("reclaim expired leases", move |tx| {
                 let at = now();
                 let expired: Vec<(String, u32, u32)> = {
                     let mut st = tx.prepare_cached(
@@ -434,7 +434,7 @@ impl JobQueue for SqliteQueue {
 
     async fn purge_dead(&self, tenant: TenantId, id: Option<TaskId>) -> Result<u64> {
         self.db
-            .write("purge dead jobs", move |tx| {
+            .write_queued("purge dead jobs", move |tx| {
                 Ok(tx.execute(
                     "DELETE FROM jobs WHERE tenant_id = ?1 AND state = 'dead' AND (?2 IS NULL OR id = ?2)",
                     params![tenant.to_string(), id.map(|i| i.to_string())],

@@ -764,17 +764,18 @@ impl Store for SqliteStore {
     }
 
     async fn delete_project(&self, cx: TenantCtx, id: ProjectId) -> Result<()> {
-        self.write("delete project", move |tx| {
-            let n = tx.execute(
-                "DELETE FROM projects WHERE tenant_id = ?1 AND id = ?2",
-                params![cx.tenant_id.to_string(), id.to_string()],
-            )?;
-            if n == 0 {
-                return Err(Error::NotFound("project").into());
-            }
-            Ok(())
-        })
-        .await
+        self.db
+            .write_queued("delete project", move |tx| {
+                let n = tx.execute(
+                    "DELETE FROM projects WHERE tenant_id = ?1 AND id = ?2",
+                    params![cx.tenant_id.to_string(), id.to_string()],
+                )?;
+                if n == 0 {
+                    return Err(Error::NotFound("project").into());
+                }
+                Ok(())
+            })
+            .await
     }
 
     async fn create_task(&self, cx: TenantCtx, t: NewTask) -> Result<TaskCreated> {
