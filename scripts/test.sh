@@ -20,6 +20,12 @@ if [[ -z ${MORNINGAI_SDK_PYTHON:-} ]]; then
   export MORNINGAI_SDK_PYTHON=$sdk_venv/bin/python
 fi
 
+# Real all-MiniLM-L6-v2 weights for the embedding tests.
+if [[ -z ${MORNINGAI_EMBED_MODEL_DIR:-} ]]; then
+  MORNINGAI_EMBED_MODEL_DIR=$(scripts/fetch-minilm.sh)
+  export MORNINGAI_EMBED_MODEL_DIR
+fi
+
 cargo fmt --all -- --check
 report=${CARGO_TARGET_DIR:-target}/tmp/crash-report.txt
 rm -f "$report"

@@ -1,8 +1,9 @@
 //! One conformance suite per port, run against every backend: [`store`] for `Store`
 //! (SQLite, PostgreSQL), [`queue`] for `JobQueue` (SQLite, Redis) and [`checkpoint`] for
-//! `Checkpointer` (memory, SQLite, PostgreSQL).
+//! `Checkpointer` (memory, SQLite, PostgreSQL) and [`memory`] for `Memory` (SQLite, PostgreSQL).
 
 pub mod checkpoint;
+pub mod memory;
 pub mod queue;
 pub mod store;
 

@@ -71,3 +71,11 @@ id_type!(
     /// A task id.
     TaskId
 );
+id_type!(
+    /// A memory collection id.
+    CollectionId
+);
+id_type!(
+    /// A memory item id (a file or a text in a collection).
+    ItemId
+);

@@ -1,11 +1,13 @@
 //! MorningAI domain: entities, parse-don't-validate newtypes, the error type and the ports
 //! every adapter implements. No I/O lives here.
 
+pub mod ai;
 pub mod checkpoint;
 pub mod entities;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod memory;
 pub mod objects;
 pub mod queue;
 pub mod schedules;
@@ -14,7 +16,7 @@ pub mod task_kinds;
 pub mod values;
 
 pub use error::{Error, Result};
-pub use ids::{ApiKeyId, ProjectId, TaskId, TenantId, UserId};
+pub use ids::{ApiKeyId, CollectionId, ItemId, ProjectId, TaskId, TenantId, UserId};
 pub use store::{Store, TenantCtx};
 pub use values::{Email, Priority, Role, Slug};
 

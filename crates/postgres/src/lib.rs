@@ -7,6 +7,7 @@
 //! into one round trip.
 
 mod checkpoints;
+mod memory;
 mod migrate;
 mod objects;
 mod rows;

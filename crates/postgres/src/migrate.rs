@@ -8,6 +8,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (2, include_str!("../migrations/0002_events_schedules.sql")),
     (3, include_str!("../migrations/0003_checkpoints.sql")),
     (4, include_str!("../migrations/0004_objects.sql")),
+    (5, include_str!("../migrations/0005_memory.sql")),
 ];
 
 /// Arbitrary constant identifying MorningAI's migration lock.

@@ -26,7 +26,7 @@ pub struct PgStore {
     pool: Pool,
 }
 
-fn unique_violation(e: &tokio_postgres::Error) -> bool {
+pub(crate) fn unique_violation(e: &tokio_postgres::Error) -> bool {
     e.code() == Some(&SqlState::UNIQUE_VIOLATION)
 }
 

@@ -36,3 +36,20 @@ mod checkpoints {
     use super::*;
     morningai_conformance::checkpointer_conformance!(checkpointer());
 }
+
+async fn memory() -> morningai_conformance::memory::Setup {
+    let url = std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL is not set: run the suite with scripts/test.sh");
+    let store = PgStore::connect(&url, 4)
+        .await
+        .expect("connect to PostgreSQL");
+    let dynstore: morningai_conformance::DynStore = Arc::new(store.clone());
+    let (_, a) = morningai_conformance::owner(&dynstore, "mem-a").await;
+    let (_, b) = morningai_conformance::owner(&dynstore, "mem-b").await;
+    (a, b, Arc::new(store))
+}
+
+mod memory {
+    use super::*;
+    morningai_conformance::memory_conformance!(memory());
+}

@@ -183,11 +183,37 @@ async fn tenant_role_cannot_write_into_another_tenant() {
 
 #[tokio::test]
 async fn policies_and_force_are_on_every_tenant_table() {
+    PgStore::connect(&url(), 1)
+        .await
+        .expect("connect and migrate");
     let client = raw().await;
-    for (table, _) in TENANT_TABLES
+    // Every table with a tenant_id column, read from the catalog, so a new table cannot
+    // be forgotten here.
+    let tables: Vec<String> = client
+        .query(
+            "SELECT table_name::text FROM information_schema.columns
+             WHERE table_schema = 'public' AND column_name = 'tenant_id'",
+            &[],
+        )
+        .await
+        .unwrap()
         .iter()
-        .chain(&[("refresh_tokens", "tenant_id")])
-    {
+        .map(|r| r.get(0))
+        .chain(["tenants".to_owned()])
+        .collect();
+    for expected in [
+        "checkpoints",
+        "objects",
+        "memory_chunks",
+        "memory_items",
+        "refresh_tokens",
+    ] {
+        assert!(
+            tables.iter().any(|t| t == expected),
+            "{expected} has a tenant_id column"
+        );
+    }
+    for table in &tables {
         let row = client
             .query_one(
                 "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE relname = $1",

@@ -1,12 +1,14 @@
-//! The `Store` port on SQLite: one file, WAL, foreign keys on, migrations applied at open.
+//! Every port on SQLite (store, queue, checkpoints, workflow documents, memory): one file,
+//! WAL, foreign keys on, migrations applied at open.
 //!
-//! SQLite allows one writer at a time, so there is one writer connection behind a mutex
-//! and a small set of reader connections (WAL lets readers run beside the writer). Every
-//! call runs on tokio's blocking pool so a slow disk never stalls the async workers.
+//! SQLite allows one writer at a time, so there is one write connection (a writer thread
+//! with group commit, borrowed by lone short writes) and a small set of reader connections
+//! beside it; see `db.rs`.
 
 mod checkpoints;
 mod convert;
 mod db;
+mod memory;
 mod migrate;
 mod objects;
 mod queue;

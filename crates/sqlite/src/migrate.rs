@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../migrations/0005_checkpoints_clustered.sql"),
     ),
+    (6, include_str!("../migrations/0006_memory.sql")),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -63,3 +63,20 @@ mod checkpoints {
     use super::*;
     morningai_conformance::checkpointer_conformance!(checkpointer());
 }
+
+async fn memory() -> morningai_conformance::memory::Setup {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("sqlite-mem-{}", uuid_like()));
+    let store = SqliteStore::open(dir.join("morningai.db"))
+        .await
+        .expect("open sqlite");
+    let dynstore: morningai_conformance::DynStore = Arc::new(store.clone());
+    let (_, a) = morningai_conformance::owner(&dynstore, "mem-a").await;
+    let (_, b) = morningai_conformance::owner(&dynstore, "mem-b").await;
+    (a, b, Arc::new(store))
+}
+
+mod memory {
+    use super::*;
+    morningai_conformance::memory_conformance!(memory());
+}

@@ -1,0 +1,159 @@
+//! The local embedder: a BERT sentence encoder (all-MiniLM-L6-v2 by default) run in-process
+//! with candle, mean-pooled over the attention mask and L2-normalised, as
+//! sentence-transformers does. Loaded from a directory holding `config.json`,
+//! `tokenizer.json` and `model.safetensors`.
+
+use async_trait::async_trait;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use morningai_core::ai::Embedder;
+use morningai_core::{Error, Result};
+use std::path::Path;
+use std::sync::Arc;
+use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+
+/// sentence-transformers reads at most 256 tokens with this model (its
+/// `max_seq_length`); the bundled tokenizer.json says 128, which would cut chunks short.
+const MAX_TOKENS: usize = 256;
+/// Texts per forward pass: bounded so that a batch of long texts stays a few MB.
+const BATCH: usize = 32;
+
+pub struct MiniLm {
+    inner: Arc<Inner>,
+    model_name: String,
+}
+
+struct Inner {
+    model: BertModel,
+    /// Truncates to the model's window and pads batches: for model input.
+    tokenizer: Tokenizer,
+    /// Neither truncates nor pads: for measuring text.
+    counter: Tokenizer,
+    dims: usize,
+}
+
+fn load_err(what: &str, dir: &Path, e: impl std::fmt::Display) -> Error {
+    Error::internal(&format!("load {what} from {}", dir.display()), e)
+}
+
+impl MiniLm {
+    /// Loads the model in `dir`; `model_name` is what vectors record (the directory name
+    /// when none is given).
+    pub fn load(dir: &Path, model_name: Option<&str>) -> Result<Self> {
+        let config: Config = serde_json::from_slice(
+            &std::fs::read(dir.join("config.json")).map_err(|e| load_err("config.json", dir, e))?,
+        )
+        .map_err(|e| load_err("config.json", dir, e))?;
+        let mut counter = Tokenizer::from_file(dir.join("tokenizer.json"))
+            .map_err(|e| load_err("tokenizer.json", dir, e))?;
+        let mut tokenizer = counter.clone();
+        counter
+            .with_truncation(None)
+            .map_err(|e| load_err("tokenizer.json", dir, e))?;
+        counter.with_padding(None);
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: MAX_TOKENS,
+                ..Default::default()
+            }))
+            .map_err(|e| load_err("tokenizer.json", dir, e))?;
+        tokenizer.with_padding(Some(PaddingParams {
+            strategy: PaddingStrategy::BatchLongest,
+            ..Default::default()
+        }));
+        let weights = std::fs::read(dir.join("model.safetensors"))
+            .map_err(|e| load_err("model.safetensors", dir, e))?;
+        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
+            .map_err(|e| load_err("model.safetensors", dir, e))?;
+        let model = BertModel::load(vb, &config).map_err(|e| load_err("the model", dir, e))?;
+        let model_name = model_name.map(str::to_owned).unwrap_or_else(|| {
+            dir.file_name()
+                .map_or("local".into(), |n| n.to_string_lossy().into_owned())
+        });
+        Ok(Self {
+            inner: Arc::new(Inner {
+                model,
+                tokenizer,
+                counter,
+                dims: config.hidden_size,
+            }),
+            model_name,
+        })
+    }
+}
+
+impl Inner {
+    fn embed_batch(&self, texts: &[String]) -> candle_core::Result<Vec<Vec<f32>>> {
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(candle_core::Error::wrap)?;
+        let rows = |f: fn(&tokenizers::Encoding) -> &[u32]| -> candle_core::Result<Tensor> {
+            let rows = encodings
+                .iter()
+                .map(|e| Tensor::new(f(e), &Device::Cpu))
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            Tensor::stack(&rows, 0)
+        };
+        let ids = rows(|e| e.get_ids())?;
+        let mask = rows(|e| e.get_attention_mask())?;
+        let types = ids.zeros_like()?;
+        let hidden = self.model.forward(&ids, &types, Some(&mask))?;
+        // Mean over the real tokens: padding positions weigh zero.
+        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+        let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
+        let counts = mask.sum(1)?.clamp(1e-9, f32::MAX)?;
+        let mean = summed.broadcast_div(&counts)?;
+        let norms = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f32::MAX)?;
+        mean.broadcast_div(&norms)?.to_vec2::<f32>()
+    }
+}
+
+#[async_trait]
+impl Embedder for MiniLm {
+    fn model(&self) -> &str {
+        &self.model_name
+    }
+
+    fn dims(&self) -> usize {
+        self.inner.dims
+    }
+
+    fn max_tokens(&self) -> usize {
+        MAX_TOKENS - 2 // [CLS] and [SEP]
+    }
+
+    fn count_tokens(&self, text: &str) -> usize {
+        self.inner
+            .counter
+            .encode_fast(text, false)
+            .map_or(text.len() / 4, |e| e.get_ids().len())
+    }
+
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let inner = self.inner.clone();
+        let texts = texts.to_vec();
+        tokio::task::spawn_blocking(move || {
+            // Similar lengths share a batch, so little of each pass is padding.
+            let mut order: Vec<usize> = (0..texts.len()).collect();
+            order.sort_by_key(|&i| texts[i].len());
+            let mut out = vec![Vec::new(); texts.len()];
+            for idxs in order.chunks(BATCH) {
+                let batch: Vec<String> = idxs.iter().map(|&i| texts[i].clone()).collect();
+                let vectors = inner
+                    .embed_batch(&batch)
+                    .map_err(|e| Error::internal("embed", e))?;
+                for (&i, v) in idxs.iter().zip(vectors) {
+                    out[i] = v;
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| Error::internal("embed task", e))?
+    }
+}

@@ -1,0 +1,158 @@
+//! Vector memory: collections of items (files, texts) cut into chunks, each with an
+//! embedding and a lexical index, searched per tenant. The port here is storage and
+//! retrieval inside one backend; chunking, embedding and rank fusion are services above it.
+
+use crate::ids::{CollectionId, ItemId};
+use crate::{Result, TenantCtx};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Collection {
+    pub id: CollectionId,
+    pub name: String,
+    pub description: Option<String>,
+    /// The embedding model of every vector in the collection, and its dimensions.
+    pub embed_model: String,
+    pub dims: u32,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Item {
+    pub id: ItemId,
+    pub collection_id: CollectionId,
+    /// Where it came from: a path relative to the indexed root, or a caller's label.
+    pub source: String,
+    pub content_hash: String,
+    #[schema(value_type = Object)]
+    pub metadata: Value,
+    pub chunks: u32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A chunk to store: text with where it sits in its source, and its vector.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewChunk {
+    pub text: String,
+    pub start_line: u32,
+    pub end_line: u32,
+    pub language: Option<String>,
+    /// Markdown heading path (`Install > From source`) or the enclosing code item.
+    pub heading: Option<String>,
+    pub embedding: Option<Vec<f32>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewItem {
+    pub source: String,
+    pub content_hash: String,
+    pub metadata: Value,
+    pub chunks: Vec<NewChunk>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    #[default]
+    Hybrid,
+    Dense,
+    Lexical,
+}
+
+/// What a search may return: always one tenant's chunks, optionally one collection, and
+/// items whose metadata contains every key/value of `filter`. Backends apply all of it
+/// inside the query, before ranking and the limit, so a small tenant still gets `k`.
+#[derive(Clone, Debug, Default)]
+pub struct SearchScope {
+    pub collection: Option<CollectionId>,
+    pub filter: Map<String, Value>,
+    pub k: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ChunkHit {
+    pub chunk_id: i64,
+    pub item_id: ItemId,
+    pub collection_id: CollectionId,
+    pub source: String,
+    pub text: String,
+    pub start_line: u32,
+    pub end_line: u32,
+    pub language: Option<String>,
+    pub heading: Option<String>,
+    #[schema(value_type = Object)]
+    pub metadata: Value,
+    /// Cosine similarity (dense), the backend's text rank (lexical), or the fused score.
+    pub score: f32,
+}
+
+/// Tokens of a free-text query for a lexical index: letters and digits only, so that no
+/// query syntax of either backend can be injected, lower-cased, deduplicated.
+pub fn query_terms(query: &str) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    query
+        .split(|c: char| !c.is_alphanumeric() && c != '_')
+        .filter(|t| !t.is_empty() && t.chars().count() <= 64)
+        .map(str::to_lowercase)
+        .filter(|t| seen.insert(t.clone()))
+        .take(32)
+        .collect()
+}
+
+#[async_trait]
+pub trait Memory: Send + Sync + 'static {
+    async fn create_collection(
+        &self,
+        cx: TenantCtx,
+        name: &str,
+        description: Option<&str>,
+        embed_model: &str,
+        dims: u32,
+    ) -> Result<Collection>;
+    async fn list_collections(&self, cx: TenantCtx) -> Result<Vec<Collection>>;
+    async fn get_collection(&self, cx: TenantCtx, id: CollectionId) -> Result<Collection>;
+    async fn delete_collection(&self, cx: TenantCtx, id: CollectionId) -> Result<()>;
+    /// Stores the item, replacing the one with the same source (and all its chunks).
+    async fn put_item(
+        &self,
+        cx: TenantCtx,
+        collection: CollectionId,
+        item: NewItem,
+    ) -> Result<Item>;
+    async fn list_items(&self, cx: TenantCtx, collection: CollectionId) -> Result<Vec<Item>>;
+    async fn delete_item(&self, cx: TenantCtx, collection: CollectionId, id: ItemId) -> Result<()>;
+    /// Removes the items with these sources; returns how many there were.
+    async fn delete_sources(
+        &self,
+        cx: TenantCtx,
+        collection: CollectionId,
+        sources: &[String],
+    ) -> Result<u64>;
+    /// source → content hash of every item, for incremental indexing.
+    async fn source_hashes(
+        &self,
+        cx: TenantCtx,
+        collection: CollectionId,
+    ) -> Result<HashMap<String, String>>;
+    /// The `scope.k` chunks nearest to `vector` among those embedded with `model`, best
+    /// first, exact or with an index whose recall holds under the tenant filter.
+    async fn dense_search(
+        &self,
+        cx: TenantCtx,
+        scope: &SearchScope,
+        model: &str,
+        vector: &[f32],
+    ) -> Result<Vec<ChunkHit>>;
+    /// The `scope.k` chunks that best match any of `terms` (see [`query_terms`]).
+    async fn lexical_search(
+        &self,
+        cx: TenantCtx,
+        scope: &SearchScope,
+        terms: &[String],
+    ) -> Result<Vec<ChunkHit>>;
+}

@@ -1,0 +1,410 @@
+//! The `Memory` port on PostgreSQL: pgvector (HNSW with iterative scans, exact scans for
+//! small tenants through the scope btree) and tsvector, under row-level security.
+
+use crate::store::{PgStore, unique_violation};
+use crate::tx::{Tx, db_err, one_shot};
+use async_trait::async_trait;
+use chrono::Utc;
+use morningai_core::memory::{ChunkHit, Collection, Item, Memory, NewItem, SearchScope};
+use morningai_core::{CollectionId, Error, ItemId, Result, TenantCtx};
+use serde_json::Value;
+use std::collections::HashMap;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+/// pgvector's text form, `[0.1,0.2,…]`.
+fn vector_text(v: &[f32]) -> String {
+    let mut s = String::with_capacity(v.len() * 12 + 2);
+    s.push('[');
+    for (i, x) in v.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&x.to_string());
+    }
+    s.push(']');
+    s
+}
+
+const COLLECTION_COLS: &str = "id, name, description, embed_model, dims, created_at";
+
+fn collection(r: &Row) -> Collection {
+    Collection {
+        id: CollectionId(r.get(0)),
+        name: r.get(1),
+        description: r.get(2),
+        embed_model: r.get(3),
+        dims: r.get::<_, i32>(4) as u32,
+        created_at: r.get(5),
+    }
+}
+
+const ITEM_COLS: &str =
+    "id, collection_id, source, content_hash, metadata, chunks, created_at, updated_at";
+
+fn item(r: &Row) -> Item {
+    Item {
+        id: ItemId(r.get(0)),
+        collection_id: CollectionId(r.get(1)),
+        source: r.get(2),
+        content_hash: r.get(3),
+        metadata: r.get(4),
+        chunks: r.get::<_, i32>(5) as u32,
+        created_at: r.get(6),
+        updated_at: r.get(7),
+    }
+}
+
+const HIT_COLS: &str = "c.id, c.item_id, c.collection_id, c.source, c.text, c.start_line, \
+                        c.end_line, c.language, c.heading, i.metadata";
+
+fn hit(r: &Row) -> ChunkHit {
+    ChunkHit {
+        chunk_id: r.get(0),
+        item_id: ItemId(r.get(1)),
+        collection_id: CollectionId(r.get(2)),
+        source: r.get(3),
+        text: r.get(4),
+        start_line: r.get::<_, i32>(5) as u32,
+        end_line: r.get::<_, i32>(6) as u32,
+        language: r.get(7),
+        heading: r.get(8),
+        metadata: r.get(9),
+        score: r.get::<_, f64>(10) as f32,
+    }
+}
+
+/// Scope conditions; parameters `$1` tenant, `$2` collection (or NULL), `$3` metadata
+/// containment (`{}` when there is no filter).
+const SCOPE: &str =
+    "c.tenant_id = $1 AND ($2::uuid IS NULL OR c.collection_id = $2) AND i.metadata @> $3";
+
+fn check_filter(scope: &SearchScope) -> Result<Value> {
+    for (key, value) in &scope.filter {
+        if matches!(value, Value::Array(_) | Value::Object(_) | Value::Null) {
+            return Err(Error::invalid(
+                "filter",
+                format!("{key:?}: values are strings, numbers or booleans"),
+            ));
+        }
+    }
+    Ok(Value::Object(scope.filter.clone()))
+}
+
+async fn own_collection(tx: &Tx, cx: TenantCtx, id: CollectionId) -> Result<Collection> {
+    tx.query_opt(
+        &format!(
+            "SELECT {COLLECTION_COLS} FROM memory_collections WHERE tenant_id = $1 AND id = $2"
+        ),
+        &[&cx.tenant_id.0, &id.0],
+    )
+    .await
+    .map_err(db_err("get collection"))?
+    .map(|r| collection(&r))
+    .ok_or(Error::NotFound("collection"))
+}
+
+#[async_trait]
+impl Memory for PgStore {
+    async fn create_collection(
+        &self,
+        cx: TenantCtx,
+        name: &str,
+        description: Option<&str>,
+        embed_model: &str,
+        dims: u32,
+    ) -> Result<Collection> {
+        let c = Collection {
+            id: CollectionId::new(),
+            name: name.to_owned(),
+            description: description.map(str::to_owned),
+            embed_model: embed_model.to_owned(),
+            dims,
+            created_at: Utc::now(),
+        };
+        let tx = Tx::begin(self.pool(), Some(cx)).await?;
+        tx.execute(
+            "INSERT INTO memory_collections (id, tenant_id, name, description, embed_model, dims, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[&c.id.0, &cx.tenant_id.0, &c.name, &c.description, &c.embed_model, &(dims as i32), &c.created_at],
+        )
+        .await
+        .map_err(|e| {
+            if unique_violation(&e) {
+                Error::conflict("collection_exists", "a collection with this name already exists")
+            } else {
+                db_err("create collection")(e)
+            }
+        })?;
+        tx.commit().await?;
+        Ok(c)
+    }
+
+    async fn list_collections(&self, cx: TenantCtx) -> Result<Vec<Collection>> {
+        let rows = one_shot(
+            self.pool(),
+            Some(cx),
+            "list collections",
+            &format!("SELECT {COLLECTION_COLS} FROM memory_collections WHERE tenant_id = $1 ORDER BY name"),
+            &[&cx.tenant_id.0],
+        )
+        .await?;
+        Ok(rows.iter().map(collection).collect())
+    }
+
+    async fn get_collection(&self, cx: TenantCtx, id: CollectionId) -> Result<Collection> {
+        let tx = Tx::begin(self.pool(), Some(cx)).await?;
+        let c = own_collection(&tx, cx, id).await?;
+        tx.commit().await?;
+        Ok(c)
+    }
+
+    async fn delete_collection(&self, cx: TenantCtx, id: CollectionId) -> Result<()> {
+        let rows = one_shot(
+            self.pool(),
+            Some(cx),
+            "delete collection",
+            "DELETE FROM memory_collections WHERE tenant_id = $1 AND id = $2 RETURNING id",
+            &[&cx.tenant_id.0, &id.0],
+        )
+        .await?;
+        if rows.is_empty() {
+            return Err(Error::NotFound("collection"));
+        }
+        Ok(())
+    }
+
+    async fn put_item(
+        &self,
+        cx: TenantCtx,
+        collection: CollectionId,
+        new: NewItem,
+    ) -> Result<Item> {
+        let tx = Tx::begin(self.pool(), Some(cx)).await?;
+        let col = own_collection(&tx, cx, collection).await?;
+        if let Some(bad) = new
+            .chunks
+            .iter()
+            .filter_map(|c| c.embedding.as_ref())
+            .find(|e| e.len() != col.dims as usize)
+        {
+            return Err(Error::invalid(
+                "embedding",
+                format!("{} dimensions, the collection has {}", bad.len(), col.dims),
+            ));
+        }
+        let now = Utc::now();
+        let n = new.chunks.len() as i32;
+        let row = tx
+            .query_opt(
+                "INSERT INTO memory_items (id, tenant_id, collection_id, source, content_hash, metadata, chunks, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+                 ON CONFLICT (tenant_id, collection_id, source) DO UPDATE
+                   SET content_hash = excluded.content_hash, metadata = excluded.metadata,
+                       chunks = excluded.chunks, updated_at = excluded.updated_at
+                 RETURNING id, created_at",
+                &[&Uuid::now_v7(), &cx.tenant_id.0, &collection.0, &new.source, &new.content_hash, &new.metadata, &n, &now],
+            )
+            .await
+            .map_err(db_err("put memory item"))?
+            .ok_or_else(|| Error::internal("put memory item", "no row returned"))?;
+        let id: Uuid = row.get(0);
+        tx.execute("DELETE FROM memory_chunks WHERE item_id = $1", &[&id])
+            .await
+            .map_err(db_err("replace memory chunks"))?;
+        // One statement for all chunks: arrays unnested server-side.
+        let texts: Vec<&str> = new.chunks.iter().map(|c| c.text.as_str()).collect();
+        let starts: Vec<i32> = new.chunks.iter().map(|c| c.start_line as i32).collect();
+        let ends: Vec<i32> = new.chunks.iter().map(|c| c.end_line as i32).collect();
+        let langs: Vec<Option<&str>> = new.chunks.iter().map(|c| c.language.as_deref()).collect();
+        let heads: Vec<Option<&str>> = new.chunks.iter().map(|c| c.heading.as_deref()).collect();
+        let vectors: Vec<Option<String>> = new
+            .chunks
+            .iter()
+            .map(|c| c.embedding.as_deref().map(vector_text))
+            .collect();
+        let dims = col.dims as i32;
+        let params: [&(dyn ToSql + Sync); 11] = [
+            &cx.tenant_id.0,
+            &collection.0,
+            &id,
+            &new.source,
+            &texts,
+            &starts,
+            &ends,
+            &langs,
+            &heads,
+            &vectors,
+            &dims,
+        ];
+        tx.execute(
+            "INSERT INTO memory_chunks (tenant_id, collection_id, item_id, source, text, start_line, end_line, language, heading, dims, embedding)
+             SELECT $1, $2, $3, $4, t, s, e, l, h, CASE WHEN v IS NULL THEN NULL ELSE $11::int4 END, v::vector
+             FROM unnest($5::text[], $6::int4[], $7::int4[], $8::text[], $9::text[], $10::text[]) AS u(t, s, e, l, h, v)",
+            &params,
+        )
+        .await
+        .map_err(db_err("insert memory chunks"))?;
+        tx.commit().await?;
+        Ok(Item {
+            id: ItemId(id),
+            collection_id: collection,
+            source: new.source,
+            content_hash: new.content_hash,
+            metadata: new.metadata,
+            chunks: n as u32,
+            created_at: row.get(1),
+            updated_at: now,
+        })
+    }
+
+    async fn list_items(&self, cx: TenantCtx, collection: CollectionId) -> Result<Vec<Item>> {
+        let tx = Tx::begin(self.pool(), Some(cx)).await?;
+        own_collection(&tx, cx, collection).await?;
+        let rows = tx
+            .query(
+                &format!("SELECT {ITEM_COLS} FROM memory_items WHERE tenant_id = $1 AND collection_id = $2 ORDER BY source"),
+                &[&cx.tenant_id.0, &collection.0],
+            )
+            .await
+            .map_err(db_err("list memory items"))?;
+        tx.commit().await?;
+        Ok(rows.iter().map(item).collect())
+    }
+
+    async fn delete_item(&self, cx: TenantCtx, collection: CollectionId, id: ItemId) -> Result<()> {
+        let rows = one_shot(
+            self.pool(),
+            Some(cx),
+            "delete memory item",
+            "DELETE FROM memory_items WHERE tenant_id = $1 AND collection_id = $2 AND id = $3 RETURNING id",
+            &[&cx.tenant_id.0, &collection.0, &id.0],
+        )
+        .await?;
+        if rows.is_empty() {
+            return Err(Error::NotFound("item"));
+        }
+        Ok(())
+    }
+
+    async fn delete_sources(
+        &self,
+        cx: TenantCtx,
+        collection: CollectionId,
+        sources: &[String],
+    ) -> Result<u64> {
+        let rows = one_shot(
+            self.pool(),
+            Some(cx),
+            "delete memory sources",
+            "DELETE FROM memory_items WHERE tenant_id = $1 AND collection_id = $2 AND source = ANY($3) RETURNING id",
+            &[&cx.tenant_id.0, &collection.0, &sources],
+        )
+        .await?;
+        Ok(rows.len() as u64)
+    }
+
+    async fn source_hashes(
+        &self,
+        cx: TenantCtx,
+        collection: CollectionId,
+    ) -> Result<HashMap<String, String>> {
+        let tx = Tx::begin(self.pool(), Some(cx)).await?;
+        own_collection(&tx, cx, collection).await?;
+        let rows = tx
+            .query(
+                "SELECT source, content_hash FROM memory_items WHERE tenant_id = $1 AND collection_id = $2",
+                &[&cx.tenant_id.0, &collection.0],
+            )
+            .await
+            .map_err(db_err("memory source hashes"))?;
+        tx.commit().await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    async fn dense_search(
+        &self,
+        cx: TenantCtx,
+        scope: &SearchScope,
+        model: &str,
+        vector: &[f32],
+    ) -> Result<Vec<ChunkHit>> {
+        let filter = check_filter(scope)?;
+        let dims = vector.len();
+        let tx = Tx::begin(self.pool(), Some(cx)).await?;
+        // Iterative scans: a filtered HNSW walk continues until it has k rows in scope.
+        tx.batch_execute(&format!(
+            "SET LOCAL hnsw.iterative_scan = relaxed_order; SET LOCAL hnsw.ef_search = {}",
+            (scope.k * 2).clamp(40, 1000)
+        ))
+        .await
+        .map_err(db_err("dense search settings"))?;
+        // The dimension is a number we hold, not input text; the cast must match the index.
+        let sql = format!(
+            "SELECT {HIT_COLS}, (1 - ((c.embedding::vector({dims})) <=> $4::text::vector({dims})))::float8 AS score
+             FROM memory_chunks c
+             JOIN memory_items i ON i.id = c.item_id
+             JOIN memory_collections col ON col.id = c.collection_id
+             WHERE {SCOPE} AND c.dims = {dims} AND col.embed_model = $5
+             ORDER BY (c.embedding::vector({dims})) <=> $4::text::vector({dims})
+             LIMIT $6"
+        );
+        let rows = tx
+            .query(
+                &sql,
+                &[
+                    &cx.tenant_id.0,
+                    &scope.collection.map(|c| c.0),
+                    &filter,
+                    &vector_text(vector),
+                    &model,
+                    &(scope.k as i64),
+                ],
+            )
+            .await
+            .map_err(db_err("dense search"))?;
+        tx.commit().await?;
+        let mut hits: Vec<ChunkHit> = rows.iter().map(hit).collect();
+        // relaxed_order may return neighbours slightly out of order.
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+        Ok(hits)
+    }
+
+    async fn lexical_search(
+        &self,
+        cx: TenantCtx,
+        scope: &SearchScope,
+        terms: &[String],
+    ) -> Result<Vec<ChunkHit>> {
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let filter = check_filter(scope)?;
+        // Terms are letters, digits and '_' only (query_terms): safe as tsquery operands.
+        let query = terms.join(" | ");
+        let rows = one_shot(
+            self.pool(),
+            Some(cx),
+            "lexical search",
+            &format!(
+                "SELECT {HIT_COLS}, ts_rank_cd(c.tsv, q)::float8 AS score
+                 FROM memory_chunks c
+                 JOIN memory_items i ON i.id = c.item_id,
+                      to_tsquery('english', $4) AS q
+                 WHERE {SCOPE} AND c.tsv @@ q
+                 ORDER BY score DESC, c.id
+                 LIMIT $5"
+            ),
+            &[
+                &cx.tenant_id.0,
+                &scope.collection.map(|c| c.0),
+                &filter,
+                &query,
+                &(scope.k as i64),
+            ],
+        )
+        .await?;
+        Ok(rows.iter().map(hit).collect())
+    }
+}

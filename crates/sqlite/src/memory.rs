@@ -1,0 +1,446 @@
+//! The `Memory` port on SQLite: exact dense search over one tenant's vectors (the scope
+//! index bounds the scan to the tenant and collection), FTS5 for the lexical side.
+
+use crate::convert::{get, is_unique_violation, json, json_text, micros, time};
+use crate::db::Res;
+use crate::store::SqliteStore;
+use async_trait::async_trait;
+use chrono::Utc;
+use morningai_core::memory::{ChunkHit, Collection, Item, Memory, NewItem, SearchScope};
+use morningai_core::{CollectionId, Error, ItemId, Result, TenantCtx};
+use rusqlite::types::Value as Sql;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use serde_json::Value;
+use std::collections::{BinaryHeap, HashMap};
+
+fn to_blob(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn dot_blob(blob: &[u8], q: &[f32]) -> f32 {
+    blob.chunks_exact(4)
+        .zip(q)
+        .map(|(b, y)| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) * y)
+        .sum()
+}
+
+/// `AND …` conditions and their parameters for a search scope (tenant always first).
+fn scope_sql(cx: TenantCtx, scope: &SearchScope) -> Result<(String, Vec<Sql>)> {
+    let mut sql = String::from("c.tenant_id = ?");
+    let mut args = vec![Sql::Text(cx.tenant_id.to_string())];
+    if let Some(c) = scope.collection {
+        sql.push_str(" AND c.collection_id = ?");
+        args.push(Sql::Text(c.to_string()));
+    }
+    for (key, value) in &scope.filter {
+        if key.is_empty() || !key.chars().all(|c| c.is_alphanumeric() || "_-".contains(c)) {
+            return Err(Error::invalid(
+                "filter",
+                format!("{key:?}: keys are letters, digits, _ and -"),
+            ));
+        }
+        sql.push_str(" AND json_extract(i.metadata, ?) = ?");
+        args.push(Sql::Text(format!("$.\"{key}\"")));
+        args.push(match value {
+            Value::String(s) => Sql::Text(s.clone()),
+            Value::Bool(b) => Sql::Integer(i64::from(*b)),
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => Sql::Integer(i),
+                None => Sql::Real(n.as_f64().unwrap_or_default()),
+            },
+            _ => {
+                return Err(Error::invalid(
+                    "filter",
+                    format!("{key:?}: values are strings, numbers or booleans"),
+                ));
+            }
+        });
+    }
+    Ok((sql, args))
+}
+
+const HIT_COLS: &str = "c.id, c.item_id, c.collection_id, i.source, c.text, c.start_line, \
+                        c.end_line, c.language, c.heading, i.metadata";
+
+fn hit(r: &rusqlite::Row<'_>, score: f32) -> rusqlite::Result<ChunkHit> {
+    Ok(ChunkHit {
+        chunk_id: r.get(0)?,
+        item_id: get(r, 1)?,
+        collection_id: get(r, 2)?,
+        source: r.get(3)?,
+        text: r.get(4)?,
+        start_line: r.get(5)?,
+        end_line: r.get(6)?,
+        language: r.get(7)?,
+        heading: r.get(8)?,
+        metadata: json(r, 9)?,
+        score,
+    })
+}
+
+const COLLECTION_COLS: &str = "id, name, description, embed_model, dims, created_at";
+
+fn collection(r: &rusqlite::Row<'_>) -> rusqlite::Result<Collection> {
+    Ok(Collection {
+        id: get(r, 0)?,
+        name: r.get(1)?,
+        description: r.get(2)?,
+        embed_model: r.get(3)?,
+        dims: r.get(4)?,
+        created_at: time(r.get(5)?),
+    })
+}
+
+const ITEM_COLS: &str =
+    "id, collection_id, source, content_hash, metadata, chunks, created_at, updated_at";
+
+fn item(r: &rusqlite::Row<'_>) -> rusqlite::Result<Item> {
+    Ok(Item {
+        id: get(r, 0)?,
+        collection_id: get(r, 1)?,
+        source: r.get(2)?,
+        content_hash: r.get(3)?,
+        metadata: json(r, 4)?,
+        chunks: r.get(5)?,
+        created_at: time(r.get(6)?),
+        updated_at: time(r.get(7)?),
+    })
+}
+
+/// The collection must be the tenant's: another tenant's id looks like a missing one.
+fn own_collection(c: &Connection, cx: TenantCtx, id: CollectionId) -> Res<Collection> {
+    c.prepare_cached(&format!(
+        "SELECT {COLLECTION_COLS} FROM memory_collections WHERE tenant_id = ?1 AND id = ?2"
+    ))?
+    .query_row(
+        params![cx.tenant_id.to_string(), id.to_string()],
+        collection,
+    )
+    .optional()?
+    .ok_or_else(|| Error::NotFound("collection").into())
+}
+
+#[async_trait]
+impl Memory for SqliteStore {
+    async fn create_collection(
+        &self,
+        cx: TenantCtx,
+        name: &str,
+        description: Option<&str>,
+        embed_model: &str,
+        dims: u32,
+    ) -> Result<Collection> {
+        let c = Collection {
+            id: CollectionId::new(),
+            name: name.to_owned(),
+            description: description.map(str::to_owned),
+            embed_model: embed_model.to_owned(),
+            dims,
+            created_at: Utc::now(),
+        };
+        let row = c.clone();
+        self.db
+            .write("create collection", move |tx| {
+                match tx.execute(
+                    "INSERT INTO memory_collections (id, tenant_id, name, description, embed_model, dims, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![row.id.to_string(), cx.tenant_id.to_string(), row.name, row.description, row.embed_model, row.dims, micros(row.created_at)],
+                ) {
+                    Ok(_) => Ok(()),
+                    Err(e) if is_unique_violation(&e) => Err(Error::conflict(
+                        "collection_exists",
+                        "a collection with this name already exists",
+                    )
+                    .into()),
+                    Err(e) => Err(e.into()),
+                }
+            })
+            .await?;
+        Ok(c)
+    }
+
+    async fn list_collections(&self, cx: TenantCtx) -> Result<Vec<Collection>> {
+        self.db
+            .read("list collections", move |c| {
+                let mut st = c.prepare_cached(&format!(
+                    "SELECT {COLLECTION_COLS} FROM memory_collections WHERE tenant_id = ?1 ORDER BY name"
+                ))?;
+                let rows = st.query_map(params![cx.tenant_id.to_string()], collection)?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
+    async fn get_collection(&self, cx: TenantCtx, id: CollectionId) -> Result<Collection> {
+        self.db
+            .read("get collection", move |c| own_collection(c, cx, id))
+            .await
+    }
+
+    async fn delete_collection(&self, cx: TenantCtx, id: CollectionId) -> Result<()> {
+        self.db
+            .write_queued("delete collection", move |tx| {
+                let n = tx.execute(
+                    "DELETE FROM memory_collections WHERE tenant_id = ?1 AND id = ?2",
+                    params![cx.tenant_id.to_string(), id.to_string()],
+                )?;
+                if n == 0 {
+                    return Err(Error::NotFound("collection").into());
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn put_item(
+        &self,
+        cx: TenantCtx,
+        collection: CollectionId,
+        new: NewItem,
+    ) -> Result<Item> {
+        self.db
+            .write_queued("put memory item", move |tx| {
+                let col = own_collection(tx, cx, collection)?;
+                if let Some(bad) = new
+                    .chunks
+                    .iter()
+                    .filter_map(|c| c.embedding.as_ref())
+                    .find(|e| e.len() != col.dims as usize)
+                {
+                    return Err(Error::invalid(
+                        "embedding",
+                        format!("{} dimensions, the collection has {}", bad.len(), col.dims),
+                    )
+                    .into());
+                }
+                let (t, cid, now) = (cx.tenant_id.to_string(), collection.to_string(), Utc::now());
+                let existing: Option<(ItemId, i64)> = tx
+                    .prepare_cached(
+                        "SELECT id, created_at FROM memory_items WHERE tenant_id = ?1 AND collection_id = ?2 AND source = ?3",
+                    )?
+                    .query_row(params![t, cid, new.source], |r| Ok((get(r, 0)?, r.get(1)?)))
+                    .optional()?;
+                let (id, created) = match existing {
+                    Some((id, created)) => {
+                        tx.execute("DELETE FROM memory_chunks WHERE item_id = ?1", params![id.to_string()])?;
+                        tx.execute(
+                            "UPDATE memory_items SET content_hash = ?2, metadata = ?3, chunks = ?4, updated_at = ?5 WHERE id = ?1",
+                            params![id.to_string(), new.content_hash, json_text(&new.metadata), new.chunks.len(), micros(now)],
+                        )?;
+                        (id, time(created))
+                    }
+                    None => {
+                        let id = ItemId::new();
+                        tx.execute(
+                            "INSERT INTO memory_items (id, tenant_id, collection_id, source, content_hash, metadata, chunks, created_at, updated_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                            params![id.to_string(), t, cid, new.source, new.content_hash, json_text(&new.metadata), new.chunks.len(), micros(now)],
+                        )?;
+                        (id, now)
+                    }
+                };
+                let mut st = tx.prepare_cached(
+                    "INSERT INTO memory_chunks (tenant_id, collection_id, item_id, text, start_line, end_line, language, heading, embedding)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )?;
+                for c in &new.chunks {
+                    st.execute(params![
+                        t,
+                        cid,
+                        id.to_string(),
+                        c.text,
+                        c.start_line,
+                        c.end_line,
+                        c.language,
+                        c.heading,
+                        c.embedding.as_deref().map(to_blob)
+                    ])?;
+                }
+                Ok(Item {
+                    id,
+                    collection_id: collection,
+                    source: new.source,
+                    content_hash: new.content_hash,
+                    metadata: new.metadata,
+                    chunks: new.chunks.len() as u32,
+                    created_at: created,
+                    updated_at: now,
+                })
+            })
+            .await
+    }
+
+    async fn list_items(&self, cx: TenantCtx, collection: CollectionId) -> Result<Vec<Item>> {
+        self.db
+            .read("list memory items", move |c| {
+                own_collection(c, cx, collection)?;
+                let mut st = c.prepare_cached(&format!(
+                    "SELECT {ITEM_COLS} FROM memory_items WHERE tenant_id = ?1 AND collection_id = ?2 ORDER BY source"
+                ))?;
+                let rows = st.query_map(params![cx.tenant_id.to_string(), collection.to_string()], item)?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
+    async fn delete_item(&self, cx: TenantCtx, collection: CollectionId, id: ItemId) -> Result<()> {
+        self.db
+            .write_queued("delete memory item", move |tx| {
+                let n = tx.execute(
+                    "DELETE FROM memory_items WHERE tenant_id = ?1 AND collection_id = ?2 AND id = ?3",
+                    params![cx.tenant_id.to_string(), collection.to_string(), id.to_string()],
+                )?;
+                if n == 0 {
+                    return Err(Error::NotFound("item").into());
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn delete_sources(
+        &self,
+        cx: TenantCtx,
+        collection: CollectionId,
+        sources: &[String],
+    ) -> Result<u64> {
+        let sources = sources.to_vec();
+        self.db
+            .write_queued("delete memory sources", move |tx| {
+                let mut st = tx.prepare_cached(
+                    "DELETE FROM memory_items WHERE tenant_id = ?1 AND collection_id = ?2 AND source = ?3",
+                )?;
+                let (t, c) = (cx.tenant_id.to_string(), collection.to_string());
+                let mut n = 0;
+                for s in sources {
+                    n += st.execute(params![t, c, s])? as u64;
+                }
+                Ok(n)
+            })
+            .await
+    }
+
+    async fn source_hashes(
+        &self,
+        cx: TenantCtx,
+        collection: CollectionId,
+    ) -> Result<HashMap<String, String>> {
+        self.db
+            .read("memory source hashes", move |c| {
+                own_collection(c, cx, collection)?;
+                let mut st = c.prepare_cached(
+                    "SELECT source, content_hash FROM memory_items WHERE tenant_id = ?1 AND collection_id = ?2",
+                )?;
+                let rows = st.query_map(
+                    params![cx.tenant_id.to_string(), collection.to_string()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+                Ok(rows.collect::<rusqlite::Result<HashMap<_, _>>>()?)
+            })
+            .await
+    }
+
+    async fn dense_search(
+        &self,
+        cx: TenantCtx,
+        scope: &SearchScope,
+        model: &str,
+        vector: &[f32],
+    ) -> Result<Vec<ChunkHit>> {
+        let (cond, mut args) = scope_sql(cx, scope)?;
+        args.push(Sql::Text(model.to_owned()));
+        let (k, q) = (scope.k, vector.to_vec());
+        self.db
+            .read("dense search", move |c| {
+                // Exact: every vector in scope is scored; the heap keeps the k best.
+                let mut st = c.prepare_cached(&format!(
+                    "SELECT c.id, c.embedding FROM memory_chunks c
+                     JOIN memory_items i ON i.id = c.item_id
+                     JOIN memory_collections col ON col.id = c.collection_id
+                     WHERE {cond} AND col.embed_model = ? AND c.embedding IS NOT NULL"
+                ))?;
+                let mut rows = st.query(params_from_iter(args))?;
+                let mut best: BinaryHeap<(std::cmp::Reverse<Score>, i64)> = BinaryHeap::new();
+                while let Some(r) = rows.next()? {
+                    let blob = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+                    if blob.len() != q.len() * 4 {
+                        continue;
+                    }
+                    best.push((std::cmp::Reverse(Score(dot_blob(blob, &q))), r.get(0)?));
+                    if best.len() > k {
+                        best.pop();
+                    }
+                }
+                let ranked: Vec<(i64, f32)> = best
+                    .into_sorted_vec()
+                    .into_iter()
+                    .map(|(s, id)| (id, s.0.0))
+                    .collect();
+                let mut st = c.prepare_cached(&format!(
+                    "SELECT {HIT_COLS} FROM memory_chunks c JOIN memory_items i ON i.id = c.item_id WHERE c.id = ?1"
+                ))?;
+                let mut out = Vec::with_capacity(ranked.len());
+                for (id, score) in ranked {
+                    out.push(st.query_row(params![id], |r| hit(r, score))?);
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn lexical_search(
+        &self,
+        cx: TenantCtx,
+        scope: &SearchScope,
+        terms: &[String],
+    ) -> Result<Vec<ChunkHit>> {
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Terms are letters, digits and '_' only (query_terms), so quoting is enough.
+        let expr = terms
+            .iter()
+            .map(|t| format!("\"{t}\""))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let (cond, scope_args) = scope_sql(cx, scope)?;
+        let mut args = vec![Sql::Text(expr)];
+        args.extend(scope_args);
+        args.push(Sql::Integer(scope.k as i64));
+        self.db
+            .read("lexical search", move |c| {
+                let mut st = c.prepare_cached(&format!(
+                    "SELECT {HIT_COLS}, bm25(memory_chunks_fts, 1.0, 2.0, 2.0) AS rank
+                     FROM memory_chunks_fts f
+                     JOIN memory_chunks c ON c.id = f.rowid
+                     JOIN memory_items i ON i.id = c.item_id
+                     WHERE memory_chunks_fts MATCH ? AND {cond}
+                     ORDER BY rank LIMIT ?"
+                ))?;
+                let rows = st.query_map(params_from_iter(args), |r| {
+                    let rank: f64 = r.get(10)?;
+                    hit(r, -rank as f32)
+                })?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+}
+
+/// A similarity with a total order (NaN sorts lowest), for the top-k heap.
+#[derive(Clone, Copy, PartialEq)]
+struct Score(f32);
+
+impl Eq for Score {}
+
+impl PartialOrd for Score {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Score {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
