@@ -1,0 +1,233 @@
+//! Memory as the agents use it: text in (chunked, embedded, stored), questions out (dense,
+//! lexical or both fused with reciprocal rank fusion).
+
+use crate::chunk::{language_of, split};
+use morningai_core::ai::Embedder;
+use morningai_core::memory::{
+    ChunkHit, Collection, Item, Memory, NewChunk, NewItem, SearchMode, SearchScope, query_terms,
+};
+use morningai_core::{Error, Result, TenantCtx};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The RRF constant of Cormack et al.: ranks, not raw scores, are fused, so cosine and
+/// text-rank scales never need calibrating against each other.
+const RRF_K: f32 = 60.0;
+
+/// Fuses ranked lists: each hit scores Σ 1 / (60 + rank) over the lists it appears in.
+pub fn fuse(lists: &[Vec<ChunkHit>], k: usize) -> Vec<ChunkHit> {
+    let mut fused: HashMap<i64, ChunkHit> = HashMap::new();
+    for list in lists {
+        for (rank, hit) in list.iter().enumerate() {
+            let add = 1.0 / (RRF_K + rank as f32 + 1.0);
+            fused
+                .entry(hit.chunk_id)
+                .and_modify(|h| h.score += add)
+                .or_insert_with(|| ChunkHit {
+                    score: add,
+                    ..hit.clone()
+                });
+        }
+    }
+    let mut out: Vec<ChunkHit> = fused.into_values().collect();
+    out.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(a.chunk_id.cmp(&b.chunk_id))
+    });
+    out.truncate(k);
+    out
+}
+
+/// What a search found, and how.
+#[derive(Debug)]
+pub struct Found {
+    pub hits: Vec<ChunkHit>,
+    /// The mode that ran: hybrid falls back to lexical without an embedding model.
+    pub mode: SearchMode,
+    pub warning: Option<String>,
+}
+
+pub struct Retriever {
+    memory: Arc<dyn Memory>,
+    embedder: Option<Arc<dyn Embedder>>,
+}
+
+/// Without an embedding model, chunks are cut at about this many whitespace-separated
+/// words (lexical-only mode).
+const LEXICAL_CHUNK_WORDS: usize = 200;
+
+impl Retriever {
+    pub fn new(memory: Arc<dyn Memory>, embedder: Option<Arc<dyn Embedder>>) -> Self {
+        Self { memory, embedder }
+    }
+
+    /// The embedder `collection` was built with, or an error naming both models.
+    fn embedder_for(&self, collection: &Collection) -> Result<Option<&Arc<dyn Embedder>>> {
+        match &self.embedder {
+            Some(e) if e.model() != collection.embed_model => Err(Error::invalid(
+                "collection",
+                format!(
+                    "collection {:?} holds {} vectors; the configured model is {}",
+                    collection.name,
+                    collection.embed_model,
+                    e.model()
+                ),
+            )),
+            e => Ok(e.as_ref()),
+        }
+    }
+
+    /// Chunks, embeds (when a model is configured) and stores `text` as the item `source`.
+    pub async fn add_text(
+        &self,
+        cx: TenantCtx,
+        collection: &Collection,
+        source: &str,
+        text: &str,
+        metadata: Value,
+    ) -> Result<Item> {
+        let embedder = self.embedder_for(collection)?;
+        let pieces = match embedder {
+            Some(e) => split(source, text, e.max_tokens(), &|s| e.count_tokens(s)),
+            None => split(source, text, LEXICAL_CHUNK_WORDS, &|s| {
+                s.split_whitespace().count()
+            }),
+        };
+        let vectors = match embedder {
+            Some(e) => {
+                let texts: Vec<String> = pieces
+                    .iter()
+                    .map(|p| match &p.heading {
+                        // The heading path gives a section's text its context.
+                        Some(h) => format!("{h}\n{}", p.text),
+                        None => p.text.clone(),
+                    })
+                    .collect();
+                e.embed(&texts).await?.into_iter().map(Some).collect()
+            }
+            None => vec![None; pieces.len()],
+        };
+        let language = language_of(source).map(str::to_owned);
+        let chunks = pieces
+            .into_iter()
+            .zip(vectors)
+            .map(|(p, embedding)| NewChunk {
+                text: p.text,
+                start_line: p.start_line,
+                end_line: p.end_line,
+                language: language.clone(),
+                heading: p.heading,
+                embedding,
+            })
+            .collect();
+        let content_hash = format!("{:x}", Sha256::digest(text.as_bytes()));
+        self.memory
+            .put_item(
+                cx,
+                collection.id,
+                NewItem {
+                    source: source.to_owned(),
+                    content_hash,
+                    metadata,
+                    chunks,
+                },
+            )
+            .await
+    }
+
+    /// Searches the tenant's memory. Each side fetches twice `k` candidates before fusion,
+    /// so a chunk ranked just outside one list can still win on the other.
+    pub async fn search(
+        &self,
+        cx: TenantCtx,
+        query: &str,
+        mode: SearchMode,
+        scope: SearchScope,
+    ) -> Result<Found> {
+        if query.trim().is_empty() {
+            return Err(Error::invalid("query", "must not be empty"));
+        }
+        let (mode, warning) = match (mode, &self.embedder) {
+            (SearchMode::Dense, None) => {
+                return Err(Error::invalid(
+                    "mode",
+                    "dense search needs an embedding model (set MORNINGAI_EMBED_MODEL_DIR)",
+                ));
+            }
+            (SearchMode::Hybrid, None) => (
+                SearchMode::Lexical,
+                Some("no embedding model is configured: lexical results only".to_owned()),
+            ),
+            (m, _) => (m, None),
+        };
+        let wide = SearchScope {
+            k: scope.k * 2,
+            ..scope.clone()
+        };
+        let dense = match (&self.embedder, mode) {
+            (Some(e), SearchMode::Dense | SearchMode::Hybrid) => {
+                let q = e.embed(&[query.to_owned()]).await?.remove(0);
+                Some(self.memory.dense_search(cx, &wide, e.model(), &q).await?)
+            }
+            _ => None,
+        };
+        let lexical = match mode {
+            SearchMode::Lexical | SearchMode::Hybrid => Some(
+                self.memory
+                    .lexical_search(cx, &wide, &query_terms(query))
+                    .await?,
+            ),
+            SearchMode::Dense => None,
+        };
+        let hits = match (dense, lexical) {
+            (Some(d), Some(l)) => fuse(&[d, l], scope.k),
+            (Some(mut one), None) | (None, Some(mut one)) => {
+                one.truncate(scope.k);
+                one
+            }
+            (None, None) => Vec::new(),
+        };
+        Ok(Found {
+            hits,
+            mode,
+            warning,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use morningai_core::{CollectionId, ItemId};
+
+    fn hit(id: i64) -> ChunkHit {
+        ChunkHit {
+            chunk_id: id,
+            item_id: ItemId::new(),
+            collection_id: CollectionId::new(),
+            source: format!("s{id}"),
+            text: String::new(),
+            start_line: 1,
+            end_line: 1,
+            language: None,
+            heading: None,
+            metadata: Value::Null,
+            score: 0.0,
+        }
+    }
+
+    #[test]
+    fn fusion_rewards_agreement_between_lists() {
+        let dense = vec![hit(1), hit(2), hit(3)];
+        let lexical = vec![hit(3), hit(4), hit(1)];
+        let f = fuse(&[dense, lexical], 3);
+        let ids: Vec<i64> = f.iter().map(|h| h.chunk_id).collect();
+        // 1: 1/61 + 1/63, 3: 1/63 + 1/61 tie, broken by id; both beat the single-list hits.
+        assert_eq!(ids, [1, 3, 2]);
+        assert!((f[0].score - (1.0 / 61.0 + 1.0 / 63.0)).abs() < 1e-6);
+        assert!(fuse(&[vec![], vec![]], 5).is_empty());
+    }
+}
