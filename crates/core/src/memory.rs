@@ -21,6 +21,20 @@ pub struct Collection {
     pub created_at: DateTime<Utc>,
 }
 
+impl Collection {
+    /// A new collection (fresh id, created now).
+    pub fn new(name: &str, description: Option<&str>, embed_model: &str, dims: u32) -> Self {
+        Self {
+            id: CollectionId::new(),
+            name: name.to_owned(),
+            description: description.map(str::to_owned),
+            embed_model: embed_model.to_owned(),
+            dims,
+            created_at: crate::now(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Item {
     pub id: ItemId,
@@ -53,6 +67,24 @@ pub struct NewItem {
     pub content_hash: String,
     pub metadata: Value,
     pub chunks: Vec<NewChunk>,
+}
+
+impl NewItem {
+    /// Every embedding must have the collection's dimensions.
+    pub fn check_dims(&self, dims: u32) -> Result<()> {
+        match self
+            .chunks
+            .iter()
+            .filter_map(|c| c.embedding.as_ref())
+            .find(|e| e.len() != dims as usize)
+        {
+            Some(bad) => Err(crate::Error::invalid(
+                "embedding",
+                format!("{} dimensions, the collection has {dims}", bad.len()),
+            )),
+            None => Ok(()),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]

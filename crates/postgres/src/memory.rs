@@ -115,14 +115,7 @@ impl Memory for PgStore {
         embed_model: &str,
         dims: u32,
     ) -> Result<Collection> {
-        let c = Collection {
-            id: CollectionId::new(),
-            name: name.to_owned(),
-            description: description.map(str::to_owned),
-            embed_model: embed_model.to_owned(),
-            dims,
-            created_at: Utc::now(),
-        };
+        let c = Collection::new(name, description, embed_model, dims);
         let tx = Tx::begin(self.pool(), Some(cx)).await?;
         tx.execute(
             "INSERT INTO memory_collections (id, tenant_id, name, description, embed_model, dims, created_at)
@@ -183,17 +176,7 @@ impl Memory for PgStore {
     ) -> Result<Item> {
         let tx = Tx::begin(self.pool(), Some(cx)).await?;
         let col = own_collection(&tx, cx, collection).await?;
-        if let Some(bad) = new
-            .chunks
-            .iter()
-            .filter_map(|c| c.embedding.as_ref())
-            .find(|e| e.len() != col.dims as usize)
-        {
-            return Err(Error::invalid(
-                "embedding",
-                format!("{} dimensions, the collection has {}", bad.len(), col.dims),
-            ));
-        }
+        new.check_dims(col.dims)?;
         let now = Utc::now();
         let n = new.chunks.len() as i32;
         let row = tx

@@ -130,14 +130,7 @@ impl Memory for SqliteStore {
         embed_model: &str,
         dims: u32,
     ) -> Result<Collection> {
-        let c = Collection {
-            id: CollectionId::new(),
-            name: name.to_owned(),
-            description: description.map(str::to_owned),
-            embed_model: embed_model.to_owned(),
-            dims,
-            created_at: Utc::now(),
-        };
+        let c = Collection::new(name, description, embed_model, dims);
         let row = c.clone();
         self.db
             .write("create collection", move |tx| {
@@ -201,18 +194,7 @@ impl Memory for SqliteStore {
         self.db
             .write_queued("put memory item", move |tx| {
                 let col = own_collection(tx, cx, collection)?;
-                if let Some(bad) = new
-                    .chunks
-                    .iter()
-                    .filter_map(|c| c.embedding.as_ref())
-                    .find(|e| e.len() != col.dims as usize)
-                {
-                    return Err(Error::invalid(
-                        "embedding",
-                        format!("{} dimensions, the collection has {}", bad.len(), col.dims),
-                    )
-                    .into());
-                }
+                new.check_dims(col.dims)?;
                 let (t, cid, now) = (cx.tenant_id.to_string(), collection.to_string(), Utc::now());
                 let existing: Option<(ItemId, i64)> = tx
                     .prepare_cached(
