@@ -30,6 +30,10 @@ pub struct GlobalArgs {
     /// tracing filter, e.g. info or morningai_server=debug,info.
     #[arg(long, env = "MORNINGAI_LOG_LEVEL", global = true)]
     pub log_level: Option<String>,
+    /// Directory of the local embedding model (config.json, tokenizer.json,
+    /// model.safetensors); unset: memory search is lexical only.
+    #[arg(long, env = "MORNINGAI_EMBED_MODEL_DIR", global = true)]
+    pub embed_model_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -98,6 +102,9 @@ pub fn resolve(g: &GlobalArgs, serve: Option<&ServeArgs>) -> Result<Config> {
     set(&mut c.env, &g.env);
     set(&mut c.log_format, &g.log_format);
     set(&mut c.log_level, &g.log_level);
+    if g.embed_model_dir.is_some() {
+        c.embed_model_dir = g.embed_model_dir.clone();
+    }
     if let Some(s) = serve {
         set(&mut c.listen, &s.listen);
         if s.signing_key.is_some() {

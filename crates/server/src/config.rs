@@ -69,6 +69,10 @@ pub struct Config {
     /// Checkpoints of threads idle this long are deleted (0: kept forever); a tenant's own
     /// setting (`PATCH /api/v1/tenant {checkpoint_ttl_days}`) overrides it.
     pub checkpoint_ttl_days: u64,
+    /// Directory of the local embedding model (all-MiniLM-L6-v2 layout: config.json,
+    /// tokenizer.json, model.safetensors). Unset: memory search is lexical only, and
+    /// `/readyz` says so.
+    pub embed_model_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -97,6 +101,7 @@ impl Default for Config {
             reconcile_interval_secs: 5,
             reconcile_min_age_secs: 30,
             checkpoint_ttl_days: 30,
+            embed_model_dir: None,
         }
     }
 }

@@ -19,7 +19,8 @@ use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
 use error::ApiError;
 use routes::{
-    api_keys, auth as auth_routes, events, projects, queue, schedules, system, tasks, tenant,
+    api_keys, auth as auth_routes, events, memory, projects, queue, schedules, system, tasks,
+    tenant,
 };
 pub use state::AppState;
 use std::future::Future;
@@ -82,7 +83,24 @@ pub fn router(state: AppState) -> Router {
         .route("/queue/dead", get(queue::dead).delete(queue::purge_all))
         .route("/queue/dead/{id}", axum::routing::delete(queue::purge_one))
         .route("/queue/dead/{id}/retry", post(queue::retry))
-        .route("/openapi.json", get(system::openapi));
+        .route("/openapi.json", get(system::openapi))
+        .route(
+            "/memory/collections",
+            get(memory::list_collections).post(memory::create_collection),
+        )
+        .route(
+            "/memory/collections/{id}",
+            get(memory::get_collection).delete(memory::delete_collection),
+        )
+        .route(
+            "/memory/collections/{id}/items",
+            get(memory::list_items).post(memory::add_item),
+        )
+        .route(
+            "/memory/collections/{id}/items/{item_id}",
+            axum::routing::delete(memory::delete_item),
+        )
+        .route("/memory/search", post(memory::search));
     let api = api
         .route("/approvals", get(langgraph::approvals::list))
         .route(

@@ -1,6 +1,8 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
-use crate::routes::{api_keys, auth, events, projects, queue, schedules, system, tasks, tenant};
+use crate::routes::{
+    api_keys, auth, events, memory, projects, queue, schedules, system, tasks, tenant,
+};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -39,6 +41,9 @@ impl Modify for Security {
         events::task_events, events::tenant_events,
         schedules::create, schedules::list, schedules::delete,
         queue::depth, queue::dead, queue::retry, queue::purge_one, queue::purge_all,
+        memory::create_collection, memory::list_collections, memory::get_collection,
+        memory::delete_collection, memory::add_item, memory::list_items, memory::delete_item,
+        memory::search,
         crate::langgraph::approvals::list, crate::langgraph::approvals::approve, crate::langgraph::approvals::reject,
         crate::langgraph::graphs::create, crate::langgraph::graphs::list, crate::langgraph::graphs::delete,
         system::healthz, system::readyz, system::metrics, system::openapi,

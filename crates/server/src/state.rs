@@ -21,6 +21,9 @@ pub struct Inner {
     pub registry: Registry,
     pub tasks: Arc<TaskService>,
     pub checkpointer: Arc<dyn morningai_core::checkpoint::Checkpointer>,
+    pub memory: Arc<dyn morningai_core::memory::Memory>,
+    pub embedder: Option<Arc<dyn morningai_core::ai::Embedder>>,
+    pub retriever: Arc<morningai_agents::Retriever>,
     pub catalog: Arc<crate::langgraph::Catalog>,
     pub login_by_ip: DefaultKeyedRateLimiter<String>,
     pub login_by_email: DefaultKeyedRateLimiter<String>,
@@ -136,6 +139,10 @@ pub struct Backends {
     pub bus: Arc<dyn EventBus>,
     /// Embedded mode: the store enqueues a task's job in the task's own transaction.
     pub queue_in_store: bool,
+    /// The same database, as vector memory.
+    pub memory: Arc<dyn morningai_core::memory::Memory>,
+    /// The local embedding model, when one is configured.
+    pub embedder: Option<Arc<dyn morningai_core::ai::Embedder>>,
 }
 
 /// Embedded (SQLite store, queue in the same file, in-process events) unless
@@ -159,25 +166,28 @@ pub async fn open_backends(config: &Config) -> anyhow::Result<Backends> {
         None => None,
     };
     type Checkpoints = Arc<dyn morningai_core::checkpoint::Checkpointer>;
-    let (store, checkpointer, sqlite): (
+    type MemoryPort = Arc<dyn morningai_core::memory::Memory>;
+    let (store, checkpointer, memory, sqlite): (
         Arc<dyn Store>,
         Checkpoints,
+        MemoryPort,
         Option<morningai_sqlite::SqliteStore>,
     ) = match &config.database_url {
         Some(url) => {
             let pg = Arc::new(
                 morningai_postgres::PgStore::connect(url, config.db_max_connections).await?,
             );
-            (pg.clone(), pg, None)
+            (pg.clone(), pg.clone(), pg, None)
         }
         None => {
             let s = morningai_sqlite::SqliteStore::open(config.sqlite_path())
                 .await?
                 .with_embedded_queue(redis.is_none());
             let shared = Arc::new(s.clone());
-            (shared.clone(), shared, Some(s))
+            (shared.clone(), shared.clone(), shared, Some(s))
         }
     };
+    let embedder = load_embedder(config).await?;
     Ok(match (redis, sqlite) {
         (Some((queue, bus)), _) => Backends {
             store,
@@ -185,6 +195,8 @@ pub async fn open_backends(config: &Config) -> anyhow::Result<Backends> {
             queue: Arc::new(queue),
             bus: Arc::new(bus),
             queue_in_store: false,
+            memory,
+            embedder,
         },
         (None, Some(s)) => Backends {
             store,
@@ -195,11 +207,32 @@ pub async fn open_backends(config: &Config) -> anyhow::Result<Backends> {
             ),
             bus: Arc::new(LocalBus::default()),
             queue_in_store: true,
+            memory,
+            embedder,
         },
         (None, None) => {
             anyhow::bail!("with DATABASE_URL (PostgreSQL) the job queue needs REDIS_URL")
         }
     })
+}
+
+/// The configured embedding model, loaded once (about a second for MiniLM). Without one,
+/// memory runs lexical-only and says so in the logs and `/readyz`.
+async fn load_embedder(
+    config: &Config,
+) -> anyhow::Result<Option<Arc<dyn morningai_core::ai::Embedder>>> {
+    use anyhow::Context;
+    let Some(dir) = config.embed_model_dir.clone() else {
+        tracing::warn!(
+            "no embedding model configured (MORNINGAI_EMBED_MODEL_DIR): memory search is lexical only"
+        );
+        return Ok(None);
+    };
+    let model = tokio::task::spawn_blocking(move || morningai_ai::MiniLm::load(&dir, None))
+        .await
+        .context("load the embedding model")?
+        .context("load the embedding model")?;
+    Ok(Some(Arc::new(model)))
 }
 
 impl AppState {
@@ -227,6 +260,12 @@ impl AppState {
             registry: task_registry(backends, catalog.clone(), registry),
             tasks,
             checkpointer: backends.checkpointer.clone(),
+            retriever: Arc::new(morningai_agents::Retriever::new(
+                backends.memory.clone(),
+                backends.embedder.clone(),
+            )),
+            memory: backends.memory.clone(),
+            embedder: backends.embedder.clone(),
             catalog,
             tokens: TokenKeys::new(key),
             cache: AuthCache::default(),

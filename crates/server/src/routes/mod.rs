@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod auth;
 pub mod events;
+pub mod memory;
 pub mod projects;
 pub mod queue;
 pub mod schedules;

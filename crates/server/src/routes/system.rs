@@ -18,6 +18,10 @@ pub struct Ready {
     pub status: &'static str,
     pub database: &'static str,
     pub backend: &'static str,
+    /// The embedding model's name, or `lexical-only` when none is configured.
+    pub embeddings: String,
+    /// What works in a degraded way (the process is still ready).
+    pub warnings: Vec<String>,
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = Health)))]
@@ -33,6 +37,18 @@ pub async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Ready>, 
             status: "ok",
             database: "ok",
             backend: state.store.backend(),
+            embeddings: state
+                .embedder
+                .as_ref()
+                .map_or_else(|| "lexical-only".to_owned(), |e| e.model().to_owned()),
+            warnings: state
+                .embedder
+                .is_none()
+                .then(|| {
+                    "no embedding model configured (MORNINGAI_EMBED_MODEL_DIR): memory search is lexical only".to_owned()
+                })
+                .into_iter()
+                .collect(),
         })),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "readiness: database check failed");
