@@ -64,6 +64,23 @@ impl Retriever {
         Self { memory, embedder }
     }
 
+    /// A new collection for the vectors of the configured model (`none`, 0 dimensions,
+    /// without one: lexical only).
+    pub async fn create_collection(
+        &self,
+        cx: TenantCtx,
+        name: &str,
+        description: Option<&str>,
+    ) -> Result<Collection> {
+        let (model, dims) = match &self.embedder {
+            Some(e) => (e.model().to_owned(), e.dims() as u32),
+            None => ("none".to_owned(), 0),
+        };
+        self.memory
+            .create_collection(cx, name, description, &model, dims)
+            .await
+    }
+
     /// The embedder `collection` was built with, or an error naming both models.
     fn embedder_for(&self, collection: &Collection) -> Result<Option<&Arc<dyn Embedder>>> {
         match &self.embedder {

@@ -50,6 +50,22 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Apikey(ApikeyCommand),
+    /// Index a directory or git working tree into a memory collection (created when
+    /// missing). Incremental: unchanged files are skipped, deleted files removed. Prints
+    /// a JSON report.
+    Index(IndexArgs),
+}
+
+#[derive(clap::Args)]
+struct IndexArgs {
+    /// The directory to index (.gitignore rules apply).
+    path: std::path::PathBuf,
+    /// Tenant slug or id.
+    #[arg(long)]
+    tenant: String,
+    /// Collection name.
+    #[arg(long)]
+    collection: String,
 }
 
 #[derive(clap::Args)]
@@ -191,6 +207,7 @@ async fn run(cli: Cli) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&user)?);
             Ok(())
         }
+        Command::Index(args) => index(&config, args).await,
         Command::Apikey(ApikeyCommand::Create {
             tenant,
             user,
@@ -223,6 +240,55 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+async fn index(config: &Config, args: IndexArgs) -> Result<()> {
+    let backends = open_backends(config).await?;
+    let tenant = find_tenant(&*backends.store, &args.tenant).await?;
+    let cx = TenantCtx::new(tenant.id);
+    let retriever =
+        morningai_agents::Retriever::new(backends.memory.clone(), backends.embedder.clone());
+    let existing = backends.memory.list_collections(cx).await?;
+    let collection = match existing.into_iter().find(|c| c.name == args.collection) {
+        Some(c) => c,
+        None => {
+            retriever
+                .create_collection(cx, &args.collection, None)
+                .await?
+        }
+    };
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} files  {wide_msg}")
+            .context("progress bar template")?,
+    );
+    let progress = |done: usize, total: usize, path: &str| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+        bar.set_message(path.to_owned());
+    };
+    let started = std::time::Instant::now();
+    let report = morningai_agents::ingest::index_tree(
+        &retriever,
+        backends.memory.as_ref(),
+        cx,
+        &collection,
+        &args.path,
+        &progress,
+    )
+    .await
+    .with_context(|| format!("index {}", args.path.display()))?;
+    bar.finish_and_clear();
+    eprintln!(
+        "{}: {} files indexed ({} chunks), {} unchanged, {} deleted in {:.1} s",
+        collection.name,
+        report.indexed,
+        report.chunks,
+        report.unchanged,
+        report.deleted,
+        started.elapsed().as_secs_f64()
+    );
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
 }
 
 fn uuid_suffix() -> String {

@@ -254,7 +254,7 @@ fn help_explains_each_subcommand() {
     let dir = scratch("help");
     let (ok, out, _) = run(cmd(&dir).arg("--help"));
     assert!(ok);
-    for sub in ["serve", "migrate", "tenant", "user", "apikey"] {
+    for sub in ["serve", "migrate", "tenant", "user", "apikey", "index"] {
         assert!(out.contains(sub), "{sub} missing from help: {out}");
     }
     let (ok, out, _) = run(cmd(&dir).args(["apikey", "create", "--help"]));
@@ -262,4 +262,59 @@ fn help_explains_each_subcommand() {
         ok && out.contains("--tenant") && out.contains("secret"),
         "{out}"
     );
+}
+
+#[test]
+fn index_command_indexes_a_tree_incrementally() {
+    let dir = scratch("index");
+    let (ok, _, err) = run(cmd(&dir)
+        .args(["user", "create", "--email", "ix@example.com"])
+        .env("MORNINGAI_PASSWORD", "correct horse battery"));
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(cmd(&dir).args([
+        "tenant",
+        "create",
+        "--name",
+        "Ix",
+        "--slug",
+        "ix",
+        "--owner",
+        "ix@example.com",
+    ]));
+    assert!(ok, "{err}");
+    let tree = dir.join("tree");
+    std::fs::create_dir_all(tree.join("src")).unwrap();
+    std::fs::write(tree.join("README.md"), "# Tool\n\nIt does things.\n").unwrap();
+    std::fs::write(tree.join("src/main.rs"), "fn main() {}\n").unwrap();
+    let index = |c: &mut Command| {
+        let (ok, out, err) =
+            run(c.args(["index", "tree", "--tenant", "ix", "--collection", "docs"]));
+        assert!(ok, "{err}");
+        assert!(err.contains("docs:"), "a summary line on stderr: {err}");
+        serde_json::from_str::<serde_json::Value>(&out).expect("a JSON report")
+    };
+    let first = index(&mut cmd(&dir));
+    assert_eq!(
+        (first["indexed"].as_u64(), first["unchanged"].as_u64()),
+        (Some(2), Some(0)),
+        "{first}"
+    );
+    let again = index(&mut cmd(&dir));
+    assert_eq!(
+        (again["indexed"].as_u64(), again["unchanged"].as_u64()),
+        (Some(0), Some(2)),
+        "{again}"
+    );
+    let (ok, _, err) =
+        run(cmd(&dir).args(["index", "nowhere", "--tenant", "ix", "--collection", "docs"]));
+    assert!(!ok && err.contains("not a directory"), "{err}");
+    let (ok, _, err) = run(cmd(&dir).args([
+        "index",
+        "tree",
+        "--tenant",
+        "nobody",
+        "--collection",
+        "docs",
+    ]));
+    assert!(!ok && err.contains("no tenant"), "{err}");
 }

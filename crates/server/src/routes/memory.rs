@@ -77,13 +77,9 @@ pub async fn create_collection(
     who.require(Role::Admin)?;
     let name = clean_name("name", &req.name)?;
     // Vectors of a collection all come from one model: the one configured now.
-    let (model, dims) = match &state.embedder {
-        Some(e) => (e.model().to_owned(), e.dims() as u32),
-        None => ("none".to_owned(), 0),
-    };
     let c = state
-        .memory
-        .create_collection(who.cx(), &name, req.description.as_deref(), &model, dims)
+        .retriever
+        .create_collection(who.cx(), &name, req.description.as_deref())
         .await?;
     state
         .audit(
