@@ -12,6 +12,7 @@ use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde_json::Value;
 use std::collections::{BinaryHeap, HashMap};
+use std::sync::{Arc, Mutex};
 
 fn to_blob(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
@@ -22,6 +23,119 @@ fn dot_blob(blob: &[u8], q: &[f32]) -> f32 {
         .zip(q)
         .map(|(b, y)| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) * y)
         .sum()
+}
+
+/// Marks the tenant's chunks as changed (see migration 0007): cached vectors reload.
+fn bump(c: &Connection, tenant: &str) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO memory_generations (tenant_id, generation) VALUES (?1, 1)
+         ON CONFLICT (tenant_id) DO UPDATE SET generation = generation + 1",
+    )?
+    .execute(params![tenant])?;
+    Ok(())
+}
+
+/// Most vector components kept in memory across tenants (128 MB of f32s); the least
+/// recently searched tenants are dropped first.
+const CACHE_FLOATS: usize = 32 << 20;
+
+/// One tenant's vectors of one model, contiguous, for exact search without reading BLOBs
+/// per query. Valid while the tenant's generation is unchanged.
+pub(crate) struct TenantVectors {
+    ids: Vec<i64>,
+    collections: Vec<String>,
+    collection_of: Vec<u32>,
+    dims: usize,
+    data: Vec<f32>,
+}
+
+struct Cached {
+    generation: i64,
+    used: u64,
+    vectors: Arc<TenantVectors>,
+}
+
+/// (tenant id, model).
+type CacheKey = (String, String);
+
+#[derive(Default)]
+pub(crate) struct VectorCache {
+    /// A use counter (for least-recently-used eviction) and the entries.
+    entries: Mutex<(u64, HashMap<CacheKey, Cached>)>,
+}
+
+impl VectorCache {
+    fn get(&self, key: &CacheKey, generation: i64) -> Option<Arc<TenantVectors>> {
+        let mut guard = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let (tick, map) = &mut *guard;
+        *tick += 1;
+        let e = map.get_mut(key).filter(|e| e.generation == generation)?;
+        e.used = *tick;
+        Some(e.vectors.clone())
+    }
+
+    fn put(&self, key: CacheKey, generation: i64, vectors: Arc<TenantVectors>) {
+        let mut guard = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let (tick, map) = &mut *guard;
+        *tick += 1;
+        map.insert(
+            key.clone(),
+            Cached {
+                generation,
+                used: *tick,
+                vectors,
+            },
+        );
+        while map.values().map(|e| e.vectors.data.len()).sum::<usize>() > CACHE_FLOATS {
+            let Some(oldest) = map
+                .iter()
+                .filter(|(k, _)| **k != key)
+                .min_by_key(|(_, e)| e.used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            map.remove(&oldest);
+        }
+    }
+}
+
+/// Loads the tenant's vectors of `model` with `dims` components.
+fn load_vectors(c: &Connection, tenant: &str, model: &str, dims: usize) -> Res<TenantVectors> {
+    let mut st = c.prepare_cached(
+        "SELECT c.id, c.collection_id, c.embedding FROM memory_chunks c
+         JOIN memory_collections col ON col.id = c.collection_id
+         WHERE c.tenant_id = ?1 AND col.embed_model = ?2 AND c.embedding IS NOT NULL",
+    )?;
+    let mut rows = st.query(params![tenant, model])?;
+    let mut v = TenantVectors {
+        ids: Vec::new(),
+        collections: Vec::new(),
+        collection_of: Vec::new(),
+        dims,
+        data: Vec::new(),
+    };
+    while let Some(r) = rows.next()? {
+        let blob = r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
+        if blob.len() != dims * 4 {
+            continue;
+        }
+        let collection: String = r.get(1)?;
+        let idx = match v.collections.iter().position(|c| *c == collection) {
+            Some(i) => i,
+            None => {
+                v.collections.push(collection);
+                v.collections.len() - 1
+            }
+        };
+        v.ids.push(r.get(0)?);
+        v.collection_of.push(idx as u32);
+        v.data.extend(
+            blob.chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+        );
+    }
+    Ok(v)
 }
 
 /// `AND …` conditions and their parameters for a search scope (tenant always first).
@@ -180,6 +294,7 @@ impl Memory for SqliteStore {
                 if n == 0 {
                     return Err(Error::NotFound("collection").into());
                 }
+                bump(tx, &cx.tenant_id.to_string())?;
                 Ok(())
             })
             .await
@@ -238,6 +353,7 @@ impl Memory for SqliteStore {
                         c.embedding.as_deref().map(to_blob)
                     ])?;
                 }
+                bump(tx, &t)?;
                 Ok(Item {
                     id,
                     collection_id: collection,
@@ -275,6 +391,7 @@ impl Memory for SqliteStore {
                 if n == 0 {
                     return Err(Error::NotFound("item").into());
                 }
+                bump(tx, &cx.tenant_id.to_string())?;
                 Ok(())
             })
             .await
@@ -296,6 +413,9 @@ impl Memory for SqliteStore {
                 let mut n = 0;
                 for s in sources {
                     n += st.execute(params![t, c, s])? as u64;
+                }
+                if n > 0 {
+                    bump(tx, &t)?;
                 }
                 Ok(n)
             })
@@ -332,25 +452,64 @@ impl Memory for SqliteStore {
         let (cond, mut args) = scope_sql(cx, scope)?;
         args.push(Sql::Text(model.to_owned()));
         let (k, q) = (scope.k, vector.to_vec());
+        let (cache, model) = (self.vectors.clone(), model.to_owned());
+        let (tenant, collection) = (
+            cx.tenant_id.to_string(),
+            scope.collection.map(|c| c.to_string()),
+        );
+        let filtered = !scope.filter.is_empty();
         self.db
             .read("dense search", move |c| {
                 // Exact: every vector in scope is scored; the heap keeps the k best.
-                let mut st = c.prepare_cached(&format!(
-                    "SELECT c.id, c.embedding FROM memory_chunks c
-                     JOIN memory_items i ON i.id = c.item_id
-                     JOIN memory_collections col ON col.id = c.collection_id
-                     WHERE {cond} AND col.embed_model = ? AND c.embedding IS NOT NULL"
-                ))?;
-                let mut rows = st.query(params_from_iter(args))?;
                 let mut best: BinaryHeap<(std::cmp::Reverse<Score>, i64)> = BinaryHeap::new();
-                while let Some(r) = rows.next()? {
-                    let blob = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
-                    if blob.len() != q.len() * 4 {
-                        continue;
-                    }
-                    best.push((std::cmp::Reverse(Score(dot_blob(blob, &q))), r.get(0)?));
+                let mut keep = |score: f32, id: i64| {
+                    best.push((std::cmp::Reverse(Score(score)), id));
                     if best.len() > k {
                         best.pop();
+                    }
+                };
+                if filtered {
+                    // Metadata filters: the database selects, then every selected vector
+                    // is scored.
+                    let mut st = c.prepare_cached(&format!(
+                        "SELECT c.id, c.embedding FROM memory_chunks c
+                         JOIN memory_items i ON i.id = c.item_id
+                         JOIN memory_collections col ON col.id = c.collection_id
+                         WHERE {cond} AND col.embed_model = ? AND c.embedding IS NOT NULL"
+                    ))?;
+                    let mut rows = st.query(params_from_iter(args))?;
+                    while let Some(r) = rows.next()? {
+                        let blob = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+                        if blob.len() == q.len() * 4 {
+                            keep(dot_blob(blob, &q), r.get(0)?);
+                        }
+                    }
+                } else {
+                    // The tenant's vectors from memory, reloaded when its generation moved.
+                    let generation: i64 = c
+                        .prepare_cached("SELECT generation FROM memory_generations WHERE tenant_id = ?1")?
+                        .query_row(params![tenant], |r| r.get(0))
+                        .optional()?
+                        .unwrap_or(0);
+                    let key = (tenant.clone(), model.clone());
+                    let vectors = match cache.get(&key, generation).filter(|v| v.dims == q.len()) {
+                        Some(v) => v,
+                        None => {
+                            let v = Arc::new(load_vectors(c, &tenant, &model, q.len())?);
+                            cache.put(key, generation, v.clone());
+                            v
+                        }
+                    };
+                    let wanted = collection
+                        .as_ref()
+                        .map(|id| vectors.collections.iter().position(|c| c == id));
+                    for (i, row) in vectors.data.chunks_exact(vectors.dims).enumerate() {
+                        match wanted {
+                            Some(Some(w)) if vectors.collection_of[i] as usize != w => continue,
+                            Some(None) => break, // the collection holds no vectors
+                            _ => {}
+                        }
+                        keep(row.iter().zip(&q).map(|(x, y)| x * y).sum(), vectors.ids[i]);
                     }
                 }
                 let ranked: Vec<(i64, f32)> = best
@@ -363,7 +522,10 @@ impl Memory for SqliteStore {
                 ))?;
                 let mut out = Vec::with_capacity(ranked.len());
                 for (id, score) in ranked {
-                    out.push(st.query_row(params![id], |r| hit(r, score))?);
+                    // A chunk deleted since the vectors were loaded is skipped.
+                    if let Some(h) = st.query_row(params![id], |r| hit(r, score)).optional()? {
+                        out.push(h);
+                    }
                 }
                 Ok(out)
             })

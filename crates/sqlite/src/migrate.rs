@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/0005_checkpoints_clustered.sql"),
     ),
     (6, include_str!("../migrations/0006_memory.sql")),
+    (7, include_str!("../migrations/0007_memory_generations.sql")),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> rusqlite::Result<()> {

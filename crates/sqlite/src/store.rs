@@ -23,6 +23,7 @@ use uuid::Uuid;
 pub struct SqliteStore {
     pub(crate) db: Db,
     jobs_in_db: bool,
+    pub(crate) vectors: std::sync::Arc<crate::memory::VectorCache>,
 }
 
 impl SqliteStore {
@@ -31,6 +32,7 @@ impl SqliteStore {
         Ok(Self {
             db: Db::open(path.into()).await?,
             jobs_in_db: true,
+            vectors: Default::default(),
         })
     }
 
