@@ -13,6 +13,9 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
+/// Below this many vectors in scope, dense search scans exactly instead of walking HNSW.
+pub(crate) const EXACT_BELOW: i64 = 20_000;
+
 /// pgvector's text form, `[0.1,0.2,…]`.
 fn vector_text(v: &[f32]) -> String {
     let mut s = String::with_capacity(v.len() * 12 + 2);
@@ -316,21 +319,43 @@ impl Memory for PgStore {
         let filter = check_filter(scope)?;
         let dims = vector.len();
         let tx = Tx::begin(self.pool(), Some(cx)).await?;
-        // Iterative scans: a filtered HNSW walk continues until it has k rows in scope.
-        tx.batch_execute(&format!(
-            "SET LOCAL hnsw.iterative_scan = relaxed_order; SET LOCAL hnsw.ef_search = {}",
-            (scope.k * 2).clamp(40, 1000)
-        ))
-        .await
-        .map_err(db_err("dense search settings"))?;
-        // The dimension is a number we hold, not input text; the cast must match the index.
+        // A scope of a few thousand vectors is scanned exactly through the tenant btree
+        // (about a millisecond); HNSW pays off only beyond that, where a filtered walk
+        // over a big index would otherwise cost tens of milliseconds per query.
+        let in_scope: i64 = tx
+            .query_opt(
+                "SELECT count(*) FROM memory_chunks c
+                 WHERE c.tenant_id = $1 AND ($2::uuid IS NULL OR c.collection_id = $2) AND c.dims = $3",
+                &[&cx.tenant_id.0, &scope.collection.map(|c| c.0), &(dims as i32)],
+            )
+            .await
+            .map_err(db_err("dense search scope"))?
+            .map_or(0, |r| r.get(0));
+        let exact = in_scope < self.exact_below;
+        if !exact {
+            // Iterative scans: a filtered HNSW walk continues until it has k rows in scope.
+            tx.batch_execute(&format!(
+                "SET LOCAL hnsw.iterative_scan = relaxed_order; SET LOCAL hnsw.ef_search = {}",
+                (scope.k * 2).clamp(40, 1000)
+            ))
+            .await
+            .map_err(db_err("dense search settings"))?;
+        }
+        // The dimension is a number we hold, not input text; the cast matches the index.
+        // Ordering by the similarity (not the distance) keeps the planner off the HNSW
+        // index for the exact scan.
+        let order = if exact {
+            "score DESC".to_owned()
+        } else {
+            format!("(c.embedding::vector({dims})) <=> $4::text::vector({dims})")
+        };
         let sql = format!(
             "SELECT {HIT_COLS}, (1 - ((c.embedding::vector({dims})) <=> $4::text::vector({dims})))::float8 AS score
              FROM memory_chunks c
              JOIN memory_items i ON i.id = c.item_id
              JOIN memory_collections col ON col.id = c.collection_id
              WHERE {SCOPE} AND c.dims = {dims} AND col.embed_model = $5
-             ORDER BY (c.embedding::vector({dims})) <=> $4::text::vector({dims})
+             ORDER BY {order}
              LIMIT $6"
         );
         let rows = tx

@@ -24,6 +24,8 @@ use uuid::Uuid;
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// Dense searches over fewer vectors than this scan exactly instead of using HNSW.
+    pub(crate) exact_below: i64,
 }
 
 pub(crate) fn unique_violation(e: &tokio_postgres::Error) -> bool {
@@ -55,7 +57,17 @@ impl PgStore {
         crate::migrate::run(&mut client)
             .await
             .map_err(db_err("postgres migrations"))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            exact_below: crate::memory::EXACT_BELOW,
+        })
+    }
+
+    /// Sets the scope size from which dense search walks the HNSW index (tests force the
+    /// index with 0).
+    pub fn with_exact_below(mut self, vectors: i64) -> Self {
+        self.exact_below = vectors;
+        self
     }
 
     pub(crate) fn pool(&self) -> &Pool {
