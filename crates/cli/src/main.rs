@@ -394,8 +394,12 @@ async fn worker(config: Config, args: WorkerArgs) -> Result<()> {
         ..config.plan(workers)
     };
     let signal = shutdown_signal();
-    let registry =
-        morningai_server::state::task_registry(&backends, Default::default(), Registry::builtin());
+    let registry = morningai_server::state::task_registry(
+        &backends,
+        &config,
+        Default::default(),
+        Registry::builtin(),
+    );
     let background = runtime::spawn(tasks, registry, &backends, plan, stop.clone());
     println!(
         "MorningAI worker running {workers} jobs at once ({} queue)",

@@ -73,6 +73,9 @@ pub struct Config {
     /// tokenizer.json, model.safetensors). Unset: memory search is lexical only, and
     /// `/readyz` says so.
     pub embed_model_dir: Option<PathBuf>,
+    /// Directories under which `index` tasks may read (none: the kind refuses every path).
+    /// The CLI's `morningai index` reads wherever its user can.
+    pub index_roots: Vec<PathBuf>,
 }
 
 impl Default for Config {
@@ -102,6 +105,7 @@ impl Default for Config {
             reconcile_min_age_secs: 30,
             checkpoint_ttl_days: 30,
             embed_model_dir: None,
+            index_roots: Vec::new(),
         }
     }
 }

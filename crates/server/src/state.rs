@@ -257,7 +257,7 @@ impl AppState {
         ));
         Self(Arc::new(Inner {
             store: backends.store.clone(),
-            registry: task_registry(backends, catalog.clone(), registry),
+            registry: task_registry(backends, &config, catalog.clone(), registry),
             tasks,
             checkpointer: backends.checkpointer.clone(),
             retriever: Arc::new(morningai_agents::Retriever::new(
@@ -280,6 +280,7 @@ impl AppState {
 /// `base` plus the kinds that need the backends: `graph_run` (graph runs on the queue).
 pub fn task_registry(
     backends: &Backends,
+    config: &Config,
     catalog: Arc<crate::langgraph::Catalog>,
     mut base: Registry,
 ) -> Registry {
@@ -288,6 +289,15 @@ pub fn task_registry(
         checkpointer: backends.checkpointer.clone(),
         catalog,
     };
+    base.register(
+        "index",
+        Arc::new(crate::indexing::IndexTask {
+            memory: backends.memory.clone(),
+            embedder: backends.embedder.clone(),
+            roots: config.index_roots.clone(),
+        }),
+        crate::indexing::validate,
+    );
     base.register("graph_run", Arc::new(runs), |input| {
         input
             .get("run_id")

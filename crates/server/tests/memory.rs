@@ -14,9 +14,94 @@ mod with_a_model {
     running_on_both_backends!(super::with_model; memory_api_end_to_end);
 }
 
+mod indexing {
+    use super::*;
+    running_on_both_backends!(super::indexing_app; index_tasks_read_only_under_the_configured_roots);
+}
+
 mod lexical_only {
     use super::*;
     on_both_backends!(without_a_model_search_is_lexical_and_readyz_says_so);
+}
+
+/// Workers on, a database of its own, and `index_roots` set to a scratch directory.
+async fn indexing_app(backend: Backend) -> TestApp {
+    let db = own_database(backend).await;
+    let root = temp_dir("index-root");
+    spawn_app_full(
+        backend,
+        |c| {
+            c.worker_concurrency = 2;
+            c.index_roots = vec![root];
+            if db.is_some() {
+                c.database_url = db;
+            }
+        },
+        morningai_worker::Registry::builtin(),
+    )
+    .await
+}
+
+async fn wait_finished(app: &TestApp, who: &Account, id: &str) -> Value {
+    for _ in 0..600 {
+        let (_, t) = app.get(&format!("/api/v1/tasks/{id}"), &who.access).await;
+        if ["succeeded", "failed", "cancelled"].contains(&t["status"].as_str().unwrap_or("")) {
+            return t;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("task {id} did not finish");
+}
+
+async fn index_tasks_read_only_under_the_configured_roots(app: TestApp) {
+    let a = app.signup("index").await;
+    let root = app.config.index_roots[0].clone();
+    let repo = root.join("repo");
+    std::fs::create_dir_all(repo.join("src")).unwrap();
+    std::fs::write(
+        repo.join("README.md"),
+        "# Gizmo\n\nThe gizmo calibrates flux capacitors.\n",
+    )
+    .unwrap();
+    std::fs::write(repo.join("src/lib.rs"), "pub fn calibrate() {}\n").unwrap();
+    let (s, t) = app
+        .post(
+            "/api/v1/tasks",
+            &a.access,
+            json!({"kind": "index", "input": {"path": repo, "collection": "repo"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{t}");
+    let done = wait_finished(&app, &a, t["id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["result"]["report"]["indexed"], 2, "{done}");
+    let (_, r) = search(&app, &a, json!({"query": "flux capacitors"})).await;
+    assert_eq!(r["hits"][0]["source"], "README.md", "{r}");
+    // Outside the roots, and a missing path: the task fails with the reason, not retried.
+    for (path, why) in [
+        ("/etc", "not under an allowed index root"),
+        ("/nonexistent/dir", "No such file"),
+    ] {
+        let (_, t) = app
+            .post(
+                "/api/v1/tasks",
+                &a.access,
+                json!({"kind": "index", "input": {"path": path, "collection": "repo"}}),
+            )
+            .await;
+        let done = wait_finished(&app, &a, t["id"].as_str().unwrap()).await;
+        assert_eq!(done["status"], "failed", "{done}");
+        assert!(done["error"].as_str().unwrap().contains(why), "{done}");
+    }
+    // Input is checked when the task is created.
+    let (s, p) = app
+        .post(
+            "/api/v1/tasks",
+            &a.access,
+            json!({"kind": "index", "input": {"path": ""}}),
+        )
+        .await;
+    assert_problem(s, &p, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 }
 
 async fn with_model(backend: Backend) -> TestApp {

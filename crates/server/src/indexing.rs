@@ -1,0 +1,100 @@
+//! The `index` task kind: indexes a directory on the server's machine into a memory
+//! collection, with progress events. Only directories under the configured `index_roots`
+//! may be read — a tenant must not be able to index `/etc` — and with none configured the
+//! kind refuses every path.
+
+use morningai_agents::Retriever;
+use morningai_agents::ingest::index_tree;
+use morningai_core::TenantCtx;
+use morningai_core::ai::Embedder;
+use morningai_core::memory::Memory;
+use morningai_worker::{Handler, JobContext, JobError};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub struct IndexTask {
+    pub memory: Arc<dyn Memory>,
+    pub embedder: Option<Arc<dyn Embedder>>,
+    pub roots: Vec<PathBuf>,
+}
+
+/// Input check at task creation: `{"path": "...", "collection": "..."}`.
+pub fn validate(input: &Value) -> Result<(), String> {
+    for field in ["path", "collection"] {
+        if input
+            .get(field)
+            .and_then(Value::as_str)
+            .is_none_or(|s| s.trim().is_empty())
+        {
+            return Err(format!("index needs a non-empty string {field:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// The canonical `path` when it lies under one of `roots`.
+fn allowed(path: &str, roots: &[PathBuf]) -> Result<PathBuf, String> {
+    if roots.is_empty() {
+        return Err("indexing server directories is disabled: configure index_roots".into());
+    }
+    let real = Path::new(path)
+        .canonicalize()
+        .map_err(|e| format!("{path}: {e}"))?;
+    roots
+        .iter()
+        .filter_map(|r| r.canonicalize().ok())
+        .any(|r| real.starts_with(&r))
+        .then_some(real)
+        .ok_or_else(|| format!("{path} is not under an allowed index root"))
+}
+
+#[async_trait::async_trait]
+impl Handler for IndexTask {
+    async fn run(&self, ctx: JobContext) -> Result<Value, JobError> {
+        validate(&ctx.input).map_err(JobError::fatal)?;
+        let root = allowed(ctx.input["path"].as_str().unwrap_or_default(), &self.roots)
+            .map_err(JobError::fatal)?;
+        let name = ctx.input["collection"].as_str().unwrap_or_default().trim();
+        let cx = TenantCtx::new(ctx.tenant_id);
+        let retriever = Retriever::new(self.memory.clone(), self.embedder.clone());
+        let storage = |e: morningai_core::Error| JobError::retryable(e.to_string());
+        let collections = self.memory.list_collections(cx).await.map_err(storage)?;
+        let collection = match collections.into_iter().find(|c| c.name == name) {
+            Some(c) => c,
+            None => retriever
+                .create_collection(cx, name, None)
+                .await
+                .map_err(storage)?,
+        };
+        let latest = Mutex::new((0usize, 0usize, String::new()));
+        let progress = |done: usize, total: usize, path: &str| {
+            *latest.lock().unwrap_or_else(|p| p.into_inner()) = (done, total, path.to_owned());
+        };
+        let run = index_tree(
+            &retriever,
+            self.memory.as_ref(),
+            cx,
+            &collection,
+            &root,
+            &progress,
+        );
+        tokio::pin!(run);
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let report = loop {
+            tokio::select! {
+                r = &mut run => break r,
+                _ = tick.tick() => {
+                    let (done, total, path) = latest.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    ctx.progress(json!({"done": done, "total": total, "path": path})).await;
+                }
+            }
+        }
+        .map_err(|e| match e {
+            morningai_core::Error::Invalid { .. } => JobError::fatal(e.to_string()),
+            e => JobError::retryable(e.to_string()),
+        })?;
+        Ok(json!({"collection": collection.id, "report": report}))
+    }
+}
