@@ -4,7 +4,8 @@
 use crate::chunk::{language_of, split};
 use morningai_core::ai::Embedder;
 use morningai_core::memory::{
-    ChunkHit, Collection, Item, Memory, NewChunk, NewItem, SearchMode, SearchScope, query_terms,
+    ChunkHit, Collection, Item, Memory, NewChunk, NewItem, SearchMode, SearchScope, embed_key,
+    query_terms,
 };
 use morningai_core::{Error, Result, TenantCtx};
 use serde_json::Value;
@@ -113,7 +114,7 @@ impl Retriever {
                 s.split_whitespace().count()
             }),
         };
-        let vectors = match embedder {
+        let (vectors, keys): (Vec<Option<Vec<f32>>>, Vec<Option<String>>) = match embedder {
             Some(e) => {
                 let texts: Vec<String> = pieces
                     .iter()
@@ -123,21 +124,24 @@ impl Retriever {
                         None => p.text.clone(),
                     })
                     .collect();
-                e.embed(&texts).await?.into_iter().map(Some).collect()
+                let keys: Vec<String> = texts.iter().map(|t| embed_key(e.model(), t)).collect();
+                let vectors = self.embed_cached(cx, e.as_ref(), &texts, &keys).await?;
+                (vectors, keys.into_iter().map(Some).collect())
             }
-            None => vec![None; pieces.len()],
+            None => (vec![None; pieces.len()], vec![None; pieces.len()]),
         };
         let language = language_of(source).map(str::to_owned);
         let chunks = pieces
             .into_iter()
-            .zip(vectors)
-            .map(|(p, embedding)| NewChunk {
+            .zip(vectors.into_iter().zip(keys))
+            .map(|(p, (embedding, embed_key))| NewChunk {
                 text: p.text,
                 start_line: p.start_line,
                 end_line: p.end_line,
                 language: language.clone(),
                 heading: p.heading,
                 embedding,
+                embed_key,
             })
             .collect();
         let content_hash = format!("{:x}", Sha256::digest(text.as_bytes()));
@@ -153,6 +157,26 @@ impl Retriever {
                 },
             )
             .await
+    }
+
+    /// Vectors for `texts`: those the tenant stored before under the same key, the rest
+    /// embedded now.
+    async fn embed_cached(
+        &self,
+        cx: TenantCtx,
+        embedder: &dyn Embedder,
+        texts: &[String],
+        keys: &[String],
+    ) -> Result<Vec<Option<Vec<f32>>>> {
+        let mut cached = self.memory.cached_embeddings(cx, keys).await?;
+        let missing: Vec<usize> = (0..texts.len())
+            .filter(|&i| !cached.contains_key(&keys[i]))
+            .collect();
+        let batch: Vec<String> = missing.iter().map(|&i| texts[i].clone()).collect();
+        for (i, v) in missing.into_iter().zip(embedder.embed(&batch).await?) {
+            cached.insert(keys[i].clone(), v);
+        }
+        Ok(keys.iter().map(|k| cached.get(k).cloned()).collect())
     }
 
     /// Searches the tenant's memory. Each side fetches twice `k` candidates before fusion,

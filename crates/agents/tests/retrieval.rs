@@ -133,3 +133,49 @@ async fn without_a_model_hybrid_is_lexical_and_says_so() {
         Err(Error::Invalid { .. })
     ));
 }
+
+/// Counts the texts it embeds, on the way to the real model.
+struct Counting(Arc<dyn Embedder>, std::sync::atomic::AtomicUsize);
+
+#[async_trait::async_trait]
+impl Embedder for Counting {
+    fn model(&self) -> &str {
+        self.0.model()
+    }
+    fn dims(&self) -> usize {
+        self.0.dims()
+    }
+    fn max_tokens(&self) -> usize {
+        self.0.max_tokens()
+    }
+    fn count_tokens(&self, text: &str) -> usize {
+        self.0.count_tokens(text)
+    }
+    async fn embed(&self, texts: &[String]) -> morningai_core::Result<Vec<Vec<f32>>> {
+        self.1
+            .fetch_add(texts.len(), std::sync::atomic::Ordering::SeqCst);
+        self.0.embed(texts).await
+    }
+}
+
+#[tokio::test]
+async fn re_adding_a_document_embeds_only_its_changed_chunks() {
+    let (cx, memory) = setup("cache").await;
+    let counting = Arc::new(Counting(model(), Default::default()));
+    let r = Retriever::new(memory.clone(), Some(counting.clone()));
+    let c = r.create_collection(cx, "docs", None).await.unwrap();
+    let embedded = || counting.1.load(std::sync::atomic::Ordering::SeqCst);
+    let doc = "# A\n\nalpha text\n\n# B\n\nbeta text\n\n# C\n\ngamma text\n";
+    let first = r.add_text(cx, &c, "doc.md", doc, json!({})).await.unwrap();
+    assert_eq!((first.chunks, embedded()), (3, 3));
+    let changed = doc.replace("beta text", "beta, revised");
+    r.add_text(cx, &c, "doc.md", &changed, json!({}))
+        .await
+        .unwrap();
+    assert_eq!(embedded(), 4, "only the changed section was embedded again");
+    let found = r
+        .search(cx, "revised beta", SearchMode::Dense, scope(1))
+        .await
+        .unwrap();
+    assert_eq!(found.hits[0].heading.as_deref(), Some("B"));
+}

@@ -71,6 +71,7 @@ async fn measure(
                     language: None,
                     heading: None,
                     embedding: Some(v.clone()),
+                    embed_key: None,
                 })
                 .collect();
             memory

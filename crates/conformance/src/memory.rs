@@ -17,6 +17,7 @@ macro_rules! memory_conformance {
             tenants_never_see_each_other_in_any_mode,
             a_tenant_with_one_percent_of_the_vectors_gets_k_results,
             search_ranks_and_filters,
+            embeddings_are_cached_per_tenant,
         );
     };
     ($make:expr; $($case:ident),* $(,)?) => {
@@ -60,6 +61,7 @@ fn chunk(text: &str, line: u32, embedding: Vec<f32>) -> NewChunk {
         language: Some("rust".into()),
         heading: Some("Intro".into()),
         embedding: Some(embedding),
+        embed_key: None,
     }
 }
 
@@ -474,5 +476,34 @@ pub async fn search_ranks_and_filters((a, _b, m): Setup) {
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+pub async fn embeddings_are_cached_per_tenant((a, b, m): Setup) {
+    let c = collection(&m, a, "cache").await;
+    let mut vs = Vectors(5);
+    let (v1, v2) = (vs.next(), vs.next());
+    let mut first = chunk("one", 1, v1.clone());
+    first.embed_key = Some("k1".into());
+    let mut second = chunk("two", 11, v2);
+    second.embed_key = Some("k2".into());
+    m.put_item(a, c, item("doc.md", json!({}), vec![first, second]))
+        .await
+        .unwrap();
+    let got = m
+        .cached_embeddings(a, &["k1".into(), "k3".into()])
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1, "only stored keys are found");
+    assert!(
+        got["k1"].iter().zip(&v1).all(|(x, y)| (x - y).abs() < 1e-6),
+        "the stored vector comes back"
+    );
+    assert!(
+        m.cached_embeddings(b, &["k1".into()])
+            .await
+            .unwrap()
+            .is_empty(),
+        "another tenant's vectors are not its cache"
     );
 }

@@ -59,6 +59,18 @@ pub struct NewChunk {
     /// Markdown heading path (`Install > From source`) or the enclosing code item.
     pub heading: Option<String>,
     pub embedding: Option<Vec<f32>>,
+    /// [`embed_key`] of the embedded text: later chunks with the same key reuse the vector.
+    pub embed_key: Option<String>,
+}
+
+/// The embedding cache key: the model and the exact text it embedded.
+pub fn embed_key(model: &str, text: &str) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(model.as_bytes());
+    h.update([0]);
+    h.update(text.as_bytes());
+    format!("{:x}", h.finalize())
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -180,6 +192,13 @@ pub trait Memory: Send + Sync + 'static {
         model: &str,
         vector: &[f32],
     ) -> Result<Vec<ChunkHit>>;
+    /// Vectors already stored by the tenant under these [`embed_key`]s (the embedding
+    /// cache: a re-indexed file embeds only its changed chunks).
+    async fn cached_embeddings(
+        &self,
+        cx: TenantCtx,
+        keys: &[String],
+    ) -> Result<HashMap<String, Vec<f32>>>;
     /// The `scope.k` chunks that best match any of `terms` (see [`query_terms`]).
     async fn lexical_search(
         &self,

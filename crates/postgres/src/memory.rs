@@ -211,7 +211,8 @@ impl Memory for PgStore {
             .map(|c| c.embedding.as_deref().map(vector_text))
             .collect();
         let dims = col.dims as i32;
-        let params: [&(dyn ToSql + Sync); 11] = [
+        let keys: Vec<Option<&str>> = new.chunks.iter().map(|c| c.embed_key.as_deref()).collect();
+        let params: [&(dyn ToSql + Sync); 12] = [
             &cx.tenant_id.0,
             &collection.0,
             &id,
@@ -223,11 +224,12 @@ impl Memory for PgStore {
             &heads,
             &vectors,
             &dims,
+            &keys,
         ];
         tx.execute(
-            "INSERT INTO memory_chunks (tenant_id, collection_id, item_id, source, text, start_line, end_line, language, heading, dims, embedding)
-             SELECT $1, $2, $3, $4, t, s, e, l, h, CASE WHEN v IS NULL THEN NULL ELSE $11::int4 END, v::vector
-             FROM unnest($5::text[], $6::int4[], $7::int4[], $8::text[], $9::text[], $10::text[]) AS u(t, s, e, l, h, v)",
+            "INSERT INTO memory_chunks (tenant_id, collection_id, item_id, source, text, start_line, end_line, language, heading, dims, embedding, embed_key)
+             SELECT $1, $2, $3, $4, t, s, e, l, h, CASE WHEN v IS NULL THEN NULL ELSE $11::int4 END, v::vector, k
+             FROM unnest($5::text[], $6::int4[], $7::int4[], $8::text[], $9::text[], $10::text[], $12::text[]) AS u(t, s, e, l, h, v, k)",
             &params,
         )
         .await
@@ -344,13 +346,16 @@ impl Memory for PgStore {
         // The dimension is a number we hold, not input text; the cast matches the index.
         // Ordering by the similarity (not the distance) keeps the planner off the HNSW
         // index for the exact scan.
+        // The query vector is parsed once, in a scalar subquery: with a cached (generic)
+        // plan a bare `$4::vector` cast would be parsed again for every row.
+        let query_vector = format!("(SELECT $4::text::vector({dims}))");
         let order = if exact {
             "score DESC".to_owned()
         } else {
-            format!("(c.embedding::vector({dims})) <=> $4::text::vector({dims})")
+            format!("(c.embedding::vector({dims})) <=> {query_vector}")
         };
         let sql = format!(
-            "SELECT {HIT_COLS}, (1 - ((c.embedding::vector({dims})) <=> $4::text::vector({dims})))::float8 AS score
+            "SELECT {HIT_COLS}, (1 - ((c.embedding::vector({dims})) <=> {query_vector}))::float8 AS score
              FROM memory_chunks c
              JOIN memory_items i ON i.id = c.item_id
              JOIN memory_collections col ON col.id = c.collection_id
@@ -377,6 +382,34 @@ impl Memory for PgStore {
         // relaxed_order may return neighbours slightly out of order.
         hits.sort_by(|a, b| b.score.total_cmp(&a.score));
         Ok(hits)
+    }
+
+    async fn cached_embeddings(
+        &self,
+        cx: TenantCtx,
+        keys: &[String],
+    ) -> Result<HashMap<String, Vec<f32>>> {
+        let rows = one_shot(
+            self.pool(),
+            Some(cx),
+            "cached embeddings",
+            "SELECT DISTINCT ON (embed_key) embed_key, embedding::text FROM memory_chunks
+             WHERE tenant_id = $1 AND embed_key = ANY($2) AND embedding IS NOT NULL",
+            &[&cx.tenant_id.0, &keys],
+        )
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let text: String = r.get(1);
+                let v = text
+                    .trim_matches(['[', ']'])
+                    .split(',')
+                    .map(|x| x.trim().parse::<f32>())
+                    .collect::<std::result::Result<Vec<f32>, _>>()
+                    .map_err(|e| Error::internal("decode a stored vector", e))?;
+                Ok((r.get(0), v))
+            })
+            .collect()
     }
 
     async fn lexical_search(

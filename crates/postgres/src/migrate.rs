@@ -9,6 +9,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (3, include_str!("../migrations/0003_checkpoints.sql")),
     (4, include_str!("../migrations/0004_objects.sql")),
     (5, include_str!("../migrations/0005_memory.sql")),
+    (6, include_str!("../migrations/0006_embed_keys.sql")),
 ];
 
 /// Arbitrary constant identifying MorningAI's migration lock.

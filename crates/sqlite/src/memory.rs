@@ -18,11 +18,14 @@ fn to_blob(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-fn dot_blob(blob: &[u8], q: &[f32]) -> f32 {
+/// The f32s of a stored vector.
+fn floats(blob: &[u8]) -> impl Iterator<Item = f32> + '_ {
     blob.chunks_exact(4)
-        .zip(q)
-        .map(|(b, y)| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) * y)
-        .sum()
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+fn dot_blob(blob: &[u8], q: &[f32]) -> f32 {
+    floats(blob).zip(q).map(|(x, y)| x * y).sum()
 }
 
 /// Marks the tenant's chunks as changed (see migration 0007): cached vectors reload.
@@ -130,10 +133,7 @@ fn load_vectors(c: &Connection, tenant: &str, model: &str, dims: usize) -> Res<T
         };
         v.ids.push(r.get(0)?);
         v.collection_of.push(idx as u32);
-        v.data.extend(
-            blob.chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-        );
+        v.data.extend(floats(blob));
     }
     Ok(v)
 }
@@ -337,8 +337,8 @@ impl Memory for SqliteStore {
                     }
                 };
                 let mut st = tx.prepare_cached(
-                    "INSERT INTO memory_chunks (tenant_id, collection_id, item_id, text, start_line, end_line, language, heading, embedding)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    "INSERT INTO memory_chunks (tenant_id, collection_id, item_id, text, start_line, end_line, language, heading, embedding, embed_key)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 )?;
                 for c in &new.chunks {
                     st.execute(params![
@@ -350,7 +350,8 @@ impl Memory for SqliteStore {
                         c.end_line,
                         c.language,
                         c.heading,
-                        c.embedding.as_deref().map(to_blob)
+                        c.embedding.as_deref().map(to_blob),
+                        c.embed_key
                     ])?;
                 }
                 bump(tx, &t)?;
@@ -525,6 +526,32 @@ impl Memory for SqliteStore {
                     // A chunk deleted since the vectors were loaded is skipped.
                     if let Some(h) = st.query_row(params![id], |r| hit(r, score)).optional()? {
                         out.push(h);
+                    }
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn cached_embeddings(
+        &self,
+        cx: TenantCtx,
+        keys: &[String],
+    ) -> Result<HashMap<String, Vec<f32>>> {
+        let keys = keys.to_vec();
+        self.db
+            .read("cached embeddings", move |c| {
+                let mut st = c.prepare_cached(
+                    "SELECT embedding FROM memory_chunks
+                     WHERE tenant_id = ?1 AND embed_key = ?2 AND embedding IS NOT NULL LIMIT 1",
+                )?;
+                let t = cx.tenant_id.to_string();
+                let mut out = HashMap::new();
+                for k in keys {
+                    let blob: Option<Vec<u8>> =
+                        st.query_row(params![t, k], |r| r.get(0)).optional()?;
+                    if let Some(b) = blob {
+                        out.insert(k, floats(&b).collect());
                     }
                 }
                 Ok(out)

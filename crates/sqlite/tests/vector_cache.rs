@@ -20,6 +20,7 @@ fn item(source: &str, v: Vec<f32>) -> NewItem {
             language: None,
             heading: None,
             embedding: Some(v),
+            embed_key: None,
         }],
     }
 }
