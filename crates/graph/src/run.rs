@@ -258,7 +258,8 @@ fn short_hash(parts: &[&str]) -> String {
         .collect()
 }
 
-fn storage(e: morningai_core::Error) -> GraphError {
+/// A checkpointer failure, as the engine reports it.
+pub(crate) fn storage(e: morningai_core::Error) -> GraphError {
     GraphError::Storage(e.to_string())
 }
 

@@ -1,6 +1,7 @@
 //! Thread state from checkpoints: reconstruction, `get_state`, history, `update_state`.
 
 use crate::graph::{Graph, GraphError};
+use crate::run::storage;
 use morningai_core::TenantCtx;
 use morningai_core::checkpoint::{Checkpoint, Checkpointer, Interrupt, PendingTask};
 use serde_json::{Map, Value, json};
@@ -53,10 +54,6 @@ pub(crate) fn reconstruct(graph: &Graph, all: &[Checkpoint], id: Uuid) -> State 
         }
     }
     state
-}
-
-fn storage(e: morningai_core::Error) -> GraphError {
-    GraphError::Storage(e.to_string())
 }
 
 async fn snapshot_at(
