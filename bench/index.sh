@@ -5,6 +5,7 @@
 # Measures `morningai index` cold and with nothing changed, lexical-only and with the local
 # MiniLM embedder (that part with --with-model: at the measured embedding rate it takes
 # the better part of an hour on 2 cores). Usage: bench/index.sh [--with-model]
+# INDEX_CRATES="redis" (space-separated crate names) indexes other registry crates instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fetch -q
@@ -13,7 +14,7 @@ registry=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/ | head -1)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/tree"
-for crate in tokio candle-core candle-transformers redis; do
+for crate in ${INDEX_CRATES:-tokio candle-core candle-transformers redis}; do
   src=$(ls -d "$registry$crate"-[0-9]* | sort -V | tail -1)
   cp -r "$src" "$work/tree/"
 done
