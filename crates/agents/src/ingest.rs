@@ -4,10 +4,9 @@
 //! files gone from the tree leave the collection.
 
 use crate::retrieval::Retriever;
-use morningai_core::memory::{Collection, Memory};
+use morningai_core::memory::{Collection, Memory, content_hash};
 use morningai_core::{Error, Result, TenantCtx};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -165,7 +164,7 @@ pub async fn index_tree(
         }
         report.files += 1;
         seen.insert(rel.clone());
-        if known.get(&rel) == Some(&format!("{:x}", Sha256::digest(text.as_bytes()))) {
+        if known.get(&rel) == Some(&content_hash(&text)) {
             report.unchanged += 1;
             continue;
         }

@@ -4,12 +4,11 @@
 use crate::chunk::{language_of, split};
 use morningai_core::ai::Embedder;
 use morningai_core::memory::{
-    ChunkHit, Collection, Item, Memory, NewChunk, NewItem, SearchMode, SearchScope, embed_key,
-    query_terms,
+    ChunkHit, Collection, Item, Memory, NewChunk, NewItem, SearchMode, SearchScope, content_hash,
+    embed_key, query_terms,
 };
 use morningai_core::{Error, Result, TenantCtx};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -144,7 +143,7 @@ impl Retriever {
                 embed_key,
             })
             .collect();
-        let content_hash = format!("{:x}", Sha256::digest(text.as_bytes()));
+        let content_hash = content_hash(text);
         self.memory
             .put_item(
                 cx,

@@ -7,4 +7,4 @@ pub mod memory;
 pub mod queue;
 pub mod store;
 
-pub use store::{DynStore, owner};
+pub use store::{DynStore, owner, two_tenants};

@@ -79,6 +79,13 @@ pub async fn owner(store: &DynStore, tag: &str) -> (User, TenantCtx) {
     (u, TenantCtx::new(t.id))
 }
 
+/// Two tenants that exist in `store`: the setup of every tenant-scoped port's suite.
+pub async fn two_tenants(store: DynStore) -> (TenantCtx, TenantCtx) {
+    let (_, a) = owner(&store, "tenant-a").await;
+    let (_, b) = owner(&store, "tenant-b").await;
+    (a, b)
+}
+
 fn new_task(kind: &str, key: Option<&str>) -> NewTask {
     NewTask {
         id: TaskId::new(),

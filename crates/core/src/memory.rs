@@ -63,6 +63,12 @@ pub struct NewChunk {
     pub embed_key: Option<String>,
 }
 
+/// An item's `content_hash`: what incremental indexing compares to skip unchanged files.
+pub fn content_hash(text: &str) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(text.as_bytes()))
+}
+
 /// The embedding cache key: the model and the exact text it embedded.
 pub fn embed_key(model: &str, text: &str) -> String {
     use sha2::Digest;

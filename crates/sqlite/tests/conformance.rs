@@ -3,15 +3,17 @@
 use morningai_sqlite::SqliteStore;
 use std::sync::Arc;
 
-async fn fresh() -> morningai_conformance::DynStore {
-    // Cargo's per-target scratch dir: cleaned with target/, never litters /tmp.
+/// A store on a fresh file in Cargo's per-target scratch dir (cleaned with target/).
+async fn fresh_file(tag: &str) -> SqliteStore {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("sqlite-conformance-{}", uuid_like()));
-    Arc::new(
-        SqliteStore::open(dir.join("morningai.db"))
-            .await
-            .expect("open sqlite"),
-    )
+        .join(format!("sqlite-{tag}-{}", uuid_like()));
+    SqliteStore::open(dir.join("morningai.db"))
+        .await
+        .expect("open sqlite")
+}
+
+async fn fresh() -> morningai_conformance::DynStore {
+    Arc::new(fresh_file("conformance").await)
 }
 
 fn uuid_like() -> String {
@@ -29,11 +31,7 @@ mod store {
 }
 
 async fn fresh_queue() -> morningai_conformance::queue::DynQueue {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("sqlite-queue-{}", uuid_like()));
-    let store = SqliteStore::open(dir.join("morningai.db"))
-        .await
-        .expect("open sqlite");
+    let store = fresh_file("queue").await;
     let q = morningai_sqlite::SqliteQueue::new(&store, morningai_conformance::queue::TENANT_LIMIT)
         .with_backoff(
             morningai_conformance::queue::BACKOFF_BASE,
@@ -48,14 +46,8 @@ mod queue {
 }
 
 async fn checkpointer() -> morningai_conformance::checkpoint::Setup {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("sqlite-cp-{}", uuid_like()));
-    let store = SqliteStore::open(dir.join("morningai.db"))
-        .await
-        .expect("open sqlite");
-    let dynstore: morningai_conformance::DynStore = Arc::new(store.clone());
-    let (_, a) = morningai_conformance::owner(&dynstore, "cp-a").await;
-    let (_, b) = morningai_conformance::owner(&dynstore, "cp-b").await;
+    let store = fresh_file("cp").await;
+    let (a, b) = morningai_conformance::two_tenants(Arc::new(store.clone())).await;
     (a, b, Arc::new(store))
 }
 
@@ -65,14 +57,8 @@ mod checkpoints {
 }
 
 async fn memory() -> morningai_conformance::memory::Setup {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("sqlite-mem-{}", uuid_like()));
-    let store = SqliteStore::open(dir.join("morningai.db"))
-        .await
-        .expect("open sqlite");
-    let dynstore: morningai_conformance::DynStore = Arc::new(store.clone());
-    let (_, a) = morningai_conformance::owner(&dynstore, "mem-a").await;
-    let (_, b) = morningai_conformance::owner(&dynstore, "mem-b").await;
+    let store = fresh_file("mem").await;
+    let (a, b) = morningai_conformance::two_tenants(Arc::new(store.clone())).await;
     (a, b, Arc::new(store))
 }
 
