@@ -18,6 +18,13 @@ pub enum Error {
     /// The caller's role does not allow the action.
     #[error("{0}")]
     Forbidden(String),
+    /// A dependency (a model provider) is down or refusing; the message says which and why
+    /// and is shown to the caller.
+    #[error("{message}")]
+    Unavailable { code: &'static str, message: String },
+    /// A quota (a tenant's model budget) would be exceeded; nothing was done.
+    #[error("{message}")]
+    LimitExceeded { code: &'static str, message: String },
     /// Storage or other infrastructure failed; the text is for logs only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -33,6 +40,13 @@ impl Error {
 
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         Self::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Unavailable {
             code,
             message: message.into(),
         }

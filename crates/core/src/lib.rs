@@ -13,6 +13,7 @@ pub mod queue;
 pub mod schedules;
 pub mod store;
 pub mod task_kinds;
+pub mod usage;
 pub mod values;
 
 pub use error::{Error, Result};

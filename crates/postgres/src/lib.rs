@@ -13,5 +13,6 @@ mod objects;
 mod rows;
 mod store;
 mod tx;
+mod usage;
 
 pub use store::PgStore;

@@ -10,6 +10,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (4, include_str!("../migrations/0004_objects.sql")),
     (5, include_str!("../migrations/0005_memory.sql")),
     (6, include_str!("../migrations/0006_embed_keys.sql")),
+    (7, include_str!("../migrations/0007_model_usage.sql")),
 ];
 
 /// Arbitrary constant identifying MorningAI's migration lock.

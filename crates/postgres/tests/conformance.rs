@@ -56,3 +56,14 @@ mod memory_hnsw {
     use super::*;
     morningai_conformance::memory_conformance!(memory_hnsw_allowed());
 }
+
+async fn usage() -> morningai_conformance::usage::Setup {
+    let store = pg().await;
+    let (a, b) = morningai_conformance::two_tenants(Arc::new(store.clone())).await;
+    (a, b, Arc::new(store))
+}
+
+mod usage {
+    use super::*;
+    morningai_conformance::usage_conformance!(usage());
+}

@@ -97,6 +97,12 @@ impl From<Error> for ApiError {
             Error::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
             Error::Invalid { field, message } => ApiError::invalid(field, message),
             Error::Forbidden(m) => ApiError::forbidden(m),
+            Error::Unavailable { code, message } => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+            }
+            Error::LimitExceeded { code, message } => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+            }
             Error::Internal(m) => {
                 tracing::error!(trace_id = %current_trace_id(), error = %m, "internal error");
                 ApiError::new(

@@ -13,6 +13,7 @@ mod migrate;
 mod objects;
 mod queue;
 mod store;
+mod usage;
 
 pub use queue::SqliteQueue;
 pub use store::SqliteStore;

@@ -66,3 +66,14 @@ mod memory {
     use super::*;
     morningai_conformance::memory_conformance!(memory());
 }
+
+async fn usage() -> morningai_conformance::usage::Setup {
+    let store = fresh_file("usage").await;
+    let (a, b) = morningai_conformance::two_tenants(Arc::new(store.clone())).await;
+    (a, b, Arc::new(store))
+}
+
+mod usage {
+    use super::*;
+    morningai_conformance::usage_conformance!(usage());
+}
