@@ -369,7 +369,10 @@ async fn embeddings_come_back_in_input_order_and_unit_length() {
 #[tokio::test]
 async fn metered_calls_record_cost_from_usage_and_budgets_refuse_before_sending() {
     let fake = FakeOpenAi::start().await;
-    let dir = std::env::temp_dir().join(format!("morningai-metered-{}", morningai_core::TaskId::new()));
+    let dir = std::env::temp_dir().join(format!(
+        "morningai-metered-{}",
+        morningai_core::TaskId::new()
+    ));
     let store = morningai_sqlite::SqliteStore::open(dir.join("db.sqlite"))
         .await
         .unwrap();

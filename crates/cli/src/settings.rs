@@ -34,6 +34,33 @@ pub struct GlobalArgs {
     /// model.safetensors); unset: memory search is lexical only.
     #[arg(long, env = "MORNINGAI_EMBED_MODEL_DIR", global = true)]
     pub embed_model_dir: Option<PathBuf>,
+    /// OpenAI-compatible chat provider, e.g. https://api.openai.com/v1 or
+    /// http://localhost:11434/v1 (Ollama); unset: answers are extractive.
+    #[arg(long, env = "MORNINGAI_CHAT_BASE_URL", global = true)]
+    pub chat_base_url: Option<String>,
+    #[arg(long, env = "MORNINGAI_CHAT_MODEL", global = true)]
+    pub chat_model: Option<String>,
+    #[arg(
+        long,
+        env = "MORNINGAI_CHAT_API_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub chat_api_key: Option<String>,
+    /// OpenAI-compatible embeddings provider instead of the local model.
+    #[arg(long, env = "MORNINGAI_EMBED_BASE_URL", global = true)]
+    pub embed_base_url: Option<String>,
+    #[arg(long, env = "MORNINGAI_EMBED_MODEL", global = true)]
+    pub embed_model: Option<String>,
+    #[arg(long, env = "MORNINGAI_EMBED_DIMS", global = true)]
+    pub embed_dims: Option<usize>,
+    #[arg(
+        long,
+        env = "MORNINGAI_EMBED_API_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub embed_api_key: Option<String>,
 }
 
 #[derive(Args)]
@@ -105,6 +132,19 @@ pub fn resolve(g: &GlobalArgs, serve: Option<&ServeArgs>) -> Result<Config> {
     if g.embed_model_dir.is_some() {
         c.embed_model_dir = g.embed_model_dir.clone();
     }
+    for (slot, v) in [
+        (&mut c.chat_base_url, &g.chat_base_url),
+        (&mut c.chat_model, &g.chat_model),
+        (&mut c.chat_api_key, &g.chat_api_key),
+        (&mut c.embed_base_url, &g.embed_base_url),
+        (&mut c.embed_model, &g.embed_model),
+        (&mut c.embed_api_key, &g.embed_api_key),
+    ] {
+        if v.is_some() {
+            *slot = v.clone();
+        }
+    }
+    set(&mut c.embed_dims, &g.embed_dims);
     if let Some(s) = serve {
         set(&mut c.listen, &s.listen);
         if s.signing_key.is_some() {

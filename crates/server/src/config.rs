@@ -76,6 +76,24 @@ pub struct Config {
     /// Directories under which `index` tasks may read (none: the kind refuses every path).
     /// The CLI's `morningai index` reads wherever its user can.
     pub index_roots: Vec<PathBuf>,
+    /// OpenAI-compatible chat provider for tenants without their own, e.g.
+    /// `https://api.openai.com/v1` or `http://localhost:11434/v1` (Ollama). Unset: answers
+    /// are extractive (the offline provider) and code generation is refused.
+    pub chat_base_url: Option<String>,
+    pub chat_model: Option<String>,
+    pub chat_api_key: Option<String>,
+    /// OpenAI-compatible embeddings instead of the local model (e.g. `text-embedding-3-small`
+    /// with 1536 dimensions); `embed_api_key` defaults to `chat_api_key`.
+    pub embed_base_url: Option<String>,
+    pub embed_model: Option<String>,
+    pub embed_dims: usize,
+    pub embed_api_key: Option<String>,
+    /// Seconds one provider attempt (or a stream's silence) may take; attempts after the first.
+    pub provider_timeout_secs: u64,
+    pub provider_max_retries: u32,
+    /// USD per million tokens by model name; a dated name takes the price of the longest
+    /// configured prefix. Calls to unpriced models are recorded with tokens and no cost.
+    pub prices: morningai_core::usage::PriceTable,
 }
 
 impl Default for Config {
@@ -106,6 +124,16 @@ impl Default for Config {
             checkpoint_ttl_days: 30,
             embed_model_dir: None,
             index_roots: Vec::new(),
+            chat_base_url: None,
+            chat_model: None,
+            chat_api_key: None,
+            embed_base_url: None,
+            embed_model: None,
+            embed_dims: 1536,
+            embed_api_key: None,
+            provider_timeout_secs: 120,
+            provider_max_retries: 3,
+            prices: morningai_core::usage::PriceTable::default(),
         }
     }
 }
@@ -131,6 +159,8 @@ impl Config {
         c.database_url = c.database_url.as_deref().map(redact_url);
         c.redis_url = c.redis_url.as_deref().map(redact_url);
         c.signing_key = c.signing_key.map(|_| "***".to_owned());
+        c.chat_api_key = c.chat_api_key.map(|_| "***".to_owned());
+        c.embed_api_key = c.embed_api_key.map(|_| "***".to_owned());
         toml::to_string(&c).unwrap_or_else(|e| format!("# cannot render config: {e}"))
     }
 
@@ -162,11 +192,15 @@ mod tests {
             database_url: Some("postgres://app:hunter2@db:5432/x".into()),
             redis_url: Some("redis://:pw@r:6379/".into()),
             signing_key: Some("k".repeat(40)),
+            chat_api_key: Some("sk-secret-chat".into()),
             ..Config::default()
         };
         let t = c.redacted_toml();
         assert!(
-            !t.contains("hunter2") && !t.contains("kkkk") && !t.contains(":pw@"),
+            !t.contains("hunter2")
+                && !t.contains("kkkk")
+                && !t.contains(":pw@")
+                && !t.contains("sk-secret"),
             "{t}"
         );
         assert!(t.contains("postgres://app:***@db:5432/x"), "{t}");

@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod indexing;
 pub mod langgraph;
+pub mod models;
 pub mod openapi;
 pub mod routes;
 pub mod runtime;
@@ -20,8 +21,8 @@ use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
 use error::ApiError;
 use routes::{
-    api_keys, auth as auth_routes, events, memory, projects, queue, schedules, system, tasks,
-    tenant,
+    api_keys, auth as auth_routes, events, memory, models as model_routes, projects, queue,
+    schedules, system, tasks, tenant,
 };
 pub use state::AppState;
 use std::future::Future;
@@ -101,7 +102,13 @@ pub fn router(state: AppState) -> Router {
             "/memory/collections/{id}/items/{item_id}",
             axum::routing::delete(memory::delete_item),
         )
-        .route("/memory/search", post(memory::search));
+        .route("/memory/search", post(memory::search))
+        .route("/memory/answer", post(memory::answer))
+        .route(
+            "/tenant/ai",
+            get(model_routes::get_settings).put(model_routes::put_settings),
+        )
+        .route("/usage", get(model_routes::usage));
     let api = api
         .route("/approvals", get(langgraph::approvals::list))
         .route(

@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
 use crate::routes::{
-    api_keys, auth, events, memory, projects, queue, schedules, system, tasks, tenant,
+    api_keys, auth, events, memory, models, projects, queue, schedules, system, tasks, tenant,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -43,7 +43,8 @@ impl Modify for Security {
         queue::depth, queue::dead, queue::retry, queue::purge_one, queue::purge_all,
         memory::create_collection, memory::list_collections, memory::get_collection,
         memory::delete_collection, memory::add_item, memory::list_items, memory::delete_item,
-        memory::search,
+        memory::search, memory::answer,
+        models::get_settings, models::put_settings, models::usage,
         crate::langgraph::approvals::list, crate::langgraph::approvals::approve, crate::langgraph::approvals::reject,
         crate::langgraph::graphs::create, crate::langgraph::graphs::list, crate::langgraph::graphs::delete,
         system::healthz, system::readyz, system::metrics, system::openapi,

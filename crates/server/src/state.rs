@@ -25,6 +25,7 @@ pub struct Inner {
     pub embedder: Option<Arc<dyn morningai_core::ai::Embedder>>,
     pub retriever: Arc<morningai_agents::Retriever>,
     pub catalog: Arc<crate::langgraph::Catalog>,
+    pub models: crate::models::Models,
     pub login_by_ip: DefaultKeyedRateLimiter<String>,
     pub login_by_email: DefaultKeyedRateLimiter<String>,
     pub metrics: PrometheusHandle,
@@ -141,8 +142,12 @@ pub struct Backends {
     pub queue_in_store: bool,
     /// The same database, as vector memory.
     pub memory: Arc<dyn morningai_core::memory::Memory>,
-    /// The local embedding model, when one is configured.
+    /// The embedding model (local, or an OpenAI-compatible API), when one is configured.
     pub embedder: Option<Arc<dyn morningai_core::ai::Embedder>>,
+    /// The same database, as the record of model usage.
+    pub ledger: Arc<dyn morningai_core::usage::UsageLedger>,
+    /// The deployment's chat provider and model, when configured.
+    pub chat: Option<(Arc<morningai_ai::OpenAiProvider>, String)>,
 }
 
 /// Embedded (SQLite store, queue in the same file, in-process events) unless
@@ -167,27 +172,36 @@ pub async fn open_backends(config: &Config) -> anyhow::Result<Backends> {
     };
     type Checkpoints = Arc<dyn morningai_core::checkpoint::Checkpointer>;
     type MemoryPort = Arc<dyn morningai_core::memory::Memory>;
-    let (store, checkpointer, memory, sqlite): (
+    type Ledger = Arc<dyn morningai_core::usage::UsageLedger>;
+    let (store, checkpointer, memory, ledger, sqlite): (
         Arc<dyn Store>,
         Checkpoints,
         MemoryPort,
+        Ledger,
         Option<morningai_sqlite::SqliteStore>,
     ) = match &config.database_url {
         Some(url) => {
             let pg = Arc::new(
                 morningai_postgres::PgStore::connect(url, config.db_max_connections).await?,
             );
-            (pg.clone(), pg.clone(), pg, None)
+            (pg.clone(), pg.clone(), pg.clone(), pg, None)
         }
         None => {
             let s = morningai_sqlite::SqliteStore::open(config.sqlite_path())
                 .await?
                 .with_embedded_queue(redis.is_none());
             let shared = Arc::new(s.clone());
-            (shared.clone(), shared.clone(), shared, Some(s))
+            (
+                shared.clone(),
+                shared.clone(),
+                shared.clone(),
+                shared,
+                Some(s),
+            )
         }
     };
     let embedder = load_embedder(config).await?;
+    let chat = crate::models::default_chat(config)?;
     Ok(match (redis, sqlite) {
         (Some((queue, bus)), _) => Backends {
             store,
@@ -197,6 +211,8 @@ pub async fn open_backends(config: &Config) -> anyhow::Result<Backends> {
             queue_in_store: false,
             memory,
             embedder,
+            ledger,
+            chat,
         },
         (None, Some(s)) => Backends {
             store,
@@ -209,6 +225,8 @@ pub async fn open_backends(config: &Config) -> anyhow::Result<Backends> {
             queue_in_store: true,
             memory,
             embedder,
+            ledger,
+            chat,
         },
         (None, None) => {
             anyhow::bail!("with DATABASE_URL (PostgreSQL) the job queue needs REDIS_URL")
@@ -216,12 +234,20 @@ pub async fn open_backends(config: &Config) -> anyhow::Result<Backends> {
     })
 }
 
-/// The configured embedding model, loaded once (about a second for MiniLM). Without one,
-/// memory runs lexical-only and says so in the logs and `/readyz`.
+/// The configured embedding model: an OpenAI-compatible API when `embed_base_url` is set,
+/// else the local model, loaded once (about a second for MiniLM). Without either, memory
+/// runs lexical-only and says so in the logs and `/readyz`.
 async fn load_embedder(
     config: &Config,
 ) -> anyhow::Result<Option<Arc<dyn morningai_core::ai::Embedder>>> {
     use anyhow::Context;
+    if let Some(api) = crate::models::api_embedder(config)? {
+        anyhow::ensure!(
+            config.embed_model_dir.is_none(),
+            "embed_model_dir and embed_base_url are alternatives; set one"
+        );
+        return Ok(Some(api));
+    }
     let Some(dir) = config.embed_model_dir.clone() else {
         tracing::warn!(
             "no embedding model configured (MORNINGAI_EMBED_MODEL_DIR): memory search is lexical only"
@@ -267,6 +293,7 @@ impl AppState {
             memory: backends.memory.clone(),
             embedder: backends.embedder.clone(),
             catalog,
+            models: crate::models::Models::new(&config, key, backends),
             tokens: TokenKeys::new(key),
             cache: AuthCache::default(),
             login_by_ip: limiter(config.login_per_minute_per_ip),

@@ -188,6 +188,35 @@ pub async fn delete_item(
     Ok(StatusCode::NO_CONTENT)
 }
 
+impl SearchRequest {
+    fn scope(&self) -> ApiResult<SearchScope> {
+        let k = self.k.unwrap_or(8);
+        if !(1..=50).contains(&k) {
+            return Err(ApiError::invalid("k", "must be between 1 and 50"));
+        }
+        if self.query.chars().count() > 2000 {
+            return Err(ApiError::invalid(
+                "query",
+                "must be at most 2000 characters",
+            ));
+        }
+        Ok(SearchScope {
+            collection: self.collection,
+            filter: self.filter.clone().unwrap_or_default(),
+            k,
+        })
+    }
+}
+
+fn cite(hits: Vec<ChunkHit>) -> Vec<Hit> {
+    hits.into_iter()
+        .map(|chunk| Hit {
+            citation: format!("{}:{}-{}", chunk.source, chunk.start_line, chunk.end_line),
+            chunk,
+        })
+        .collect()
+}
+
 #[utoipa::path(post, path = "/api/v1/memory/search", tag = "memory", request_body = SearchRequest,
     responses((status = 200, body = SearchResponse), (status = 422, body = Problem)), security(("bearer" = [])))]
 pub async fn search(
@@ -195,21 +224,7 @@ pub async fn search(
     who: Principal,
     Json(req): Json<SearchRequest>,
 ) -> ApiResult<axum::Json<SearchResponse>> {
-    let k = req.k.unwrap_or(8);
-    if !(1..=50).contains(&k) {
-        return Err(ApiError::invalid("k", "must be between 1 and 50"));
-    }
-    if req.query.chars().count() > 2000 {
-        return Err(ApiError::invalid(
-            "query",
-            "must be at most 2000 characters",
-        ));
-    }
-    let scope = SearchScope {
-        collection: req.collection,
-        filter: req.filter.unwrap_or_default(),
-        k,
-    };
+    let scope = req.scope()?;
     let found = state
         .retriever
         .search(who.cx(), &req.query, req.mode, scope)
@@ -217,13 +232,50 @@ pub async fn search(
     Ok(axum::Json(SearchResponse {
         mode: found.mode,
         warning: found.warning,
-        hits: found
-            .hits
-            .into_iter()
-            .map(|chunk| Hit {
-                citation: format!("{}:{}-{}", chunk.source, chunk.start_line, chunk.end_line),
-                chunk,
-            })
-            .collect(),
+        hits: cite(found.hits),
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AnswerResponse {
+    pub answer: morningai_agents::answer::Answer,
+    /// The retrieval the answer rests on.
+    #[serde(flatten)]
+    pub search: SearchResponse,
+}
+
+/// Answers a question from memory: with the tenant's chat model when one is configured
+/// (metered against its budget), otherwise extractively.
+#[utoipa::path(post, path = "/api/v1/memory/answer", tag = "memory", request_body = SearchRequest,
+    responses((status = 200, body = AnswerResponse), (status = 422, body = Problem),
+              (status = 429, body = Problem, description = "the tenant's model budget would be exceeded; nothing was sent"),
+              (status = 503, body = Problem, description = "the model provider is failing")), security(("bearer" = [])))]
+pub async fn answer(
+    State(state): State<AppState>,
+    who: Principal,
+    Json(req): Json<SearchRequest>,
+) -> ApiResult<axum::Json<AnswerResponse>> {
+    if req.query.trim().is_empty() {
+        return Err(ApiError::invalid("query", "must not be empty"));
+    }
+    let scope = req.scope()?;
+    let found = state
+        .retriever
+        .search(who.cx(), &req.query, req.mode, scope)
+        .await?;
+    let answer = match state.models.chat(who.cx(), None).await? {
+        Some(model) => {
+            morningai_agents::answer::grounded(model.as_ref(), &req.query, &found.hits, None)
+                .await?
+        }
+        None => morningai_agents::answer::extractive(&req.query, &found.hits, 4_000),
+    };
+    Ok(axum::Json(AnswerResponse {
+        answer,
+        search: SearchResponse {
+            mode: found.mode,
+            warning: found.warning,
+            hits: cite(found.hits),
+        },
     }))
 }

@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod auth;
 pub mod events;
 pub mod memory;
+pub mod models;
 pub mod projects;
 pub mod queue;
 pub mod schedules;

@@ -225,6 +225,10 @@ impl TestApp {
         self.call(Method::POST, path, Some(auth), Some(body)).await
     }
 
+    pub async fn put(&self, path: &str, auth: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, Some(auth), Some(body)).await
+    }
+
     pub async fn patch(&self, path: &str, auth: &str, body: Value) -> (StatusCode, Value) {
         self.call(Method::PATCH, path, Some(auth), Some(body)).await
     }
