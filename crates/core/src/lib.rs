@@ -7,6 +7,7 @@ pub mod entities;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod kv;
 pub mod memory;
 pub mod objects;
 pub mod queue;

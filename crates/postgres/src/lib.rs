@@ -7,6 +7,7 @@
 //! into one round trip.
 
 mod checkpoints;
+mod kv;
 mod memory;
 mod migrate;
 mod objects;

@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (5, include_str!("../migrations/0005_memory.sql")),
     (6, include_str!("../migrations/0006_embed_keys.sql")),
     (7, include_str!("../migrations/0007_model_usage.sql")),
+    (8, include_str!("../migrations/0008_kv_items.sql")),
 ];
 
 /// Arbitrary constant identifying MorningAI's migration lock.

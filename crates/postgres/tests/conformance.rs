@@ -67,3 +67,14 @@ mod usage {
     use super::*;
     morningai_conformance::usage_conformance!(usage());
 }
+
+async fn kv() -> morningai_conformance::kv::Setup {
+    let store = pg().await;
+    let (a, b) = morningai_conformance::two_tenants(Arc::new(store.clone())).await;
+    (a, b, Arc::new(store))
+}
+
+mod kv {
+    use super::*;
+    morningai_conformance::kv_conformance!(kv());
+}

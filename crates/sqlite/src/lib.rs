@@ -8,6 +8,7 @@
 mod checkpoints;
 mod convert;
 mod db;
+mod kv;
 mod memory;
 mod migrate;
 mod objects;

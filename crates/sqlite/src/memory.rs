@@ -14,12 +14,12 @@ use serde_json::Value;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::{Arc, Mutex};
 
-fn to_blob(v: &[f32]) -> Vec<u8> {
+pub(crate) fn to_blob(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
 /// The f32s of a stored vector.
-fn floats(blob: &[u8]) -> impl Iterator<Item = f32> + '_ {
+pub(crate) fn floats(blob: &[u8]) -> impl Iterator<Item = f32> + '_ {
     blob.chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }

@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../migrations/0007_memory_generations.sql")),
     (8, include_str!("../migrations/0008_embed_keys.sql")),
     (9, include_str!("../migrations/0009_model_usage.sql")),
+    (10, include_str!("../migrations/0010_kv_items.sql")),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> rusqlite::Result<()> {
