@@ -159,7 +159,15 @@ pub fn router(state: AppState) -> Router {
         .route("/threads/{id}/runs/{run}/join", get(lg::join_run))
         .route("/threads/{id}/runs/{run}/stream", get(lg::join_stream))
         .route("/runs/stream", post(lg::stream_stateless))
-        .route("/runs/wait", post(lg::wait_stateless));
+        .route("/runs/wait", post(lg::wait_stateless))
+        .route(
+            "/store/items",
+            get(langgraph::store::get_item)
+                .put(langgraph::store::put_item)
+                .delete(langgraph::store::delete_item),
+        )
+        .route("/store/items/search", post(langgraph::store::search_items))
+        .route("/store/namespaces", post(langgraph::store::list_namespaces));
     let body_limit = state.config.body_limit_bytes;
     Router::new()
         .nest("/api/v1", api)

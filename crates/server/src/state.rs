@@ -26,6 +26,7 @@ pub struct Inner {
     pub retriever: Arc<morningai_agents::Retriever>,
     pub catalog: Arc<crate::langgraph::Catalog>,
     pub models: crate::models::Models,
+    pub kv: Arc<dyn morningai_core::kv::KeyValueStore>,
     pub login_by_ip: DefaultKeyedRateLimiter<String>,
     pub login_by_email: DefaultKeyedRateLimiter<String>,
     pub metrics: PrometheusHandle,
@@ -146,6 +147,8 @@ pub struct Backends {
     pub embedder: Option<Arc<dyn morningai_core::ai::Embedder>>,
     /// The same database, as the record of model usage.
     pub ledger: Arc<dyn morningai_core::usage::UsageLedger>,
+    /// The same database, as LangGraph's long-term store.
+    pub kv: Arc<dyn morningai_core::kv::KeyValueStore>,
     /// The deployment's chat provider and model, when configured.
     pub chat: Option<(Arc<morningai_ai::OpenAiProvider>, String)>,
 }
@@ -170,68 +173,75 @@ pub async fn open_backends(config: &Config) -> anyhow::Result<Backends> {
         )),
         None => None,
     };
-    type Checkpoints = Arc<dyn morningai_core::checkpoint::Checkpointer>;
-    type MemoryPort = Arc<dyn morningai_core::memory::Memory>;
-    type Ledger = Arc<dyn morningai_core::usage::UsageLedger>;
-    let (store, checkpointer, memory, ledger, sqlite): (
-        Arc<dyn Store>,
-        Checkpoints,
-        MemoryPort,
-        Ledger,
-        Option<morningai_sqlite::SqliteStore>,
-    ) = match &config.database_url {
+    let (db, sqlite) = match &config.database_url {
         Some(url) => {
-            let pg = Arc::new(
-                morningai_postgres::PgStore::connect(url, config.db_max_connections).await?,
-            );
-            (pg.clone(), pg.clone(), pg.clone(), pg, None)
+            let pg = morningai_postgres::PgStore::connect(url, config.db_max_connections).await?;
+            (Database::of(Arc::new(pg)), None)
         }
         None => {
             let s = morningai_sqlite::SqliteStore::open(config.sqlite_path())
                 .await?
                 .with_embedded_queue(redis.is_none());
-            let shared = Arc::new(s.clone());
-            (
-                shared.clone(),
-                shared.clone(),
-                shared.clone(),
-                shared,
-                Some(s),
-            )
+            (Database::of(Arc::new(s.clone())), Some(s))
         }
     };
     let embedder = load_embedder(config).await?;
     let chat = crate::models::default_chat(config)?;
-    Ok(match (redis, sqlite) {
-        (Some((queue, bus)), _) => Backends {
-            store,
-            checkpointer,
-            queue: Arc::new(queue),
-            bus: Arc::new(bus),
-            queue_in_store: false,
-            memory,
-            embedder,
-            ledger,
-            chat,
-        },
-        (None, Some(s)) => Backends {
-            store,
-            checkpointer,
-            queue: Arc::new(
-                morningai_sqlite::SqliteQueue::new(&s, config.tenant_concurrency)
-                    .with_backoff(retry_base(config), RETRY_CAP),
+    let (queue, bus, queue_in_store): (Arc<dyn JobQueue>, Arc<dyn EventBus>, bool) =
+        match (redis, sqlite) {
+            (Some((queue, bus)), _) => (Arc::new(queue), Arc::new(bus), false),
+            (None, Some(s)) => (
+                Arc::new(
+                    morningai_sqlite::SqliteQueue::new(&s, config.tenant_concurrency)
+                        .with_backoff(retry_base(config), RETRY_CAP),
+                ),
+                Arc::new(LocalBus::default()),
+                true,
             ),
-            bus: Arc::new(LocalBus::default()),
-            queue_in_store: true,
-            memory,
-            embedder,
-            ledger,
-            chat,
-        },
-        (None, None) => {
-            anyhow::bail!("with DATABASE_URL (PostgreSQL) the job queue needs REDIS_URL")
-        }
+            (None, None) => {
+                anyhow::bail!("with DATABASE_URL (PostgreSQL) the job queue needs REDIS_URL")
+            }
+        };
+    Ok(Backends {
+        store: db.store,
+        checkpointer: db.checkpointer,
+        queue,
+        bus,
+        queue_in_store,
+        memory: db.memory,
+        embedder,
+        ledger: db.ledger,
+        kv: db.kv,
+        chat,
     })
+}
+
+/// One database behind every storage port.
+struct Database {
+    store: Arc<dyn Store>,
+    checkpointer: Arc<dyn morningai_core::checkpoint::Checkpointer>,
+    memory: Arc<dyn morningai_core::memory::Memory>,
+    ledger: Arc<dyn morningai_core::usage::UsageLedger>,
+    kv: Arc<dyn morningai_core::kv::KeyValueStore>,
+}
+
+impl Database {
+    fn of<T>(db: Arc<T>) -> Self
+    where
+        T: Store
+            + morningai_core::checkpoint::Checkpointer
+            + morningai_core::memory::Memory
+            + morningai_core::usage::UsageLedger
+            + morningai_core::kv::KeyValueStore,
+    {
+        Self {
+            store: db.clone(),
+            checkpointer: db.clone(),
+            memory: db.clone(),
+            ledger: db.clone(),
+            kv: db,
+        }
+    }
 }
 
 /// The configured embedding model: an OpenAI-compatible API when `embed_base_url` is set,
@@ -294,6 +304,7 @@ impl AppState {
             embedder: backends.embedder.clone(),
             catalog,
             models: crate::models::Models::new(&config, key, backends),
+            kv: backends.kv.clone(),
             tokens: TokenKeys::new(key),
             cache: AuthCache::default(),
             login_by_ip: limiter(config.login_per_minute_per_ip),

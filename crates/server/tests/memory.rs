@@ -104,13 +104,6 @@ async fn index_tasks_read_only_under_the_configured_roots(app: TestApp) {
     assert_problem(s, &p, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 }
 
-async fn with_model(backend: Backend) -> TestApp {
-    let dir = std::env::var("MORNINGAI_EMBED_MODEL_DIR").expect(
-        "MORNINGAI_EMBED_MODEL_DIR is not set: run the suite with scripts/test.sh, which fetches the MiniLM weights",
-    );
-    spawn_app_with(backend, |c| c.embed_model_dir = Some(dir.into())).await
-}
-
 const DOCS: &[(&str, &str, &str)] = &[
     (
         "docs/auth.md",

@@ -82,6 +82,28 @@ async def main(url, key):
         raise
     except Exception as e:  # NotFoundError in recent SDKs, httpx.HTTPStatusError in older ones
         assert type(e).__name__ == "NotFoundError" or "404" in str(e), repr(e)
+
+    # The long-term store.
+    store = client.store
+    await store.put_item(["users", "u1", "notes"], "n1", {"text": "prefers short answers", "n": 1})
+    await store.put_item(["users", "u1", "notes"], "n2", {"text": "works on the billing service", "n": 2})
+    await store.put_item(["users", "u2"], "n3", {"text": "someone else"}, ttl=60)
+    item = await store.get_item(["users", "u1", "notes"], "n1")
+    assert item["value"] == {"text": "prefers short answers", "n": 1} and item["namespace"] == ["users", "u1", "notes"], item
+    found = await store.search_items(["users", "u1"], filter={"n": 2})
+    assert [i["key"] for i in found["items"]] == ["n2"], found
+    found = await store.search_items(["users"], query="billing", limit=1)
+    assert found["items"][0]["key"] == "n2" and "score" in found["items"][0], found
+    spaces = await store.list_namespaces(prefix=["users"], max_depth=2)
+    assert spaces["namespaces"] == [["users", "u1"], ["users", "u2"]], spaces
+    await store.delete_item(["users", "u1", "notes"], "n1")
+    try:
+        await store.get_item(["users", "u1", "notes"], "n1")
+        raise AssertionError("deleted item still readable")
+    except AssertionError:
+        raise
+    except Exception as e:
+        assert type(e).__name__ == "NotFoundError" or "404" in str(e), repr(e)
     print("langgraph-sdk: all checks passed")
 
 

@@ -76,6 +76,14 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await
 }
 
+/// The app with the real MiniLM weights (from `MORNINGAI_EMBED_MODEL_DIR`).
+pub async fn with_model(backend: Backend) -> TestApp {
+    let dir = std::env::var("MORNINGAI_EMBED_MODEL_DIR").expect(
+        "MORNINGAI_EMBED_MODEL_DIR is not set: run the suite with scripts/test.sh, which fetches the MiniLM weights",
+    );
+    spawn_app_with(backend, |c| c.embed_model_dir = Some(dir.into())).await
+}
+
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
     spawn_app_full(backend, tweak, morningai_worker::Registry::builtin()).await
 }
