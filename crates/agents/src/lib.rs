@@ -6,5 +6,6 @@ pub mod answer;
 pub mod chunk;
 pub mod ingest;
 pub mod retrieval;
+pub mod syntax;
 
 pub use retrieval::{Found, Retriever, fuse};

@@ -16,7 +16,14 @@ use std::sync::Arc;
 /// text-rank scales never need calibrating against each other.
 const RRF_K: f32 = 60.0;
 
-/// Fuses ranked lists: each hit scores Σ 1 / (60 + rank) over the lists it appears in.
+/// Most chunks of one source among fused results while other sources are left: a file that
+/// matches in many places must not crowd out the other files an answer needs.
+const PER_SOURCE: usize = 2;
+
+/// Fuses ranked lists: each hit scores Σ 1 / (60 + rank) over the lists it appears in;
+/// then the top `k`, keeping each list's first hit (a retriever's best answer is never
+/// outvoted by hits that are mediocre on both sides) and at most [`PER_SOURCE`] chunks of
+/// a source while others remain.
 pub fn fuse(lists: &[Vec<ChunkHit>], k: usize) -> Vec<ChunkHit> {
     let mut fused: HashMap<i64, ChunkHit> = HashMap::new();
     for list in lists {
@@ -37,8 +44,38 @@ pub fn fuse(lists: &[Vec<ChunkHit>], k: usize) -> Vec<ChunkHit> {
             .total_cmp(&a.score)
             .then(a.chunk_id.cmp(&b.chunk_id))
     });
-    out.truncate(k);
-    out
+    let position = |id: i64| out.iter().position(|h| h.chunk_id == id);
+    let mut chosen: Vec<usize> = lists
+        .iter()
+        .filter_map(|l| l.first().and_then(|h| position(h.chunk_id)))
+        .collect();
+    chosen.sort_unstable();
+    chosen.dedup();
+    chosen.truncate(k);
+    let mut per_source: HashMap<&str, usize> = HashMap::new();
+    for &i in &chosen {
+        *per_source.entry(out[i].source.as_str()).or_default() += 1;
+    }
+    let mut held = Vec::new();
+    for (i, hit) in out.iter().enumerate() {
+        if chosen.len() == k {
+            break;
+        }
+        if chosen.contains(&i) {
+            continue;
+        }
+        let n = per_source.entry(hit.source.as_str()).or_default();
+        *n += 1;
+        if *n <= PER_SOURCE {
+            chosen.push(i);
+        } else {
+            held.push(i);
+        }
+    }
+    let room = k.saturating_sub(chosen.len());
+    chosen.extend(held.into_iter().take(room));
+    chosen.sort_unstable();
+    chosen.into_iter().map(|i| out[i].clone()).collect()
 }
 
 /// What a search found, and how.
@@ -269,5 +306,34 @@ mod tests {
         assert_eq!(ids, [1, 3, 2]);
         assert!((f[0].score - (1.0 / 61.0 + 1.0 / 63.0)).abs() < 1e-6);
         assert!(fuse(&[vec![], vec![]], 5).is_empty());
+    }
+
+    #[test]
+    fn each_lists_best_hit_survives_and_one_source_cannot_crowd_the_rest() {
+        // 9 is lexical's clear first but absent from dense; 1–4 are middling on both sides.
+        let dense = vec![hit(1), hit(2), hit(3), hit(4)];
+        let lexical = vec![hit(9), hit(4), hit(3), hit(2), hit(1)];
+        let ids: Vec<i64> = fuse(&[dense, lexical], 3)
+            .iter()
+            .map(|h| h.chunk_id)
+            .collect();
+        assert_eq!(ids, [1, 2, 9], "RRF alone would give 1, 2, 3");
+
+        // Three chunks of one file rank first; the third yields to another file.
+        let mut same = vec![hit(1), hit(2), hit(3), hit(4)];
+        for h in &mut same[..3] {
+            h.source = "big.rs".into();
+        }
+        let ids: Vec<i64> = fuse(&[same.clone()], 3)
+            .iter()
+            .map(|h| h.chunk_id)
+            .collect();
+        assert_eq!(ids, [1, 2, 4]);
+        // With nothing else left, the held-back chunk fills the page.
+        let ids: Vec<i64> = fuse(&[same[..3].to_vec()], 3)
+            .iter()
+            .map(|h| h.chunk_id)
+            .collect();
+        assert_eq!(ids, [1, 2, 3]);
     }
 }
