@@ -103,6 +103,11 @@ impl Retriever {
 
     /// A new collection for the vectors of the configured model (`none`, 0 dimensions,
     /// without one: lexical only).
+    /// The memory this retriever reads and writes.
+    pub fn memory(&self) -> &Arc<dyn Memory> {
+        &self.memory
+    }
+
     pub async fn create_collection(
         &self,
         cx: TenantCtx,

@@ -1010,6 +1010,29 @@ pub async fn workflow_documents_are_tenant_scoped(store: DynStore) {
         (got.status.as_str(), got.body, got.created_at),
         ("busy", json!({"n": 2}), t.created_at)
     );
+    // Insert-only: refused for an existing id (nothing changes), taken for a new one, and
+    // ids are per tenant.
+    let mut again = updated.clone();
+    again.body = json!({"n": 3});
+    assert!(!store.insert_object(cx, &again).await.unwrap());
+    let got = store
+        .get_object(cx, "thread", thread)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.body, json!({"n": 2}));
+    let fresh = StoredObject {
+        id: uuid::Uuid::now_v7(),
+        ..again.clone()
+    };
+    assert!(store.insert_object(cx, &fresh).await.unwrap());
+    assert!(
+        store.insert_object(other, &again).await.unwrap(),
+        "another tenant's id space"
+    );
+    // Deleting the other tenant's copy leaves this one.
+    assert!(store.delete_object(other, "thread", thread).await.unwrap());
+    assert!(store.get_object(cx, "thread", thread).await.unwrap().is_some());
     assert!(!store.delete_object(other, "thread", thread).await.unwrap());
     assert!(store.delete_object(cx, "thread", thread).await.unwrap());
     assert_eq!(store.get_object(cx, "thread", thread).await.unwrap(), None);

@@ -179,6 +179,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Inserts or replaces a document (created_at is kept on replace).
     async fn put_object(&self, cx: TenantCtx, object: &crate::objects::StoredObject) -> Result<()>;
+    /// Inserts a document unless one of that kind and id exists: false then, and nothing
+    /// changes (a compare-and-set for versions and uniqueness guards).
+    async fn insert_object(
+        &self,
+        cx: TenantCtx,
+        object: &crate::objects::StoredObject,
+    ) -> Result<bool>;
     async fn get_object(
         &self,
         cx: TenantCtx,

@@ -22,19 +22,31 @@ fn row(r: &Row) -> StoredObject {
 }
 
 impl PgStore {
-    pub(crate) async fn put_object_impl(&self, cx: TenantCtx, o: &StoredObject) -> Result<()> {
-        one_shot(
+    /// Upserts (`replace`) or inserts only if absent; true when a row was written.
+    pub(crate) async fn put_object_impl(
+        &self,
+        cx: TenantCtx,
+        o: &StoredObject,
+        replace: bool,
+    ) -> Result<bool> {
+        let on_conflict = if replace {
+            "DO UPDATE SET parent = excluded.parent, status = excluded.status, body = excluded.body, updated_at = excluded.updated_at"
+        } else {
+            "DO NOTHING"
+        };
+        let rows = one_shot(
             self.pool(),
             Some(cx),
             "put object",
-            "INSERT INTO objects (tenant_id, kind, id, parent, status, body, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (tenant_id, kind, id) DO UPDATE
-               SET parent = excluded.parent, status = excluded.status, body = excluded.body, updated_at = excluded.updated_at",
+            &format!(
+                "INSERT INTO objects (tenant_id, kind, id, parent, status, body, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (tenant_id, kind, id) {on_conflict} RETURNING id"
+            ),
             &[&cx.tenant_id.0, &o.kind, &o.id, &o.parent, &o.status, &o.body, &o.created_at, &o.updated_at],
         )
         .await?;
-        Ok(())
+        Ok(!rows.is_empty())
     }
 
     pub(crate) async fn get_object_impl(

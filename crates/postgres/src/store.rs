@@ -1068,7 +1068,15 @@ impl Store for PgStore {
         cx: TenantCtx,
         object: &morningai_core::objects::StoredObject,
     ) -> Result<()> {
-        self.put_object_impl(cx, object).await
+        self.put_object_impl(cx, object, true).await.map(drop)
+    }
+
+    async fn insert_object(
+        &self,
+        cx: TenantCtx,
+        object: &morningai_core::objects::StoredObject,
+    ) -> Result<bool> {
+        self.put_object_impl(cx, object, false).await
     }
 
     async fn get_object(

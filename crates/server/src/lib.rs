@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod documents;
 pub mod error;
 pub mod extract;
 pub mod indexing;
@@ -21,8 +22,8 @@ use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
 use error::ApiError;
 use routes::{
-    api_keys, auth as auth_routes, events, memory, models as model_routes, projects, queue,
-    schedules, system, tasks, tenant,
+    api_keys, auth as auth_routes, documents as document_routes, events, memory,
+    models as model_routes, projects, queue, schedules, system, tasks, tenant,
 };
 pub use state::AppState;
 use std::future::Future;
@@ -108,7 +109,28 @@ pub fn router(state: AppState) -> Router {
             "/tenant/ai",
             get(model_routes::get_settings).put(model_routes::put_settings),
         )
-        .route("/usage", get(model_routes::usage));
+        .route("/usage", get(model_routes::usage))
+        .route(
+            "/documents",
+            get(document_routes::list).post(document_routes::create),
+        )
+        .route(
+            "/documents/{id}",
+            get(document_routes::get)
+                .patch(document_routes::patch)
+                .delete(document_routes::delete),
+        )
+        .route(
+            "/documents/{id}/versions",
+            get(document_routes::versions).post(document_routes::save),
+        )
+        .route(
+            "/documents/{id}/versions/{n}",
+            get(document_routes::version),
+        )
+        .route("/documents/{id}/diff", get(document_routes::diff))
+        .route("/documents/{id}/publish", post(document_routes::publish))
+        .route("/documents/{id}/restore", post(document_routes::restore));
     let api = api
         .route("/approvals", get(langgraph::approvals::list))
         .route(

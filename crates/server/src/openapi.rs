@@ -1,7 +1,8 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
 use crate::routes::{
-    api_keys, auth, events, memory, models, projects, queue, schedules, system, tasks, tenant,
+    api_keys, auth, documents, events, memory, models, projects, queue, schedules, system, tasks,
+    tenant,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -45,6 +46,9 @@ impl Modify for Security {
         memory::delete_collection, memory::add_item, memory::list_items, memory::delete_item,
         memory::search, memory::answer,
         models::get_settings, models::put_settings, models::usage,
+        documents::create, documents::list, documents::get, documents::patch, documents::delete,
+        documents::versions, documents::save, documents::version, documents::diff,
+        documents::publish, documents::restore,
         crate::langgraph::approvals::list, crate::langgraph::approvals::approve, crate::langgraph::approvals::reject,
         crate::langgraph::graphs::create, crate::langgraph::graphs::list, crate::langgraph::graphs::delete,
         system::healthz, system::readyz, system::metrics, system::openapi,

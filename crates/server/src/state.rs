@@ -27,6 +27,7 @@ pub struct Inner {
     pub catalog: Arc<crate::langgraph::Catalog>,
     pub models: crate::models::Models,
     pub kv: Arc<dyn morningai_core::kv::KeyValueStore>,
+    pub documents: Arc<crate::documents::Documents>,
     pub login_by_ip: DefaultKeyedRateLimiter<String>,
     pub login_by_email: DefaultKeyedRateLimiter<String>,
     pub metrics: PrometheusHandle,
@@ -291,15 +292,21 @@ impl AppState {
             backends.bus.clone(),
             backends.queue_in_store,
         ));
+        let retriever = Arc::new(morningai_agents::Retriever::new(
+            backends.memory.clone(),
+            backends.embedder.clone(),
+        ));
+        let documents = Arc::new(crate::documents::Documents {
+            store: backends.store.clone(),
+            retriever: retriever.clone(),
+        });
         Self(Arc::new(Inner {
             store: backends.store.clone(),
             registry: task_registry(backends, &config, catalog.clone(), registry),
             tasks,
             checkpointer: backends.checkpointer.clone(),
-            retriever: Arc::new(morningai_agents::Retriever::new(
-                backends.memory.clone(),
-                backends.embedder.clone(),
-            )),
+            retriever,
+            documents,
             memory: backends.memory.clone(),
             embedder: backends.embedder.clone(),
             catalog,

@@ -22,16 +22,26 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredObject> {
 }
 
 impl SqliteStore {
-    pub(crate) async fn put_object_impl(&self, cx: TenantCtx, o: &StoredObject) -> Result<()> {
+    /// Upserts (`replace`) or inserts only if absent; true when a row was written.
+    pub(crate) async fn put_object_impl(
+        &self,
+        cx: TenantCtx,
+        o: &StoredObject,
+        replace: bool,
+    ) -> Result<bool> {
         let o = o.clone();
+        let on_conflict = if replace {
+            "DO UPDATE SET parent = excluded.parent, status = excluded.status, body = excluded.body, updated_at = excluded.updated_at"
+        } else {
+            "DO NOTHING"
+        };
         self.db
             .write("put object", move |tx| {
-                tx.prepare_cached(
+                Ok(tx.prepare_cached(&format!(
                     "INSERT INTO objects (tenant_id, kind, id, parent, status, body, created_at, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                     ON CONFLICT (tenant_id, kind, id) DO UPDATE
-                       SET parent = excluded.parent, status = excluded.status, body = excluded.body, updated_at = excluded.updated_at",
-                )?
+                     ON CONFLICT (tenant_id, kind, id) {on_conflict}"
+                ))?
                 .execute(params![
                     cx.tenant_id.to_string(),
                     o.kind,
@@ -41,8 +51,7 @@ impl SqliteStore {
                     o.body.to_string(),
                     micros(o.created_at),
                     micros(o.updated_at)
-                ])?;
-                Ok(())
+                ])? > 0)
             })
             .await
     }

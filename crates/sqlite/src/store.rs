@@ -1126,7 +1126,15 @@ impl Store for SqliteStore {
         cx: TenantCtx,
         object: &morningai_core::objects::StoredObject,
     ) -> Result<()> {
-        self.put_object_impl(cx, object).await
+        self.put_object_impl(cx, object, true).await.map(drop)
+    }
+
+    async fn insert_object(
+        &self,
+        cx: TenantCtx,
+        object: &morningai_core::objects::StoredObject,
+    ) -> Result<bool> {
+        self.put_object_impl(cx, object, false).await
     }
 
     async fn get_object(

@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod auth;
+pub mod documents;
 pub mod events;
 pub mod memory;
 pub mod models;

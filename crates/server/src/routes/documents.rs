@@ -1,0 +1,345 @@
+//! Documents per project: versions (each based on a parent; a stale base is a conflict),
+//! diffs, restore, publish, and search over published documents. Viewers read; members
+//! write, publish and restore; admins delete.
+
+use crate::auth::Principal;
+use crate::documents::{
+    Author, DocKind, DocStatus, Document, DocumentHit, Edit, NewDocument, Version,
+};
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{Json, Path, Query};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use morningai_core::{ProjectId, Role};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+const MAX_TEXT: usize = 512 * 1024;
+
+fn text(raw: String) -> ApiResult<String> {
+    if raw.len() > MAX_TEXT {
+        return Err(ApiError::invalid("text", "must be at most 512 KiB"));
+    }
+    Ok(raw)
+}
+
+/// A person (an API key writes as the user who created it).
+fn author(who: &Principal) -> Author {
+    Author::User {
+        user_id: who.user_id.to_string(),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDocument {
+    #[schema(value_type = String)]
+    pub project_id: ProjectId,
+    pub title: String,
+    /// Derived from the title when omitted; unique within the project.
+    pub slug: Option<String>,
+    pub kind: DocKind,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Markdown of the first version.
+    #[serde(default)]
+    pub text: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DocumentWithVersion {
+    pub document: Document,
+    pub version: Version,
+}
+
+#[utoipa::path(post, path = "/api/v1/documents", tag = "documents", request_body = CreateDocument,
+    responses((status = 201, body = DocumentWithVersion), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    who: Principal,
+    Json(req): Json<CreateDocument>,
+) -> ApiResult<(StatusCode, axum::Json<DocumentWithVersion>)> {
+    who.require(Role::Member)?;
+    let (document, version) = state
+        .documents
+        .create(
+            who.cx(),
+            NewDocument {
+                project_id: req.project_id,
+                slug: req.slug,
+                title: req.title,
+                kind: req.kind,
+                tags: req.tags,
+                text: text(req.text)?,
+                author: author(&who),
+                metadata: Value::Null,
+            },
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(DocumentWithVersion { document, version }),
+    ))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    #[param(value_type = Option<String>)]
+    pub project_id: Option<ProjectId>,
+    #[param(value_type = Option<String>)]
+    pub status: Option<DocStatus>,
+    /// Search published documents of `project_id` (hybrid, from memory).
+    pub q: Option<String>,
+    pub limit: Option<usize>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DocumentList {
+    pub items: Vec<Document>,
+    /// With `q`: the matches, best first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hits: Option<Vec<DocumentHit>>,
+}
+
+#[utoipa::path(get, path = "/api/v1/documents", tag = "documents", params(ListQuery),
+    responses((status = 200, body = DocumentList), (status = 422, body = Problem)), security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    who: Principal,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<axum::Json<DocumentList>> {
+    if let Some(query) = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let project = q
+            .project_id
+            .ok_or_else(|| ApiError::invalid("project_id", "is required with q"))?;
+        let k = q.limit.unwrap_or(10);
+        if !(1..=50).contains(&k) {
+            return Err(ApiError::invalid("limit", "must be between 1 and 50"));
+        }
+        let hits = state.documents.search(who.cx(), project, query, k).await?;
+        return Ok(axum::Json(DocumentList {
+            items: hits.iter().map(|h| h.document.clone()).collect(),
+            hits: Some(hits),
+        }));
+    }
+    Ok(axum::Json(DocumentList {
+        items: state
+            .documents
+            .list(who.cx(), q.project_id, q.status)
+            .await?,
+        hits: None,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/documents/{id}", tag = "documents",
+    responses((status = 200, body = Document), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<Document>> {
+    Ok(axum::Json(state.documents.get(who.cx(), id).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchDocument {
+    pub title: Option<String>,
+    pub tags: Option<Vec<String>>,
+    /// true archives (and removes it from search); false brings it back.
+    pub archived: Option<bool>,
+}
+
+#[utoipa::path(patch, path = "/api/v1/documents/{id}", tag = "documents", request_body = PatchDocument,
+    responses((status = 200, body = Document), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn patch(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<Uuid>,
+    Json(req): Json<PatchDocument>,
+) -> ApiResult<axum::Json<Document>> {
+    who.require(Role::Member)?;
+    Ok(axum::Json(
+        state
+            .documents
+            .patch(who.cx(), id, req.title, req.tags, req.archived)
+            .await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/documents/{id}", tag = "documents",
+    responses((status = 204), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<StatusCode> {
+    who.require(Role::Admin)?;
+    state.documents.delete(who.cx(), id).await?;
+    state
+        .audit(&who, "document.delete", "document", id, json!({}))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VersionList {
+    pub items: Vec<Version>,
+}
+
+#[utoipa::path(get, path = "/api/v1/documents/{id}/versions", tag = "documents",
+    responses((status = 200, body = VersionList), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn versions(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<VersionList>> {
+    Ok(axum::Json(VersionList {
+        items: state.documents.versions(who.cx(), id).await?,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SaveVersion {
+    /// The version this edit started from; it must still be the latest.
+    pub base_version: u32,
+    pub title: Option<String>,
+    pub text: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/documents/{id}/versions", tag = "documents", request_body = SaveVersion,
+    responses((status = 201, body = DocumentWithVersion), (status = 409, body = Problem, description = "version_conflict: the base is not the latest")),
+    security(("bearer" = [])))]
+pub async fn save(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<Uuid>,
+    Json(req): Json<SaveVersion>,
+) -> ApiResult<(StatusCode, axum::Json<DocumentWithVersion>)> {
+    who.require(Role::Member)?;
+    let (document, version) = state
+        .documents
+        .save(
+            who.cx(),
+            id,
+            req.base_version,
+            Edit {
+                title: req.title,
+                text: text(req.text)?,
+                author: author(&who),
+                metadata: Value::Null,
+            },
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(DocumentWithVersion { document, version }),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/documents/{id}/versions/{n}", tag = "documents",
+    responses((status = 200, body = Version), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn version(
+    State(state): State<AppState>,
+    who: Principal,
+    Path((id, n)): Path<(Uuid, u32)>,
+) -> ApiResult<axum::Json<Version>> {
+    Ok(axum::Json(state.documents.version(who.cx(), id, n).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DiffQuery {
+    pub from: u32,
+    pub to: u32,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Diff {
+    pub from: u32,
+    pub to: u32,
+    /// Unified diff of the markdown.
+    pub diff: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/documents/{id}/diff", tag = "documents", params(DiffQuery),
+    responses((status = 200, body = Diff), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn diff(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<Uuid>,
+    Query(q): Query<DiffQuery>,
+) -> ApiResult<axum::Json<Diff>> {
+    let diff = state.documents.diff(who.cx(), id, q.from, q.to).await?;
+    Ok(axum::Json(Diff {
+        from: q.from,
+        to: q.to,
+        diff,
+    }))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Publish {
+    /// Default: the latest version.
+    pub version: Option<u32>,
+}
+
+#[utoipa::path(post, path = "/api/v1/documents/{id}/publish", tag = "documents", request_body = Publish,
+    responses((status = 200, body = Document), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn publish(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<Uuid>,
+    body: axum::body::Bytes,
+) -> ApiResult<axum::Json<Document>> {
+    who.require(Role::Member)?;
+    // The body is optional: no body publishes the latest version.
+    let req: Publish = if body.iter().all(u8::is_ascii_whitespace) {
+        Publish::default()
+    } else {
+        crate::extract::parse_json(&body)?
+    };
+    let doc = state.documents.publish(who.cx(), id, req.version).await?;
+    state
+        .audit(
+            &who,
+            "document.publish",
+            "document",
+            id,
+            json!({"version": doc.published_version}),
+        )
+        .await?;
+    Ok(axum::Json(doc))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Restore {
+    pub version: u32,
+}
+
+#[utoipa::path(post, path = "/api/v1/documents/{id}/restore", tag = "documents", request_body = Restore,
+    responses((status = 201, body = DocumentWithVersion), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn restore(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<Uuid>,
+    Json(req): Json<Restore>,
+) -> ApiResult<(StatusCode, axum::Json<DocumentWithVersion>)> {
+    who.require(Role::Member)?;
+    let (document, version) = state
+        .documents
+        .restore(who.cx(), id, req.version, author(&who))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(DocumentWithVersion { document, version }),
+    ))
+}
