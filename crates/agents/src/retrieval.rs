@@ -103,6 +103,11 @@ impl Retriever {
 
     /// A new collection for the vectors of the configured model (`none`, 0 dimensions,
     /// without one: lexical only).
+    /// The embedding model, when one is configured.
+    pub fn embedder(&self) -> Option<&Arc<dyn Embedder>> {
+        self.embedder.as_ref()
+    }
+
     /// The memory this retriever reads and writes.
     pub fn memory(&self) -> &Arc<dyn Memory> {
         &self.memory
@@ -186,6 +191,11 @@ impl Retriever {
             })
             .collect();
         let content_hash = content_hash(text);
+        // The source's length in lines: citations of it are checked against it.
+        let mut metadata = metadata;
+        if let Value::Object(m) = &mut metadata {
+            m.insert("lines".into(), Value::from(text.lines().count()));
+        }
         self.memory
             .put_item(
                 cx,

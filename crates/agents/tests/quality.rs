@@ -64,15 +64,7 @@ const LABELLED: &[(&str, &str)] = &[
 ];
 
 fn corpus() -> PathBuf {
-    let home = std::env::var("CARGO_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cargo"));
-    std::fs::read_dir(home.join("registry/src"))
-        .expect("Cargo's registry sources (run cargo fetch)")
-        .filter_map(|d| d.ok())
-        .map(|d| d.path().join(CRATE))
-        .find(|p| p.is_dir())
-        .unwrap_or_else(|| panic!("{CRATE} is not in Cargo's registry: run cargo fetch"))
+    morningai_conformance::corpus::registry_crate(CRATE)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

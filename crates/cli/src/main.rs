@@ -394,12 +394,10 @@ async fn worker(config: Config, args: WorkerArgs) -> Result<()> {
         ..config.plan(workers)
     };
     let signal = shutdown_signal();
-    let registry = morningai_server::state::task_registry(
-        &backends,
-        &config,
-        Default::default(),
-        Registry::builtin(),
-    );
+    let key = signing_key(&config)?;
+    let agents = morningai_server::state::agents(&backends, &config, &key);
+    let registry =
+        morningai_server::state::task_registry(&backends, &config, &agents, Registry::builtin());
     let background = runtime::spawn(tasks, registry, &backends, plan, stop.clone());
     println!(
         "MorningAI worker running {workers} jobs at once ({} queue)",

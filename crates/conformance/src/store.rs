@@ -1032,7 +1032,13 @@ pub async fn workflow_documents_are_tenant_scoped(store: DynStore) {
     );
     // Deleting the other tenant's copy leaves this one.
     assert!(store.delete_object(other, "thread", thread).await.unwrap());
-    assert!(store.get_object(cx, "thread", thread).await.unwrap().is_some());
+    assert!(
+        store
+            .get_object(cx, "thread", thread)
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert!(!store.delete_object(other, "thread", thread).await.unwrap());
     assert!(store.delete_object(cx, "thread", thread).await.unwrap());
     assert_eq!(store.get_object(cx, "thread", thread).await.unwrap(), None);

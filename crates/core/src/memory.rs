@@ -124,7 +124,7 @@ pub struct SearchScope {
     pub k: usize,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChunkHit {
     pub chunk_id: i64,
     pub item_id: ItemId,

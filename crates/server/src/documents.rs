@@ -489,6 +489,7 @@ impl Documents {
 
     /// The memory collection holding a project's published documents.
     async fn collection(&self, cx: TenantCtx, project: ProjectId) -> Result<Collection> {
+        self.store.project(cx, project).await?;
         let name = format!("documents-{}", project.0);
         let existing = self
             .retriever

@@ -7,6 +7,7 @@ pub mod config;
 pub mod documents;
 pub mod error;
 pub mod extract;
+pub mod faq;
 pub mod indexing;
 pub mod langgraph;
 pub mod models;

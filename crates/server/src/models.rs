@@ -354,6 +354,13 @@ impl Models {
         })))
     }
 
+    /// The price of `usage` of `model` in US dollars, when the model has a price.
+    pub fn cost_usd(&self, model: &str, usage: morningai_core::ai::TokenUsage) -> Option<f64> {
+        self.prices
+            .cost_nanousd(model, usage)
+            .map(|n| n as f64 / morningai_core::usage::NANOS_PER_USD)
+    }
+
     pub fn ledger(&self) -> &Arc<dyn UsageLedger> {
         &self.ledger
     }

@@ -25,7 +25,7 @@ pub struct Inner {
     pub embedder: Option<Arc<dyn morningai_core::ai::Embedder>>,
     pub retriever: Arc<morningai_agents::Retriever>,
     pub catalog: Arc<crate::langgraph::Catalog>,
-    pub models: crate::models::Models,
+    pub models: Arc<crate::models::Models>,
     pub kv: Arc<dyn morningai_core::kv::KeyValueStore>,
     pub documents: Arc<crate::documents::Documents>,
     pub login_by_ip: DefaultKeyedRateLimiter<String>,
@@ -285,32 +285,24 @@ impl AppState {
         key: &[u8],
         registry: Registry,
     ) -> Self {
-        let catalog = Arc::new(crate::langgraph::Catalog::default());
+        let agents = agents(backends, &config, key);
         let tasks = Arc::new(TaskService::new(
             backends.store.clone(),
             backends.queue.clone(),
             backends.bus.clone(),
             backends.queue_in_store,
         ));
-        let retriever = Arc::new(morningai_agents::Retriever::new(
-            backends.memory.clone(),
-            backends.embedder.clone(),
-        ));
-        let documents = Arc::new(crate::documents::Documents {
-            store: backends.store.clone(),
-            retriever: retriever.clone(),
-        });
         Self(Arc::new(Inner {
             store: backends.store.clone(),
-            registry: task_registry(backends, &config, catalog.clone(), registry),
+            registry: task_registry(backends, &config, &agents, registry),
             tasks,
             checkpointer: backends.checkpointer.clone(),
-            retriever,
-            documents,
+            retriever: agents.retriever.clone(),
+            documents: agents.documents.clone(),
             memory: backends.memory.clone(),
             embedder: backends.embedder.clone(),
-            catalog,
-            models: crate::models::Models::new(&config, key, backends),
+            catalog: agents.catalog.clone(),
+            models: agents.models.clone(),
             kv: backends.kv.clone(),
             tokens: TokenKeys::new(key),
             cache: AuthCache::default(),
@@ -322,13 +314,61 @@ impl AppState {
     }
 }
 
-/// `base` plus the kinds that need the backends: `graph_run` (graph runs on the queue).
+/// What agents run on, and the catalog of graphs with the agents' among them.
+pub struct Agents {
+    pub retriever: Arc<morningai_agents::Retriever>,
+    pub documents: Arc<crate::documents::Documents>,
+    pub models: Arc<crate::models::Models>,
+    pub catalog: Arc<crate::langgraph::Catalog>,
+}
+
+/// `key`: the signing key (provider API keys are sealed under a key derived from it).
+pub fn agents(backends: &Backends, config: &Config, key: &[u8]) -> Agents {
+    let retriever = Arc::new(morningai_agents::Retriever::new(
+        backends.memory.clone(),
+        backends.embedder.clone(),
+    ));
+    let documents = Arc::new(crate::documents::Documents {
+        store: backends.store.clone(),
+        retriever: retriever.clone(),
+    });
+    let models = Arc::new(crate::models::Models::new(config, key, backends));
+    let deps = Arc::new(crate::faq::AgentDeps {
+        retriever: retriever.clone(),
+        documents: documents.clone(),
+        models: models.clone(),
+    });
+    let mut catalog = crate::langgraph::Catalog::default();
+    catalog.add(
+        "faq",
+        crate::langgraph::catalog::Entry {
+            graph: Arc::new(crate::faq::graph(deps)),
+            description: "Documentation agent: answers a question about the tenant's indexed sources with a cited, versioned document.",
+            approvals: crate::langgraph::catalog::ApprovalPolicy {
+                min_role: morningai_core::Role::Member,
+                allow_self: true,
+                expires_after: None,
+                on_expiry_fail: false,
+            },
+        },
+    );
+    Agents {
+        retriever,
+        documents,
+        models,
+        catalog: Arc::new(catalog),
+    }
+}
+
+/// `base` plus the kinds that need the backends: `index`, `graph_run` (graph runs on the
+/// queue) and `faq` (the documentation agent).
 pub fn task_registry(
     backends: &Backends,
     config: &Config,
-    catalog: Arc<crate::langgraph::Catalog>,
+    agents: &Agents,
     mut base: Registry,
 ) -> Registry {
+    let catalog = agents.catalog.clone();
     let runs = crate::langgraph::runs::GraphRuns {
         store: backends.store.clone(),
         checkpointer: backends.checkpointer.clone(),
@@ -342,6 +382,11 @@ pub fn task_registry(
             roots: config.index_roots.clone(),
         }),
         crate::indexing::validate,
+    );
+    base.register(
+        "faq",
+        Arc::new(crate::faq::FaqTask { runs: runs.clone() }),
+        crate::faq::validate,
     );
     base.register("graph_run", Arc::new(runs), |input| {
         input

@@ -42,17 +42,6 @@ async fn indexing_app(backend: Backend) -> TestApp {
     .await
 }
 
-async fn wait_finished(app: &TestApp, who: &Account, id: &str) -> Value {
-    for _ in 0..600 {
-        let (_, t) = app.get(&format!("/api/v1/tasks/{id}"), &who.access).await;
-        if ["succeeded", "failed", "cancelled"].contains(&t["status"].as_str().unwrap_or("")) {
-            return t;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("task {id} did not finish");
-}
-
 async fn index_tasks_read_only_under_the_configured_roots(app: TestApp) {
     let a = app.signup("index").await;
     let root = app.config.index_roots[0].clone();

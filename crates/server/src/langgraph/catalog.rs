@@ -224,6 +224,11 @@ impl Catalog {
         self.graphs.iter().map(|(k, e)| (k.as_str(), e))
     }
 
+    /// Adds (or replaces) a built-in graph.
+    pub fn add(&mut self, graph_id: &str, entry: Entry) {
+        self.graphs.insert(graph_id.to_owned(), entry);
+    }
+
     /// Test hook: tighter approval rules for a graph.
     pub fn set_policy(&mut self, graph: &str, policy: ApprovalPolicy) {
         if let Some(e) = self.graphs.get_mut(graph) {

@@ -57,6 +57,7 @@ pub fn interrupts_json(interrupts: &[Interrupt]) -> Value {
     Value::Object(by_task)
 }
 
+#[derive(Clone)]
 pub struct GraphRuns {
     pub store: Arc<dyn Store>,
     pub checkpointer: Arc<dyn Checkpointer>,
@@ -74,11 +75,18 @@ fn retry(e: impl std::fmt::Display) -> JobError {
 #[async_trait]
 impl Handler for GraphRuns {
     async fn run(&self, ctx: JobContext) -> Result<Value, JobError> {
-        let cx = TenantCtx::new(ctx.tenant_id);
         let run_id: Uuid = ctx.input["run_id"]
             .as_str()
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| fatal("graph_run needs run_id"))?;
+        self.execute(&ctx, run_id).await
+    }
+}
+
+impl GraphRuns {
+    /// Runs (or resumes) the run `run_id` as the job `ctx`.
+    pub async fn execute(&self, ctx: &JobContext, run_id: Uuid) -> Result<Value, JobError> {
+        let cx = TenantCtx::new(ctx.tenant_id);
         let store = self.store.as_ref();
         let Some(mut run) = store.get_object(cx, RUN, run_id).await.map_err(retry)? else {
             return Err(fatal("the run no longer exists"));
@@ -147,6 +155,12 @@ impl Handler for GraphRuns {
             config.recursion_limit = limit as usize;
         }
         config.config = kwargs["config"]["configurable"].clone();
+        // Trusted: the tenant and task come from the job, never from the caller's config.
+        if !config.config.is_object() {
+            config.config = json!({});
+        }
+        config.config["tenant_id"] = json!(cx.tenant_id);
+        config.config["task_id"] = json!(ctx.task_id);
         let names = |v: &Value| {
             v.as_array()
                 .map(|a| {

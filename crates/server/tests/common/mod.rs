@@ -76,6 +76,18 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await
 }
 
+/// Polls a task until it has finished.
+pub async fn wait_finished(app: &TestApp, who: &Account, id: &str) -> Value {
+    for _ in 0..600 {
+        let (_, t) = app.get(&format!("/api/v1/tasks/{id}"), &who.access).await;
+        if ["succeeded", "failed", "cancelled"].contains(&t["status"].as_str().unwrap_or("")) {
+            return t;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("task {id} did not finish");
+}
+
 /// The app with the real MiniLM weights (from `MORNINGAI_EMBED_MODEL_DIR`).
 pub async fn with_model(backend: Backend) -> TestApp {
     let dir = std::env::var("MORNINGAI_EMBED_MODEL_DIR").expect(

@@ -1,0 +1,829 @@
+//! The documentation agent (graph `faq`, task kind `faq`): look for a published document
+//! that already answers the question; else retrieve from the tenant's memory, write the
+//! document (with the configured chat model, or extractively), check that every cited path
+//! and line range exists in the indexed sources (a model's draft is rewritten once with the
+//! invalid citations named, then they are removed), optionally wait for a human, and publish
+//! it as a new version. Every document has the same layout and ends with a metadata block.
+
+use crate::documents::{Author, DocKind, Documents, Edit, NewDocument};
+use crate::models::Models;
+use morningai_agents::Retriever;
+use morningai_agents::answer::{Citation, GeneratedBy, extractive};
+use morningai_core::ai::{ChatMessage, ChatRequest, TokenUsage, cosine};
+use morningai_core::memory::{ChunkHit, SearchMode, SearchScope, query_terms};
+use morningai_core::{CollectionId, Error, ProjectId, TaskId, TenantCtx, TenantId};
+use morningai_graph::{
+    Command, END, Graph, NodeContext, NodeError, NodeFn, Reducer, START, Target,
+};
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// What the agent's nodes use.
+pub struct AgentDeps {
+    pub retriever: Arc<Retriever>,
+    pub documents: Arc<Documents>,
+    pub models: Arc<Models>,
+}
+
+/// Model drafts rewritten at most this many times after a failed citation check.
+const MAX_REWRITES: u64 = 1;
+/// Passages retrieved for a document.
+const K: usize = 8;
+
+fn fail(e: impl std::fmt::Display) -> NodeError {
+    NodeError::fatal(e.to_string())
+}
+
+fn update(pairs: Vec<(&str, Value)>) -> Command {
+    Command::update(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect::<Map<_, _>>(),
+    )
+}
+
+/// The tenant and task of the run, from the trusted part of its configuration (the run
+/// handler sets them; a caller's configuration cannot).
+fn scope(ctx: &NodeContext) -> Result<(TenantCtx, Option<TaskId>), NodeError> {
+    let tenant: TenantId = ctx.config["tenant_id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| fail("the run has no tenant"))?;
+    let task = ctx.config["task_id"].as_str().and_then(|s| s.parse().ok());
+    Ok((TenantCtx::new(tenant), task))
+}
+
+fn question(state: &Map<String, Value>) -> Result<String, NodeError> {
+    state["question"]
+        .as_str()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| fail("question is required"))
+}
+
+fn project(state: &Map<String, Value>) -> Result<ProjectId, NodeError> {
+    state["project_id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| fail("project_id is required"))
+}
+
+/// Content words of a question, for comparing questions without a model.
+fn words(text: &str) -> BTreeSet<String> {
+    const STOP: &[&str] = &[
+        "a", "an", "the", "is", "are", "what", "how", "does", "do", "of", "in", "to", "for", "and",
+        "or", "it", "this",
+    ];
+    query_terms(text)
+        .into_iter()
+        .filter(|t| !STOP.contains(&t.as_str()))
+        .collect()
+}
+
+impl AgentDeps {
+    /// Whether an existing document's title asks the same question: cosine ≥ 0.9 between
+    /// the two with a model, else the same content words.
+    async fn same_question(&self, question: &str, title: &str) -> Result<bool, Error> {
+        if let Some(e) = self.retriever.embedder() {
+            let v = e.embed(&[question.to_owned(), title.to_owned()]).await?;
+            return Ok(cosine(&v[0], &v[1]) >= 0.9);
+        }
+        let (a, b) = (words(question), words(title));
+        Ok(!a.is_empty() && a == b)
+    }
+
+    async fn lookup(&self, ctx: NodeContext) -> Result<Command, NodeError> {
+        let (cx, _) = scope(&ctx)?;
+        let q = question(&ctx.state)?;
+        if ctx.state["regenerate"].as_bool().unwrap_or(false) {
+            return Ok(update(vec![("existing", Value::Null)]));
+        }
+        let hits = self
+            .documents
+            .search(cx, project(&ctx.state)?, &q, 3)
+            .await
+            .map_err(fail)?;
+        for h in hits {
+            if self
+                .same_question(&q, &h.document.title)
+                .await
+                .map_err(fail)?
+            {
+                ctx.custom(json!({"step": "lookup", "existing": h.document.id}));
+                return Ok(update(vec![
+                    ("existing", json!(h.document.id)),
+                    (
+                        "document",
+                        json!({"id": h.document.id, "version": h.document.published_version, "slug": h.document.slug, "reused": true}),
+                    ),
+                    ("status", json!("existing")),
+                ]));
+            }
+        }
+        Ok(update(vec![("existing", Value::Null)]))
+    }
+
+    async fn retrieve(&self, ctx: NodeContext) -> Result<Command, NodeError> {
+        let (cx, _) = scope(&ctx)?;
+        let q = question(&ctx.state)?;
+        let collection: Option<CollectionId> = ctx.state["collection_id"]
+            .as_str()
+            .and_then(|s| s.parse().ok());
+        let memory = self.retriever.memory();
+        let names: BTreeMap<CollectionId, String> = memory
+            .list_collections(cx)
+            .await
+            .map_err(fail)?
+            .into_iter()
+            .map(|c| (c.id, c.name))
+            .collect();
+        // Published documents are answers, not sources: search only the other collections.
+        let own_docs: BTreeSet<CollectionId> = names
+            .iter()
+            .filter(|(_, n)| n.starts_with("documents-"))
+            .map(|(id, _)| *id)
+            .collect();
+        let scope = SearchScope {
+            collection,
+            k: if collection.is_some() { K } else { K * 2 },
+            ..Default::default()
+        };
+        let found = self
+            .retriever
+            .search(cx, &q, SearchMode::Hybrid, scope)
+            .await
+            .map_err(fail)?;
+        let hits: Vec<ChunkHit> = found
+            .hits
+            .into_iter()
+            .filter(|h| !own_docs.contains(&h.collection_id))
+            .take(K)
+            .collect();
+        ctx.custom(json!({"step": "retrieve", "hits": hits.len(), "mode": found.mode}));
+        let searched: BTreeSet<&str> = match collection {
+            Some(c) => names.get(&c).map(String::as_str).into_iter().collect(),
+            None => hits
+                .iter()
+                .filter_map(|h| names.get(&h.collection_id).map(String::as_str))
+                .collect(),
+        };
+        let searched = searched.into_iter().collect::<Vec<_>>().join(", ");
+        Ok(update(vec![
+            ("hits", serde_json::to_value(&hits).map_err(fail)?),
+            ("collections", json!(searched)),
+        ]))
+    }
+
+    async fn write(&self, ctx: NodeContext) -> Result<Command, NodeError> {
+        let (cx, task) = scope(&ctx)?;
+        let q = question(&ctx.state)?;
+        let hits: Vec<ChunkHit> =
+            serde_json::from_value(ctx.state["hits"].clone()).unwrap_or_default();
+        let attempts = ctx.state["attempts"].as_u64().unwrap_or(0) + 1;
+        let Some(model) = self.models.chat(cx, task).await.map_err(fail)? else {
+            let text = extractive_document(&q, &hits);
+            ctx.custom(json!({"step": "write", "generated_by": "extractive"}));
+            return Ok(update(vec![
+                ("draft", json!(text)),
+                ("generated_by", json!({"kind": "extractive"})),
+                ("attempts", json!(attempts)),
+            ]));
+        };
+        let mut sources = String::new();
+        for (i, h) in hits.iter().enumerate() {
+            sources.push_str(&format!(
+                "[{}] [{}:{}-{}]\n{}\n\n",
+                i + 1,
+                h.source,
+                h.start_line,
+                h.end_line,
+                h.text
+            ));
+        }
+        let mut messages = vec![
+            ChatMessage::system(WRITER_PROMPT),
+            ChatMessage::user(format!("Sources:\n\n{sources}Question: {q}")),
+        ];
+        if let Some(invalid) = ctx.state["check"]["invalid"]
+            .as_array()
+            .filter(|a| !a.is_empty())
+        {
+            let list: Vec<&str> = invalid.iter().filter_map(Value::as_str).collect();
+            messages.push(ChatMessage::assistant(
+                ctx.state["draft"].as_str().unwrap_or(""),
+            ));
+            messages.push(ChatMessage::user(format!(
+                "These citations do not exist in the sources: {}. Rewrite the document citing only the labels listed.",
+                list.join(", ")
+            )));
+        }
+        let req = ChatRequest {
+            messages,
+            temperature: Some(0.2),
+            max_tokens: Some(2_048),
+            ..ChatRequest::default()
+        };
+        let on_delta = |d: &str| ctx.message_delta(d);
+        let r = model.chat(&req, Some(&on_delta)).await.map_err(fail)?;
+        let usage = r.usage.unwrap_or_default();
+        let before = &ctx.state["usage"];
+        let total = json!({
+            "prompt_tokens": before["prompt_tokens"].as_u64().unwrap_or(0) + usage.prompt_tokens,
+            "completion_tokens": before["completion_tokens"].as_u64().unwrap_or(0) + usage.completion_tokens,
+        });
+        Ok(update(vec![
+            ("draft", json!(r.content)),
+            (
+                "generated_by",
+                json!({"kind": "model", "provider": model.provider(), "model": r.model}),
+            ),
+            ("usage", total),
+            ("attempts", json!(attempts)),
+        ]))
+    }
+
+    /// Cited `path:start-end` that do not exist in the searched sources.
+    async fn invalid_citations(
+        &self,
+        cx: TenantCtx,
+        collection: Option<CollectionId>,
+        text: &str,
+    ) -> Result<(Vec<Citation>, Vec<String>), Error> {
+        let memory = self.retriever.memory();
+        let collections: Vec<CollectionId> = match collection {
+            Some(c) => vec![c],
+            None => memory
+                .list_collections(cx)
+                .await?
+                .into_iter()
+                .filter(|c| !c.name.starts_with("documents-"))
+                .map(|c| c.id)
+                .collect(),
+        };
+        let mut lines: BTreeMap<String, Option<u64>> = BTreeMap::new();
+        for c in collections {
+            for item in memory.list_items(cx, c).await? {
+                lines.insert(item.source.clone(), item.metadata["lines"].as_u64());
+            }
+        }
+        let (mut valid, mut invalid) = (Vec::new(), Vec::new());
+        for c in citations_in(text) {
+            let ok = match lines.get(&c.source) {
+                Some(Some(n)) => {
+                    c.start_line >= 1 && c.start_line <= c.end_line && u64::from(c.end_line) <= *n
+                }
+                Some(None) => true,
+                None => false,
+            };
+            if ok {
+                valid.push(c);
+            } else {
+                invalid.push(c.to_string());
+            }
+        }
+        valid.sort();
+        valid.dedup();
+        invalid.sort();
+        invalid.dedup();
+        Ok((valid, invalid))
+    }
+
+    async fn check(&self, ctx: NodeContext) -> Result<Command, NodeError> {
+        let (cx, _) = scope(&ctx)?;
+        let collection = ctx.state["collection_id"]
+            .as_str()
+            .and_then(|s| s.parse().ok());
+        let draft = ctx.state["draft"].as_str().unwrap_or_default().to_owned();
+        let (valid, invalid) = self
+            .invalid_citations(cx, collection, &draft)
+            .await
+            .map_err(fail)?;
+        let by_model = ctx.state["generated_by"]["kind"] == "model";
+        let attempts = ctx.state["attempts"].as_u64().unwrap_or(1);
+        ctx.custom(json!({"step": "check", "valid": valid.len(), "invalid": invalid}));
+        if !invalid.is_empty() && by_model && attempts <= MAX_REWRITES {
+            return Ok(update(vec![(
+                "check",
+                json!({"invalid": invalid, "rewrite": true}),
+            )]));
+        }
+        // Out of rewrites: the invalid references go.
+        let mut cleaned = draft;
+        for bad in &invalid {
+            cleaned = cleaned
+                .replace(&format!(" [{bad}]"), "")
+                .replace(&format!("[{bad}]"), "")
+                .replace(&format!("`{bad}`"), "(reference removed)");
+        }
+        Ok(update(vec![
+            ("draft", json!(cleaned)),
+            (
+                "citations",
+                json!(valid.iter().map(ToString::to_string).collect::<Vec<_>>()),
+            ),
+            (
+                "check",
+                json!({"invalid": [], "removed": invalid, "rewrite": false}),
+            ),
+        ]))
+    }
+
+    async fn publish(&self, ctx: NodeContext) -> Result<Command, NodeError> {
+        let (cx, task) = scope(&ctx)?;
+        let q = question(&ctx.state)?;
+        let project = project(&ctx.state)?;
+        let task_id = ctx.state["task_id"]
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| task.map(|t| t.to_string()))
+            .unwrap_or_default();
+        let usage = TokenUsage {
+            prompt_tokens: ctx.state["usage"]["prompt_tokens"].as_u64().unwrap_or(0),
+            completion_tokens: ctx.state["usage"]["completion_tokens"]
+                .as_u64()
+                .unwrap_or(0),
+        };
+        let generated = &ctx.state["generated_by"];
+        let model_name = generated["model"].as_str();
+        let cost = model_name.and_then(|m| self.models.cost_usd(m, usage));
+        let collection = ctx.state["collections"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .unwrap_or("none");
+        let citations: Vec<String> = ctx.state["citations"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let metadata = json!({
+            "task_id": task_id,
+            "trace_id": ctx.state["trace_id"],
+            "generated_by": match model_name {
+                Some(m) => json!({"agent": "documentation", "model": m, "provider": generated["provider"]}),
+                None => json!({"agent": "documentation", "model": "extractive"}),
+            },
+            "collection": collection,
+            "sources": citations,
+            "tokens": {"prompt": usage.prompt_tokens, "completion": usage.completion_tokens, "total": usage.total()},
+            "cost_usd": cost,
+            "removed_citations": ctx.state["check"]["removed"],
+        });
+        let text = format!(
+            "{}\n\n{}",
+            ctx.state["draft"].as_str().unwrap_or_default().trim_end(),
+            metadata_block(&metadata)
+        );
+        let author = Author::Agent {
+            agent: "documentation".into(),
+            task_id: task_id.clone(),
+        };
+        let slug = crate::documents::slugify(&q);
+        let existing = self
+            .documents
+            .list(cx, Some(project), None)
+            .await
+            .map_err(fail)?
+            .into_iter()
+            .find(|d| d.slug == slug);
+        let doc = match existing {
+            Some(d) => {
+                let edit = Edit {
+                    title: Some(q.clone()),
+                    text,
+                    author,
+                    metadata: metadata.clone(),
+                };
+                self.documents
+                    .save(cx, d.id, d.latest_version, edit)
+                    .await
+                    .map_err(fail)?
+                    .0
+            }
+            None => {
+                let new = NewDocument {
+                    project_id: project,
+                    slug: Some(slug),
+                    title: q.clone(),
+                    kind: DocKind::Faq,
+                    tags: vec!["generated".into()],
+                    text,
+                    author,
+                    metadata: metadata.clone(),
+                };
+                self.documents.create(cx, new).await.map_err(fail)?.0
+            }
+        };
+        let doc = self
+            .documents
+            .publish(cx, doc.id, None)
+            .await
+            .map_err(fail)?;
+        ctx.custom(
+            json!({"step": "publish", "document_id": doc.id, "version": doc.published_version}),
+        );
+        Ok(update(vec![
+            (
+                "document",
+                json!({"id": doc.id, "version": doc.published_version, "slug": doc.slug, "reused": false}),
+            ),
+            ("metadata", metadata),
+            ("status", json!("published")),
+        ]))
+    }
+}
+
+const WRITER_PROMPT: &str = "You write documentation about a code base using ONLY the numbered sources given. \
+Write markdown with exactly these sections: '# <the question as title>', '## Overview', '## Key components' (one '### ' subsection per component), \
+'## Code examples' (code copied from the sources, never invented), '## Related documentation', '## Troubleshooting'. \
+Cite every claim with the source label in square brackets, for example [src/lib.rs:10-24]. \
+Never cite a label that is not listed and never invent file paths; if the sources do not say, write that they do not.";
+
+/// `[path:1-20]` and `` `path:1-20` `` references in a text.
+pub fn citations_in(text: &str) -> Vec<Citation> {
+    let mut out = Vec::new();
+    for (open, close) in [('[', ']'), ('`', '`')] {
+        let mut rest = text;
+        while let Some(i) = rest.find(open) {
+            let after = &rest[i + 1..];
+            let Some(j) = after.find(close) else { break };
+            if let Some(c) = parse_citation(&after[..j]) {
+                out.push(c);
+            }
+            rest = &after[j + 1..];
+        }
+    }
+    out
+}
+
+fn parse_citation(s: &str) -> Option<Citation> {
+    let (source, range) = s.rsplit_once(':')?;
+    let (a, b) = range.split_once('-').unwrap_or((range, range));
+    let (start_line, end_line) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+    let plausible =
+        !source.is_empty() && !source.contains(char::is_whitespace) && source.contains(['.', '/']);
+    plausible.then(|| Citation {
+        source: source.to_owned(),
+        start_line,
+        end_line,
+    })
+}
+
+fn metadata_block(m: &Value) -> String {
+    let sources = m["sources"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "none".into());
+    let by = match m["generated_by"]["model"].as_str() {
+        Some("extractive") | None => {
+            "documentation agent, extractive (no language model)".to_owned()
+        }
+        Some(model) => format!("documentation agent, model {model}"),
+    };
+    let cost = m["cost_usd"]
+        .as_f64()
+        .map(|c| format!("${c:.6}"))
+        .unwrap_or_else(|| "not priced".into());
+    format!(
+        "---\n\n## Metadata\n\n- Task: `{}`\n- Trace: `{}`\n- Generated by: {by}\n- Collection: {}\n- Sources cited: {sources}\n- Tokens: {} (prompt {}, completion {})\n- Cost: {cost}\n",
+        m["task_id"].as_str().unwrap_or(""),
+        m["trace_id"].as_str().unwrap_or(""),
+        m["collection"].as_str().unwrap_or(""),
+        m["tokens"]["total"],
+        m["tokens"]["prompt"],
+        m["tokens"]["completion"],
+    )
+}
+
+fn is_code(h: &ChunkHit) -> bool {
+    !matches!(
+        h.language.as_deref(),
+        None | Some("markdown" | "text" | "rst")
+    )
+}
+
+/// The document in the agent's layout, made of quoted passages (the offline provider).
+pub fn extractive_document(question: &str, hits: &[ChunkHit]) -> String {
+    let answer = extractive(question, hits, 4_000);
+    debug_assert_eq!(answer.generated_by, GeneratedBy::Extractive);
+    let cite = |h: &ChunkHit| format!("{}:{}-{}", h.source, h.start_line, h.end_line);
+    let mut doc = format!("# {question}\n\n");
+    doc.push_str("## Overview\n\n");
+    if hits.is_empty() {
+        doc.push_str("The indexed sources hold nothing that matches this question.\n\n");
+    } else {
+        let files: BTreeSet<&str> = hits.iter().map(|h| h.source.as_str()).collect();
+        doc.push_str(&format!(
+            "This is an extractive document: the passages below are quoted from the {} indexed files that best match the question; no language model wrote or checked it.\n\n",
+            files.len()
+        ));
+        if let Some(best) = answer.citations.first() {
+            doc.push_str(&format!("The closest match is `{best}`.\n\n"));
+        }
+    }
+    doc.push_str("## Key components\n\n");
+    let mut seen = BTreeSet::new();
+    for h in hits
+        .iter()
+        .filter(|h| seen.insert(h.source.clone()))
+        .take(5)
+    {
+        let name = h.heading.clone().unwrap_or_else(|| h.source.clone());
+        doc.push_str(&format!(
+            "### {name}\n\nIn `{}` [{}]:\n\n",
+            h.source,
+            cite(h)
+        ));
+        let excerpt: String = h.text.lines().take(12).collect::<Vec<_>>().join("\n");
+        if is_code(h) {
+            doc.push_str(&format!(
+                "```{}\n{excerpt}\n```\n\n",
+                h.language.as_deref().unwrap_or("")
+            ));
+        } else {
+            for line in excerpt.lines() {
+                doc.push_str(&format!("> {line}\n"));
+            }
+            doc.push('\n');
+        }
+    }
+    if hits.is_empty() {
+        doc.push_str("None found.\n\n");
+    }
+    doc.push_str("## Code examples\n\n");
+    match hits.iter().find(|h| is_code(h)) {
+        Some(h) => doc.push_str(&format!(
+            "From `{}` [{}]:\n\n```{}\n{}\n```\n\n",
+            h.source,
+            cite(h),
+            h.language.as_deref().unwrap_or(""),
+            h.text
+        )),
+        None => doc.push_str("No code among the matching passages.\n\n"),
+    }
+    doc.push_str("## Related documentation\n\n");
+    let docs: Vec<&ChunkHit> = hits.iter().filter(|h| !is_code(h)).collect();
+    if docs.is_empty() {
+        doc.push_str("No documentation files among the matching passages.\n\n");
+    }
+    for h in docs {
+        let what = h.heading.as_deref().unwrap_or("");
+        doc.push_str(&format!("- `{}` {what} [{}]\n", h.source, cite(h)));
+    }
+    doc.push_str("\n## Troubleshooting\n\n");
+    let trouble: Vec<&ChunkHit> = hits
+        .iter()
+        .filter(|h| {
+            let t = h.text.to_lowercase();
+            ["error", "panic", "fail", "troubleshoot", "warning"]
+                .iter()
+                .any(|w| t.contains(w))
+        })
+        .take(3)
+        .collect();
+    if trouble.is_empty() {
+        doc.push_str("The matching passages mention no errors or failure modes.\n");
+    }
+    for h in trouble {
+        let line = h
+            .text
+            .lines()
+            .find(|l| {
+                let l = l.to_lowercase();
+                ["error", "panic", "fail", "troubleshoot", "warning"]
+                    .iter()
+                    .any(|w| l.contains(w))
+            })
+            .unwrap_or("")
+            .trim();
+        doc.push_str(&format!(
+            "- `{}` [{}]: `{}`\n",
+            h.source,
+            cite(h),
+            line.replace('`', "'")
+        ));
+    }
+    doc
+}
+
+/// The `faq` graph.
+pub fn graph(deps: Arc<AgentDeps>) -> Graph {
+    let node = |f: fn(
+        Arc<AgentDeps>,
+        NodeContext,
+    )
+        -> futures_util::future::BoxFuture<'static, Result<Command, NodeError>>| {
+        let deps = deps.clone();
+        NodeFn(move |ctx: NodeContext| f(deps.clone(), ctx))
+    };
+    Graph::builder()
+        .channel("question", Reducer::LastValue)
+        .channel("project_id", Reducer::LastValue)
+        .channel("collection_id", Reducer::LastValue)
+        .channel("regenerate", Reducer::LastValue)
+        .channel("require_approval", Reducer::LastValue)
+        .channel("task_id", Reducer::LastValue)
+        .channel("trace_id", Reducer::LastValue)
+        .channel("existing", Reducer::LastValue)
+        .channel("hits", Reducer::LastValue)
+        .channel("collections", Reducer::LastValue)
+        .channel("draft", Reducer::LastValue)
+        .channel("generated_by", Reducer::LastValue)
+        .channel("usage", Reducer::LastValue)
+        .channel("attempts", Reducer::LastValue)
+        .channel("check", Reducer::LastValue)
+        .channel("citations", Reducer::LastValue)
+        .channel("decision", Reducer::LastValue)
+        .channel("document", Reducer::LastValue)
+        .channel("metadata", Reducer::LastValue)
+        .channel("status", Reducer::LastValue)
+        .node(
+            "lookup",
+            node(|d, c| Box::pin(async move { d.lookup(c).await })),
+        )
+        .node(
+            "retrieve",
+            node(|d, c| Box::pin(async move { d.retrieve(c).await })),
+        )
+        .node(
+            "write",
+            node(|d, c| Box::pin(async move { d.write(c).await })),
+        )
+        .node(
+            "check",
+            node(|d, c| Box::pin(async move { d.check(c).await })),
+        )
+        .node(
+            "review",
+            NodeFn(|ctx: NodeContext| async move {
+                let decision = ctx.interrupt(json!({
+                    "question": "Publish this document?",
+                    "title": ctx.state["question"],
+                    "draft": ctx.state["draft"],
+                    "citations": ctx.state["citations"],
+                }))?;
+                Ok(update(vec![("decision", decision)]))
+            }),
+        )
+        .node(
+            "publish",
+            node(|d, c| Box::pin(async move { d.publish(c).await })),
+        )
+        .node(
+            "discard",
+            NodeFn(|_| async { Ok(update(vec![("status", json!("rejected"))])) }),
+        )
+        .edge(START, "lookup")
+        .conditional_edge(
+            "lookup",
+            Arc::new(|s| {
+                vec![if s["existing"].is_null() {
+                    Target::node("retrieve")
+                } else {
+                    Target::node(END)
+                }]
+            }),
+            &["retrieve", END],
+        )
+        .edge("retrieve", "write")
+        .edge("write", "check")
+        .conditional_edge(
+            "check",
+            Arc::new(|s| {
+                vec![Target::node(if s["check"]["rewrite"] == json!(true) {
+                    "write"
+                } else if s["require_approval"] == json!(true) {
+                    "review"
+                } else {
+                    "publish"
+                })]
+            }),
+            &["write", "review", "publish"],
+        )
+        .conditional_edge(
+            "review",
+            Arc::new(|s| {
+                let yes = s["decision"]
+                    .get("approved")
+                    .and_then(Value::as_bool)
+                    .unwrap_or_else(|| s["decision"] == json!("yes"));
+                vec![Target::node(if yes { "publish" } else { "discard" })]
+            }),
+            &["publish", "discard"],
+        )
+        .edge("publish", END)
+        .edge("discard", END)
+        .compile()
+        .expect("faq graph")
+}
+
+/// Checks a `faq` task's input when it is submitted.
+pub fn validate(input: &Value) -> Result<(), String> {
+    match input.get("question").and_then(Value::as_str).map(str::trim) {
+        Some(q) if !q.is_empty() && q.chars().count() <= 500 => {}
+        _ => return Err("faq needs a question of 1–500 characters".into()),
+    }
+    let uuid = |field: &str, required: bool| match input.get(field) {
+        None | Some(Value::Null) if !required => Ok(()),
+        Some(Value::String(s)) if s.parse::<uuid::Uuid>().is_ok() => Ok(()),
+        _ => Err(format!("faq needs {field} as a UUID")),
+    };
+    uuid("project_id", true)?;
+    uuid("collection_id", false)?;
+    for flag in ["regenerate", "require_approval"] {
+        if !matches!(input.get(flag), None | Some(Value::Null | Value::Bool(_))) {
+            return Err(format!("{flag} must be true or false"));
+        }
+    }
+    Ok(())
+}
+
+/// Task kind `faq`: the documentation agent's graph as a LangGraph run of its own (the
+/// thread and run ids are the task's id), so its state, history and approvals are the
+/// LangGraph API's; a re-delivered job continues from the run's last checkpoint.
+pub struct FaqTask {
+    pub runs: crate::langgraph::runs::GraphRuns,
+}
+
+#[async_trait::async_trait]
+impl morningai_worker::Handler for FaqTask {
+    async fn run(
+        &self,
+        ctx: morningai_worker::JobContext,
+    ) -> Result<Value, morningai_worker::JobError> {
+        use crate::langgraph::runs::{RUN, THREAD, doc, save};
+        use morningai_worker::JobError;
+        let cx = TenantCtx::new(ctx.tenant_id);
+        let store = self.runs.store.as_ref();
+        let id = ctx.task_id.0;
+        let retry = |e: Error| JobError::retryable(e.to_string());
+        if store
+            .get_object(cx, RUN, id)
+            .await
+            .map_err(retry)?
+            .is_none()
+        {
+            let task = store.task(cx, ctx.task_id).await.map_err(retry)?;
+            let mut input = ctx.input.clone();
+            input["task_id"] = json!(ctx.task_id);
+            input["trace_id"] = json!(task.trace_id);
+            let now = morningai_core::now();
+            let assistant = crate::langgraph::catalog::assistant_id("faq");
+            let thread = json!({"thread_id": id, "created_at": now, "updated_at": now, "status": "idle", "values": {}, "interrupts": {},
+                                "metadata": {"graph_id": "faq", "assistant_id": assistant, "task_id": ctx.task_id}});
+            save(store, cx, doc(THREAD, id, None, "idle", thread))
+                .await
+                .map_err(retry)?;
+            let run = json!({"run_id": id, "thread_id": id, "assistant_id": assistant, "graph_id": "faq", "created_at": now, "updated_at": now,
+                             "status": "pending", "metadata": {}, "kwargs": {"input": input, "config": {}}, "multitask_strategy": "reject",
+                             "task_id": ctx.task_id, "created_by": task.created_by});
+            save(store, cx, doc(RUN, id, Some(id), "pending", run))
+                .await
+                .map_err(retry)?;
+        }
+        let out = self.runs.execute(&ctx, id).await?;
+        let thread = store
+            .get_object(cx, THREAD, id)
+            .await
+            .map_err(retry)?
+            .ok_or_else(|| JobError::fatal("the run's thread is gone"))?;
+        let values = &thread.body["values"];
+        Ok(json!({
+            "thread_id": id,
+            "run_id": id,
+            "run_status": out["status"],
+            "status": values["status"],
+            "document": values["document"],
+            "metadata": values["metadata"],
+            "interrupts": thread.body["interrupts"],
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn citations_are_found_in_brackets_and_backticks() {
+        let c = citations_in(
+            "Leases [src/queue.rs:10-24] and `docs/q.md:3-4`, not [1] or [see: 2-3] or `a:b`.",
+        );
+        let s: Vec<String> = c.iter().map(ToString::to_string).collect();
+        assert_eq!(s, ["src/queue.rs:10-24", "docs/q.md:3-4"]);
+        assert_eq!(citations_in("[lib.rs:7]")[0].end_line, 7);
+    }
+}
