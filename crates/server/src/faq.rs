@@ -736,10 +736,16 @@ pub fn validate(input: &Value) -> Result<(), String> {
         Some(q) if !q.is_empty() && q.chars().count() <= 500 => {}
         _ => return Err("faq needs a question of 1–500 characters".into()),
     }
+    check_ids(input, "faq")
+}
+
+/// The input fields the agents share: `project_id` (required) and `collection_id` as
+/// UUIDs, `regenerate` and `require_approval` as booleans.
+pub fn check_ids(input: &Value, kind: &str) -> Result<(), String> {
     let uuid = |field: &str, required: bool| match input.get(field) {
         None | Some(Value::Null) if !required => Ok(()),
         Some(Value::String(s)) if s.parse::<uuid::Uuid>().is_ok() => Ok(()),
-        _ => Err(format!("faq needs {field} as a UUID")),
+        _ => Err(format!("{kind} needs {field} as a UUID")),
     };
     uuid("project_id", true)?;
     uuid("collection_id", false)?;
@@ -751,15 +757,17 @@ pub fn validate(input: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// Task kind `faq`: the documentation agent's graph as a LangGraph run of its own (the
+/// Task kinds `faq` and `codegen`: an agent's graph as a LangGraph run of its own (the
 /// thread and run ids are the task's id), so its state, history and approvals are the
-/// LangGraph API's; a re-delivered job continues from the run's last checkpoint.
-pub struct FaqTask {
+/// LangGraph API's; a re-delivered job continues from the run's last checkpoint. The
+/// result is the run's final values.
+pub struct AgentTask {
     pub runs: crate::langgraph::runs::GraphRuns,
+    pub graph: &'static str,
 }
 
 #[async_trait::async_trait]
-impl morningai_worker::Handler for FaqTask {
+impl morningai_worker::Handler for AgentTask {
     async fn run(
         &self,
         ctx: morningai_worker::JobContext,
@@ -781,13 +789,13 @@ impl morningai_worker::Handler for FaqTask {
             input["task_id"] = json!(ctx.task_id);
             input["trace_id"] = json!(task.trace_id);
             let now = morningai_core::now();
-            let assistant = crate::langgraph::catalog::assistant_id("faq");
+            let assistant = crate::langgraph::catalog::assistant_id(self.graph);
             let thread = json!({"thread_id": id, "created_at": now, "updated_at": now, "status": "idle", "values": {}, "interrupts": {},
-                                "metadata": {"graph_id": "faq", "assistant_id": assistant, "task_id": ctx.task_id}});
+                                "metadata": {"graph_id": self.graph, "assistant_id": assistant, "task_id": ctx.task_id}});
             save(store, cx, doc(THREAD, id, None, "idle", thread))
                 .await
                 .map_err(retry)?;
-            let run = json!({"run_id": id, "thread_id": id, "assistant_id": assistant, "graph_id": "faq", "created_at": now, "updated_at": now,
+            let run = json!({"run_id": id, "thread_id": id, "assistant_id": assistant, "graph_id": self.graph, "created_at": now, "updated_at": now,
                              "status": "pending", "metadata": {}, "kwargs": {"input": input, "config": {}}, "multitask_strategy": "reject",
                              "task_id": ctx.task_id, "created_by": task.created_by});
             save(store, cx, doc(RUN, id, Some(id), "pending", run))
@@ -800,16 +808,28 @@ impl morningai_worker::Handler for FaqTask {
             .await
             .map_err(retry)?
             .ok_or_else(|| JobError::fatal("the run's thread is gone"))?;
-        let values = &thread.body["values"];
-        Ok(json!({
+        let mut result = json!({
             "thread_id": id,
             "run_id": id,
             "run_status": out["status"],
-            "status": values["status"],
-            "document": values["document"],
-            "metadata": values["metadata"],
             "interrupts": thread.body["interrupts"],
-        }))
+        });
+        let keep = [
+            "status",
+            "document",
+            "metadata",
+            "diff",
+            "plan",
+            "explanation",
+            "files",
+            "model",
+        ];
+        for key in keep {
+            if let Some(v) = thread.body["values"].get(key) {
+                result[key] = v.clone();
+            }
+        }
+        Ok(result)
     }
 }
 

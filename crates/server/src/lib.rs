@@ -3,6 +3,7 @@
 //! `Arc<dyn Store>` chosen at start-up.
 
 pub mod auth;
+pub mod codegen;
 pub mod config;
 pub mod documents;
 pub mod error;

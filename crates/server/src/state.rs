@@ -338,18 +338,27 @@ pub fn agents(backends: &Backends, config: &Config, key: &[u8]) -> Agents {
         documents: documents.clone(),
         models: models.clone(),
     });
+    let members_decide = crate::langgraph::catalog::ApprovalPolicy {
+        min_role: morningai_core::Role::Member,
+        allow_self: true,
+        expires_after: None,
+        on_expiry_fail: false,
+    };
     let mut catalog = crate::langgraph::Catalog::default();
     catalog.add(
         "faq",
         crate::langgraph::catalog::Entry {
-            graph: Arc::new(crate::faq::graph(deps)),
+            graph: Arc::new(crate::faq::graph(deps.clone())),
             description: "Documentation agent: answers a question about the tenant's indexed sources with a cited, versioned document.",
-            approvals: crate::langgraph::catalog::ApprovalPolicy {
-                min_role: morningai_core::Role::Member,
-                allow_self: true,
-                expires_after: None,
-                on_expiry_fail: false,
-            },
+            approvals: members_decide.clone(),
+        },
+    );
+    catalog.add(
+        "codegen",
+        crate::langgraph::catalog::Entry {
+            graph: Arc::new(crate::codegen::graph(deps, config.index_roots.clone())),
+            description: "Code generation agent: a unified diff against the indexed tree that applies cleanly and parses, with a plan and an explanation.",
+            approvals: members_decide,
         },
     );
     Agents {
@@ -361,7 +370,7 @@ pub fn agents(backends: &Backends, config: &Config, key: &[u8]) -> Agents {
 }
 
 /// `base` plus the kinds that need the backends: `index`, `graph_run` (graph runs on the
-/// queue) and `faq` (the documentation agent).
+/// queue), `faq` and `codegen` (the agents).
 pub fn task_registry(
     backends: &Backends,
     config: &Config,
@@ -383,11 +392,19 @@ pub fn task_registry(
         }),
         crate::indexing::validate,
     );
-    base.register(
-        "faq",
-        Arc::new(crate::faq::FaqTask { runs: runs.clone() }),
-        crate::faq::validate,
-    );
+    for (kind, validate) in [
+        (
+            "faq",
+            crate::faq::validate as morningai_core::task_kinds::InputValidator,
+        ),
+        ("codegen", crate::codegen::validate),
+    ] {
+        let task = crate::faq::AgentTask {
+            runs: runs.clone(),
+            graph: kind,
+        };
+        base.register(kind, Arc::new(task), validate);
+    }
     base.register("graph_run", Arc::new(runs), |input| {
         input
             .get("run_id")

@@ -509,3 +509,151 @@ async fn approval_holds_publication_until_a_person_decides() {
         "{actions:?}"
     );
 }
+
+fn code_answer(diff: &str) -> morningai_conformance::fake_openai::Reply {
+    let content = json!({"plan": ["change frame_cache_2"], "explanation": "Returns 20 instead of 2.", "diff": diff}).to_string();
+    morningai_conformance::fake_openai::Reply::answer(&content, 200, 100)
+}
+
+const GOOD_DIFF: &str = "--- a/src/cache.rs\n+++ b/src/cache.rs\n@@ -1,3 +1,3 @@\n pub fn frame_cache_1() -> usize { 1 }\n-pub fn frame_cache_2() -> usize { 2 }\n+pub fn frame_cache_2() -> usize { 20 }\n pub fn frame_cache_3() -> usize { 3 }\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_generation_checks_that_the_diff_applies_and_parses() {
+    let app = agent_app().await;
+    let a = app.signup("codegen").await;
+    let project = small_project(&app, &a).await;
+    let tree = app.config.index_roots[0].join("widget");
+    let ask = |extra: Value| {
+        let mut input =
+            json!({"request": "Make frame_cache_2 return 20", "project_id": project, "path": tree});
+        input
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        json!({"kind": "codegen", "input": input})
+    };
+    // Offline: a clear refusal.
+    let (_, t) = app.post("/api/v1/tasks", &a.access, ask(json!({}))).await;
+    let refused = wait_finished(&app, &a, t["id"].as_str().unwrap()).await;
+    assert_eq!(refused["status"], "failed");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("code generation needs a chat model"),
+        "{refused}"
+    );
+
+    let fake = morningai_conformance::fake_openai::FakeOpenAi::start().await;
+    let (s, _) = app
+        .put(
+            "/api/v1/tenant/ai",
+            &a.access,
+            json!({"base_url": fake.base_url(), "model": "fake-model", "api_key": "sk-a"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let stale = GOOD_DIFF.replace(
+        "-pub fn frame_cache_2() -> usize { 2 }",
+        "-pub fn frame_cache_2() -> usize { 7 }",
+    );
+    let broken = GOOD_DIFF.replace("{ 20 }", "{ 20 ");
+    fake.push([
+        code_answer(&stale),
+        code_answer(&broken),
+        code_answer(GOOD_DIFF),
+    ]);
+    let (_, t) = app.post("/api/v1/tasks", &a.access, ask(json!({}))).await;
+    let done = wait_finished(&app, &a, t["id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let r = &done["result"];
+    assert_eq!(
+        (r["status"].as_str(), r["diff"].as_str()),
+        (Some("ready"), Some(GOOD_DIFF)),
+        "{r}"
+    );
+    assert_eq!(r["files"], json!(["src/cache.rs"]));
+    assert_eq!(r["explanation"], "Returns 20 instead of 2.");
+    let seen = fake.seen();
+    assert_eq!(seen.len(), 3, "two failed checks, two retries");
+    assert_eq!(
+        seen[0].body["response_format"],
+        json!({"type": "json_object"})
+    );
+    let feedback = |i: usize| {
+        seen[i].body["messages"].as_array().unwrap().last().unwrap()["content"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        feedback(1).contains("does not apply to the current file"),
+        "{}",
+        feedback(1)
+    );
+    assert!(
+        feedback(2).contains("src/cache.rs does not parse as rust"),
+        "{}",
+        feedback(2)
+    );
+    // The tree itself is untouched: the diff is the result.
+    assert!(
+        std::fs::read_to_string(tree.join("src/cache.rs"))
+            .unwrap()
+            .contains("frame_cache_2() -> usize { 2 }")
+    );
+
+    // Never applicable: a clear failure after the bounded retries.
+    fake.push([
+        code_answer(&stale),
+        code_answer(&stale),
+        code_answer(&stale),
+    ]);
+    let (_, t) = app.post("/api/v1/tasks", &a.access, ask(json!({}))).await;
+    let failed = wait_finished(&app, &a, t["id"].as_str().unwrap()).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("no applicable diff after 3 attempts"),
+        "{failed}"
+    );
+
+    // Held for approval when asked.
+    fake.push([code_answer(GOOD_DIFF)]);
+    let (_, t) = app
+        .post(
+            "/api/v1/tasks",
+            &a.access,
+            ask(json!({"require_approval": true})),
+        )
+        .await;
+    let held = wait_finished(&app, &a, t["id"].as_str().unwrap()).await;
+    assert_eq!(held["result"]["run_status"], "interrupted", "{held}");
+    let (_, pending) = app.get("/api/v1/approvals?status=pending", &a.access).await;
+    let approval = pending
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["thread_id"] == t["id"])
+        .unwrap()
+        .clone();
+    assert_eq!(approval["value"]["diff"], GOOD_DIFF);
+
+    // Paths outside the index roots are refused.
+    fake.push([code_answer(GOOD_DIFF)]);
+    let (_, t) = app
+        .post("/api/v1/tasks", &a.access, json!({"kind": "codegen", "input": {"request": "x", "project_id": project, "path": "/etc"}}))
+        .await;
+    let outside = wait_finished(&app, &a, t["id"].as_str().unwrap()).await;
+    assert!(
+        outside["error"]
+            .as_str()
+            .unwrap()
+            .contains("not under an allowed index root"),
+        "{outside}"
+    );
+    let (s, e) = app.post("/api/v1/tasks", &a.access, json!({"kind": "codegen", "input": {"request": "", "project_id": project, "path": "/x"}})).await;
+    assert_problem(s, &e, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The documentation agent without an LLM: time from POST /api/v1/tasks (kind faq, offline
+# provider) to the published document, over 20 questions, on an indexed tree of about
+# 1,000 files (the sources of tokio, candle-core, candle-transformers and redis from Cargo's
+# registry, as in bench/index.sh; lexical memory, no embedding model). Embedded mode, the
+# release binary. Usage: bench/faq.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo fetch -q
+cargo build --release -q -p morningai
+registry=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/ | head -1)
+work=$(mktemp -d)
+bin=target/release/morningai
+pid=
+cleanup() { [[ -n $pid ]] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+mkdir -p "$work/tree"
+for crate in tokio candle-core candle-transformers redis; do
+  cp -r "$(ls -d "$registry$crate"-[0-9]* | sort -V | tail -1)" "$work/tree/"
+done
+echo "tree: $(find "$work/tree" -type f | wc -l) files"
+export MORNINGAI_DATA_DIR=$work/data
+MORNINGAI_PASSWORD=bench-password-123 "$bin" user create --email bench@example.com > /dev/null
+"$bin" tenant create --name Bench --slug bench --owner bench@example.com > /dev/null
+"$bin" index "$work/tree" --tenant bench --collection tree > /dev/null
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+MORNINGAI_LOG_LEVEL=warn "$bin" serve --listen "127.0.0.1:$port" > "$work/serve.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" > /dev/null && break; sleep 0.1; done
+python3 bench/faq_bench.py "http://127.0.0.1:$port" bench@example.com bench-password-123
