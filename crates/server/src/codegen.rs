@@ -9,7 +9,7 @@
 
 use crate::faq::AgentDeps;
 use morningai_core::ai::{ChatMessage, ChatRequest, ResponseFormat};
-use morningai_core::memory::{ChunkHit, SearchMode, SearchScope};
+use morningai_core::memory::ChunkHit;
 use morningai_core::{CollectionId, TaskId, TenantCtx, TenantId};
 use morningai_graph::{
     Command, END, Graph, NodeContext, NodeError, NodeFn, Reducer, START, Target,
@@ -143,7 +143,13 @@ fn allowed_root(path: &str, roots: &[PathBuf]) -> Result<PathBuf, String> {
 impl AgentDeps {
     async fn code_context(&self, ctx: NodeContext) -> Result<Command, NodeError> {
         let (cx, task) = scope(&ctx)?;
-        if self.models.chat(cx, task).await.map_err(fail)?.is_none() {
+        let cfg = crate::faq::assistant_of(&ctx);
+        let model = self
+            .models
+            .chat_as(cx, task, cfg.model.as_deref())
+            .await
+            .map_err(fail)?;
+        if model.is_none() {
             return Err(fail(
                 "code generation needs a chat model, and none is configured for this tenant \
                  (set one with PUT /api/v1/tenant/ai, or chat_base_url and chat_model for the deployment); \
@@ -154,28 +160,23 @@ impl AgentDeps {
         let collection: Option<CollectionId> = ctx.state["collection_id"]
             .as_str()
             .and_then(|s| s.parse().ok());
-        let scope = SearchScope {
-            collection,
-            k: 8,
-            ..Default::default()
-        };
-        let found = self
-            .retriever
-            .search(cx, &request, SearchMode::Hybrid, scope)
+        let (hits, _) = self
+            .sources(cx, &request, &cfg, collection)
             .await
             .map_err(fail)?;
-        ctx.custom(json!({"step": "retrieve", "hits": found.hits.len()}));
+        ctx.custom(json!({"step": "retrieve", "hits": hits.len()}));
         Ok(update(vec![(
             "hits",
-            serde_json::to_value(&found.hits).map_err(fail)?,
+            serde_json::to_value(&hits).map_err(fail)?,
         )]))
     }
 
     async fn generate(&self, ctx: NodeContext) -> Result<Command, NodeError> {
         let (cx, task) = scope(&ctx)?;
+        let cfg = crate::faq::assistant_of(&ctx);
         let model = self
             .models
-            .chat(cx, task)
+            .chat_as(cx, task, cfg.model.as_deref())
             .await
             .map_err(fail)?
             .ok_or_else(|| fail("the chat model is no longer configured"))?;
@@ -190,7 +191,7 @@ impl AgentDeps {
         }
         let request = ctx.state["request"].as_str().unwrap_or_default();
         let mut messages = vec![
-            ChatMessage::system(PROMPT),
+            ChatMessage::system(crate::faq::system_prompt(PROMPT, &cfg)),
             ChatMessage::user(format!("Sources:\n\n{sources}Request: {request}")),
         ];
         if let Some(error) = ctx.state["error"].as_str() {
@@ -204,7 +205,7 @@ impl AgentDeps {
         let req = ChatRequest {
             messages,
             response_format: ResponseFormat::JsonObject,
-            temperature: Some(0.1),
+            temperature: Some(cfg.temperature.unwrap_or(0.1)),
             max_tokens: Some(4_096),
             ..ChatRequest::default()
         };
@@ -255,6 +256,7 @@ impl AgentDeps {
                     ("files", json!(files)),
                     ("error", Value::Null),
                     ("status", json!("ready")),
+                    ("needs_approval", json!(crate::faq::needs_approval(&ctx))),
                 ]))
             }
             Err(e) if attempts <= MAX_RETRIES => {
@@ -290,6 +292,8 @@ pub fn graph(deps: Arc<AgentDeps>, roots: Vec<PathBuf>) -> Graph {
         .channel("explanation", Reducer::LastValue)
         .channel("files", Reducer::LastValue)
         .channel("decision", Reducer::LastValue)
+        .channel("needs_approval", Reducer::LastValue)
+        .channel("assistant_id", Reducer::LastValue)
         .channel("status", Reducer::LastValue)
         .node(
             "retrieve",
@@ -316,6 +320,7 @@ pub fn graph(deps: Arc<AgentDeps>, roots: Vec<PathBuf>) -> Graph {
             "review",
             NodeFn(|ctx: NodeContext| async move {
                 let decision = ctx.interrupt(json!({
+                    "min_role": crate::faq::assistant_of(&ctx).approver_role,
                     "question": "Apply this change?",
                     "request": ctx.state["request"],
                     "diff": ctx.state["diff"],
@@ -340,7 +345,7 @@ pub fn graph(deps: Arc<AgentDeps>, roots: Vec<PathBuf>) -> Graph {
             Arc::new(|s| {
                 vec![if !s["error"].is_null() {
                     Target::node("generate")
-                } else if s["require_approval"] == json!(true) {
+                } else if s["needs_approval"] == json!(true) {
                     Target::node("review")
                 } else {
                     Target::node(END)

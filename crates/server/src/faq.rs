@@ -5,6 +5,7 @@
 //! invalid citations named, then they are removed), optionally wait for a human, and publish
 //! it as a new version. Every document has the same layout and ends with a metadata block.
 
+use crate::assistants::AssistantConfig;
 use crate::documents::{Author, DocKind, Documents, Edit, NewDocument};
 use crate::models::Models;
 use morningai_agents::Retriever;
@@ -18,6 +19,30 @@ use morningai_graph::{
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+
+/// The assistant configuration of the run: trusted, read from the tenant's store by the
+/// run handler (never from the caller's input); the defaults without one.
+pub(crate) fn assistant_of(ctx: &NodeContext) -> AssistantConfig {
+    serde_json::from_value(ctx.config["assistant"].clone()).unwrap_or_default()
+}
+
+/// An agent's system prompt with the assistant's addition.
+pub(crate) fn system_prompt(base: &str, cfg: &AssistantConfig) -> String {
+    match cfg
+        .system_prompt
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        Some(extra) => format!("{base}\n\n{extra}"),
+        None => base.to_owned(),
+    }
+}
+
+/// Whether the run needs a person's approval (asked for, or required by the assistant).
+pub(crate) fn needs_approval(ctx: &NodeContext) -> bool {
+    ctx.state["require_approval"] == json!(true) || assistant_of(ctx).require_approval
+}
 
 /// What the agent's nodes use.
 pub struct AgentDeps {
@@ -126,51 +151,91 @@ impl AgentDeps {
         Ok(update(vec![("existing", Value::Null)]))
     }
 
-    async fn retrieve(&self, ctx: NodeContext) -> Result<Command, NodeError> {
-        let (cx, _) = scope(&ctx)?;
-        let q = question(&ctx.state)?;
-        let collection: Option<CollectionId> = ctx.state["collection_id"]
-            .as_str()
-            .and_then(|s| s.parse().ok());
-        let memory = self.retriever.memory();
-        let names: BTreeMap<CollectionId, String> = memory
+    /// Passages for `query` from the assistant's collections, else the input's collection,
+    /// else every collection but the published documents; and the names of the collections
+    /// they came from.
+    pub(crate) async fn sources(
+        &self,
+        cx: TenantCtx,
+        query: &str,
+        cfg: &AssistantConfig,
+        input_collection: Option<CollectionId>,
+    ) -> Result<(Vec<ChunkHit>, String), Error> {
+        let k = cfg.k.unwrap_or(K);
+        let mode = cfg.mode.unwrap_or(SearchMode::Hybrid);
+        let names: BTreeMap<CollectionId, String> = self
+            .retriever
+            .memory()
             .list_collections(cx)
-            .await
-            .map_err(fail)?
+            .await?
             .into_iter()
             .map(|c| (c.id, c.name))
             .collect();
-        // Published documents are answers, not sources: search only the other collections.
-        let own_docs: BTreeSet<CollectionId> = names
-            .iter()
-            .filter(|(_, n)| n.starts_with("documents-"))
-            .map(|(id, _)| *id)
-            .collect();
-        let scope = SearchScope {
-            collection,
-            k: if collection.is_some() { K } else { K * 2 },
-            ..Default::default()
+        let chosen: Vec<Option<CollectionId>> = if !cfg.collections.is_empty() {
+            cfg.collections.iter().copied().map(Some).collect()
+        } else {
+            vec![input_collection]
         };
-        let found = self
-            .retriever
-            .search(cx, &q, SearchMode::Hybrid, scope)
+        let mut lists = Vec::new();
+        for c in &chosen {
+            if let Some(id) = c
+                && !names.contains_key(id)
+            {
+                return Err(Error::NotFound("collection"));
+            }
+            let scope = SearchScope {
+                collection: *c,
+                k: if c.is_some() { k } else { k * 2 },
+                ..Default::default()
+            };
+            let found = self.retriever.search(cx, query, mode, scope).await?;
+            // Published documents are answers, not sources.
+            lists.push(
+                found
+                    .hits
+                    .into_iter()
+                    .filter(|h| {
+                        !names
+                            .get(&h.collection_id)
+                            .is_some_and(|n| n.starts_with("documents-"))
+                    })
+                    .collect::<Vec<_>>(),
+            );
+        }
+        let hits = if lists.len() == 1 {
+            lists
+                .pop()
+                .unwrap_or_default()
+                .into_iter()
+                .take(k)
+                .collect()
+        } else {
+            morningai_agents::fuse(&lists, k)
+        };
+        let searched: BTreeSet<&str> = hits
+            .iter()
+            .filter_map(|h: &ChunkHit| names.get(&h.collection_id).map(String::as_str))
+            .chain(
+                chosen
+                    .iter()
+                    .flatten()
+                    .filter_map(|c| names.get(c).map(String::as_str)),
+            )
+            .collect();
+        Ok((hits, searched.into_iter().collect::<Vec<_>>().join(", ")))
+    }
+
+    async fn retrieve(&self, ctx: NodeContext) -> Result<Command, NodeError> {
+        let (cx, _) = scope(&ctx)?;
+        let q = question(&ctx.state)?;
+        let collection = ctx.state["collection_id"]
+            .as_str()
+            .and_then(|s| s.parse().ok());
+        let (hits, searched) = self
+            .sources(cx, &q, &assistant_of(&ctx), collection)
             .await
             .map_err(fail)?;
-        let hits: Vec<ChunkHit> = found
-            .hits
-            .into_iter()
-            .filter(|h| !own_docs.contains(&h.collection_id))
-            .take(K)
-            .collect();
-        ctx.custom(json!({"step": "retrieve", "hits": hits.len(), "mode": found.mode}));
-        let searched: BTreeSet<&str> = match collection {
-            Some(c) => names.get(&c).map(String::as_str).into_iter().collect(),
-            None => hits
-                .iter()
-                .filter_map(|h| names.get(&h.collection_id).map(String::as_str))
-                .collect(),
-        };
-        let searched = searched.into_iter().collect::<Vec<_>>().join(", ");
+        ctx.custom(json!({"step": "retrieve", "hits": hits.len()}));
         Ok(update(vec![
             ("hits", serde_json::to_value(&hits).map_err(fail)?),
             ("collections", json!(searched)),
@@ -183,7 +248,13 @@ impl AgentDeps {
         let hits: Vec<ChunkHit> =
             serde_json::from_value(ctx.state["hits"].clone()).unwrap_or_default();
         let attempts = ctx.state["attempts"].as_u64().unwrap_or(0) + 1;
-        let Some(model) = self.models.chat(cx, task).await.map_err(fail)? else {
+        let cfg = assistant_of(&ctx);
+        let model = self
+            .models
+            .chat_as(cx, task, cfg.model.as_deref())
+            .await
+            .map_err(fail)?;
+        let Some(model) = model else {
             let text = extractive_document(&q, &hits);
             ctx.custom(json!({"step": "write", "generated_by": "extractive"}));
             return Ok(update(vec![
@@ -204,7 +275,7 @@ impl AgentDeps {
             ));
         }
         let mut messages = vec![
-            ChatMessage::system(WRITER_PROMPT),
+            ChatMessage::system(system_prompt(WRITER_PROMPT, &cfg)),
             ChatMessage::user(format!("Sources:\n\n{sources}Question: {q}")),
         ];
         if let Some(invalid) = ctx.state["check"]["invalid"]
@@ -222,7 +293,7 @@ impl AgentDeps {
         }
         let req = ChatRequest {
             messages,
-            temperature: Some(0.2),
+            temperature: Some(cfg.temperature.unwrap_or(0.2)),
             max_tokens: Some(2_048),
             ..ChatRequest::default()
         };
@@ -328,6 +399,7 @@ impl AgentDeps {
                 "check",
                 json!({"invalid": [], "removed": invalid, "rewrite": false}),
             ),
+            ("needs_approval", json!(needs_approval(&ctx))),
         ]))
     }
 
@@ -640,6 +712,8 @@ pub fn graph(deps: Arc<AgentDeps>) -> Graph {
         .channel("existing", Reducer::LastValue)
         .channel("hits", Reducer::LastValue)
         .channel("collections", Reducer::LastValue)
+        .channel("needs_approval", Reducer::LastValue)
+        .channel("assistant_id", Reducer::LastValue)
         .channel("draft", Reducer::LastValue)
         .channel("generated_by", Reducer::LastValue)
         .channel("usage", Reducer::LastValue)
@@ -670,6 +744,7 @@ pub fn graph(deps: Arc<AgentDeps>) -> Graph {
             "review",
             NodeFn(|ctx: NodeContext| async move {
                 let decision = ctx.interrupt(json!({
+                    "min_role": assistant_of(&ctx).approver_role,
                     "question": "Publish this document?",
                     "title": ctx.state["question"],
                     "draft": ctx.state["draft"],
@@ -705,7 +780,7 @@ pub fn graph(deps: Arc<AgentDeps>) -> Graph {
             Arc::new(|s| {
                 vec![Target::node(if s["check"]["rewrite"] == json!(true) {
                     "write"
-                } else if s["require_approval"] == json!(true) {
+                } else if s["needs_approval"] == json!(true) {
                     "review"
                 } else {
                     "publish"
@@ -749,6 +824,7 @@ pub fn check_ids(input: &Value, kind: &str) -> Result<(), String> {
     };
     uuid("project_id", true)?;
     uuid("collection_id", false)?;
+    uuid("assistant_id", false)?;
     for flag in ["regenerate", "require_approval"] {
         if !matches!(input.get(flag), None | Some(Value::Null | Value::Bool(_))) {
             return Err(format!("{flag} must be true or false"));
@@ -789,7 +865,28 @@ impl morningai_worker::Handler for AgentTask {
             input["task_id"] = json!(ctx.task_id);
             input["trace_id"] = json!(task.trace_id);
             let now = morningai_core::now();
-            let assistant = crate::langgraph::catalog::assistant_id(self.graph);
+            // A tenant assistant of this graph configures the run; else the built-in one.
+            let assistant = match ctx.input["assistant_id"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+            {
+                Some(aid) => {
+                    let a = crate::assistants::get(store, cx, aid)
+                        .await
+                        .map_err(|e| match e {
+                            Error::NotFound(_) => JobError::fatal("the assistant does not exist"),
+                            e => retry(e),
+                        })?;
+                    if a.graph_id != self.graph {
+                        return Err(JobError::fatal(format!(
+                            "assistant {aid} configures {}, not {}",
+                            a.graph_id, self.graph
+                        )));
+                    }
+                    aid
+                }
+                None => crate::langgraph::catalog::assistant_id(self.graph),
+            };
             let thread = json!({"thread_id": id, "created_at": now, "updated_at": now, "status": "idle", "values": {}, "interrupts": {},
                                 "metadata": {"graph_id": self.graph, "assistant_id": assistant, "task_id": ctx.task_id}});
             save(store, cx, doc(THREAD, id, None, "idle", thread))

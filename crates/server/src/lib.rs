@@ -2,6 +2,7 @@
 //! metrics and the OpenAPI document. The server is backend-agnostic: it holds an
 //! `Arc<dyn Store>` chosen at start-up.
 
+pub mod assistants;
 pub mod auth;
 pub mod codegen;
 pub mod config;
@@ -24,8 +25,8 @@ use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
 use error::ApiError;
 use routes::{
-    api_keys, auth as auth_routes, documents as document_routes, events, memory,
-    models as model_routes, projects, queue, schedules, system, tasks, tenant,
+    api_keys, assistants as assistant_routes, auth as auth_routes, documents as document_routes,
+    events, memory, models as model_routes, projects, queue, schedules, system, tasks, tenant,
 };
 pub use state::AppState;
 use std::future::Future;
@@ -113,6 +114,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/usage", get(model_routes::usage))
         .route(
+            "/assistants",
+            get(assistant_routes::list).post(assistant_routes::create),
+        )
+        .route(
+            "/assistants/{id}",
+            get(assistant_routes::get).patch(assistant_routes::patch),
+        )
+        .route(
             "/documents",
             get(document_routes::list).post(document_routes::create),
         )
@@ -150,6 +159,7 @@ pub fn router(state: AppState) -> Router {
         );
     use langgraph::routes as lg;
     let langgraph = Router::new()
+        .route("/assistants", post(lg::create_assistant))
         .route("/assistants/search", post(lg::search_assistants))
         .route("/assistants/{id}", get(lg::get_assistant))
         .route("/threads", post(lg::create_thread))

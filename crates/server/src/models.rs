@@ -331,7 +331,22 @@ impl Models {
         cx: TenantCtx,
         task: Option<TaskId>,
     ) -> Result<Option<Arc<dyn ChatModel>>> {
+        self.chat_as(cx, task, None).await
+    }
+
+    /// As [`Self::chat`], with another model name on the same provider (an assistant's).
+    pub async fn chat_as(
+        &self,
+        cx: TenantCtx,
+        task: Option<TaskId>,
+        model_name: Option<&str>,
+    ) -> Result<Option<Arc<dyn ChatModel>>> {
         let s = self.stored(cx).await?;
+        let name = |default: &String| {
+            model_name
+                .map(str::to_owned)
+                .unwrap_or_else(|| default.clone())
+        };
         let inner: Arc<dyn ChatModel> = match (&s.base_url, &s.model, &self.default) {
             (Some(url), Some(model), _) => {
                 let key = s
@@ -339,9 +354,9 @@ impl Models {
                     .as_deref()
                     .map(|k| self.cipher.open(cx, k))
                     .transpose()?;
-                Arc::new(self.provider(url, key)?.chat_model(model.clone()))
+                Arc::new(self.provider(url, key)?.chat_model(name(model)))
             }
-            (_, _, Some((p, model))) => Arc::new(p.chat_model(model.clone())),
+            (_, _, Some((p, model))) => Arc::new(p.chat_model(name(model))),
             _ => return Ok(None),
         };
         Ok(Some(Arc::new(Metered {

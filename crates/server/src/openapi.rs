@@ -1,8 +1,8 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
 use crate::routes::{
-    api_keys, auth, documents, events, memory, models, projects, queue, schedules, system, tasks,
-    tenant,
+    api_keys, assistants, auth, documents, events, memory, models, projects, queue, schedules,
+    system, tasks, tenant,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -46,6 +46,7 @@ impl Modify for Security {
         memory::delete_collection, memory::add_item, memory::list_items, memory::delete_item,
         memory::search, memory::answer,
         models::get_settings, models::put_settings, models::usage,
+        assistants::create, assistants::list, assistants::get, assistants::patch,
         documents::create, documents::list, documents::get, documents::patch, documents::delete,
         documents::versions, documents::save, documents::version, documents::diff,
         documents::publish, documents::restore,

@@ -8,6 +8,7 @@
 mod common;
 
 use common::*;
+use morningai_conformance::fake_openai::Reply;
 use morningai_server::faq::citations_in;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -305,7 +306,6 @@ async fn a_models_invented_citations_are_caught_rewritten_then_removed() {
         )
         .await;
     assert_eq!(s, StatusCode::OK);
-    use morningai_conformance::fake_openai::Reply;
     let q = "How are frames cached?";
     fake.push([
         Reply::streamed(
@@ -510,9 +510,9 @@ async fn approval_holds_publication_until_a_person_decides() {
     );
 }
 
-fn code_answer(diff: &str) -> morningai_conformance::fake_openai::Reply {
+fn code_answer(diff: &str) -> Reply {
     let content = json!({"plan": ["change frame_cache_2"], "explanation": "Returns 20 instead of 2.", "diff": diff}).to_string();
-    morningai_conformance::fake_openai::Reply::answer(&content, 200, 100)
+    Reply::answer(&content, 200, 100)
 }
 
 const GOOD_DIFF: &str = "--- a/src/cache.rs\n+++ b/src/cache.rs\n@@ -1,3 +1,3 @@\n pub fn frame_cache_1() -> usize { 1 }\n-pub fn frame_cache_2() -> usize { 2 }\n+pub fn frame_cache_2() -> usize { 20 }\n pub fn frame_cache_3() -> usize { 3 }\n";
@@ -656,4 +656,206 @@ async fn code_generation_checks_that_the_diff_applies_and_parses() {
     );
     let (s, e) = app.post("/api/v1/tasks", &a.access, json!({"kind": "codegen", "input": {"request": "", "project_id": project, "path": "/x"}})).await;
     assert_problem(s, &e, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assistants_configure_model_retrieval_prompt_and_approval() {
+    let app = agent_app().await;
+    let fake = morningai_conformance::fake_openai::FakeOpenAi::start().await;
+    let a = app.signup("assistant-a").await;
+    let project = small_project(&app, &a).await;
+    let (_, cols) = app.get("/api/v1/memory/collections", &a.access).await;
+    let widget = cols["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "widget")
+        .unwrap()["id"]
+        .clone();
+    let (s, _) = app
+        .put(
+            "/api/v1/tenant/ai",
+            &a.access,
+            json!({"base_url": fake.base_url(), "model": "fake-model", "api_key": "sk-a"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let config = json!({"model": "fake-big", "temperature": 0.7, "k": 2, "mode": "lexical", "collections": [widget],
+                        "require_approval": true, "approver_role": "admin", "system_prompt": "Answer in French."});
+    let (s, created) = app
+        .post(
+            "/api/v1/assistants",
+            &a.access,
+            json!({"graph_id": "faq", "name": "Docs bot", "config": config}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let id = created["assistant_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (created["version"].as_u64(), created["config"]["k"].as_u64()),
+        (Some(1), Some(2))
+    );
+    let (s, patched) = app
+        .patch(
+            &format!("/api/v1/assistants/{id}"),
+            &a.access,
+            json!({"name": "Docs bot v2"}),
+        )
+        .await;
+    assert_eq!((s, patched["version"].as_u64()), (StatusCode::OK, Some(2)));
+    let (_, listed) = app.get("/api/v1/assistants", &a.access).await;
+    assert_eq!(listed["items"][0]["name"], "Docs bot v2");
+
+    // The LangGraph surface shows the same assistant.
+    let key = app.api_key(&a, None).await;
+    let lg: Value = app
+        .client
+        .get(app.url(&format!("/assistants/{id}")))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            lg["graph_id"].as_str(),
+            lg["config"]["configurable"]["k"].as_u64()
+        ),
+        (Some("faq"), Some(2)),
+        "{lg}"
+    );
+    let all: Value = app
+        .client
+        .post(app.url("/assistants/search"))
+        .header("x-api-key", &key)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["assistant_id"] == id.as_str()),
+        "{all}"
+    );
+
+    // A task through the assistant: its model, temperature, prompt, k and approval rule.
+    let q = "How are frames cached?";
+    fake.push([Reply::streamed(
+        &[&page(q, "Les trames sont en cache [src/cache.rs:1-10].")],
+        50,
+        20,
+    )]);
+    let done = submit(
+        &app,
+        &a,
+        "faq",
+        json!({"question": q, "project_id": project, "assistant_id": id}),
+    )
+    .await;
+    assert_eq!(
+        done["result"]["run_status"], "interrupted",
+        "approval required by the assistant: {done}"
+    );
+    let body = &fake.seen()[0].body;
+    assert_eq!(body["model"], "fake-big");
+    assert!((body["temperature"].as_f64().unwrap() - 0.7).abs() < 1e-6);
+    assert!(
+        body["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .ends_with("Answer in French.")
+    );
+    let prompt = body["messages"][1]["content"].as_str().unwrap();
+    assert!(
+        prompt.contains("[2] [") && !prompt.contains("[3] ["),
+        "k = 2: {prompt}"
+    );
+    let (_, pending) = app.get("/api/v1/approvals?status=pending", &a.access).await;
+    let approval = pending
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["thread_id"] == done["id"])
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let member = app.member(&a, "assistant-member", "member").await;
+    let (s, e) = app
+        .post(
+            &format!("/api/v1/approvals/{approval}/approve"),
+            &member.access,
+            json!({}),
+        )
+        .await;
+    assert_problem(s, &e, StatusCode::FORBIDDEN, "forbidden");
+    let (s, _) = app
+        .post(
+            &format!("/api/v1/approvals/{approval}/approve"),
+            &a.access,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+
+    // Bad input and roles.
+    for body in [
+        json!({"graph_id": "nope", "name": "x"}),
+        json!({"graph_id": "faq", "name": "x", "config": {"temperature": 3.0}}),
+        json!({"graph_id": "faq", "name": "x", "config": {"k": 0}}),
+        json!({"graph_id": "faq", "name": "", "config": {}}),
+        json!({"graph_id": "faq", "name": "x", "config": {"unknown": 1}}),
+    ] {
+        let (s, e) = app.post("/api/v1/assistants", &a.access, body).await;
+        assert!(
+            s == StatusCode::UNPROCESSABLE_ENTITY || s == StatusCode::BAD_REQUEST,
+            "{s} {e}"
+        );
+    }
+    let (s, e) = app
+        .post(
+            "/api/v1/assistants",
+            &member.access,
+            json!({"graph_id": "faq", "name": "m"}),
+        )
+        .await;
+    assert_problem(s, &e, StatusCode::FORBIDDEN, "forbidden");
+    // An assistant of another graph, or of another tenant, is refused.
+    let (_, t) = app
+        .post("/api/v1/tasks", &a.access, json!({"kind": "codegen", "input": {"request": "x", "project_id": project, "path": "/tmp", "assistant_id": id}}))
+        .await;
+    let wrong = wait_finished(&app, &a, t["id"].as_str().unwrap()).await;
+    assert!(
+        wrong["error"]
+            .as_str()
+            .unwrap()
+            .contains("configures faq, not codegen"),
+        "{wrong}"
+    );
+    let b = app.signup("assistant-b").await;
+    let (s, e) = app
+        .get(&format!("/api/v1/assistants/{id}"), &b.access)
+        .await;
+    assert_problem(s, &e, StatusCode::NOT_FOUND, "not_found");
+    let (_, pb) = app
+        .post("/api/v1/projects", &b.access, json!({"name": "b"}))
+        .await;
+    let (_, t) = app
+        .post("/api/v1/tasks", &b.access, json!({"kind": "faq", "input": {"question": q, "project_id": pb["id"], "assistant_id": id}}))
+        .await;
+    let theirs = wait_finished(&app, &b, t["id"].as_str().unwrap()).await;
+    assert!(
+        theirs["error"]
+            .as_str()
+            .unwrap()
+            .contains("the assistant does not exist"),
+        "{theirs}"
+    );
 }

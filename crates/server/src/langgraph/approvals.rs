@@ -79,7 +79,11 @@ async fn decide(
         .await
         .map(|r| r.approvals)
         .ok_or_else(|| ApiError::not_found("graph"))?;
-    who.require(policy.min_role)?;
+    // An assistant may require a higher role than its graph (never a lower one).
+    let asked: Option<morningai_core::Role> = a.body["value"]["min_role"]
+        .as_str()
+        .and_then(|r| r.parse().ok());
+    who.require(asked.map_or(policy.min_role, |r| r.max(policy.min_role)))?;
     if !policy.allow_self && a.body["requested_by"] == json!(who.user_id) {
         return Err(ApiError::forbidden(
             "you started this run; someone else must decide (self-approval is off for this graph)",

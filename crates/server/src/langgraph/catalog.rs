@@ -281,6 +281,18 @@ impl Catalog {
                 approvals: e.approvals.clone(),
             });
         }
+        if let Ok(id) = Uuid::parse_str(key)
+            && let Ok(a) = crate::assistants::get(store, cx, id).await
+            && let Some((gid, e)) = self.find(&a.graph_id)
+        {
+            return Some(Resolved {
+                graph_id: gid.to_owned(),
+                assistant_id: a.assistant_id,
+                graph: e.graph.clone(),
+                description: a.description.unwrap_or_else(|| e.description.to_owned()),
+                approvals: e.approvals.clone(),
+            });
+        }
         let doc = match Uuid::parse_str(key) {
             Ok(id) => store.get_object(cx, TENANT_GRAPH, id).await.ok().flatten(),
             Err(_) => {

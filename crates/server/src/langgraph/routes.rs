@@ -59,7 +59,42 @@ pub async fn search_assistants(
         )
         .await?;
     out.extend(uploaded.into_iter().map(|d| d.body));
+    out.extend(
+        crate::assistants::list(&*state.store, who.cx())
+            .await?
+            .iter()
+            .map(crate::assistants::Assistant::langgraph_json),
+    );
     Ok(Json(Value::Array(out)))
+}
+
+/// `POST /assistants`: a tenant assistant of an agent graph, configured by
+/// `config.configurable` (admin+).
+pub async fn create_assistant(
+    AxState(state): AxState<AppState>,
+    who: Principal,
+    Body(req): Body<Value>,
+) -> ApiResult<Json<Value>> {
+    who.require(Role::Admin)?;
+    let graph_id = req["graph_id"]
+        .as_str()
+        .ok_or_else(|| ApiError::invalid("graph_id", "required"))?;
+    let config: crate::assistants::AssistantConfig = match &req["config"]["configurable"] {
+        Value::Null => Default::default(),
+        v => serde_json::from_value(v.clone())
+            .map_err(|e| ApiError::invalid("config.configurable", e.to_string()))?,
+    };
+    let a = crate::assistants::create(
+        &*state.store,
+        who.cx(),
+        graph_id,
+        req["name"].as_str().unwrap_or(graph_id),
+        req["description"].as_str().map(str::to_owned),
+        config,
+        req["metadata"].clone(),
+    )
+    .await?;
+    Ok(Json(a.langgraph_json()))
 }
 
 pub async fn get_assistant(
@@ -72,6 +107,9 @@ pub async fn get_assistant(
         .resolve(&*state.store, who.cx(), &id)
         .await
         .ok_or_else(|| ApiError::not_found("assistant"))?;
+    if let Ok(a) = crate::assistants::get(&*state.store, who.cx(), r.assistant_id).await {
+        return Ok(Json(a.langgraph_json()));
+    }
     let mut a = assistant_json(&r.graph_id, &r.description);
     a["assistant_id"] = json!(r.assistant_id);
     Ok(Json(a))

@@ -161,6 +161,18 @@ impl GraphRuns {
         }
         config.config["tenant_id"] = json!(cx.tenant_id);
         config.config["task_id"] = json!(ctx.task_id);
+        // A tenant assistant's configuration, from the tenant's own store.
+        config.config["assistant"] = match run.body["assistant_id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+        {
+            Some(aid) => match crate::assistants::get(store, cx, aid).await {
+                Ok(a) => serde_json::to_value(a.config).unwrap_or_default(),
+                Err(morningai_core::Error::NotFound(_)) => Value::Null,
+                Err(e) => return Err(retry(e)),
+            },
+            None => Value::Null,
+        };
         let names = |v: &Value| {
             v.as_array()
                 .map(|a| {

@@ -1,6 +1,7 @@
 //! HTTP routes under `/api/v1`, one module per resource.
 
 pub mod api_keys;
+pub mod assistants;
 pub mod auth;
 pub mod documents;
 pub mod events;
