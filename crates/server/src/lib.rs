@@ -125,6 +125,8 @@ pub fn router(state: AppState) -> Router {
             "/documents",
             get(document_routes::list).post(document_routes::create),
         )
+        .route("/documents/export", get(document_routes::export))
+        .route("/documents/import", post(document_routes::import))
         .route(
             "/documents/{id}",
             get(document_routes::get)

@@ -49,7 +49,7 @@ impl Modify for Security {
         assistants::create, assistants::list, assistants::get, assistants::patch,
         documents::create, documents::list, documents::get, documents::patch, documents::delete,
         documents::versions, documents::save, documents::version, documents::diff,
-        documents::publish, documents::restore,
+        documents::publish, documents::restore, documents::export, documents::import,
         crate::langgraph::approvals::list, crate::langgraph::approvals::approve, crate::langgraph::approvals::reject,
         crate::langgraph::graphs::create, crate::langgraph::graphs::list, crate::langgraph::graphs::delete,
         system::healthz, system::readyz, system::metrics, system::openapi,

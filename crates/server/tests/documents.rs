@@ -8,7 +8,10 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-on_both_backends!(documents_keep_every_version_and_refuse_conflicting_saves);
+on_both_backends!(
+    documents_keep_every_version_and_refuse_conflicting_saves,
+    export_then_import_round_trips
+);
 
 async fn project(app: &TestApp, who: &Account) -> String {
     let (s, p) = app
@@ -294,4 +297,153 @@ async fn documents_keep_every_version_and_refuse_conflicting_saves(app: TestApp)
         )
         .await;
     assert_eq!(s, StatusCode::CREATED);
+}
+
+async fn import_zip(
+    app: &TestApp,
+    who: &Account,
+    project: &str,
+    zip: Vec<u8>,
+) -> (StatusCode, Value) {
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/documents/import?project_id={project}")))
+        .bearer_auth(&who.access)
+        .header("content-type", "application/zip")
+        .body(zip)
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.json().await.unwrap())
+}
+
+async fn export_then_import_round_trips(app: TestApp) {
+    let a = app.signup("docs-io").await;
+    let p1 = project(&app, &a).await;
+    for (title, kind, text, publish) in [
+        (
+            "Queue FAQ",
+            "faq",
+            "# Queue FAQ\n\nJobs are leased.\n",
+            true,
+        ),
+        (
+            "Setup guide",
+            "guide",
+            "# Setup guide\n\nRun `morningai serve`.\n",
+            true,
+        ),
+        ("Draft notes", "guide", "# Draft notes\n\nNot yet.\n", false),
+    ] {
+        let (_, d) = app
+            .post(
+                "/api/v1/documents",
+                &a.access,
+                json!({"project_id": p1, "title": title, "kind": kind, "text": text}),
+            )
+            .await;
+        if publish {
+            let id = d["document"]["id"].as_str().unwrap();
+            app.post(
+                &format!("/api/v1/documents/{id}/publish"),
+                &a.access,
+                json!({}),
+            )
+            .await;
+        }
+    }
+    let res = app
+        .client
+        .get(app.url(&format!("/api/v1/documents/export?project_id={p1}")))
+        .bearer_auth(&a.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "application/zip");
+    let zip = res.bytes().await.unwrap().to_vec();
+    let files = morningai_server::documents::unzip_files(&zip).unwrap();
+    let paths: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["docs/faq/queue-faq.md", "docs/guide/setup-guide.md"],
+        "published only"
+    );
+
+    // Into another project: the same documents, published.
+    let p2 = project(&app, &a).await;
+    let (s, report) = import_zip(&app, &a, &p2, zip.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{report}");
+    assert_eq!(
+        report["created"],
+        json!(["docs/faq/queue-faq.md", "docs/guide/setup-guide.md"])
+    );
+    let (_, listed) = app
+        .get(
+            &format!("/api/v1/documents?project_id={p2}&status=published"),
+            &a.access,
+        )
+        .await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2);
+    let res = app
+        .client
+        .get(app.url(&format!("/api/v1/documents/export?project_id={p2}")))
+        .bearer_auth(&a.access)
+        .send()
+        .await
+        .unwrap();
+    let again = morningai_server::documents::unzip_files(&res.bytes().await.unwrap()).unwrap();
+    assert_eq!(again, files, "export → import → export is the identity");
+    // Importing the same again changes nothing; a changed file is a new version.
+    let (_, report) = import_zip(&app, &a, &p2, zip).await;
+    assert_eq!(report["unchanged"].as_array().unwrap().len(), 2, "{report}");
+    let mut changed = files.clone();
+    changed[0].1.push_str("\nLeases last 30 s.\n");
+    changed.push(("docs/novel/x.md".into(), "# x".into()));
+    let (_, report) = import_zip(
+        &app,
+        &a,
+        &p2,
+        morningai_server::documents::zip_files(&changed).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        report["updated"],
+        json!(["docs/faq/queue-faq.md"]),
+        "{report}"
+    );
+    assert!(
+        report["skipped"][0]
+            .as_str()
+            .unwrap()
+            .contains("unknown kind"),
+        "{report}"
+    );
+    let (_, faq) = app
+        .get(
+            &format!("/api/v1/documents?project_id={p2}&status=published"),
+            &a.access,
+        )
+        .await;
+    let faq = faq["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["slug"] == "queue-faq")
+        .unwrap()
+        .clone();
+    assert_eq!(faq["published_version"], 2);
+
+    // Bad input and isolation.
+    let (s, e) = import_zip(&app, &a, &p2, b"not a zip".to_vec()).await;
+    assert_problem(s, &e, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let b = app.signup("docs-io-b").await;
+    let res = app
+        .client
+        .get(app.url(&format!("/api/v1/documents/export?project_id={p1}")))
+        .bearer_auth(&b.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }

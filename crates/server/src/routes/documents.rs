@@ -343,3 +343,66 @@ pub async fn restore(
         axum::Json(DocumentWithVersion { document, version }),
     ))
 }
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectQuery {
+    #[param(value_type = String)]
+    pub project_id: ProjectId,
+}
+
+/// A project's published documents as a zip of `docs/<kind>/<slug>.md`.
+#[utoipa::path(get, path = "/api/v1/documents/export", tag = "documents", params(ProjectQuery),
+    responses((status = 200, content_type = "application/zip", description = "the archive"), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn export(
+    State(state): State<AppState>,
+    who: Principal,
+    Query(q): Query<ProjectQuery>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let files = state.documents.export(who.cx(), q.project_id).await?;
+    let zip = crate::documents::zip_files(&files)?;
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/zip".to_owned(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"documents-{}.zip\"", q.project_id.0),
+            ),
+        ],
+        zip,
+    )
+        .into_response())
+}
+
+/// Imports a zip of markdown files (`[docs/]<kind>/<slug>.md`) as published documents.
+#[utoipa::path(post, path = "/api/v1/documents/import", tag = "documents", params(ProjectQuery),
+    request_body(content = Vec<u8>, content_type = "application/zip"),
+    responses((status = 200, body = crate::documents::ImportReport), (status = 422, body = Problem)), security(("bearer" = [])))]
+pub async fn import(
+    State(state): State<AppState>,
+    who: Principal,
+    Query(q): Query<ProjectQuery>,
+    body: axum::body::Bytes,
+) -> ApiResult<axum::Json<crate::documents::ImportReport>> {
+    who.require(Role::Member)?;
+    let files = crate::documents::unzip_files(&body)?;
+    let report = state
+        .documents
+        .import(who.cx(), q.project_id, files, author(&who))
+        .await?;
+    state
+        .audit(
+            &who,
+            "document.import",
+            "project",
+            q.project_id.0,
+            json!({"created": report.created.len(), "updated": report.updated.len()}),
+        )
+        .await?;
+    Ok(axum::Json(report))
+}
