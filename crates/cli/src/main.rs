@@ -1,5 +1,6 @@
 //! `morningai`: run the server, apply migrations, and administer tenants, users and keys.
 
+mod agents;
 mod settings;
 
 use anyhow::{Context, Result, bail};
@@ -54,6 +55,11 @@ enum Command {
     /// missing). Incremental: unchanged files are skipped, deleted files removed. Prints
     /// a JSON report.
     Index(IndexArgs),
+    /// Ask the documentation agent a question; prints the published document (progress on
+    /// standard error). Embedded mode, or a running server with --server.
+    Ask(agents::AgentArgs),
+    /// Ask the code generation agent for a change; prints the unified diff.
+    Codegen(agents::AgentArgs),
 }
 
 #[derive(clap::Args)]
@@ -208,6 +214,8 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Index(args) => index(&config, args).await,
+        Command::Ask(args) => agents::run(&config, "faq", args).await,
+        Command::Codegen(args) => agents::run(&config, "codegen", args).await,
         Command::Apikey(ApikeyCommand::Create {
             tenant,
             user,
@@ -320,7 +328,7 @@ async fn find_user(store: &dyn Store, email: &str) -> Result<morningai_core::ent
         .user)
 }
 
-async fn find_tenant(store: &dyn Store, key: &str) -> Result<Tenant> {
+pub(crate) async fn find_tenant(store: &dyn Store, key: &str) -> Result<Tenant> {
     if let Ok(id) = key.parse::<morningai_core::TenantId>()
         && let Ok(t) = store.tenant(TenantCtx::new(id)).await
     {

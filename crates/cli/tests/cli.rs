@@ -254,7 +254,7 @@ fn help_explains_each_subcommand() {
     let dir = scratch("help");
     let (ok, out, _) = run(cmd(&dir).arg("--help"));
     assert!(ok);
-    for sub in ["serve", "migrate", "tenant", "user", "apikey", "index"] {
+    for sub in ["serve", "migrate", "tenant", "user", "apikey", "index", "ask", "codegen"] {
         assert!(out.contains(sub), "{sub} missing from help: {out}");
     }
     let (ok, out, _) = run(cmd(&dir).args(["apikey", "create", "--help"]));
@@ -317,4 +317,113 @@ fn index_command_indexes_a_tree_incrementally() {
         "docs",
     ]));
     assert!(!ok && err.contains("no tenant"), "{err}");
+}
+
+#[test]
+fn ask_prints_the_document_in_embedded_mode_and_against_a_server() {
+    let dir = scratch("ask");
+    let (ok, _, err) = run(cmd(&dir)
+        .args(["user", "create", "--email", "ask@example.com"])
+        .env("MORNINGAI_PASSWORD", "correct horse battery"));
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(cmd(&dir).args([
+        "tenant",
+        "create",
+        "--name",
+        "Ask",
+        "--slug",
+        "ask",
+        "--owner",
+        "ask@example.com",
+    ]));
+    assert!(ok, "{err}");
+    let tree = dir.join("tree");
+    std::fs::create_dir_all(tree.join("src")).unwrap();
+    std::fs::write(
+        tree.join("README.md"),
+        "# Gizmo\n\nThe gizmo calibrates flux capacitors nightly.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tree.join("src/lib.rs"),
+        "/// Calibrates the flux capacitors.\npub fn calibrate() -> bool {\n    true\n}\n",
+    )
+    .unwrap();
+    let (ok, _, err) =
+        run(cmd(&dir).args(["index", "tree", "--tenant", "ask", "--collection", "gizmo"]));
+    assert!(ok, "{err}");
+
+    let q = "How are the flux capacitors calibrated?";
+    let (ok, out, err) = run(cmd(&dir).args(["ask", q, "--tenant", "ask", "--project", "gizmo"]));
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with(&format!("# {q}\n")) && out.contains("## Metadata"),
+        "{out}"
+    );
+    assert!(
+        out.contains("README.md:") && out.contains("src/lib.rs:"),
+        "{out}"
+    );
+    assert!(
+        err.contains("→ retrieve") && err.contains("→ publish"),
+        "progress on stderr: {err}"
+    );
+    let (ok, out2, err) = run(cmd(&dir).args(["ask", q, "--tenant", "ask", "--project", "gizmo"]));
+    assert!(ok && err.contains("already answers"), "{err}");
+    assert_eq!(out2, out, "the published document again");
+    // Code generation needs a chat model: a clear refusal, non-zero exit.
+    let (ok, _, err) = run(cmd(&dir).args([
+        "codegen",
+        "Make calibrate return false",
+        "--tenant",
+        "ask",
+        "--project",
+        "gizmo",
+        "--path",
+        "tree",
+    ]));
+    assert!(
+        !ok && err.contains("code generation needs a chat model"),
+        "{err}"
+    );
+
+    // The same against a running server, with an API key.
+    let (ok, key, err) = run(cmd(&dir).args([
+        "apikey",
+        "create",
+        "--tenant",
+        "ask",
+        "--user",
+        "ask@example.com",
+    ]));
+    assert!(ok, "{err}");
+    let (_server, url) = serve(&mut cmd(&dir));
+    let (ok, out, err) = run(cmd(&dir).args([
+        "ask",
+        q,
+        "--project",
+        "gizmo",
+        "--regenerate",
+        "--server",
+        &url,
+        "--api-key",
+        key.trim(),
+    ]));
+    assert!(ok, "{err}");
+    assert!(out.starts_with(&format!("# {q}\n")), "{out}");
+    assert!(
+        err.contains("→ retrieve") && err.contains("→ succeeded"),
+        "live events: {err}"
+    );
+    let (ok, _, err) = run(cmd(&dir).args([
+        "ask",
+        q,
+        "--project",
+        "nope",
+        "--server",
+        &url,
+        "--api-key",
+        key.trim(),
+    ]));
+    assert!(!ok && err.contains("no project"), "{err}");
 }

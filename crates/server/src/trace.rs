@@ -39,6 +39,11 @@ fn parse_traceparent(v: &str) -> Option<(String, String)> {
     valid.then(|| (trace.to_owned(), flags.to_owned()))
 }
 
+/// A fresh W3C trace id (32 hex digits), for work that starts outside a request.
+pub fn new_trace_id() -> String {
+    random_hex(16)
+}
+
 fn random_hex(bytes: usize) -> String {
     let mut rng = rand::rng();
     (0..bytes)
