@@ -340,3 +340,79 @@ async fn remote(url: &str, kind: &'static str, a: &AgentArgs) -> Result<()> {
     })
     .await
 }
+
+#[derive(clap::Subcommand)]
+pub enum DocsCommand {
+    /// Write a project's published documents as DIR/docs/<kind>/<slug>.md.
+    Export(DocsArgs),
+    /// Import the markdown files under DIR (`[docs/]<kind>/<slug>.md`, or `<slug>.md` as a
+    /// guide) as published documents: new ones are created, changed ones get a version.
+    Import(DocsArgs),
+}
+
+#[derive(clap::Args)]
+pub struct DocsArgs {
+    pub dir: std::path::PathBuf,
+    /// Tenant slug or id.
+    #[arg(long)]
+    pub tenant: String,
+    /// Project id or name.
+    #[arg(long)]
+    pub project: String,
+}
+
+/// `morningai docs export|import` in embedded mode (or on the configured PostgreSQL).
+pub async fn docs(config: &Config, command: DocsCommand) -> Result<()> {
+    let backends = open_backends(config).await?;
+    let key = signing_key(config)?;
+    let agents = morningai_server::state::agents(&backends, config, &key);
+    let (export, a) = match command {
+        DocsCommand::Export(a) => (true, a),
+        DocsCommand::Import(a) => (false, a),
+    };
+    let tenant = crate::find_tenant(&*backends.store, &a.tenant).await?;
+    let cx = TenantCtx::new(tenant.id);
+    let project = backends
+        .store
+        .projects(cx)
+        .await?
+        .into_iter()
+        .find(|p| p.id.to_string() == a.project || p.name == a.project)
+        .with_context(|| format!("no project {:?}", a.project))?;
+    if export {
+        let files = agents.documents.export(cx, project.id).await?;
+        for (path, text) in &files {
+            let target = a.dir.join(path);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent).with_context(|| parent.display().to_string())?;
+            }
+            std::fs::write(&target, text).with_context(|| target.display().to_string())?;
+        }
+        eprintln!("exported {} documents to {}", files.len(), a.dir.display());
+        return Ok(());
+    }
+    let mut files = Vec::new();
+    for entry in ignore::WalkBuilder::new(&a.dir).hidden(true).build() {
+        let entry = entry?;
+        let path = entry.path();
+        if path.is_file() && path.extension().is_some_and(|e| e == "md") {
+            let rel = path
+                .strip_prefix(&a.dir)
+                .unwrap_or(path)
+                .to_string_lossy()
+                .replace('\\', "/");
+            let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+            files.push((rel, text));
+        }
+    }
+    files.sort();
+    let author = morningai_server::documents::Author::User {
+        user_id: "cli".into(),
+    };
+    let report = agents
+        .documents
+        .import(cx, project.id, files, author)
+        .await?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}

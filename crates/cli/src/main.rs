@@ -60,6 +60,9 @@ enum Command {
     Ask(agents::AgentArgs),
     /// Ask the code generation agent for a change; prints the unified diff.
     Codegen(agents::AgentArgs),
+    /// Export or import a project's documents as a folder of markdown files.
+    #[command(subcommand)]
+    Docs(agents::DocsCommand),
 }
 
 #[derive(clap::Args)]
@@ -216,6 +219,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Index(args) => index(&config, args).await,
         Command::Ask(args) => agents::run(&config, "faq", args).await,
         Command::Codegen(args) => agents::run(&config, "codegen", args).await,
+        Command::Docs(command) => agents::docs(&config, command).await,
         Command::Apikey(ApikeyCommand::Create {
             tenant,
             user,

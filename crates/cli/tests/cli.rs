@@ -254,7 +254,9 @@ fn help_explains_each_subcommand() {
     let dir = scratch("help");
     let (ok, out, _) = run(cmd(&dir).arg("--help"));
     assert!(ok);
-    for sub in ["serve", "migrate", "tenant", "user", "apikey", "index", "ask", "codegen"] {
+    for sub in [
+        "serve", "migrate", "tenant", "user", "apikey", "index", "ask", "codegen",
+    ] {
         assert!(out.contains(sub), "{sub} missing from help: {out}");
     }
     let (ok, out, _) = run(cmd(&dir).args(["apikey", "create", "--help"]));
@@ -371,6 +373,47 @@ fn ask_prints_the_document_in_embedded_mode_and_against_a_server() {
     let (ok, out2, err) = run(cmd(&dir).args(["ask", q, "--tenant", "ask", "--project", "gizmo"]));
     assert!(ok && err.contains("already answers"), "{err}");
     assert_eq!(out2, out, "the published document again");
+    // Documents out to a folder and back.
+    let (ok, _, err) = run(cmd(&dir).args([
+        "docs",
+        "export",
+        "out",
+        "--tenant",
+        "ask",
+        "--project",
+        "gizmo",
+    ]));
+    assert!(ok && err.contains("exported 1 documents"), "{err}");
+    let slug = "how-are-the-flux-capacitors-calibrated";
+    let exported = std::fs::read_to_string(dir.join(format!("out/docs/faq/{slug}.md"))).unwrap();
+    assert_eq!(exported.trim_end(), out.trim_end());
+    std::fs::create_dir_all(dir.join("out/docs/guide")).unwrap();
+    std::fs::write(
+        dir.join("out/docs/guide/intro.md"),
+        "# Intro\n\nStart here.\n",
+    )
+    .unwrap();
+    let (ok, report, err) = run(cmd(&dir).args([
+        "docs",
+        "import",
+        "out",
+        "--tenant",
+        "ask",
+        "--project",
+        "gizmo",
+    ]));
+    assert!(ok, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(
+        report["created"],
+        serde_json::json!(["docs/guide/intro.md"]),
+        "{report}"
+    );
+    assert_eq!(
+        report["unchanged"],
+        serde_json::json!([format!("docs/faq/{slug}.md")]),
+        "{report}"
+    );
     // Code generation needs a chat model: a clear refusal, non-zero exit.
     let (ok, _, err) = run(cmd(&dir).args([
         "codegen",

@@ -240,6 +240,20 @@ async fn offline_documentation_agent_end_to_end() {
     assert_eq!(done["status"], "failed", "{done}");
     let (_, docs) = app.get("/api/v1/documents", &b.access).await;
     assert_eq!(docs["items"], json!([]));
+    // … nor A's agent runs, tasks or their events.
+    let b_key = app.api_key(&b, None).await;
+    let res = app
+        .client
+        .get(app.url(&format!("/threads/{task_id}/state")))
+        .header("x-api-key", &b_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let (s, _) = app
+        .get(&format!("/api/v1/tasks/{task_id}"), &b.access)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
 /// A small tree under the app's index root: a README and one Rust file of 30 lines.
