@@ -10,7 +10,7 @@ cargo fetch -q
 cargo build --release -q -p morningai
 registry=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/ | head -1)
 work=$(mktemp -d)
-bin=target/release/morningai
+bin=${CARGO_TARGET_DIR:-target}/release/morningai
 pid=
 cleanup() { [[ -n $pid ]] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
