@@ -266,24 +266,23 @@ fn help_explains_each_subcommand() {
     );
 }
 
+/// A user `<slug>@example.com` owning the tenant `<slug>`, made with the CLI.
+fn owner_and_tenant(dir: &Path, slug: &str) {
+    let email = format!("{slug}@example.com");
+    let (ok, _, err) = run(cmd(dir)
+        .args(["user", "create", "--email", &email])
+        .env("MORNINGAI_PASSWORD", "correct horse battery"));
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(cmd(dir).args([
+        "tenant", "create", "--name", slug, "--slug", slug, "--owner", &email,
+    ]));
+    assert!(ok, "{err}");
+}
+
 #[test]
 fn index_command_indexes_a_tree_incrementally() {
     let dir = scratch("index");
-    let (ok, _, err) = run(cmd(&dir)
-        .args(["user", "create", "--email", "ix@example.com"])
-        .env("MORNINGAI_PASSWORD", "correct horse battery"));
-    assert!(ok, "{err}");
-    let (ok, _, err) = run(cmd(&dir).args([
-        "tenant",
-        "create",
-        "--name",
-        "Ix",
-        "--slug",
-        "ix",
-        "--owner",
-        "ix@example.com",
-    ]));
-    assert!(ok, "{err}");
+    owner_and_tenant(&dir, "ix");
     let tree = dir.join("tree");
     std::fs::create_dir_all(tree.join("src")).unwrap();
     std::fs::write(tree.join("README.md"), "# Tool\n\nIt does things.\n").unwrap();
@@ -324,21 +323,7 @@ fn index_command_indexes_a_tree_incrementally() {
 #[test]
 fn ask_prints_the_document_in_embedded_mode_and_against_a_server() {
     let dir = scratch("ask");
-    let (ok, _, err) = run(cmd(&dir)
-        .args(["user", "create", "--email", "ask@example.com"])
-        .env("MORNINGAI_PASSWORD", "correct horse battery"));
-    assert!(ok, "{err}");
-    let (ok, _, err) = run(cmd(&dir).args([
-        "tenant",
-        "create",
-        "--name",
-        "Ask",
-        "--slug",
-        "ask",
-        "--owner",
-        "ask@example.com",
-    ]));
-    assert!(ok, "{err}");
+    owner_and_tenant(&dir, "ask");
     let tree = dir.join("tree");
     std::fs::create_dir_all(tree.join("src")).unwrap();
     std::fs::write(

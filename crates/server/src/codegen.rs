@@ -7,43 +7,19 @@
 //! result (diff, explanation, files) is held for approval when the request asks for it.
 //! Without a chat model the agent refuses: code generation needs one.
 
-use crate::faq::AgentDeps;
+use crate::faq::{AgentDeps, fail, scope, update};
+use morningai_core::CollectionId;
 use morningai_core::ai::{ChatMessage, ChatRequest, ResponseFormat};
 use morningai_core::memory::ChunkHit;
-use morningai_core::{CollectionId, TaskId, TenantCtx, TenantId};
 use morningai_graph::{
     Command, END, Graph, NodeContext, NodeError, NodeFn, Reducer, START, Target,
 };
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Generations after the first when a diff fails its checks.
 const MAX_RETRIES: u64 = 2;
-
-fn fail(e: impl std::fmt::Display) -> NodeError {
-    NodeError::fatal(e.to_string())
-}
-
-fn update(pairs: Vec<(&str, Value)>) -> Command {
-    Command::update(
-        pairs
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect::<Map<_, _>>(),
-    )
-}
-
-fn scope(ctx: &NodeContext) -> Result<(TenantCtx, Option<TaskId>), NodeError> {
-    let tenant: TenantId = ctx.config["tenant_id"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| fail("the run has no tenant"))?;
-    Ok((
-        TenantCtx::new(tenant),
-        ctx.config["task_id"].as_str().and_then(|s| s.parse().ok()),
-    ))
-}
 
 const PROMPT: &str = "You change a code base. Answer with a JSON object with the keys \"plan\" (short steps), \
 \"explanation\" (what the change does and why) and \"diff\" (a unified diff: for each file '--- a/PATH' and '+++ b/PATH' \

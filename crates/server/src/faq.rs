@@ -56,11 +56,11 @@ const MAX_REWRITES: u64 = 1;
 /// Passages retrieved for a document.
 const K: usize = 8;
 
-fn fail(e: impl std::fmt::Display) -> NodeError {
+pub(crate) fn fail(e: impl std::fmt::Display) -> NodeError {
     NodeError::fatal(e.to_string())
 }
 
-fn update(pairs: Vec<(&str, Value)>) -> Command {
+pub(crate) fn update(pairs: Vec<(&str, Value)>) -> Command {
     Command::update(
         pairs
             .into_iter()
@@ -71,7 +71,7 @@ fn update(pairs: Vec<(&str, Value)>) -> Command {
 
 /// The tenant and task of the run, from the trusted part of its configuration (the run
 /// handler sets them; a caller's configuration cannot).
-fn scope(ctx: &NodeContext) -> Result<(TenantCtx, Option<TaskId>), NodeError> {
+pub(crate) fn scope(ctx: &NodeContext) -> Result<(TenantCtx, Option<TaskId>), NodeError> {
     let tenant: TenantId = ctx.config["tenant_id"]
         .as_str()
         .and_then(|s| s.parse().ok())
