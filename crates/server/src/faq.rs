@@ -278,17 +278,38 @@ impl AgentDeps {
             ChatMessage::system(system_prompt(WRITER_PROMPT, &cfg)),
             ChatMessage::user(format!("Sources:\n\n{sources}Question: {q}")),
         ];
-        if let Some(invalid) = ctx.state["check"]["invalid"]
-            .as_array()
-            .filter(|a| !a.is_empty())
-        {
-            let list: Vec<&str> = invalid.iter().filter_map(Value::as_str).collect();
+        if ctx.state["check"]["rewrite"] == json!(true) {
+            let listed = |key: &str| -> Vec<String> {
+                ctx.state["check"][key]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            let (invalid, missing) = (listed("invalid"), listed("missing"));
+            let mut problems = Vec::new();
+            if !invalid.is_empty() {
+                problems.push(format!(
+                    "these citations do not exist in the sources: {}",
+                    invalid.join(", ")
+                ));
+            }
+            if !missing.is_empty() {
+                problems.push(format!(
+                    "these sections are missing: {}",
+                    missing.join(", ")
+                ));
+            }
             messages.push(ChatMessage::assistant(
                 ctx.state["draft"].as_str().unwrap_or(""),
             ));
             messages.push(ChatMessage::user(format!(
-                "These citations do not exist in the sources: {}. Rewrite the document citing only the labels listed.",
-                list.join(", ")
+                "Rewrite the document: {}. Cite only the labels listed and keep every section.",
+                problems.join("; ")
             )));
         }
         let req = ChatRequest {
@@ -374,15 +395,35 @@ impl AgentDeps {
             .map_err(fail)?;
         let by_model = ctx.state["generated_by"]["kind"] == "model";
         let attempts = ctx.state["attempts"].as_u64().unwrap_or(1);
-        ctx.custom(json!({"step": "check", "valid": valid.len(), "invalid": invalid}));
-        if !invalid.is_empty() && by_model && attempts <= MAX_REWRITES {
+        // A model's draft must also have the layout (the extractive one always has).
+        let missing: Vec<&str> = if by_model {
+            LAYOUT
+                .iter()
+                .copied()
+                .filter(|h| !draft.contains(&format!("{h}\n")))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        ctx.custom(json!({"step": "check", "valid": valid.len(), "invalid": invalid, "missing_sections": missing}));
+        if (!invalid.is_empty() || !missing.is_empty()) && by_model && attempts <= MAX_REWRITES {
             return Ok(update(vec![(
                 "check",
-                json!({"invalid": invalid, "rewrite": true}),
+                json!({"invalid": invalid, "missing": missing, "rewrite": true}),
             )]));
         }
-        // Out of rewrites: the invalid references go.
+        // Out of rewrites: the invalid references go, and missing sections are added empty.
         let mut cleaned = draft;
+        if !cleaned.starts_with("# ") {
+            cleaned = format!("# {}\n\n{cleaned}", question(&ctx.state)?);
+        }
+        for h in &missing {
+            cleaned = format!(
+                "{}\n\n{h}\n\nThe sources retrieved for this question do not cover it.\n",
+                cleaned.trim_end()
+            );
+        }
+        let mut cleaned = cleaned;
         for bad in &invalid {
             cleaned = cleaned
                 .replace(&format!(" [{bad}]"), "")
@@ -510,6 +551,15 @@ impl AgentDeps {
         ]))
     }
 }
+
+/// The sections every document has, in order, after its `# ` title.
+pub const LAYOUT: &[&str] = &[
+    "## Overview",
+    "## Key components",
+    "## Code examples",
+    "## Related documentation",
+    "## Troubleshooting",
+];
 
 const WRITER_PROMPT: &str = "You write documentation about a code base using ONLY the numbered sources given. \
 Write markdown with exactly these sections: '# <the question as title>', '## Overview', '## Key components' (one '### ' subsection per component), \

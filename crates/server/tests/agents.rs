@@ -22,15 +22,6 @@ const QUESTIONS: &[&str] = &[
     "How do I send several commands at once with a pipeline?",
 ];
 
-const SECTIONS: &[&str] = &[
-    "## Overview",
-    "## Key components",
-    "## Code examples",
-    "## Related documentation",
-    "## Troubleshooting",
-    "## Metadata",
-];
-
 async fn submit(app: &TestApp, who: &Account, kind: &str, input: Value) -> Value {
     let (s, t) = app
         .post(
@@ -48,7 +39,10 @@ async fn submit(app: &TestApp, who: &Account, kind: &str, input: Value) -> Value
 fn check_document(root: &Path, question: &str, task: &Value, text: &str) {
     assert!(text.starts_with(&format!("# {question}\n")), "{text}");
     let mut at = 0;
-    for s in SECTIONS {
+    for s in morningai_server::faq::LAYOUT
+        .iter()
+        .chain(["## Metadata"].iter())
+    {
         let i = text[at..]
             .find(s)
             .unwrap_or_else(|| panic!("{s} missing or out of order:\n{text}"));
@@ -414,6 +408,50 @@ async fn a_models_invented_citations_are_caught_rewritten_then_removed() {
         v["metadata"]["removed_citations"],
         json!(["src/cache.rs:1-999"])
     );
+
+    // A draft without the layout is sent back once, then completed with empty sections.
+    let q3 = "Is the cache thread-safe?";
+    fake.push([
+        Reply::streamed(&["Probably [README.md:1-3]."], 10, 10),
+        Reply::streamed(
+            &["# Is the cache thread-safe?\n\n## Overview\n\nUnknown [README.md:1-3].\n"],
+            10,
+            10,
+        ),
+    ]);
+    let done = submit(
+        &app,
+        &a,
+        "faq",
+        json!({"question": q3, "project_id": project}),
+    )
+    .await;
+    let ask_again = fake.seen().last().unwrap().body["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        ask_again.contains("these sections are missing: ## Overview, ## Key components"),
+        "{ask_again}"
+    );
+    let id = done["result"]["document"]["id"].as_str().unwrap();
+    let (_, v) = app
+        .get(&format!("/api/v1/documents/{id}/versions/1"), &a.access)
+        .await;
+    let text = v["text"].as_str().unwrap();
+    let mut at = 0;
+    for h in morningai_server::faq::LAYOUT
+        .iter()
+        .chain(["## Metadata"].iter())
+    {
+        at += text[at..]
+            .find(h)
+            .unwrap_or_else(|| panic!("{h} missing or out of order:\n{text}"));
+    }
 
     // A failing provider fails the task with the provider's reason.
     fake.push([Reply::error(500, "model overloaded", vec![])]);
