@@ -7,6 +7,7 @@
 
 use crate::assistants::AssistantConfig;
 use crate::documents::{Author, DocKind, Documents, Edit, NewDocument};
+use crate::langgraph::runs::strings;
 use crate::models::Models;
 use morningai_agents::Retriever;
 use morningai_agents::answer::{Citation, GeneratedBy, extractive};
@@ -279,18 +280,8 @@ impl AgentDeps {
             ChatMessage::user(format!("Sources:\n\n{sources}Question: {q}")),
         ];
         if ctx.state["check"]["rewrite"] == json!(true) {
-            let listed = |key: &str| -> Vec<String> {
-                ctx.state["check"][key]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_owned)
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            };
-            let (invalid, missing) = (listed("invalid"), listed("missing"));
+            let check = &ctx.state["check"];
+            let (invalid, missing) = (strings(&check["invalid"]), strings(&check["missing"]));
             let mut problems = Vec::new();
             if !invalid.is_empty() {
                 problems.push(format!(
@@ -423,7 +414,6 @@ impl AgentDeps {
                 cleaned.trim_end()
             );
         }
-        let mut cleaned = cleaned;
         for bad in &invalid {
             cleaned = cleaned
                 .replace(&format!(" [{bad}]"), "")
@@ -466,15 +456,7 @@ impl AgentDeps {
             .as_str()
             .filter(|s| !s.is_empty())
             .unwrap_or("none");
-        let citations: Vec<String> = ctx.state["citations"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let citations = strings(&ctx.state["citations"]);
         let metadata = json!({
             "task_id": task_id,
             "trace_id": ctx.state["trace_id"],

@@ -22,6 +22,20 @@ const QUESTIONS: &[&str] = &[
     "How do I send several commands at once with a pipeline?",
 ];
 
+/// The pending approval of an agent run (its thread id is the task id).
+async fn pending_approval(app: &TestApp, who: &Account, thread: &str) -> Value {
+    let (_, pending) = app
+        .get("/api/v1/approvals?status=pending", &who.access)
+        .await;
+    pending
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["thread_id"] == thread)
+        .unwrap_or_else(|| panic!("no approval for {thread}: {pending}"))
+        .clone()
+}
+
 async fn submit(app: &TestApp, who: &Account, kind: &str, input: Value) -> Value {
     let (s, t) = app
         .post(
@@ -488,14 +502,7 @@ async fn approval_holds_publication_until_a_person_decides() {
             "nothing is published yet"
         );
         let thread = done["id"].as_str().unwrap().to_owned();
-        let (_, pending) = app.get("/api/v1/approvals?status=pending", &a.access).await;
-        let approval = pending
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["thread_id"] == thread.as_str())
-            .unwrap_or_else(|| panic!("no approval for {thread}: {pending}"))
-            .clone();
+        let approval = pending_approval(&app, &a, &thread).await;
         assert!(
             approval["value"]["draft"]
                 .as_str()
@@ -683,13 +690,8 @@ async fn code_generation_checks_that_the_diff_applies_and_parses() {
         .await;
     let held = wait_finished(&app, &a, t["id"].as_str().unwrap()).await;
     assert_eq!(held["result"]["run_status"], "interrupted", "{held}");
-    let (_, pending) = app.get("/api/v1/approvals?status=pending", &a.access).await;
-    let approval = pending
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["thread_id"] == t["id"])
-        .unwrap()
+    let approval = pending_approval(&app, &a, t["id"].as_str().unwrap())
+        .await
         .clone();
     assert_eq!(approval["value"]["diff"], GOOD_DIFF);
 
@@ -829,13 +831,7 @@ async fn assistants_configure_model_retrieval_prompt_and_approval() {
         prompt.contains("[2] [") && !prompt.contains("[3] ["),
         "k = 2: {prompt}"
     );
-    let (_, pending) = app.get("/api/v1/approvals?status=pending", &a.access).await;
-    let approval = pending
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["thread_id"] == done["id"])
-        .unwrap()["id"]
+    let approval = pending_approval(&app, &a, done["id"].as_str().unwrap()).await["id"]
         .as_str()
         .unwrap()
         .to_owned();

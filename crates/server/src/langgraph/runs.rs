@@ -57,6 +57,18 @@ pub fn interrupts_json(interrupts: &[Interrupt]) -> Value {
     Value::Object(by_task)
 }
 
+/// The strings of a JSON array (empty for anything else).
+pub fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[derive(Clone)]
 pub struct GraphRuns {
     pub store: Arc<dyn Store>,
@@ -173,18 +185,8 @@ impl GraphRuns {
             },
             None => Value::Null,
         };
-        let names = |v: &Value| {
-            v.as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        config.interrupt_before = names(&kwargs["interrupt_before"]);
-        config.interrupt_after = names(&kwargs["interrupt_after"]);
+        config.interrupt_before = strings(&kwargs["interrupt_before"]);
+        config.interrupt_after = strings(&kwargs["interrupt_after"]);
         config.checkpoint_id = kwargs["checkpoint_id"]
             .as_str()
             .and_then(|s| s.parse().ok());
