@@ -122,9 +122,15 @@ impl OpenAiProvider {
                     let retry_after = retry_after(res.headers());
                     let message = provider_message(res.text().await.unwrap_or_default());
                     last = format!("HTTP {}: {message}", status.as_u16());
+                    // Any answer but a 5xx shows the provider is up (this also ends a
+                    // half-open probe that met a 4xx, which would otherwise stay pending).
+                    if status.is_server_error() {
+                        self.breaker.failure();
+                    } else {
+                        self.breaker.success();
+                    }
                     match status.as_u16() {
-                        429 => {}
-                        500.. => self.breaker.failure(),
+                        429 | 500.. => {}
                         401 | 403 => {
                             return Err(Error::unavailable(
                                 "provider_auth",

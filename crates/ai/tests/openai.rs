@@ -330,7 +330,36 @@ async fn the_circuit_breaker_fails_fast_while_the_provider_is_down_then_probes()
             .contains("circuit breaker")
     );
     assert_eq!(fake.seen().len(), 3);
-    // A successful probe closes it.
+    // A probe answered with a 4xx shows the provider is up: the breaker closes (it must not
+    // stay half-open forever).
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    fake.push([
+        Reply::error(400, "bad request", vec![]),
+        Reply::answer("after 4xx", 1, 1),
+    ]);
+    assert_eq!(
+        code(&chat.chat(&ask("hi"), None).await.unwrap_err()),
+        "provider_rejected"
+    );
+    assert_eq!(
+        chat.chat(&ask("hi"), None).await.unwrap().content,
+        "after 4xx"
+    );
+    // Open it again, then a successful probe closes it.
+    fake.push([
+        Reply::error(500, "down", vec![]),
+        Reply::error(500, "down", vec![]),
+    ]);
+    for _ in 0..2 {
+        chat.chat(&ask("hi"), None).await.unwrap_err();
+    }
+    assert!(
+        chat.chat(&ask("hi"), None)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("circuit breaker")
+    );
     tokio::time::sleep(Duration::from_millis(350)).await;
     fake.push([Reply::answer("up", 1, 1), Reply::answer("again", 1, 1)]);
     assert_eq!(chat.chat(&ask("hi"), None).await.unwrap().content, "up");
