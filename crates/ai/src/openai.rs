@@ -263,7 +263,10 @@ struct Breaker {
 struct BreakerState {
     failures: u32,
     open_until: Option<Instant>,
-    probing: bool,
+    /// When the current half-open probe started. A probe whose caller went away (a
+    /// cancelled run drops the request) never reports back; after a cooldown it counts as
+    /// lost and another call may probe.
+    probing: Option<Instant>,
 }
 
 impl Breaker {
@@ -285,7 +288,10 @@ impl Breaker {
             return Ok(());
         };
         let now = Instant::now();
-        if now < until || s.probing {
+        let probe_pending = s
+            .probing
+            .is_some_and(|started| now.duration_since(started) < self.cooldown);
+        if now < until || probe_pending {
             let wait = until.saturating_duration_since(now).as_secs() + 1;
             return Err(Error::unavailable(
                 "provider_unavailable",
@@ -295,7 +301,7 @@ impl Breaker {
                 ),
             ));
         }
-        s.probing = true;
+        s.probing = Some(now);
         Ok(())
     }
 
@@ -306,9 +312,9 @@ impl Breaker {
     fn failure(&self) {
         let mut s = self.lock();
         s.failures += 1;
-        if s.probing || s.failures >= self.threshold {
+        if s.probing.is_some() || s.failures >= self.threshold {
             s.open_until = Some(Instant::now() + self.cooldown);
-            s.probing = false;
+            s.probing = None;
         }
     }
 }
@@ -394,6 +400,7 @@ impl OpenAiChat {
             let chunk: Completion = serde_json::from_str(&event.data)
                 .map_err(|e| p.bad_response(format!("stream chunk {:?}: {e}", event.data)))?;
             if let Some(err) = chunk.error {
+                p.breaker.failure();
                 return Err(Error::unavailable(
                     "provider_unavailable",
                     format!(
@@ -406,9 +413,9 @@ impl OpenAiChat {
             answer.absorb(chunk, Some(sink));
         }
         // Servers that close the stream without `[DONE]` (llama.cpp, older Ollama) still
-        // said everything; an answer with nothing at all did not.
-        if answer.is_empty() {
-            return Err(p.bad_response("the stream ended without a single chunk"));
+        // send a finish reason; a stream cut off before one is an incomplete answer.
+        if answer.is_empty() || answer.response.finish_reason.is_none() {
+            return Err(p.bad_response("the stream ended before the answer was complete"));
         }
         Ok(answer.finish())
     }

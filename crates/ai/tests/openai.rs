@@ -290,7 +290,37 @@ async fn malformed_answers_and_auth_errors_are_clear_and_not_retried() {
     assert!(e.to_string().contains("Incorrect API key provided"), "{e}");
     let e = model.chat(&ask("hi"), None).await.unwrap_err();
     assert!(e.to_string().contains("no choices"), "{e}");
-    assert_eq!(fake.seen().len(), 4, "none of these is retried");
+    // A stream cut off before a finish reason is not an answer.
+    fake.push([Reply::Sse(vec![
+        "{\"choices\": [{\"delta\": {\"content\": \"half an ans\"}}]}".into(),
+    ])]);
+    let e = model
+        .chat(&ask("hi"), Some(&|_: &str| {}))
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("ended before the answer was complete"),
+        "{e}"
+    );
+    assert_eq!(fake.seen().len(), 5, "none of these is retried");
+}
+
+/// Two server errors in a row (the breaker's threshold in the test below).
+async fn trip(fake: &FakeOpenAi, chat: &morningai_ai::OpenAiChat) {
+    fake.push([
+        Reply::error(500, "down", vec![]),
+        Reply::error(500, "down", vec![]),
+    ]);
+    for _ in 0..2 {
+        chat.chat(&ask("hi"), None).await.unwrap_err();
+    }
+}
+
+async fn refused_by_breaker(chat: &morningai_ai::OpenAiChat) -> bool {
+    chat.chat(&ask("hi"), None)
+        .await
+        .is_err_and(|e| e.to_string().contains("circuit breaker"))
 }
 
 #[tokio::test]
@@ -322,13 +352,7 @@ async fn the_circuit_breaker_fails_fast_while_the_provider_is_down_then_probes()
     tokio::time::sleep(Duration::from_millis(350)).await;
     fake.push([Reply::error(500, "still down", vec![])]);
     chat.chat(&ask("hi"), None).await.unwrap_err();
-    assert!(
-        chat.chat(&ask("hi"), None)
-            .await
-            .unwrap_err()
-            .to_string()
-            .contains("circuit breaker")
-    );
+    assert!(refused_by_breaker(&chat).await);
     assert_eq!(fake.seen().len(), 3);
     // A probe answered with a 4xx shows the provider is up: the breaker closes (it must not
     // stay half-open forever).
@@ -345,21 +369,27 @@ async fn the_circuit_breaker_fails_fast_while_the_provider_is_down_then_probes()
         chat.chat(&ask("hi"), None).await.unwrap().content,
         "after 4xx"
     );
-    // Open it again, then a successful probe closes it.
-    fake.push([
-        Reply::error(500, "down", vec![]),
-        Reply::error(500, "down", vec![]),
-    ]);
-    for _ in 0..2 {
-        chat.chat(&ask("hi"), None).await.unwrap_err();
-    }
-    assert!(
-        chat.chat(&ask("hi"), None)
-            .await
-            .unwrap_err()
-            .to_string()
-            .contains("circuit breaker")
+    // A probe whose caller gives up (its future dropped) does not hold the breaker
+    // half-open for good: after a cooldown another call probes.
+    trip(&fake, &chat).await;
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    fake.push([Reply::Delay(
+        Duration::from_secs(2),
+        Box::new(Reply::answer("late", 1, 1)),
+    )]);
+    let abandoned =
+        tokio::time::timeout(Duration::from_millis(50), chat.chat(&ask("hi"), None)).await;
+    assert!(abandoned.is_err(), "the probe was dropped");
+    assert!(refused_by_breaker(&chat).await);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    fake.push([Reply::answer("recovered", 1, 1)]);
+    assert_eq!(
+        chat.chat(&ask("hi"), None).await.unwrap().content,
+        "recovered"
     );
+    // Open it again, then a successful probe closes it.
+    trip(&fake, &chat).await;
+    assert!(refused_by_breaker(&chat).await);
     tokio::time::sleep(Duration::from_millis(350)).await;
     fake.push([Reply::answer("up", 1, 1), Reply::answer("again", 1, 1)]);
     assert_eq!(chat.chat(&ask("hi"), None).await.unwrap().content, "up");

@@ -55,8 +55,17 @@ pub fn split_diff(diff: &str) -> Result<Vec<FilePatch>, String> {
                     .to_owned()
             };
             let creates = old.trim() == "/dev/null";
-            let path = clean(if creates { new } else { old });
-            if path.is_empty() || path.contains("..") || path.starts_with('/') {
+            if new.trim() == "/dev/null" {
+                return Err(format!("deleting files is not supported: {old:?}"));
+            }
+            let path = clean(new);
+            if !creates && clean(old) != path {
+                return Err(format!(
+                    "renames are not supported: {:?} → {path:?}",
+                    clean(old)
+                ));
+            }
+            if path.is_empty() || path.split('/').any(|c| c == "..") || path.starts_with('/') {
                 return Err(format!("unsafe path in the diff: {path:?}"));
             }
             out.push(FilePatch {
@@ -90,9 +99,12 @@ pub fn apply_diff(root: &Path, diff: &str) -> Result<Vec<(String, String)>, Stri
     let mut out = Vec::new();
     for f in split_diff(diff)? {
         let base = if f.creates {
+            if root.join(&f.path).exists() {
+                return Err(format!("{}: already exists (the diff creates it)", f.path));
+            }
             String::new()
         } else {
-            std::fs::read_to_string(root.join(&f.path)).map_err(|e| format!("{}: {e}", f.path))?
+            read_inside(root, &f.path)?
         };
         let patch = diffy::Patch::from_str(&f.text)
             .map_err(|e| format!("{}: not a valid patch: {e}", f.path))?;
@@ -101,6 +113,23 @@ pub fn apply_diff(root: &Path, diff: &str) -> Result<Vec<(String, String)>, Stri
         out.push((f.path, new));
     }
     Ok(out)
+}
+
+/// The text of `root/rel`: a regular file whose real path (symlinks resolved) is inside
+/// `root`, at most 1 MiB.
+fn read_inside(root: &Path, rel: &str) -> Result<String, String> {
+    let real = root
+        .join(rel)
+        .canonicalize()
+        .map_err(|e| format!("{rel}: {e}"))?;
+    if !real.starts_with(root) {
+        return Err(format!("{rel}: resolves outside the tree"));
+    }
+    let meta = std::fs::metadata(&real).map_err(|e| format!("{rel}: {e}"))?;
+    if !meta.is_file() || meta.len() > 1024 * 1024 {
+        return Err(format!("{rel}: not a regular file of at most 1 MiB"));
+    }
+    std::fs::read_to_string(&real).map_err(|e| format!("{rel}: {e}"))
 }
 
 /// A directory the agent may read: the canonical `path` under one of `roots`.
@@ -376,11 +405,27 @@ mod tests {
                 .contains("does not apply")
         );
         assert!(
-            split_diff("--- a/../etc/passwd\n+++ b/x\n")
+            split_diff("--- a/../etc/passwd\n+++ b/../etc/passwd\n")
                 .unwrap_err()
                 .contains("unsafe path")
         );
         assert!(split_diff("just words").is_err());
+        let sneaky = "--- a/src/lib.rs\n+++ b/../../etc/x\n@@ -1 +1 @@\n-a\n+b\n";
+        assert!(
+            split_diff(sneaky)
+                .unwrap_err()
+                .contains("renames are not supported")
+        );
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink("/etc", dir.join("link")).unwrap();
+            let escape = "--- a/link/hostname\n+++ b/link/hostname\n@@ -1 +1 @@\n-a\n+b\n";
+            assert!(
+                apply_diff(&dir, escape)
+                    .unwrap_err()
+                    .contains("resolves outside the tree")
+            );
+        }
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -248,10 +248,21 @@ impl Documents {
             updated_at: now,
         };
         if !self.store.insert_object(cx, &guard).await? {
-            return Err(Error::conflict(
-                "slug_taken",
-                format!("the project already has a document with slug {slug:?}"),
-            ));
+            // A guard whose document never got written (a crash in between) is stale.
+            let holder = self.store.get_object(cx, SLUG, guard.id).await?;
+            let owner =
+                holder.and_then(|h| h.body["document_id"].as_str().and_then(|s| s.parse().ok()));
+            let alive = match owner {
+                Some(d) => self.store.get_object(cx, DOCUMENT, d).await?.is_some(),
+                None => false,
+            };
+            if alive || owner.is_none() {
+                return Err(Error::conflict(
+                    "slug_taken",
+                    format!("the project already has a document with slug {slug:?}"),
+                ));
+            }
+            self.store.put_object(cx, &guard).await?;
         }
         let version = Version {
             document_id: doc.id,
@@ -268,13 +279,29 @@ impl Documents {
         Ok((doc, version))
     }
 
+    /// The document, with `latest_version` taken from the stored versions: a version slot
+    /// claimed after the document was last written (a racing metadata write, or a crash
+    /// between the two writes) still counts, so saves never stay stuck on a stale number.
     pub async fn get(&self, cx: TenantCtx, id: Uuid) -> Result<Document> {
         let o = self
             .store
             .get_object(cx, DOCUMENT, id)
             .await?
             .ok_or(Error::NotFound("document"))?;
-        decode(o)
+        let mut doc: Document = decode(o)?;
+        while self
+            .store
+            .get_object(
+                cx,
+                VERSION,
+                derived_id(id, &(doc.latest_version + 1).to_string()),
+            )
+            .await?
+            .is_some()
+        {
+            doc.latest_version += 1;
+        }
+        Ok(doc)
     }
 
     /// A project's documents (or every project's), newest first.
@@ -681,8 +708,8 @@ impl Documents {
                         author: author.clone(),
                         metadata: json!({"imported_from": path}),
                     };
-                    self.save(cx, d.id, d.latest_version, edit).await?;
-                    self.publish(cx, d.id, None).await?;
+                    let (_, v) = self.save(cx, d.id, d.latest_version, edit).await?;
+                    self.publish(cx, d.id, Some(v.n)).await?;
                     report.updated.push(path);
                 }
                 None => {
@@ -696,8 +723,8 @@ impl Documents {
                         author: author.clone(),
                         metadata: json!({"imported_from": path}),
                     };
-                    let (d, _) = self.create(cx, new).await?;
-                    self.publish(cx, d.id, None).await?;
+                    let (d, v) = self.create(cx, new).await?;
+                    self.publish(cx, d.id, Some(v.n)).await?;
                     report.created.push(path);
                 }
             }

@@ -240,6 +240,10 @@ impl AgentDeps {
         Ok(update(vec![
             ("hits", serde_json::to_value(&hits).map_err(fail)?),
             ("collections", json!(searched)),
+            // The writing loop's counters start here, whatever the input said.
+            ("usage", json!({"prompt_tokens": 0, "completion_tokens": 0})),
+            ("attempts", json!(0)),
+            ("check", Value::Null),
         ]))
     }
 
@@ -487,7 +491,7 @@ impl AgentDeps {
             .map_err(fail)?
             .into_iter()
             .find(|d| d.slug == slug);
-        let doc = match existing {
+        let (doc, version) = match existing {
             Some(d) => {
                 let edit = Edit {
                     title: Some(q.clone()),
@@ -499,7 +503,6 @@ impl AgentDeps {
                     .save(cx, d.id, d.latest_version, edit)
                     .await
                     .map_err(fail)?
-                    .0
             }
             None => {
                 let new = NewDocument {
@@ -512,12 +515,13 @@ impl AgentDeps {
                     author,
                     metadata: metadata.clone(),
                 };
-                self.documents.create(cx, new).await.map_err(fail)?.0
+                self.documents.create(cx, new).await.map_err(fail)?
             }
         };
+        // This version, not whatever is latest by now (a person's unreviewed edit).
         let doc = self
             .documents
-            .publish(cx, doc.id, None)
+            .publish(cx, doc.id, Some(version.n))
             .await
             .map_err(fail)?;
         ctx.custom(

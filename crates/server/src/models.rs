@@ -117,6 +117,50 @@ impl KeyCipher {
     }
 }
 
+/// Whether a URL's host is loopback, private, link-local or otherwise internal (literal
+/// addresses and `localhost`-like names; names resolving to such addresses are not caught).
+fn private_host(url: &str) -> bool {
+    use std::net::IpAddr;
+    let Ok(u) = url.parse::<axum::http::Uri>() else {
+        return true;
+    };
+    let internal = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || (v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]))
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|m| m.is_loopback() || m.is_private() || m.is_link_local())
+        }
+    };
+    let Some(host) = u.host() else {
+        return true;
+    };
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    match host.parse::<IpAddr>() {
+        Ok(ip) => internal(ip),
+        Err(_) => {
+            host == "localhost"
+                || host.ends_with(".localhost")
+                || host.ends_with(".internal")
+                || host.ends_with(".local")
+        }
+    }
+}
+
 fn provider_template(config: &crate::config::Config) -> ProviderConfig {
     ProviderConfig {
         timeout: Duration::from_secs(config.provider_timeout_secs.max(1)),
@@ -182,6 +226,9 @@ pub struct Models {
     cipher: KeyCipher,
     template: ProviderConfig,
     default: Option<(Arc<OpenAiProvider>, String)>,
+    /// Tenants may point at loopback/private/link-local hosts (development: a local Ollama);
+    /// production refuses them, so a tenant cannot make the server call internal services.
+    allow_private_urls: bool,
     /// Providers by base URL and key digest, so that calls through one endpoint share its
     /// circuit breaker.
     providers: Mutex<HashMap<ProviderKey, Arc<OpenAiProvider>>>,
@@ -200,6 +247,7 @@ impl Models {
             cipher: KeyCipher::new(secret),
             template: provider_template(config),
             default: backends.chat.clone(),
+            allow_private_urls: config.env != crate::config::Environment::Production,
             providers: Mutex::default(),
         }
     }
@@ -250,6 +298,12 @@ impl Models {
         if let Some(url) = &base_url {
             OpenAiProvider::new(ProviderConfig::new(url.clone(), None))
                 .map_err(|e| Error::invalid("base_url", e))?;
+            if !self.allow_private_urls && private_host(url) {
+                return Err(Error::invalid(
+                    "base_url",
+                    "must not point at a loopback, private or link-local address in production",
+                ));
+            }
         }
         let b = u.budget;
         if [b.daily_usd, b.monthly_usd]
@@ -412,5 +466,23 @@ mod tests {
         let other = KeyCipher::new(b"signing-key-two-0123456789abcdef0123");
         assert!(other.open(a, &sealed).is_err());
         assert!(c.open(a, "bm90IGEga2V5").is_err());
+    }
+
+    #[test]
+    fn internal_hosts_are_recognised() {
+        for url in [
+            "http://127.0.0.1:11434/v1",
+            "http://localhost/v1",
+            "http://169.254.169.254/latest",
+            "http://10.1.2.3/v1",
+            "http://[::1]/v1",
+            "http://[fd00::1]/v1",
+            "http://metadata.google.internal/v1",
+        ] {
+            assert!(private_host(url), "{url}");
+        }
+        for url in ["https://api.openai.com/v1", "http://8.8.8.8/v1"] {
+            assert!(!private_host(url), "{url}");
+        }
     }
 }

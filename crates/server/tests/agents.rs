@@ -503,23 +503,52 @@ async fn approval_holds_publication_until_a_person_decides() {
         );
         let thread = done["id"].as_str().unwrap().to_owned();
         let approval = pending_approval(&app, &a, &thread).await;
+        // Only the approvals API answers it: not a LangGraph resume, not a state edit.
+        let key = app.api_key(&a, None).await;
+        for (path, body) in [
+            (
+                format!("/threads/{thread}/runs"),
+                json!({"assistant_id": "faq", "command": {"resume": {"approved": true}}}),
+            ),
+            (
+                format!("/threads/{thread}/state"),
+                json!({"values": {"draft": "edited behind the reviewer's back"}}),
+            ),
+        ] {
+            let res = app
+                .client
+                .post(app.url(&path))
+                .header("x-api-key", &key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::CONFLICT, "{path}");
+            let e: Value = res.json().await.unwrap();
+            assert_eq!(e["code"], "approval_pending", "{e}");
+        }
         assert!(
             approval["value"]["draft"]
                 .as_str()
                 .unwrap()
                 .contains("## Overview")
         );
-        let (s, d) = app
-            .post(
-                &format!(
-                    "/api/v1/approvals/{}/{verb}",
-                    approval["id"].as_str().unwrap()
-                ),
-                &a.access,
-                json!({"comment": verb}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK, "{d}");
+        // Two decisions at once: exactly one wins.
+        let url = format!(
+            "/api/v1/approvals/{}/{verb}",
+            approval["id"].as_str().unwrap()
+        );
+        let ((s1, d1), (s2, d2)) = tokio::join!(
+            app.post(&url, &a.access, json!({"comment": verb})),
+            app.post(&url, &a.access, json!({"comment": verb})),
+        );
+        let mut statuses = [s1, s2];
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [StatusCode::OK, StatusCode::CONFLICT],
+            "{d1} {d2}"
+        );
         let key = app.api_key(&a, None).await;
         let mut status = Value::Null;
         for _ in 0..200 {

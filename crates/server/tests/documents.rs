@@ -117,6 +117,19 @@ async fn documents_keep_every_version_and_refuse_conflicting_saves(app: TestApp)
         "the stored version is the winner's"
     );
 
+    // A document written from a stale read (a metadata patch racing a save, or a crash
+    // between claiming a version and updating the document) does not wedge later saves.
+    let cx = morningai_core::TenantCtx::new(a.tenant_id.parse().unwrap());
+    let mut stale = app
+        .store
+        .get_object(cx, "document", id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    stale.body["latest_version"] = json!(1);
+    app.store.put_object(cx, &stale).await.unwrap();
+    let (_, healed) = app.get(&format!("/api/v1/documents/{id}"), &a.access).await;
+    assert_eq!(healed["latest_version"], 3, "{healed}");
     let (_, versions) = app
         .get(&format!("/api/v1/documents/{id}/versions"), &a.access)
         .await;

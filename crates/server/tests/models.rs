@@ -21,6 +21,35 @@ mod defaults {
     on_both_backends!(a_failing_provider_is_a_clear_503);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_refuses_internal_provider_addresses() {
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.env = morningai_server::config::Environment::Production;
+    })
+    .await;
+    let a = app.signup("models-prod").await;
+    for url in [
+        "http://127.0.0.1:11434/v1",
+        "http://169.254.169.254/v1",
+        "http://localhost/v1",
+        "http://[::1]/v1",
+    ] {
+        let (s, e) = app
+            .put(
+                "/api/v1/tenant/ai",
+                &a.access,
+                json!({"base_url": url, "model": "m", "api_key": "k"}),
+            )
+            .await;
+        assert_problem(s, &e, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert!(e["detail"].as_str().unwrap().contains("private"), "{e}");
+    }
+    let (s, _) = app
+        .put("/api/v1/tenant/ai", &a.access, json!({"base_url": "https://api.openai.com/v1", "model": "gpt-4o-mini", "api_key": "k"}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+}
+
 async fn priced_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |c| {
         c.provider_max_retries = 0;

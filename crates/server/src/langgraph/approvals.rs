@@ -89,6 +89,24 @@ async fn decide(
             "you started this run; someone else must decide (self-approval is off for this graph)",
         ));
     }
+    // One decision per approval, even when two arrive at once: the first to claim it wins.
+    let now = morningai_core::now();
+    let claim = StoredObject {
+        kind: "approval_decision".into(),
+        id,
+        parent: a.parent,
+        status: if approved { "approved" } else { "rejected" }.into(),
+        body: json!({"decided_by": who.user_id}),
+        created_at: now,
+        updated_at: now,
+    };
+    if !state.store.insert_object(who.cx(), &claim).await? {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "approval_decided",
+            "this approval was decided by someone else a moment ago",
+        ));
+    }
     finish(
         state,
         who.cx(),

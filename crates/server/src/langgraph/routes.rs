@@ -319,6 +319,7 @@ pub async fn update_thread_state(
 ) -> ApiResult<Json<Value>> {
     who.require(Role::Member)?;
     let t = thread(&state, who.cx(), id).await?;
+    guard_agent_approval(&state, who.cx(), &t).await?;
     let graph = graph_of(&state, who.cx(), &t)
         .await
         .ok_or_else(|| ApiError::invalid("thread_id", "the thread has not run a graph yet"))?;
@@ -372,15 +373,50 @@ pub async fn thread_history(
 // ---- runs -------------------------------------------------------------------------------
 
 /// Creates a run on `thread_id` and queues its job. Applies `multitask_strategy`.
+/// The agents' interrupts are approvals: while one is pending, the thread is resumed and
+/// its state changed only through `/api/v1/approvals` (which applies the approver rules).
+async fn guard_agent_approval(state: &AppState, cx: TenantCtx, t: &StoredObject) -> ApiResult<()> {
+    let graph = t.body["metadata"]["graph_id"].as_str().unwrap_or_default();
+    if !crate::assistants::AGENT_GRAPHS.contains(&graph) {
+        return Ok(());
+    }
+    let pending = state
+        .store
+        .list_objects(
+            cx,
+            crate::langgraph::runs::APPROVAL,
+            Some(t.id),
+            Some("pending"),
+            1,
+            0,
+        )
+        .await?;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "approval_pending",
+        format!(
+            "this {graph} run waits for approval {}: approve or reject it through /api/v1/approvals",
+            pending[0].id
+        ),
+    ))
+}
+
 async fn create_run(
     state: &AppState,
     who: &Principal,
     thread_id: Uuid,
     req: &Value,
+    via_approval: bool,
 ) -> ApiResult<StoredObject> {
     who.require(Role::Member)?;
     let cx = who.cx();
     let mut t = thread(state, cx, thread_id).await?;
+    if !via_approval {
+        guard_agent_approval(state, cx, &t).await?;
+    }
     let assistant = req["assistant_id"]
         .as_str()
         .ok_or_else(|| ApiError::invalid("assistant_id", "required"))?;
@@ -504,7 +540,7 @@ pub async fn create_thread_run(
     Path(tid): Path<Uuid>,
     Body(req): Body<Value>,
 ) -> ApiResult<Response> {
-    let run = create_run(&state, &who, tid, &req).await?;
+    let run = create_run(&state, &who, tid, &req, false).await?;
     let mut res = Json(run.body).into_response();
     run_headers(&mut res, tid, run.id, false);
     Ok(res)
@@ -615,7 +651,7 @@ pub async fn wait_thread_run(
     Path(tid): Path<Uuid>,
     Body(req): Body<Value>,
 ) -> ApiResult<Response> {
-    let run = create_run(&state, &who, tid, &req).await?;
+    let run = create_run(&state, &who, tid, &req, false).await?;
     let done = wait_done(&state, who.cx(), run.id).await?;
     let mut res = Json(final_values(&state, who.cx(), &done).await?).into_response();
     run_headers(&mut res, tid, run.id, false);
@@ -759,7 +795,7 @@ pub async fn stream_thread_run(
     Path(tid): Path<Uuid>,
     Body(req): Body<Value>,
 ) -> ApiResult<Response> {
-    let run = create_run(&state, &who, tid, &req).await?;
+    let run = create_run(&state, &who, tid, &req, false).await?;
     let rid = run.id;
     let mut res = stream_run(
         state,
@@ -810,5 +846,5 @@ pub async fn resume_thread(
     answer: Value,
 ) -> ApiResult<StoredObject> {
     let req = json!({"assistant_id": graph_id, "command": {"resume": {interrupt_id: answer}}});
-    create_run(state, who, thread_id, &req).await
+    create_run(state, who, thread_id, &req, true).await
 }

@@ -115,11 +115,11 @@ pub async fn put_item(
     namespace("namespace", &req.namespace, false)?;
     item_key(&req.key)?;
     if let Some(t) = req.ttl
-        && !(t.is_finite() && t > 0.0)
+        && !(t.is_finite() && t > 0.0 && t <= 5_256_000.0)
     {
         return Err(ApiError::invalid(
             "ttl",
-            "must be a positive number of minutes",
+            "must be a positive number of minutes, at most ten years",
         ));
     }
     let value = Value::Object(req.value);
