@@ -46,12 +46,31 @@ pub struct Answer {
     pub generated_by: GeneratedBy,
 }
 
-fn citation(hit: &ChunkHit) -> Citation {
-    Citation {
-        source: hit.source.clone(),
-        start_line: hit.start_line,
-        end_line: hit.end_line,
+impl Citation {
+    /// The whole passage of a hit.
+    pub fn of(hit: &ChunkHit) -> Self {
+        Citation {
+            source: hit.source.clone(),
+            start_line: hit.start_line,
+            end_line: hit.end_line,
+        }
     }
+}
+
+/// Whether a passage is prose (quoted) rather than code (fenced).
+pub fn is_prose(hit: &ChunkHit) -> bool {
+    matches!(
+        hit.language.as_deref(),
+        None | Some("" | "markdown" | "text" | "rst")
+    )
+}
+
+/// Passages as a model reads them: `[n] [path:start-end]` then the text.
+pub fn numbered_sources(hits: &[ChunkHit]) -> String {
+    hits.iter()
+        .enumerate()
+        .map(|(i, h)| format!("[{}] [{}]\n{}\n\n", i + 1, Citation::of(h), h.text))
+        .collect()
 }
 
 /// Words that say nothing about where an answer is.
@@ -62,7 +81,7 @@ const STOPWORDS: &[&str] = &[
 ];
 
 /// The question's content words.
-fn content_terms(question: &str) -> Vec<String> {
+pub fn content_terms(question: &str) -> Vec<String> {
     query_terms(question)
         .into_iter()
         .filter(|t| !STOPWORDS.contains(&t.as_str()))
@@ -171,7 +190,7 @@ pub fn extractive(question: &str, hits: &[ChunkHit], budget: usize) -> Answer {
             text.push_str(&format!(" — {h}"));
         }
         text.push('\n');
-        if lang.is_empty() || lang == "markdown" || lang == "text" {
+        if is_prose(b.hit) {
             for line in b.text.lines() {
                 text.push_str(&format!("> {line}\n"));
             }
@@ -205,10 +224,7 @@ pub async fn grounded(
     hits: &[ChunkHit],
     on_delta: Option<DeltaSink<'_>>,
 ) -> Result<Answer> {
-    let mut sources = String::new();
-    for (i, h) in hits.iter().enumerate() {
-        sources.push_str(&format!("[{}] [{}]\n{}\n\n", i + 1, citation(h), h.text));
-    }
+    let sources = numbered_sources(hits);
     let req = ChatRequest {
         messages: vec![
             ChatMessage::system(GROUNDED_PROMPT),
@@ -221,7 +237,7 @@ pub async fn grounded(
     let r = model.chat(&req, on_delta).await?;
     let citations = hits
         .iter()
-        .map(citation)
+        .map(Citation::of)
         .filter(|c| r.content.contains(&format!("[{c}]")))
         .collect::<BTreeSet<_>>()
         .into_iter()

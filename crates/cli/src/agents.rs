@@ -139,17 +139,37 @@ pub async fn run(config: &Config, kind: &'static str, args: AgentArgs) -> Result
     }
 }
 
+/// A project of the tenant by id or name.
+async fn local_project(
+    store: &dyn morningai_core::Store,
+    cx: TenantCtx,
+    key: &str,
+) -> Result<Option<morningai_core::entities::Project>> {
+    Ok(store
+        .projects(cx)
+        .await?
+        .into_iter()
+        .find(|p| p.id.to_string() == key || p.name == key))
+}
+
+/// The id of the listed entry (a JSON array, or a page `{"items": [...]}`) whose id or name
+/// is `key`.
+fn id_in(list: &Value, key: &str) -> Option<String> {
+    list["items"]
+        .as_array()
+        .or(list.as_array())?
+        .iter()
+        .find(|x| x["id"] == key || x["name"] == key)?["id"]
+        .as_str()
+        .map(str::to_owned)
+}
+
 async fn embedded(config: &Config, kind: &'static str, a: &AgentArgs) -> Result<()> {
     let backends = open_backends(config).await?;
     let store = backends.store.clone();
     let tenant = crate::find_tenant(&*store, a.tenant.as_deref().unwrap_or_default()).await?;
     let cx = TenantCtx::new(tenant.id);
-    let project = match store
-        .projects(cx)
-        .await?
-        .into_iter()
-        .find(|p| p.id.to_string() == a.project || p.name == a.project)
-    {
+    let project = match local_project(&*store, cx, &a.project).await? {
         Some(p) => p,
         None => {
             eprintln!("creating project {:?}", a.project);
@@ -259,33 +279,13 @@ async fn remote(url: &str, kind: &'static str, a: &AgentArgs) -> Result<()> {
         }
     };
     let projects = get("/api/v1/projects".into()).await?;
-    let project = projects["items"]
-        .as_array()
-        .or(projects.as_array())
-        .and_then(|ps| {
-            ps.iter()
-                .find(|p| p["id"] == a.project.as_str() || p["name"] == a.project.as_str())
-        })
-        .with_context(|| format!("no project {:?} on the server", a.project))?["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let project = id_in(&projects, &a.project)
+        .with_context(|| format!("no project {:?} on the server", a.project))?;
     let collection = match &a.collection {
-        Some(c) => {
-            let cols = get("/api/v1/memory/collections".into()).await?;
-            Some(
-                cols["items"]
-                    .as_array()
-                    .and_then(|cs| {
-                        cs.iter()
-                            .find(|x| x["id"] == c.as_str() || x["name"] == c.as_str())
-                    })
-                    .with_context(|| format!("no collection {c:?}"))?["id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-            )
-        }
+        Some(c) => Some(
+            id_in(&get("/api/v1/memory/collections".into()).await?, c)
+                .with_context(|| format!("no collection {c:?}"))?,
+        ),
         None => None,
     };
     let res = http
@@ -372,12 +372,8 @@ pub async fn docs(config: &Config, command: DocsCommand) -> Result<()> {
     };
     let tenant = crate::find_tenant(&*backends.store, &a.tenant).await?;
     let cx = TenantCtx::new(tenant.id);
-    let project = backends
-        .store
-        .projects(cx)
+    let project = local_project(&*backends.store, cx, &a.project)
         .await?
-        .into_iter()
-        .find(|p| p.id.to_string() == a.project || p.name == a.project)
         .with_context(|| format!("no project {:?}", a.project))?;
     if export {
         let files = agents.documents.export(cx, project.id).await?;

@@ -132,19 +132,6 @@ fn read_inside(root: &Path, rel: &str) -> Result<String, String> {
     std::fs::read_to_string(&real).map_err(|e| format!("{rel}: {e}"))
 }
 
-/// A directory the agent may read: the canonical `path` under one of `roots`.
-fn allowed_root(path: &str, roots: &[PathBuf]) -> Result<PathBuf, String> {
-    let real = Path::new(path)
-        .canonicalize()
-        .map_err(|e| format!("{path}: {e}"))?;
-    roots
-        .iter()
-        .filter_map(|r| r.canonicalize().ok())
-        .any(|r| real.starts_with(r))
-        .then_some(real)
-        .ok_or_else(|| format!("{path} is not under an allowed index root"))
-}
-
 impl AgentDeps {
     async fn code_context(&self, ctx: NodeContext) -> Result<Command, NodeError> {
         let (cx, task) = scope(&ctx)?;
@@ -230,8 +217,8 @@ impl AgentDeps {
         roots: Arc<Vec<PathBuf>>,
     ) -> Result<Command, NodeError> {
         let raw = ctx.state["raw"].as_str().unwrap_or_default();
-        let root =
-            allowed_root(ctx.state["path"].as_str().unwrap_or_default(), &roots).map_err(fail)?;
+        let root = crate::indexing::allowed(ctx.state["path"].as_str().unwrap_or_default(), &roots)
+            .map_err(fail)?;
         let verdict = (|| -> Result<(Value, Vec<String>), String> {
             let answer: Value = serde_json::from_str(raw)
                 .map_err(|e| format!("the answer is not a JSON object: {e}"))?;

@@ -304,6 +304,27 @@ impl Documents {
         Ok(doc)
     }
 
+    /// The project's document with this slug, found through its slug guard.
+    pub async fn by_slug(
+        &self,
+        cx: TenantCtx,
+        project: ProjectId,
+        slug: &str,
+    ) -> Result<Option<Document>> {
+        let guard = self
+            .store
+            .get_object(cx, SLUG, derived_id(project.0, slug))
+            .await?;
+        match guard.and_then(|g| g.body["document_id"].as_str().and_then(|s| s.parse().ok())) {
+            Some(id) => match self.get(cx, id).await {
+                Ok(d) => Ok(Some(d)),
+                Err(Error::NotFound(_)) => Ok(None),
+                Err(e) => Err(e),
+            },
+            None => Ok(None),
+        }
+    }
+
     /// A project's documents (or every project's), newest first.
     pub async fn list(
         &self,
@@ -325,8 +346,8 @@ impl Documents {
         rows.into_iter().map(decode).collect()
     }
 
+    /// One version (a deleted document's versions are gone with it).
     pub async fn version(&self, cx: TenantCtx, id: Uuid, n: u32) -> Result<Version> {
-        self.get(cx, id).await?;
         let o = self
             .store
             .get_object(cx, VERSION, derived_id(id, &n.to_string()))

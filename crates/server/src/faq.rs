@@ -10,9 +10,11 @@ use crate::documents::{Author, DocKind, Documents, Edit, NewDocument};
 use crate::langgraph::runs::strings;
 use crate::models::Models;
 use morningai_agents::Retriever;
-use morningai_agents::answer::{Citation, GeneratedBy, extractive};
+use morningai_agents::answer::{
+    Citation, GeneratedBy, content_terms, extractive, is_prose, numbered_sources,
+};
 use morningai_core::ai::{ChatMessage, ChatRequest, TokenUsage, cosine};
-use morningai_core::memory::{ChunkHit, SearchMode, SearchScope, query_terms};
+use morningai_core::memory::{ChunkHit, SearchMode, SearchScope};
 use morningai_core::{CollectionId, Error, ProjectId, TaskId, TenantCtx, TenantId};
 use morningai_graph::{
     Command, END, Graph, NodeContext, NodeError, NodeFn, Reducer, START, Target,
@@ -97,28 +99,33 @@ fn project(state: &Map<String, Value>) -> Result<ProjectId, NodeError> {
         .ok_or_else(|| fail("project_id is required"))
 }
 
-/// Content words of a question, for comparing questions without a model.
-fn words(text: &str) -> BTreeSet<String> {
-    const STOP: &[&str] = &[
-        "a", "an", "the", "is", "are", "what", "how", "does", "do", "of", "in", "to", "for", "and",
-        "or", "it", "this",
-    ];
-    query_terms(text)
-        .into_iter()
-        .filter(|t| !STOP.contains(&t.as_str()))
-        .collect()
-}
-
 impl AgentDeps {
-    /// Whether an existing document's title asks the same question: cosine ≥ 0.9 between
-    /// the two with a model, else the same content words.
-    async fn same_question(&self, question: &str, title: &str) -> Result<bool, Error> {
-        if let Some(e) = self.retriever.embedder() {
-            let v = e.embed(&[question.to_owned(), title.to_owned()]).await?;
-            return Ok(cosine(&v[0], &v[1]) >= 0.9);
+    /// The first title that asks the same question: cosine ≥ 0.9 between the two with a
+    /// model (one embedding call for the question and every title), else the same content
+    /// words.
+    async fn same_question<'t>(
+        &self,
+        question: &str,
+        titles: &[&'t str],
+    ) -> Result<Option<&'t str>, Error> {
+        if titles.is_empty() {
+            return Ok(None);
         }
-        let (a, b) = (words(question), words(title));
-        Ok(!a.is_empty() && a == b)
+        if let Some(e) = self.retriever.embedder() {
+            let mut texts = vec![question.to_owned()];
+            texts.extend(titles.iter().map(|t| (*t).to_owned()));
+            let v = e.embed(&texts).await?;
+            return Ok(titles
+                .iter()
+                .zip(&v[1..])
+                .find(|(_, t)| cosine(&v[0], t) >= 0.9)
+                .map(|(title, _)| *title));
+        }
+        let words = |t: &str| content_terms(t).into_iter().collect::<BTreeSet<_>>();
+        let asked = words(question);
+        Ok((!asked.is_empty())
+            .then(|| titles.iter().find(|t| words(t) == asked).copied())
+            .flatten())
     }
 
     async fn lookup(&self, ctx: NodeContext) -> Result<Command, NodeError> {
@@ -132,24 +139,20 @@ impl AgentDeps {
             .search(cx, project(&ctx.state)?, &q, 3)
             .await
             .map_err(fail)?;
-        for h in hits {
-            if self
-                .same_question(&q, &h.document.title)
-                .await
-                .map_err(fail)?
-            {
-                ctx.custom(json!({"step": "lookup", "existing": h.document.id}));
-                return Ok(update(vec![
-                    ("existing", json!(h.document.id)),
-                    (
-                        "document",
-                        json!({"id": h.document.id, "version": h.document.published_version, "slug": h.document.slug, "reused": true}),
-                    ),
-                    ("status", json!("existing")),
-                ]));
-            }
-        }
-        Ok(update(vec![("existing", Value::Null)]))
+        let titles: Vec<&str> = hits.iter().map(|h| h.document.title.as_str()).collect();
+        let same = self.same_question(&q, &titles).await.map_err(fail)?;
+        let Some(h) = same.and_then(|t| hits.iter().find(|h| h.document.title == t)) else {
+            return Ok(update(vec![("existing", Value::Null)]));
+        };
+        ctx.custom(json!({"step": "lookup", "existing": h.document.id}));
+        Ok(update(vec![
+            ("existing", json!(h.document.id)),
+            (
+                "document",
+                json!({"id": h.document.id, "version": h.document.published_version, "slug": h.document.slug, "reused": true}),
+            ),
+            ("status", json!("existing")),
+        ]))
     }
 
     /// Passages for `query` from the assistant's collections, else the input's collection,
@@ -268,17 +271,7 @@ impl AgentDeps {
                 ("attempts", json!(attempts)),
             ]));
         };
-        let mut sources = String::new();
-        for (i, h) in hits.iter().enumerate() {
-            sources.push_str(&format!(
-                "[{}] [{}:{}-{}]\n{}\n\n",
-                i + 1,
-                h.source,
-                h.start_line,
-                h.end_line,
-                h.text
-            ));
-        }
+        let sources = numbered_sources(&hits);
         let mut messages = vec![
             ChatMessage::system(system_prompt(WRITER_PROMPT, &cfg)),
             ChatMessage::user(format!("Sources:\n\n{sources}Question: {q}")),
@@ -486,11 +479,9 @@ impl AgentDeps {
         let slug = crate::documents::slugify(&q);
         let existing = self
             .documents
-            .list(cx, Some(project), None)
+            .by_slug(cx, project, &slug)
             .await
-            .map_err(fail)?
-            .into_iter()
-            .find(|d| d.slug == slug);
+            .map_err(fail)?;
         let (doc, version) = match existing {
             Some(d) => {
                 let edit = Edit {
@@ -616,18 +607,14 @@ fn metadata_block(m: &Value) -> String {
     )
 }
 
-fn is_code(h: &ChunkHit) -> bool {
-    !matches!(
-        h.language.as_deref(),
-        None | Some("markdown" | "text" | "rst")
-    )
-}
+/// Words of passages that belong under Troubleshooting.
+const TROUBLE: &[&str] = &["error", "panic", "fail", "troubleshoot", "warning"];
 
 /// The document in the agent's layout, made of quoted passages (the offline provider).
 pub fn extractive_document(question: &str, hits: &[ChunkHit]) -> String {
     let answer = extractive(question, hits, 4_000);
     debug_assert_eq!(answer.generated_by, GeneratedBy::Extractive);
-    let cite = |h: &ChunkHit| format!("{}:{}-{}", h.source, h.start_line, h.end_line);
+    let cite = Citation::of;
     let mut doc = format!("# {question}\n\n");
     doc.push_str("## Overview\n\n");
     if hits.is_empty() {
@@ -656,7 +643,7 @@ pub fn extractive_document(question: &str, hits: &[ChunkHit]) -> String {
             cite(h)
         ));
         let excerpt: String = h.text.lines().take(12).collect::<Vec<_>>().join("\n");
-        if is_code(h) {
+        if !is_prose(h) {
             doc.push_str(&format!(
                 "```{}\n{excerpt}\n```\n\n",
                 h.language.as_deref().unwrap_or("")
@@ -672,7 +659,7 @@ pub fn extractive_document(question: &str, hits: &[ChunkHit]) -> String {
         doc.push_str("None found.\n\n");
     }
     doc.push_str("## Code examples\n\n");
-    match hits.iter().find(|h| is_code(h)) {
+    match hits.iter().find(|h| !is_prose(h)) {
         Some(h) => doc.push_str(&format!(
             "From `{}` [{}]:\n\n```{}\n{}\n```\n\n",
             h.source,
@@ -683,7 +670,7 @@ pub fn extractive_document(question: &str, hits: &[ChunkHit]) -> String {
         None => doc.push_str("No code among the matching passages.\n\n"),
     }
     doc.push_str("## Related documentation\n\n");
-    let docs: Vec<&ChunkHit> = hits.iter().filter(|h| !is_code(h)).collect();
+    let docs: Vec<&ChunkHit> = hits.iter().filter(|h| is_prose(h)).collect();
     if docs.is_empty() {
         doc.push_str("No documentation files among the matching passages.\n\n");
     }
@@ -696,9 +683,7 @@ pub fn extractive_document(question: &str, hits: &[ChunkHit]) -> String {
         .iter()
         .filter(|h| {
             let t = h.text.to_lowercase();
-            ["error", "panic", "fail", "troubleshoot", "warning"]
-                .iter()
-                .any(|w| t.contains(w))
+            TROUBLE.iter().any(|w| t.contains(w))
         })
         .take(3)
         .collect();
@@ -711,9 +696,7 @@ pub fn extractive_document(question: &str, hits: &[ChunkHit]) -> String {
             .lines()
             .find(|l| {
                 let l = l.to_lowercase();
-                ["error", "panic", "fail", "troubleshoot", "warning"]
-                    .iter()
-                    .any(|w| l.contains(w))
+                TROUBLE.iter().any(|w| l.contains(w))
             })
             .unwrap_or("")
             .trim();

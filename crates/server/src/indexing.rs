@@ -34,10 +34,11 @@ pub fn validate(input: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// The canonical `path` when it lies under one of `roots`.
-fn allowed(path: &str, roots: &[PathBuf]) -> Result<PathBuf, String> {
+/// The canonical `path` when it lies under one of `roots` (the directories `index` and
+/// `codegen` tasks may read).
+pub(crate) fn allowed(path: &str, roots: &[PathBuf]) -> Result<PathBuf, String> {
     if roots.is_empty() {
-        return Err("indexing server directories is disabled: configure index_roots".into());
+        return Err("reading server directories is disabled: configure index_roots".into());
     }
     let real = Path::new(path)
         .canonicalize()

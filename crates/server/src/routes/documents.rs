@@ -55,6 +55,14 @@ pub struct DocumentWithVersion {
     pub version: Version,
 }
 
+/// `201 Created` with the document and its new version.
+fn created(document: Document, version: Version) -> (StatusCode, axum::Json<DocumentWithVersion>) {
+    (
+        StatusCode::CREATED,
+        axum::Json(DocumentWithVersion { document, version }),
+    )
+}
+
 #[utoipa::path(post, path = "/api/v1/documents", tag = "documents", request_body = CreateDocument,
     responses((status = 201, body = DocumentWithVersion), (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
@@ -80,10 +88,7 @@ pub async fn create(
             },
         )
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(DocumentWithVersion { document, version }),
-    ))
+    Ok(created(document, version))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -237,10 +242,7 @@ pub async fn save(
             },
         )
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(DocumentWithVersion { document, version }),
-    ))
+    Ok(created(document, version))
 }
 
 #[utoipa::path(get, path = "/api/v1/documents/{id}/versions/{n}", tag = "documents",
@@ -338,10 +340,7 @@ pub async fn restore(
         .documents
         .restore(who.cx(), id, req.version, author(&who))
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(DocumentWithVersion { document, version }),
-    ))
+    Ok(created(document, version))
 }
 
 #[derive(Deserialize, IntoParams)]

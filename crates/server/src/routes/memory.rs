@@ -211,7 +211,7 @@ impl SearchRequest {
 fn cite(hits: Vec<ChunkHit>) -> Vec<Hit> {
     hits.into_iter()
         .map(|chunk| Hit {
-            citation: format!("{}:{}-{}", chunk.source, chunk.start_line, chunk.end_line),
+            citation: morningai_agents::answer::Citation::of(&chunk).to_string(),
             chunk,
         })
         .collect()
