@@ -191,6 +191,11 @@ async fn embedded(config: &Config, kind: &'static str, a: &AgentArgs) -> Result<
         None => None,
     };
     let key = signing_key(config)?;
+    // Like `morningai index`, the CLI reads wherever its user can: the tree named by
+    // --path is readable for this run whatever the server's index_roots say.
+    let mut config = config.clone();
+    config.index_roots.extend(a.path.iter().cloned());
+    let config = &config;
     let agents = morningai_server::state::agents(&backends, config, &key);
     let registry =
         morningai_server::state::task_registry(&backends, config, &agents, Registry::builtin());

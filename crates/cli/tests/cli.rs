@@ -455,3 +455,52 @@ fn ask_prints_the_document_in_embedded_mode_and_against_a_server() {
     ]));
     assert!(!ok && err.contains("no project"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codegen_prints_a_checked_diff_for_a_tree_outside_any_index_root() {
+    use morningai_conformance::fake_openai::{FakeOpenAi, Reply};
+    let dir = scratch("codegen");
+    owner_and_tenant(&dir, "cg");
+    let tree = dir.join("tree");
+    std::fs::create_dir_all(tree.join("src")).unwrap();
+    std::fs::write(
+        tree.join("src/lib.rs"),
+        "pub fn calibrate() -> bool {\n    true\n}\n",
+    )
+    .unwrap();
+    let (ok, _, err) =
+        run(cmd(&dir).args(["index", "tree", "--tenant", "cg", "--collection", "tree"]));
+    assert!(ok, "{err}");
+    let diff = "--- a/src/lib.rs\n+++ b/src/lib.rs\n@@ -1,3 +1,3 @@\n pub fn calibrate() -> bool {\n-    true\n+    false\n }\n";
+    let fake = FakeOpenAi::start().await;
+    let content =
+        serde_json::json!({"plan": ["flip it"], "explanation": "Now returns false.", "diff": diff})
+            .to_string();
+    fake.push([Reply::answer(&content, 10, 10)]);
+    // No index_roots are configured: the CLI may still read the tree it is given.
+    let out = tokio::task::spawn_blocking({
+        let (dir, url) = (dir.clone(), fake.base_url());
+        move || {
+            run(cmd(&dir)
+                .args([
+                    "codegen",
+                    "Make calibrate return false",
+                    "--tenant",
+                    "cg",
+                    "--project",
+                    "cg",
+                    "--path",
+                    "tree",
+                ])
+                .env("MORNINGAI_CHAT_BASE_URL", url)
+                .env("MORNINGAI_CHAT_MODEL", "fake-model"))
+        }
+    })
+    .await
+    .unwrap();
+    let (ok, out, err) = out;
+    assert!(ok, "{err}");
+    assert_eq!(out, diff);
+    assert!(err.contains("Now returns false."), "{err}");
+    assert_eq!(fake.seen().len(), 1);
+}
