@@ -152,17 +152,17 @@ pub struct GetItem {
     pub refresh_ttl: Option<bool>,
 }
 
-async fn refresh(
+async fn refresh<'i>(
     state: &AppState,
     cx: TenantCtx,
-    items: &[KvItem],
+    items: impl IntoIterator<Item = &'i KvItem>,
     wanted: Option<bool>,
 ) -> ApiResult<()> {
     if wanted == Some(false) {
         return Ok(());
     }
     let keys: Vec<(Vec<String>, String)> = items
-        .iter()
+        .into_iter()
         .filter(|i| i.ttl_minutes.is_some())
         .map(|i| (i.namespace.clone(), i.key.clone()))
         .collect();
@@ -185,7 +185,7 @@ pub async fn get_item(
         .kv_get(who.cx(), &labels, &q.key, morningai_core::now())
         .await?
         .ok_or_else(|| ApiError::not_found("item"))?;
-    refresh(&state, who.cx(), std::slice::from_ref(&item), q.refresh_ttl).await?;
+    refresh(&state, who.cx(), [&item], q.refresh_ttl).await?;
     Ok(Json(item_json(&item, None)))
 }
 
@@ -304,7 +304,7 @@ pub async fn search_items(
         .as_deref()
         .map(str::trim)
         .filter(|q| !q.is_empty());
-    let mut ranked: Vec<(Option<f64>, KvItem)> = match query {
+    let ranked: Vec<(Option<f64>, KvItem)> = match query {
         None => found.into_iter().map(|i| (None, i)).collect(),
         Some(q) => {
             let qv = match &state.embedder {
@@ -334,9 +334,14 @@ pub async fn search_items(
             scored
         }
     };
-    let page: Vec<(Option<f64>, KvItem)> = ranked.drain(..).skip(offset).take(limit).collect();
-    let items: Vec<KvItem> = page.iter().map(|(_, i)| i.clone()).collect();
-    refresh(&state, who.cx(), &items, req.refresh_ttl).await?;
+    let page: Vec<(Option<f64>, KvItem)> = ranked.into_iter().skip(offset).take(limit).collect();
+    refresh(
+        &state,
+        who.cx(),
+        page.iter().map(|(_, i)| i),
+        req.refresh_ttl,
+    )
+    .await?;
     Ok(Json(json!({
         "items": page.iter().map(|(s, i)| item_json(i, *s)).collect::<Vec<_>>()
     })))
