@@ -5,13 +5,14 @@
 //! worker.
 
 use anyhow::{Context, Result, bail};
-use morningai_core::entities::{NewTask, TaskStatus};
+use morningai_app::Application;
+use morningai_app::config::Config;
+use morningai_app::events::Tail;
+use morningai_core::entities::NewTask;
+use morningai_core::events::TaskEventKind;
 use morningai_core::{Priority, TaskId, TenantCtx};
-use morningai_server::config::Config;
-use morningai_server::state::{open_backends, signing_key};
-use morningai_worker::{CancellationToken, Registry, TaskService};
+use morningai_worker::CancellationToken;
 use serde_json::{Value, json};
-use std::sync::Arc;
 
 #[derive(clap::Args)]
 pub struct AgentArgs {
@@ -165,8 +166,12 @@ fn id_in(list: &Value, key: &str) -> Option<String> {
 }
 
 async fn embedded(config: &Config, kind: &'static str, a: &AgentArgs) -> Result<()> {
-    let backends = open_backends(config).await?;
-    let store = backends.store.clone();
+    // Like `morningai index`, the CLI reads wherever its user can: the tree named by
+    // --path is readable for this run whatever the server's index_roots say.
+    let mut config = config.clone();
+    config.index_roots.extend(a.path.iter().cloned());
+    let app = Application::build(config).await?;
+    let store = app.store.clone();
     let tenant = crate::find_tenant(&*store, a.tenant.as_deref().unwrap_or_default()).await?;
     let cx = TenantCtx::new(tenant.id);
     let project = match local_project(&*store, cx, &a.project).await? {
@@ -178,8 +183,7 @@ async fn embedded(config: &Config, kind: &'static str, a: &AgentArgs) -> Result<
     };
     let collection = match &a.collection {
         Some(c) => Some(
-            backends
-                .memory
+            app.memory
                 .list_collections(cx)
                 .await?
                 .into_iter()
@@ -190,63 +194,44 @@ async fn embedded(config: &Config, kind: &'static str, a: &AgentArgs) -> Result<
         ),
         None => None,
     };
-    let key = signing_key(config)?;
-    // Like `morningai index`, the CLI reads wherever its user can: the tree named by
-    // --path is readable for this run whatever the server's index_roots say.
-    let mut config = config.clone();
-    config.index_roots.extend(a.path.iter().cloned());
-    let config = &config;
-    let agents = morningai_server::state::agents(&backends, config, &key);
-    let registry =
-        morningai_server::state::task_registry(&backends, config, &agents, Registry::builtin());
-    let tasks = Arc::new(TaskService::new(
-        store.clone(),
-        backends.queue.clone(),
-        backends.bus.clone(),
-        backends.queue_in_store,
-    ));
     let task = NewTask {
         id: TaskId::new(),
         kind: kind.into(),
         priority: Priority::default(),
         project_id: Some(project.id),
-        trace_id: morningai_server::trace::new_trace_id(),
+        trace_id: morningai_app::trace::new_trace_id(),
         input: input(kind, a, &project.id.to_string(), collection)?,
         idempotency_key: None,
         created_by: None,
     };
-    registry
-        .kinds()
-        .validate(kind, &task.input)
-        .map_err(anyhow::Error::msg)?;
+    app.registry.kinds().validate(kind, &task.input)?;
     let id = task.id;
-    tasks.submit(cx, task).await?;
+    // Subscribe before submitting: the tail sees every event from the first.
+    let mut tail = Tail::new(store.clone(), app.tasks.bus.subscribe(), cx, Some(id), 0);
+    app.tasks.submit(cx, task).await?;
     let stop = CancellationToken::new();
-    let plan = morningai_server::runtime::Plan {
+    let plan = morningai_app::runtime::Plan {
         scheduler: false,
-        ..config.plan(2)
+        sweep_every: None,
+        ..app.config.plan(2)
     };
-    let background =
-        morningai_server::runtime::spawn(tasks, registry, &backends, plan, stop.clone());
-    let mut after = 0;
-    let done = loop {
-        for e in store.task_events(cx, Some(id), after, 100).await? {
-            after = e.id;
+    let background = morningai_app::runtime::spawn(&app, plan, stop.clone());
+    'follow: while let Some(events) = tail.next().await {
+        for e in events? {
             show_event(e.kind.as_str(), &e.data);
+            if matches!(
+                e.kind,
+                TaskEventKind::Succeeded | TaskEventKind::Failed | TaskEventKind::Cancelled
+            ) {
+                break 'follow;
+            }
         }
-        let t = store.task(cx, id).await?;
-        if matches!(
-            t.status,
-            TaskStatus::Succeeded | TaskStatus::Failed | TaskStatus::Cancelled
-        ) {
-            break t;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    }
     stop.cancel();
     background.join().await;
+    let done = store.task(cx, id).await?;
     let task = serde_json::to_value(&done).context("encode the task")?;
-    let documents = agents.documents.clone();
+    let documents = app.documents.clone();
     show_result(kind, &task, |doc, n| async move {
         Ok(documents
             .version(cx, doc.parse().context("document id")?, n as u32)
@@ -368,20 +353,18 @@ pub struct DocsArgs {
 
 /// `morningai docs export|import` in embedded mode (or on the configured PostgreSQL).
 pub async fn docs(config: &Config, command: DocsCommand) -> Result<()> {
-    let backends = open_backends(config).await?;
-    let key = signing_key(config)?;
-    let agents = morningai_server::state::agents(&backends, config, &key);
+    let app = Application::build(config.clone()).await?;
     let (export, a) = match command {
         DocsCommand::Export(a) => (true, a),
         DocsCommand::Import(a) => (false, a),
     };
-    let tenant = crate::find_tenant(&*backends.store, &a.tenant).await?;
+    let tenant = crate::find_tenant(&*app.store, &a.tenant).await?;
     let cx = TenantCtx::new(tenant.id);
-    let project = local_project(&*backends.store, cx, &a.project)
+    let project = local_project(&*app.store, cx, &a.project)
         .await?
         .with_context(|| format!("no project {:?}", a.project))?;
     if export {
-        let files = agents.documents.export(cx, project.id).await?;
+        let files = app.documents.export(cx, project.id).await?;
         for (path, text) in &files {
             let target = a.dir.join(path);
             if let Some(parent) = target.parent() {
@@ -407,13 +390,10 @@ pub async fn docs(config: &Config, command: DocsCommand) -> Result<()> {
         }
     }
     files.sort();
-    let author = morningai_server::documents::Author::User {
+    let author = morningai_app::documents::Author::User {
         user_id: "cli".into(),
     };
-    let report = agents
-        .documents
-        .import(cx, project.id, files, author)
-        .await?;
+    let report = app.documents.import(cx, project.id, files, author).await?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

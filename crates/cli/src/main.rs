@@ -5,13 +5,14 @@ mod settings;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use morningai_app::Application;
+use morningai_app::auth::{check_password_policy, hash_password, mint_api_key, random_secret};
+use morningai_app::backends::open_store;
+use morningai_app::config::Config;
+use morningai_app::runtime::{self, Plan};
 use morningai_core::entities::{NewTenant, NewUser, Tenant};
 use morningai_core::{Email, Role, Slug, Store, TenantCtx};
-use morningai_server::auth::{check_password_policy, hash_password, mint_api_key, random_secret};
-use morningai_server::runtime::{self, Plan};
-use morningai_server::state::{open_backends, open_store, signing_key};
-use morningai_server::{AppState, config::Config};
-use morningai_worker::{CancellationToken, Registry, TaskService};
+use morningai_worker::CancellationToken;
 use settings::{GlobalArgs, ServeArgs};
 use std::io::Read;
 use std::sync::Arc;
@@ -194,8 +195,8 @@ async fn run(cli: Cli) -> Result<()> {
             let email = Email::parse(&email).map_err(anyhow::Error::msg)?;
             let role: Role = role.parse().map_err(anyhow::Error::msg)?;
             let password = read_password()?;
-            check_password_policy(&password).map_err(|e| anyhow::anyhow!(e.detail))?;
-            let hash = hash_password(&password).map_err(|e| anyhow::anyhow!(e.detail))?;
+            check_password_policy(&password)?;
+            let hash = hash_password(&password)?;
             let tenant = match tenant {
                 Some(t) => Some(find_tenant(&*store, &t).await?),
                 None => None,
@@ -255,20 +256,12 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 async fn index(config: &Config, args: IndexArgs) -> Result<()> {
-    let backends = open_backends(config).await?;
-    let tenant = find_tenant(&*backends.store, &args.tenant).await?;
+    let app = Application::build(config.clone()).await?;
+    let tenant = find_tenant(&*app.store, &args.tenant).await?;
     let cx = TenantCtx::new(tenant.id);
-    let retriever =
-        morningai_agents::Retriever::new(backends.memory.clone(), backends.embedder.clone());
-    let existing = backends.memory.list_collections(cx).await?;
-    let collection = match existing.into_iter().find(|c| c.name == args.collection) {
-        Some(c) => c,
-        None => {
-            retriever
-                .create_collection(cx, &args.collection, None)
-                .await?
-        }
-    };
+    let collection =
+        morningai_app::indexing::collection_named(&app.retriever, cx, &args.collection, None)
+            .await?;
     let bar = indicatif::ProgressBar::new(0).with_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} files  {wide_msg}")
             .context("progress bar template")?,
@@ -280,8 +273,8 @@ async fn index(config: &Config, args: IndexArgs) -> Result<()> {
     };
     let started = std::time::Instant::now();
     let report = morningai_agents::ingest::index_tree(
-        &retriever,
-        backends.memory.as_ref(),
+        &app.retriever,
+        app.memory.as_ref(),
         cx,
         &collection,
         &args.path,
@@ -345,39 +338,25 @@ pub(crate) async fn find_tenant(store: &dyn Store, key: &str) -> Result<Tenant> 
 }
 
 async fn serve(config: Config) -> Result<()> {
-    let key = signing_key(&config)?;
-    let backends = open_backends(&config).await?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
+    let app = Arc::new(Application::build(config).await?);
+    let listener = tokio::net::TcpListener::bind(app.config.listen)
         .await
-        .with_context(|| format!("listen on {}", config.listen))?;
+        .with_context(|| format!("listen on {}", app.config.listen))?;
     let addr = listener.local_addr()?;
-    let (store, queue) = (backends.store.backend(), backends.queue.backend());
+    let (store, queue) = (app.store.backend(), app.queue.backend());
     // Embedded mode runs the workers here; distributed mode runs them in `morningai worker`.
-    let workers = if backends.queue_in_store {
-        config.worker_concurrency
+    let workers = if app.queue_in_store {
+        app.config.worker_concurrency
     } else {
         0
     };
-    let plan = config.plan(workers);
-    let state = AppState::new(&backends, config, &key);
     let stop = CancellationToken::new();
-    let background = runtime::spawn(
-        state.tasks.clone(),
-        state.registry.clone(),
-        &backends,
-        plan,
-        stop.clone(),
-    );
-    let sweeper = tokio::spawn(morningai_server::langgraph::sweeper::run(
-        state.clone(),
-        std::time::Duration::from_secs(state.config.reconcile_interval_secs.max(1)),
-        stop.clone(),
-    ));
+    let background = runtime::spawn(&app, app.config.plan(workers), stop.clone());
     let signal = shutdown_signal();
     tracing::info!(%addr, store, queue, workers, "MorningAI listening");
     println!("MorningAI listening on http://{addr} ({store} store, {queue} queue)");
     let http_stop = stop.clone();
-    morningai_server::serve(listener, state, async move {
+    morningai_server::serve(listener, app, async move {
         signal.await;
         http_stop.cancel();
     })
@@ -385,35 +364,28 @@ async fn serve(config: Config) -> Result<()> {
     .context("serve HTTP")?;
     stop.cancel();
     let released = background.join().await;
-    let _ = sweeper.await;
     tracing::info!(released, "shut down cleanly");
     Ok(())
 }
 
 async fn worker(config: Config, args: WorkerArgs) -> Result<()> {
-    let backends = open_backends(&config).await?;
-    let workers = args.concurrency.unwrap_or(config.worker_concurrency).max(1);
-    let tasks = Arc::new(TaskService::new(
-        backends.store.clone(),
-        backends.queue.clone(),
-        backends.bus.clone(),
-        backends.queue_in_store,
-    ));
+    let app = Application::build(config).await?;
+    let workers = args
+        .concurrency
+        .unwrap_or(app.config.worker_concurrency)
+        .max(1);
     let stop = CancellationToken::new();
     let plan = Plan {
         grace: std::time::Duration::from_secs(args.grace_secs),
         scheduler: false,
-        ..config.plan(workers)
+        sweep_every: None,
+        ..app.config.plan(workers)
     };
     let signal = shutdown_signal();
-    let key = signing_key(&config)?;
-    let agents = morningai_server::state::agents(&backends, &config, &key);
-    let registry =
-        morningai_server::state::task_registry(&backends, &config, &agents, Registry::builtin());
-    let background = runtime::spawn(tasks, registry, &backends, plan, stop.clone());
+    let background = runtime::spawn(&app, plan, stop.clone());
     println!(
         "MorningAI worker running {workers} jobs at once ({} queue)",
-        backends.queue.backend()
+        app.queue.backend()
     );
     signal.await;
     tracing::info!("stopping: no new jobs; in-flight jobs get the grace period");

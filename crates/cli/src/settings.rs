@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
-use morningai_server::config::{Config, Environment, LogFormat};
+use morningai_app::config::{Config, Environment, LogFormat};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 

@@ -15,6 +15,12 @@ pub enum Error {
     /// The input is well-formed but violates a rule, naming the field.
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
+    /// Several fields violate rules at once (each problem of an uploaded graph, say).
+    #[error("{}", describe(.0))]
+    InvalidFields(Vec<FieldProblem>),
+    /// No valid credential: missing, invalid, expired or revoked (the message says which).
+    #[error("{0}")]
+    Unauthorized(String),
     /// The caller's role does not allow the action.
     #[error("{0}")]
     Forbidden(String),
@@ -28,6 +34,21 @@ pub enum Error {
     /// Storage or other infrastructure failed; the text is for logs only.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// One field's problem.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldProblem {
+    pub field: String,
+    pub message: String,
+}
+
+fn describe(problems: &[FieldProblem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("{}: {}", p.field, p.message))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl Error {

@@ -17,7 +17,7 @@ pub mod task_kinds;
 pub mod usage;
 pub mod values;
 
-pub use error::{Error, Result};
+pub use error::{Error, FieldProblem, Result};
 pub use ids::{ApiKeyId, CollectionId, ItemId, ProjectId, TaskId, TenantId, UserId};
 pub use store::{Store, TenantCtx};
 pub use values::{Email, Priority, Role, Slug};

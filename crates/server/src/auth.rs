@@ -1,230 +1,22 @@
-//! Credentials: argon2id passwords, HS256 access tokens, opaque refresh tokens and API keys
-//! (both stored only as SHA-256 hashes), and the request principal.
-//!
-//! The role is never taken from a token: it is read from the membership row, through a
-//! cache that lives at most [`CACHE_TTL`] and is cleared on every membership or key change
-//! made through this process.
+//! Who is calling: the credential from `Authorization: Bearer` (an access token or an API
+//! key) or `x-api-key`, resolved by the application to a principal; and the client IP.
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use morningai_core::entities::{Actor, ApiKeyGrant};
-use morningai_core::{ApiKeyId, Role, TenantCtx, TenantId, UserId};
-use rand::RngCore;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use morningai_app::auth::Principal;
 use std::net::SocketAddr;
-use std::sync::RwLock;
-use std::time::{Duration, Instant};
-use uuid::Uuid;
+use std::ops::Deref;
 
-pub const ACCESS_TTL_SECS: i64 = 15 * 60;
-pub const REFRESH_TTL_DAYS: i64 = 30;
-pub const API_KEY_PREFIX: &str = "mai_";
-const CACHE_TTL: Duration = Duration::from_secs(2);
-
-pub fn sha256(data: &[u8]) -> Vec<u8> {
-    Sha256::digest(data).to_vec()
-}
-
-/// 32 random bytes, URL-safe base64, behind a readable prefix.
-pub fn random_secret(prefix: &str) -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
-}
-
-/// A new API key for `created_by` in the caller's tenant, and its secret (shown once).
-pub fn mint_api_key(
-    name: String,
-    role: Role,
-    created_by: UserId,
-) -> (morningai_core::entities::NewApiKey, String) {
-    let secret = random_secret(API_KEY_PREFIX);
-    let key = morningai_core::entities::NewApiKey {
-        id: ApiKeyId::new(),
-        name,
-        prefix: secret[..12].to_owned(),
-        key_hash: sha256(secret.as_bytes()),
-        role,
-        created_by,
-    };
-    (key, secret)
-}
-
-pub fn hash_password(password: &str) -> Result<String, ApiError> {
-    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| ApiError::internal("hash password", e))
-}
-
-/// Verifies against a stored hash. With no user, verifies against a fixed hash anyway so a
-/// login for an unknown email costs the same time as a wrong password.
-pub fn verify_password(stored: Option<&str>, password: &str) -> bool {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let dummy = DUMMY.get_or_init(|| hash_password("not-a-real-password").unwrap_or_default());
-    let hash = stored.unwrap_or(dummy);
-    let ok = PasswordHash::new(hash)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false);
-    ok && stored.is_some()
-}
-
-pub fn check_password_policy(password: &str) -> Result<(), ApiError> {
-    let n = password.chars().count();
-    if n < 8 {
-        return Err(ApiError::invalid(
-            "password",
-            "must be at least 8 characters",
-        ));
-    }
-    if password.len() > 1024 {
-        return Err(ApiError::invalid("password", "must be at most 1024 bytes"));
-    }
-    Ok(())
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Claims {
-    pub sub: Uuid,
-    pub tid: Uuid,
-    pub iat: i64,
-    pub exp: i64,
-    pub iss: String,
-}
-
-const ISSUER: &str = "morningai";
-
-/// Signs and verifies access tokens. Only HS256 is accepted, so `none` and RS/HS confusion
-/// tokens fail validation.
-pub struct TokenKeys {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-    validation: Validation,
-}
-
-impl TokenKeys {
-    pub fn new(secret: &[u8]) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 0;
-        validation.set_issuer(&[ISSUER]);
-        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-            validation,
-        }
-    }
-
-    pub fn issue(&self, user: UserId, tenant: TenantId) -> Result<String, ApiError> {
-        let now = chrono::Utc::now().timestamp();
-        let claims = Claims {
-            sub: user.0,
-            tid: tenant.0,
-            iat: now,
-            exp: now + ACCESS_TTL_SECS,
-            iss: ISSUER.into(),
-        };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|e| ApiError::internal("sign access token", e))
-    }
-
-    pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map(|d| d.claims)
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
-                    ApiError::unauthorized("the access token has expired")
-                }
-                _ => ApiError::unauthorized("the access token is invalid"),
-            })
-    }
-}
-
-/// Entries stamped with the time they were read.
-type TimedMap<K, V> = RwLock<HashMap<K, (V, Instant)>>;
-
-/// Short-lived cache of roles and API key grants (see the module docs).
-#[derive(Default)]
-pub struct AuthCache {
-    roles: TimedMap<(TenantId, UserId), Option<Role>>,
-    keys: TimedMap<Vec<u8>, Option<ApiKeyGrant>>,
-}
-
-fn cached<K: std::hash::Hash + Eq, V: Clone>(map: &TimedMap<K, V>, k: &K) -> Option<V> {
-    let m = map.read().unwrap_or_else(|p| p.into_inner());
-    m.get(k)
-        .filter(|(_, at)| at.elapsed() < CACHE_TTL)
-        .map(|(v, _)| v.clone())
-}
-
-fn remember<K: std::hash::Hash + Eq, V>(map: &TimedMap<K, V>, k: K, v: V) {
-    let mut m = map.write().unwrap_or_else(|p| p.into_inner());
-    if m.len() > 100_000 {
-        m.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
-    }
-    m.insert(k, (v, Instant::now()));
-}
-
-impl AuthCache {
-    /// Forget everything: called after any membership or API key change.
-    pub fn invalidate(&self) {
-        self.roles
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
-        self.keys.write().unwrap_or_else(|p| p.into_inner()).clear();
-    }
-}
-
-/// Who is calling, in which tenant, with which role.
+/// The authenticated caller (extractor); derefs to the application's [`Principal`].
 #[derive(Clone, Debug)]
-pub struct Principal {
-    pub user_id: UserId,
-    pub tenant_id: TenantId,
-    pub role: Role,
-    pub api_key: Option<ApiKeyId>,
-    pub ip: Option<String>,
-}
+pub struct Caller(pub Principal);
 
-impl Principal {
-    pub fn cx(&self) -> TenantCtx {
-        TenantCtx::new(self.tenant_id)
-    }
-
-    pub fn actor(&self) -> Actor {
-        match self.api_key {
-            Some(id) => Actor::ApiKey {
-                id,
-                created_by: self.user_id,
-            },
-            None => Actor::User { id: self.user_id },
-        }
-    }
-
-    /// Fails with 403 unless the caller's role is at least `min`.
-    pub fn require(&self, min: Role) -> Result<(), ApiError> {
-        if self.role >= min {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(format!(
-                "this action needs the {min} role or higher; you are {}",
-                self.role
-            )))
-        }
+impl Deref for Caller {
+    type Target = Principal;
+    fn deref(&self) -> &Principal {
+        &self.0
     }
 }
 
@@ -266,73 +58,17 @@ fn credential(parts: &Parts) -> Option<&str> {
         .map(str::trim)
 }
 
-impl AppState {
-    async fn role(&self, tenant: TenantId, user: UserId) -> Result<Option<Role>, ApiError> {
-        if let Some(r) = cached(&self.cache.roles, &(tenant, user)) {
-            return Ok(r);
-        }
-        let r = self.store.role_of(tenant, user).await?;
-        remember(&self.cache.roles, (tenant, user), r);
-        Ok(r)
-    }
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
 
-    async fn api_key(&self, key: &str) -> Result<Option<ApiKeyGrant>, ApiError> {
-        let hash = sha256(key.as_bytes());
-        if let Some(g) = cached(&self.cache.keys, &hash) {
-            return Ok(g);
-        }
-        let g = self.store.api_key_grant(&hash).await?;
-        remember(&self.cache.keys, hash, g.clone());
-        Ok(g)
-    }
-
-    /// Resolves the request's credential to a principal.
-    pub async fn authenticate(&self, parts: &Parts) -> Result<Principal, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = credential(parts).ok_or_else(|| {
             ApiError::unauthorized(
                 "missing credentials: send Authorization: Bearer <token> or x-api-key",
             )
         })?;
-        let ip = client_ip(parts, self.config.trust_forwarded_for);
-        if token.starts_with(API_KEY_PREFIX) {
-            let grant = self
-                .api_key(token)
-                .await?
-                .ok_or_else(|| ApiError::unauthorized("the API key is invalid or revoked"))?;
-            // A key never exceeds its creator's current role; a creator who left takes
-            // the key's access with them.
-            let creator = grant.creator_role.ok_or_else(|| {
-                ApiError::unauthorized("the API key's creator is no longer a member")
-            })?;
-            return Ok(Principal {
-                user_id: grant.created_by,
-                tenant_id: grant.tenant_id,
-                role: grant.key_role.min(creator),
-                api_key: Some(grant.key_id),
-                ip,
-            });
-        }
-        let claims = self.tokens.verify(token)?;
-        let (user, tenant) = (UserId(claims.sub), TenantId(claims.tid));
-        let role = self
-            .role(tenant, user)
-            .await?
-            .ok_or_else(|| ApiError::unauthorized("you are no longer a member of this tenant"))?;
-        Ok(Principal {
-            user_id: user,
-            tenant_id: tenant,
-            role,
-            api_key: None,
-            ip,
-        })
-    }
-}
-
-impl FromRequestParts<AppState> for Principal {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        state.authenticate(parts).await
+        let ip = client_ip(parts, state.config.trust_forwarded_for);
+        Ok(Caller(state.auth.authenticate(token, ip).await?))
     }
 }
 
@@ -347,30 +83,5 @@ impl FromRequestParts<AppState> for ClientIp {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         Ok(ClientIp(client_ip(parts, state.config.trust_forwarded_for)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_round_trip() {
-        let h = hash_password("correct horse").unwrap();
-        assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password(Some(&h), "correct horse"));
-        assert!(!verify_password(Some(&h), "wrong horse"));
-        assert!(!verify_password(None, "correct horse"));
-        assert!(!verify_password(Some("garbage"), "x"));
-    }
-
-    #[test]
-    fn tokens_round_trip_and_reject_other_keys() {
-        let keys = TokenKeys::new(&[7u8; 32]);
-        let (u, t) = (UserId::new(), TenantId::new());
-        let tok = keys.issue(u, t).unwrap();
-        let c = keys.verify(&tok).unwrap();
-        assert_eq!((c.sub, c.tid), (u.0, t.0));
-        assert!(TokenKeys::new(&[8u8; 32]).verify(&tok).is_err());
     }
 }

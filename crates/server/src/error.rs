@@ -2,9 +2,9 @@
 //! with a stable `code` and the request's `trace_id`; internal details are logged with the
 //! trace id and never sent.
 
-use crate::trace::current_trace_id;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use morningai_app::trace::current_trace_id;
 use morningai_core::Error;
 use serde::Serialize;
 
@@ -96,6 +96,24 @@ impl From<Error> for ApiError {
             Error::NotFound(what) => ApiError::not_found(what),
             Error::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
             Error::Invalid { field, message } => ApiError::invalid(field, message),
+            Error::InvalidFields(problems) => {
+                let detail = Error::InvalidFields(problems.clone()).to_string();
+                ApiError {
+                    errors: problems
+                        .into_iter()
+                        .map(|p| FieldError {
+                            field: p.field,
+                            message: p.message,
+                        })
+                        .collect(),
+                    ..ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "validation_failed",
+                        detail,
+                    )
+                }
+            }
+            Error::Unauthorized(m) => ApiError::unauthorized(m),
             Error::Forbidden(m) => ApiError::forbidden(m),
             Error::Unavailable { code, message } => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message)

@@ -57,6 +57,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// An optional JSON body: empty (or only whitespace) is `None`.
+pub fn optional_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<Option<T>, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    parse_json(bytes).map(Some)
+}
+
 /// The offending field: the path to the error, or for an unknown or missing field, that
 /// field's own name.
 fn field_of(path: &str, message: &str) -> String {

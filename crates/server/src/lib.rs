@@ -1,36 +1,32 @@
-//! MorningAI's HTTP API (axum): routes, authentication, problem responses, tracing,
-//! metrics and the OpenAPI document. The server is backend-agnostic: it holds an
-//! `Arc<dyn Store>` chosen at start-up.
+//! MorningAI's HTTP surface (axum): the `/api/v1` REST API, the LangGraph Server API, SSE
+//! streams, problem responses, tracing, metrics and the OpenAPI document. It is an adapter
+//! over the application (`morningai_app`): handlers parse and authenticate, call a use
+//! case, and map its domain errors to problems.
 
-pub mod assistants;
 pub mod auth;
-pub mod codegen;
-pub mod config;
-pub mod documents;
 pub mod error;
 pub mod extract;
-pub mod faq;
-pub mod indexing;
 pub mod langgraph;
-pub mod models;
 pub mod openapi;
 pub mod routes;
-pub mod runtime;
 pub mod state;
 pub mod trace;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
-use axum::routing::{get, patch, post};
+use axum::http::{Method, StatusCode};
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use error::ApiError;
+use langgraph::{approvals, graphs, runs, store as lg_store, threads};
+use morningai_app::Application;
 use routes::{
-    api_keys, assistants as assistant_routes, auth as auth_routes, documents as document_routes,
-    events, memory, models as model_routes, projects, queue, schedules, system, tasks, tenant,
+    api_keys, assistants, auth as auth_routes, documents, events, memory, models, projects, queue,
+    schedules, system, tasks, tenant,
 };
 pub use state::AppState;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 
 async fn not_found() -> ApiError {
@@ -51,166 +47,138 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response:
     axum::response::IntoResponse::into_response(ApiError::internal("handler", "panic"))
 }
 
+/// One route: method, path (axum and OpenAPI write parameters alike, `{id}`), handler.
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    handler: MethodRouter<AppState>,
+}
+
+macro_rules! routes {
+    ($($method:ident $path:literal => $handler:expr),* $(,)?) => {
+        vec![$(Route {
+            method: Method::from_bytes(stringify!($method).to_uppercase().as_bytes())
+                .expect("an HTTP method"),
+            path: $path,
+            handler: $method($handler),
+        }),*]
+    };
+}
+
+/// Every route the server answers. The router is built from this table and only from it,
+/// and a test checks that the OpenAPI document describes exactly these routes.
+pub fn route_table() -> Vec<Route> {
+    routes![
+        post "/api/v1/auth/signup" => auth_routes::signup,
+        post "/api/v1/auth/login" => auth_routes::login,
+        post "/api/v1/auth/refresh" => auth_routes::refresh,
+        post "/api/v1/auth/logout" => auth_routes::logout,
+        post "/api/v1/auth/switch-tenant" => auth_routes::switch_tenant,
+        get "/api/v1/me" => auth_routes::me,
+        get "/api/v1/tenant" => tenant::get,
+        patch "/api/v1/tenant" => tenant::update,
+        post "/api/v1/tenants" => tenant::create,
+        get "/api/v1/tenant/members" => tenant::members,
+        post "/api/v1/tenant/members" => tenant::add_member,
+        patch "/api/v1/tenant/members/{user_id}" => tenant::update_member,
+        delete "/api/v1/tenant/members/{user_id}" => tenant::remove_member,
+        get "/api/v1/tenant/ai" => models::get_settings,
+        put "/api/v1/tenant/ai" => models::put_settings,
+        get "/api/v1/usage" => models::usage,
+        get "/api/v1/api-keys" => api_keys::list,
+        post "/api/v1/api-keys" => api_keys::create,
+        delete "/api/v1/api-keys/{id}" => api_keys::revoke,
+        get "/api/v1/projects" => projects::list,
+        post "/api/v1/projects" => projects::create,
+        get "/api/v1/projects/{id}" => projects::get,
+        patch "/api/v1/projects/{id}" => projects::update,
+        delete "/api/v1/projects/{id}" => projects::delete,
+        get "/api/v1/tasks" => tasks::list,
+        post "/api/v1/tasks" => tasks::create,
+        get "/api/v1/tasks/{id}" => tasks::get,
+        post "/api/v1/tasks/{id}/cancel" => tasks::cancel,
+        get "/api/v1/tasks/{id}/events" => events::task_events,
+        get "/api/v1/events" => events::tenant_events,
+        get "/api/v1/schedules" => schedules::list,
+        post "/api/v1/schedules" => schedules::create,
+        delete "/api/v1/schedules/{id}" => schedules::delete,
+        get "/api/v1/queue" => queue::depth,
+        get "/api/v1/queue/dead" => queue::dead,
+        delete "/api/v1/queue/dead" => queue::purge_all,
+        delete "/api/v1/queue/dead/{id}" => queue::purge_one,
+        post "/api/v1/queue/dead/{id}/retry" => queue::retry,
+        get "/api/v1/memory/collections" => memory::list_collections,
+        post "/api/v1/memory/collections" => memory::create_collection,
+        get "/api/v1/memory/collections/{id}" => memory::get_collection,
+        delete "/api/v1/memory/collections/{id}" => memory::delete_collection,
+        get "/api/v1/memory/collections/{id}/items" => memory::list_items,
+        post "/api/v1/memory/collections/{id}/items" => memory::add_item,
+        delete "/api/v1/memory/collections/{id}/items/{item_id}" => memory::delete_item,
+        post "/api/v1/memory/search" => memory::search,
+        post "/api/v1/memory/answer" => memory::answer,
+        get "/api/v1/assistants" => assistants::list,
+        post "/api/v1/assistants" => assistants::create,
+        get "/api/v1/assistants/{id}" => assistants::get,
+        patch "/api/v1/assistants/{id}" => assistants::patch,
+        get "/api/v1/documents" => documents::list,
+        post "/api/v1/documents" => documents::create,
+        get "/api/v1/documents/export" => documents::export,
+        post "/api/v1/documents/import" => documents::import,
+        get "/api/v1/documents/{id}" => documents::get,
+        patch "/api/v1/documents/{id}" => documents::patch,
+        delete "/api/v1/documents/{id}" => documents::delete,
+        get "/api/v1/documents/{id}/versions" => documents::versions,
+        post "/api/v1/documents/{id}/versions" => documents::save,
+        get "/api/v1/documents/{id}/versions/{n}" => documents::version,
+        get "/api/v1/documents/{id}/diff" => documents::diff,
+        post "/api/v1/documents/{id}/publish" => documents::publish,
+        post "/api/v1/documents/{id}/restore" => documents::restore,
+        get "/api/v1/approvals" => approvals::list,
+        post "/api/v1/approvals/{id}/approve" => approvals::approve,
+        post "/api/v1/approvals/{id}/reject" => approvals::reject,
+        get "/api/v1/graphs" => graphs::list,
+        post "/api/v1/graphs" => graphs::create,
+        delete "/api/v1/graphs/{id}" => graphs::delete,
+        get "/api/v1/openapi.json" => system::openapi,
+        post "/assistants" => threads::create_assistant,
+        post "/assistants/search" => threads::search_assistants,
+        get "/assistants/{id}" => threads::get_assistant,
+        post "/threads" => threads::create_thread,
+        post "/threads/search" => threads::search_threads,
+        get "/threads/{id}" => threads::get_thread,
+        patch "/threads/{id}" => threads::patch_thread,
+        delete "/threads/{id}" => threads::delete_thread,
+        get "/threads/{id}/state" => threads::get_state,
+        post "/threads/{id}/state" => threads::update_state,
+        get "/threads/{id}/state/{checkpoint}" => threads::get_state_at,
+        get "/threads/{id}/history" => threads::history_get,
+        post "/threads/{id}/history" => threads::history,
+        get "/threads/{id}/runs" => runs::list,
+        post "/threads/{id}/runs" => runs::create,
+        post "/threads/{id}/runs/stream" => runs::stream_thread,
+        post "/threads/{id}/runs/wait" => runs::wait,
+        get "/threads/{id}/runs/{run}" => runs::get,
+        post "/threads/{id}/runs/{run}/cancel" => runs::cancel,
+        get "/threads/{id}/runs/{run}/join" => runs::join,
+        get "/threads/{id}/runs/{run}/stream" => runs::join_stream,
+        post "/runs/stream" => runs::stream_stateless,
+        post "/runs/wait" => runs::wait_stateless,
+        get "/store/items" => lg_store::get_item,
+        put "/store/items" => lg_store::put_item,
+        delete "/store/items" => lg_store::delete_item,
+        post "/store/items/search" => lg_store::search_items,
+        post "/store/namespaces" => lg_store::list_namespaces,
+        get "/healthz" => system::healthz,
+        get "/readyz" => system::readyz,
+        get "/metrics" => system::metrics,
+    ]
+}
+
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/auth/signup", post(auth_routes::signup))
-        .route("/auth/login", post(auth_routes::login))
-        .route("/auth/refresh", post(auth_routes::refresh))
-        .route("/auth/logout", post(auth_routes::logout))
-        .route("/auth/switch-tenant", post(auth_routes::switch_tenant))
-        .route("/me", get(auth_routes::me))
-        .route("/tenant", get(tenant::get).patch(tenant::update))
-        .route("/tenants", post(tenant::create))
-        .route(
-            "/tenant/members",
-            get(tenant::members).post(tenant::add_member),
-        )
-        .route(
-            "/tenant/members/{user_id}",
-            patch(tenant::update_member).delete(tenant::remove_member),
-        )
-        .route("/api-keys", get(api_keys::list).post(api_keys::create))
-        .route("/api-keys/{id}", axum::routing::delete(api_keys::revoke))
-        .route("/projects", get(projects::list).post(projects::create))
-        .route(
-            "/projects/{id}",
-            get(projects::get)
-                .patch(projects::update)
-                .delete(projects::delete),
-        )
-        .route("/tasks", get(tasks::list).post(tasks::create))
-        .route("/tasks/{id}", get(tasks::get))
-        .route("/tasks/{id}/cancel", post(tasks::cancel))
-        .route("/tasks/{id}/events", get(events::task_events))
-        .route("/events", get(events::tenant_events))
-        .route("/schedules", get(schedules::list).post(schedules::create))
-        .route("/schedules/{id}", axum::routing::delete(schedules::delete))
-        .route("/queue", get(queue::depth))
-        .route("/queue/dead", get(queue::dead).delete(queue::purge_all))
-        .route("/queue/dead/{id}", axum::routing::delete(queue::purge_one))
-        .route("/queue/dead/{id}/retry", post(queue::retry))
-        .route("/openapi.json", get(system::openapi))
-        .route(
-            "/memory/collections",
-            get(memory::list_collections).post(memory::create_collection),
-        )
-        .route(
-            "/memory/collections/{id}",
-            get(memory::get_collection).delete(memory::delete_collection),
-        )
-        .route(
-            "/memory/collections/{id}/items",
-            get(memory::list_items).post(memory::add_item),
-        )
-        .route(
-            "/memory/collections/{id}/items/{item_id}",
-            axum::routing::delete(memory::delete_item),
-        )
-        .route("/memory/search", post(memory::search))
-        .route("/memory/answer", post(memory::answer))
-        .route(
-            "/tenant/ai",
-            get(model_routes::get_settings).put(model_routes::put_settings),
-        )
-        .route("/usage", get(model_routes::usage))
-        .route(
-            "/assistants",
-            get(assistant_routes::list).post(assistant_routes::create),
-        )
-        .route(
-            "/assistants/{id}",
-            get(assistant_routes::get).patch(assistant_routes::patch),
-        )
-        .route(
-            "/documents",
-            get(document_routes::list).post(document_routes::create),
-        )
-        .route("/documents/export", get(document_routes::export))
-        .route("/documents/import", post(document_routes::import))
-        .route(
-            "/documents/{id}",
-            get(document_routes::get)
-                .patch(document_routes::patch)
-                .delete(document_routes::delete),
-        )
-        .route(
-            "/documents/{id}/versions",
-            get(document_routes::versions).post(document_routes::save),
-        )
-        .route(
-            "/documents/{id}/versions/{n}",
-            get(document_routes::version),
-        )
-        .route("/documents/{id}/diff", get(document_routes::diff))
-        .route("/documents/{id}/publish", post(document_routes::publish))
-        .route("/documents/{id}/restore", post(document_routes::restore));
-    let api = api
-        .route("/approvals", get(langgraph::approvals::list))
-        .route(
-            "/approvals/{id}/approve",
-            post(langgraph::approvals::approve),
-        )
-        .route("/approvals/{id}/reject", post(langgraph::approvals::reject))
-        .route(
-            "/graphs",
-            get(langgraph::graphs::list).post(langgraph::graphs::create),
-        )
-        .route(
-            "/graphs/{id}",
-            axum::routing::delete(langgraph::graphs::delete),
-        );
-    use langgraph::routes as lg;
-    let langgraph = Router::new()
-        .route("/assistants", post(lg::create_assistant))
-        .route("/assistants/search", post(lg::search_assistants))
-        .route("/assistants/{id}", get(lg::get_assistant))
-        .route("/threads", post(lg::create_thread))
-        .route("/threads/search", post(lg::search_threads))
-        .route(
-            "/threads/{id}",
-            get(lg::get_thread)
-                .patch(lg::patch_thread)
-                .delete(lg::delete_thread),
-        )
-        .route(
-            "/threads/{id}/state",
-            get(lg::get_thread_state).post(lg::update_thread_state),
-        )
-        .route(
-            "/threads/{id}/state/{checkpoint}",
-            get(lg::get_thread_state_at),
-        )
-        .route(
-            "/threads/{id}/history",
-            get(lg::thread_history).post(lg::thread_history),
-        )
-        .route(
-            "/threads/{id}/runs",
-            get(lg::list_runs).post(lg::create_thread_run),
-        )
-        .route("/threads/{id}/runs/stream", post(lg::stream_thread_run))
-        .route("/threads/{id}/runs/wait", post(lg::wait_thread_run))
-        .route("/threads/{id}/runs/{run}", get(lg::get_run))
-        .route("/threads/{id}/runs/{run}/cancel", post(lg::cancel_run))
-        .route("/threads/{id}/runs/{run}/join", get(lg::join_run))
-        .route("/threads/{id}/runs/{run}/stream", get(lg::join_stream))
-        .route("/runs/stream", post(lg::stream_stateless))
-        .route("/runs/wait", post(lg::wait_stateless))
-        .route(
-            "/store/items",
-            get(langgraph::store::get_item)
-                .put(langgraph::store::put_item)
-                .delete(langgraph::store::delete_item),
-        )
-        .route("/store/items/search", post(langgraph::store::search_items))
-        .route("/store/namespaces", post(langgraph::store::list_namespaces));
     let body_limit = state.config.body_limit_bytes;
-    Router::new()
-        .nest("/api/v1", api)
-        .merge(langgraph)
-        .route("/healthz", get(system::healthz))
-        .route("/readyz", get(system::readyz))
-        .route("/metrics", get(system::metrics))
+    route_table()
+        .into_iter()
+        .fold(Router::new(), |r, route| r.route(route.path, route.handler))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(axum::middleware::from_fn(trace::mark_route))
@@ -225,11 +193,11 @@ pub fn router(state: AppState) -> Router {
 /// Serves the API on `listener` until `shutdown` resolves, then drains in-flight requests.
 pub async fn serve(
     listener: TcpListener,
-    state: AppState,
+    app: Arc<Application>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
+    let service = router(AppState::new(app)).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -1,5 +1,6 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
+use crate::langgraph::{approvals, graphs, runs, store as lg_store, threads};
 use crate::routes::{
     api_keys, assistants, auth, documents, events, memory, models, projects, queue, schedules,
     system, tasks, tenant,
@@ -30,7 +31,7 @@ impl Modify for Security {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "MorningAI API", description = "Multi-tenant platform for autonomous AI agents."),
+    info(title = "MorningAI API", description = "Multi-tenant platform for autonomous AI agents: the REST API under /api/v1 and the LangGraph Server API at the root."),
     modifiers(&Security),
     paths(
         auth::signup, auth::login, auth::refresh, auth::logout, auth::switch_tenant, auth::me,
@@ -50,8 +51,16 @@ impl Modify for Security {
         documents::create, documents::list, documents::get, documents::patch, documents::delete,
         documents::versions, documents::save, documents::version, documents::diff,
         documents::publish, documents::restore, documents::export, documents::import,
-        crate::langgraph::approvals::list, crate::langgraph::approvals::approve, crate::langgraph::approvals::reject,
-        crate::langgraph::graphs::create, crate::langgraph::graphs::list, crate::langgraph::graphs::delete,
+        approvals::list, approvals::approve, approvals::reject,
+        graphs::create, graphs::list, graphs::delete,
+        threads::create_assistant, threads::search_assistants, threads::get_assistant,
+        threads::create_thread, threads::search_threads, threads::get_thread, threads::patch_thread,
+        threads::delete_thread, threads::get_state, threads::update_state, threads::get_state_at,
+        threads::history, threads::history_get,
+        runs::create, runs::list, runs::get, runs::cancel, runs::join, runs::wait, runs::wait_stateless,
+        runs::stream_thread, runs::stream_stateless, runs::join_stream,
+        lg_store::put_item, lg_store::get_item, lg_store::delete_item, lg_store::search_items,
+        lg_store::list_namespaces,
         system::healthz, system::readyz, system::metrics, system::openapi,
     )
 )]
@@ -59,4 +68,49 @@ struct ApiDoc;
 
 pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// The router and the document describe the same (method, path) pairs: a route added
+    /// without its annotation, or an annotation without its route, fails here.
+    #[test]
+    fn every_route_is_documented_and_every_documented_route_exists() {
+        let served: BTreeSet<(String, String)> = crate::route_table()
+            .iter()
+            .map(|r| (r.method.as_str().to_owned(), r.path.to_owned()))
+            .collect();
+        let doc = super::document();
+        let mut documented = BTreeSet::new();
+        for (path, item) in &doc.paths.paths {
+            let ops = [
+                ("GET", &item.get),
+                ("POST", &item.post),
+                ("PUT", &item.put),
+                ("PATCH", &item.patch),
+                ("DELETE", &item.delete),
+                ("HEAD", &item.head),
+                ("OPTIONS", &item.options),
+                ("TRACE", &item.trace),
+            ];
+            for (m, op) in ops {
+                if op.is_some() {
+                    documented.insert((m.to_owned(), path.clone()));
+                }
+            }
+        }
+        let undocumented: Vec<_> = served.difference(&documented).collect();
+        let unserved: Vec<_> = documented.difference(&served).collect();
+        assert!(
+            undocumented.is_empty() && unserved.is_empty(),
+            "undocumented routes: {undocumented:?}; documented but not served: {unserved:?}"
+        );
+        assert_eq!(
+            served.len(),
+            crate::route_table().len(),
+            "a route is listed twice"
+        );
+    }
 }

@@ -1,23 +1,14 @@
 //! Per-request tracing: a W3C `traceparent` is accepted from the client (or started here),
-//! returned on the response, attached to the request's span, and made available to error
-//! bodies and new tasks through a task-local. Also records the HTTP metrics.
+//! returned on the response, attached to the request's span, and made the application's
+//! current trace id (error bodies and new tasks carry it). Also records the HTTP metrics.
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
-use rand::Rng;
+use morningai_app::trace::{random_hex, with_trace_id};
 use std::time::Instant;
 use tracing::Instrument;
-
-tokio::task_local! {
-    static TRACE_ID: String;
-}
-
-/// The trace id of the request being handled ("" outside a request).
-pub fn current_trace_id() -> String {
-    TRACE_ID.try_with(Clone::clone).unwrap_or_default()
-}
 
 fn is_hex(s: &str, len: usize) -> bool {
     s.len() == len
@@ -39,18 +30,6 @@ fn parse_traceparent(v: &str) -> Option<(String, String)> {
     valid.then(|| (trace.to_owned(), flags.to_owned()))
 }
 
-/// A fresh W3C trace id (32 hex digits), for work that starts outside a request.
-pub fn new_trace_id() -> String {
-    random_hex(16)
-}
-
-fn random_hex(bytes: usize) -> String {
-    let mut rng = rand::rng();
-    (0..bytes)
-        .map(|_| format!("{:02x}", rng.random::<u8>()))
-        .collect()
-}
-
 pub async fn middleware(req: Request, next: Next) -> Response {
     let start = Instant::now();
     let (trace_id, flags) = req
@@ -68,9 +47,7 @@ pub async fn middleware(req: Request, next: Next) -> Response {
         trace_id = %trace_id,
         request_id = %span_id,
     );
-    let mut res = TRACE_ID
-        .scope(trace_id.clone(), next.run(req).instrument(span.clone()))
-        .await;
+    let mut res = with_trace_id(trace_id.clone(), next.run(req).instrument(span.clone())).await;
     let headers = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&format!("00-{trace_id}-{span_id}-{flags}")) {
         headers.insert("traceparent", v);

@@ -8,8 +8,8 @@
 mod common;
 
 use common::*;
+use morningai_app::agents::render::citations_in;
 use morningai_conformance::fake_openai::Reply;
-use morningai_server::faq::citations_in;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -53,7 +53,7 @@ async fn submit(app: &TestApp, who: &Account, kind: &str, input: Value) -> Value
 fn check_document(root: &Path, question: &str, task: &Value, text: &str) {
     assert!(text.starts_with(&format!("# {question}\n")), "{text}");
     let mut at = 0;
-    for s in morningai_server::faq::LAYOUT
+    for s in morningai_app::agents::render::LAYOUT
         .iter()
         .chain(["## Metadata"].iter())
     {
@@ -458,7 +458,7 @@ async fn a_models_invented_citations_are_caught_rewritten_then_removed() {
         .await;
     let text = v["text"].as_str().unwrap();
     let mut at = 0;
-    for h in morningai_server::faq::LAYOUT
+    for h in morningai_app::agents::render::LAYOUT
         .iter()
         .chain(["## Metadata"].iter())
     {

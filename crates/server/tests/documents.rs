@@ -375,7 +375,7 @@ async fn export_then_import_round_trips(app: TestApp) {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["content-type"], "application/zip");
     let zip = res.bytes().await.unwrap().to_vec();
-    let files = morningai_server::documents::unzip_files(&zip).unwrap();
+    let files = morningai_app::documents::unzip_files(&zip).unwrap();
     let paths: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
     assert_eq!(
         paths,
@@ -405,7 +405,7 @@ async fn export_then_import_round_trips(app: TestApp) {
         .send()
         .await
         .unwrap();
-    let again = morningai_server::documents::unzip_files(&res.bytes().await.unwrap()).unwrap();
+    let again = morningai_app::documents::unzip_files(&res.bytes().await.unwrap()).unwrap();
     assert_eq!(again, files, "export → import → export is the identity");
     // Importing the same again changes nothing; a changed file is a new version.
     let (_, report) = import_zip(&app, &a, &p2, zip).await;
@@ -417,7 +417,7 @@ async fn export_then_import_round_trips(app: TestApp) {
         &app,
         &a,
         &p2,
-        morningai_server::documents::zip_files(&changed).unwrap(),
+        morningai_app::documents::zip_files(&changed).unwrap(),
     )
     .await;
     assert_eq!(

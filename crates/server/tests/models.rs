@@ -24,7 +24,7 @@ mod defaults {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn production_refuses_internal_provider_addresses() {
     let app = spawn_app_with(Backend::Sqlite, |c| {
-        c.env = morningai_server::config::Environment::Production;
+        c.env = morningai_app::config::Environment::Production;
     })
     .await;
     let a = app.signup("models-prod").await;

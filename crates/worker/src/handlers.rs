@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use morningai_core::events::TaskEventKind;
 use morningai_core::task_kinds::TaskKinds;
-use morningai_core::{TaskId, TenantId};
+use morningai_core::{TaskId, TenantId, UserId};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -47,6 +47,10 @@ pub struct JobContext {
     pub tenant_id: TenantId,
     pub input: Value,
     pub attempt: u32,
+    /// The trace id of the request that created the task ("" when unknown).
+    pub trace_id: String,
+    /// Who created the task.
+    pub created_by: Option<UserId>,
     /// Cancelled when the task is cancelled or the worker must stop; the runtime also
     /// drops the handler's future then, so it stops at its next await point.
     pub cancel: CancellationToken,

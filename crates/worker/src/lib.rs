@@ -12,6 +12,6 @@ pub mod scheduler;
 pub mod service;
 
 pub use handlers::{Handler, JobContext, JobError, Registry};
-pub use pool::{Hooks, NoHooks, WorkerConfig, run_pool};
+pub use pool::{Hooks, NoHooks, Started, WorkerConfig, run_pool};
 pub use service::TaskService;
 pub use tokio_util::sync::CancellationToken;

@@ -6,7 +6,7 @@ use crate::handlers::{Emitter, JobContext, JobError, Registry};
 use async_trait::async_trait;
 use morningai_core::events::TaskEventKind;
 use morningai_core::queue::{Failure, Heartbeat, JobQueue, Lease};
-use morningai_core::{TaskId, TenantId};
+use morningai_core::{TaskId, TenantId, UserId};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,13 +40,20 @@ impl Default for WorkerConfig {
 /// the event stream; benchmarks use [`NoHooks`].
 #[async_trait]
 pub trait Hooks: Send + Sync + 'static {
-    /// Before running. False: the task already finished or was cancelled; the job is
-    /// acknowledged without running.
-    async fn started(&self, lease: &Lease) -> bool;
+    /// Before running: what the task row says about it. None: the task already finished
+    /// or was cancelled; the job is acknowledged without running.
+    async fn started(&self, lease: &Lease) -> Option<Started>;
     async fn succeeded(&self, lease: &Lease, result: Value);
     async fn failed(&self, lease: &Lease, error: &str, outcome: &Failure);
     async fn cancelled(&self, lease: &Lease);
     async fn emit(&self, tenant: TenantId, task: TaskId, kind: TaskEventKind, data: Value);
+}
+
+/// What the pool learns about a task when its job starts.
+#[derive(Clone, Debug, Default)]
+pub struct Started {
+    pub trace_id: String,
+    pub created_by: Option<UserId>,
 }
 
 /// Runs jobs without recording anything (benchmarks, queue-only use).
@@ -54,8 +61,8 @@ pub struct NoHooks;
 
 #[async_trait]
 impl Hooks for NoHooks {
-    async fn started(&self, _: &Lease) -> bool {
-        true
+    async fn started(&self, _: &Lease) -> Option<Started> {
+        Some(Started::default())
     }
     async fn succeeded(&self, _: &Lease, _: Value) {}
     async fn failed(&self, _: &Lease, _: &str, _: &Failure) {}
@@ -195,10 +202,20 @@ async fn run_one(shared: &Shared, lease: Lease) -> bool {
             .max(lease.enqueued_at))
     .to_std()
     .unwrap_or_default();
-    if !shared.hooks.started(&lease).await {
+    let Some(started) = shared.hooks.started(&lease).await else {
         let _ = shared.done.send(lease);
         return true;
-    }
+    };
+    // Everything the handler logs carries the task and the trace id of the request that
+    // created it (the id the user sees on the result).
+    let span = tracing::info_span!(
+        "job",
+        task_id = %lease.job.id,
+        tenant_id = %lease.job.tenant_id,
+        kind = %kind,
+        attempt = lease.attempt,
+        trace_id = %started.trace_id,
+    );
     metrics::counter!("morningai_jobs_started_total", "kind" => kind.clone()).increment(1);
     metrics::histogram!("morningai_job_queue_latency_seconds", "kind" => kind.clone())
         .record(queue_latency.as_secs_f64());
@@ -222,10 +239,12 @@ async fn run_one(shared: &Shared, lease: Lease) -> bool {
         tenant_id: lease.job.tenant_id,
         input: lease.job.payload.clone(),
         attempt: lease.attempt,
+        trace_id: started.trace_id,
+        created_by: started.created_by,
         cancel: cancel.clone(),
         emitter: Arc::new(HookEmitter(shared.hooks.clone())),
     };
-    let run = handler.run(ctx);
+    let run = tracing::Instrument::instrument(handler.run(ctx), span.clone());
     tokio::pin!(run);
     let deadline = tokio::time::sleep(lease.job.timeout);
     tokio::pin!(deadline);

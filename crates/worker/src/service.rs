@@ -1,7 +1,7 @@
 //! The task service keeps the task row (system of record), the stored events, the event
 //! bus and the queue in step. The API, the scheduler and the worker pool all go through it.
 
-use crate::pool::Hooks;
+use crate::pool::{Hooks, Started};
 use async_trait::async_trait;
 use morningai_core::entities::{NewTask, Task, TaskCreated, TaskOutcome, TaskStatus};
 use morningai_core::events::{EventBus, NewTaskEvent, TaskEvent, TaskEventKind};
@@ -119,22 +119,25 @@ impl TaskService {
 
 #[async_trait]
 impl Hooks for TaskService {
-    async fn started(&self, lease: &Lease) -> bool {
+    async fn started(&self, lease: &Lease) -> Option<Started> {
         let cx = TenantCtx::new(lease.job.tenant_id);
         match self
             .store
             .start_task(cx, lease.job.id, json!({"attempt": lease.attempt}))
             .await
         {
-            Ok(Some((_, event))) => {
+            Ok(Some((task, event))) => {
                 self.publish(&event).await;
-                true
+                Some(Started {
+                    trace_id: task.trace_id,
+                    created_by: task.created_by,
+                })
             }
-            Ok(None) => false,
+            Ok(None) => None,
             Err(e) => {
                 // Not knowing is not a reason to skip: run it (handlers are at-least-once).
                 tracing::warn!(error = %e, task = %lease.job.id, "marking the task running failed");
-                true
+                Some(Started::default())
             }
         }
     }

@@ -1,14 +1,10 @@
-//! Graphs served the LangGraph Server way: assistants (a graph and its configuration),
-//! threads (checkpointed state), runs (queued jobs of kind `graph_run`), SSE streams in
-//! the shapes the official `langgraph-sdk` client parses, and human approvals of
-//! interrupts, and the long-term store (`/store/*`).
+//! The LangGraph Server API (assistants, threads, runs and their streams, the long-term
+//! store) that the official `langgraph-sdk` clients call, and the platform's approvals of
+//! graph interrupts and uploaded graphs. Auth is the platform's (`x-api-key` or bearer);
+//! everything is tenant-scoped. The use cases are `morningai_app::graphs`.
 
 pub mod approvals;
-pub mod catalog;
 pub mod graphs;
-pub mod routes;
 pub mod runs;
 pub mod store;
-pub mod sweeper;
-
-pub use catalog::Catalog;
+pub mod threads;

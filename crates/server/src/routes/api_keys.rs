@@ -1,12 +1,13 @@
 //! API keys: one tenant each, a role no higher than the creator's, secret shown once.
 
-use crate::auth::{Principal, mint_api_key};
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, Path};
 use crate::routes::clean_name;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
+use morningai_app::auth::mint_api_key;
 use morningai_core::entities::ApiKey;
 use morningai_core::{ApiKeyId, Role};
 use serde::{Deserialize, Serialize};
@@ -34,7 +35,7 @@ pub struct CreatedApiKey {
     responses((status = 201, body = CreatedApiKey), (status = 403, body = Problem)), security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Json(req): Json<CreateApiKey>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedApiKey>)> {
     who.require(Role::Member)?;
@@ -67,7 +68,7 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys", responses((status = 200, body = Vec<ApiKey>)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
 ) -> ApiResult<axum::Json<Vec<ApiKey>>> {
     who.require(Role::Admin)?;
     Ok(axum::Json(state.store.api_keys(who.cx()).await?))
@@ -78,7 +79,7 @@ pub async fn list(
     responses((status = 204), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn revoke(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Path(id): Path<ApiKeyId>,
 ) -> ApiResult<StatusCode> {
     if who.role < Role::Admin {
@@ -94,7 +95,7 @@ pub async fn revoke(
         }
     }
     state.store.revoke_api_key(who.cx(), id).await?;
-    state.cache.invalidate();
+    state.auth.invalidate();
     state
         .audit(&who, "api_key.revoke", "api_key", id, json!({}))
         .await?;

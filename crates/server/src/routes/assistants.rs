@@ -2,13 +2,13 @@
 //! admins create and change them. The same assistants are served through LangGraph's
 //! `/assistants`, and tasks and runs name them with `assistant_id`.
 
-use crate::assistants::{self, Assistant, AssistantConfig};
-use crate::auth::Principal;
+use crate::auth::Caller;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{Json, Path};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
+use morningai_app::assistants::{self, Assistant, AssistantConfig};
 use morningai_core::Role;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -47,7 +47,7 @@ pub struct AssistantList {
     responses((status = 201, body = Assistant), (status = 422, body = Problem)), security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Json(req): Json<CreateAssistant>,
 ) -> ApiResult<(StatusCode, axum::Json<Assistant>)> {
     who.require(Role::Admin)?;
@@ -77,7 +77,7 @@ pub async fn create(
     responses((status = 200, body = AssistantList)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
 ) -> ApiResult<axum::Json<AssistantList>> {
     Ok(axum::Json(AssistantList {
         items: assistants::list(&*state.store, who.cx()).await?,
@@ -88,7 +88,7 @@ pub async fn list(
     responses((status = 200, body = Assistant), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<Assistant>> {
     Ok(axum::Json(
@@ -101,7 +101,7 @@ pub async fn get(
     security(("bearer" = [])))]
 pub async fn patch(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Path(id): Path<Uuid>,
     Json(req): Json<PatchAssistant>,
 ) -> ApiResult<axum::Json<Assistant>> {

@@ -1,9 +1,6 @@
 //! Sign-up, login, token refresh and rotation, logout, tenant switching, and `/me`.
 
-use crate::auth::{
-    ACCESS_TTL_SECS, ClientIp, Principal, REFRESH_TTL_DAYS, check_password_policy, hash_password,
-    random_secret, sha256, verify_password,
-};
+use crate::auth::{Caller, ClientIp};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::Json;
 use crate::routes::clean_name;
@@ -11,6 +8,10 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use morningai_app::auth::{
+    ACCESS_TTL_SECS, REFRESH_TTL_DAYS, check_password_policy, hash_password, random_secret, sha256,
+    verify_password,
+};
 use morningai_core::entities::{
     Membership, NewRefreshToken, NewTenant, NewUser, RefreshUse, Tenant, User,
 };
@@ -92,7 +93,7 @@ async fn start_session(
             expires_at: chrono::Utc::now() + chrono::Duration::days(REFRESH_TTL_DAYS),
         })
         .await?;
-    let access = state.tokens.issue(user.id, tenant.id)?;
+    let access = state.auth.tokens.issue(user.id, tenant.id)?;
     let cookie = format!(
         "{REFRESH_COOKIE}={refresh}; HttpOnly; Secure; SameSite=Strict; Path=/api/v1/auth; Max-Age={}",
         REFRESH_TTL_DAYS * 86_400
@@ -332,7 +333,7 @@ pub async fn logout(
     responses((status = 200, body = Session), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn switch_tenant(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Json(req): Json<SwitchTenantRequest>,
 ) -> ApiResult<Response> {
     if who.api_key.is_some() {
@@ -353,7 +354,7 @@ pub async fn switch_tenant(
 
 /// The caller and all their memberships.
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth", responses((status = 200, body = Me)), security(("bearer" = [])))]
-pub async fn me(State(state): State<AppState>, who: Principal) -> ApiResult<axum::Json<Me>> {
+pub async fn me(State(state): State<AppState>, who: Caller) -> ApiResult<axum::Json<Me>> {
     let user = state
         .store
         .user_by_id(who.user_id)

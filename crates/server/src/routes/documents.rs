@@ -2,15 +2,15 @@
 //! diffs, restore, publish, and search over published documents. Viewers read; members
 //! write, publish and restore; admins delete.
 
-use crate::auth::Principal;
-use crate::documents::{
-    Author, DocKind, DocStatus, Document, DocumentHit, Edit, NewDocument, Version,
-};
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, Path, Query};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
+use morningai_app::documents::{
+    Author, DocKind, DocStatus, Document, DocumentHit, Edit, NewDocument, Version,
+};
 use morningai_core::{ProjectId, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -27,7 +27,7 @@ fn text(raw: String) -> ApiResult<String> {
 }
 
 /// A person (an API key writes as the user who created it).
-fn author(who: &Principal) -> Author {
+fn author(who: &Caller) -> Author {
     Author::User {
         user_id: who.user_id.to_string(),
     }
@@ -68,7 +68,7 @@ fn created(document: Document, version: Version) -> (StatusCode, axum::Json<Docu
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Json(req): Json<CreateDocument>,
 ) -> ApiResult<(StatusCode, axum::Json<DocumentWithVersion>)> {
     who.require(Role::Member)?;
@@ -115,7 +115,7 @@ pub struct DocumentList {
     responses((status = 200, body = DocumentList), (status = 422, body = Problem)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<axum::Json<DocumentList>> {
     if let Some(query) = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -145,7 +145,7 @@ pub async fn list(
     responses((status = 200, body = Document), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<Document>> {
     Ok(axum::Json(state.documents.get(who.cx(), id).await?))
@@ -164,7 +164,7 @@ pub struct PatchDocument {
     responses((status = 200, body = Document), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn patch(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Path(id): Path<Uuid>,
     Json(req): Json<PatchDocument>,
 ) -> ApiResult<axum::Json<Document>> {
@@ -181,7 +181,7 @@ pub async fn patch(
     responses((status = 204), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
     who.require(Role::Admin)?;
@@ -201,7 +201,7 @@ pub struct VersionList {
     responses((status = 200, body = VersionList), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn versions(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<VersionList>> {
     Ok(axum::Json(VersionList {
@@ -223,7 +223,7 @@ pub struct SaveVersion {
     security(("bearer" = [])))]
 pub async fn save(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Path(id): Path<Uuid>,
     Json(req): Json<SaveVersion>,
 ) -> ApiResult<(StatusCode, axum::Json<DocumentWithVersion>)> {
@@ -249,7 +249,7 @@ pub async fn save(
     responses((status = 200, body = Version), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn version(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Path((id, n)): Path<(Uuid, u32)>,
 ) -> ApiResult<axum::Json<Version>> {
     Ok(axum::Json(state.documents.version(who.cx(), id, n).await?))
@@ -274,7 +274,7 @@ pub struct Diff {
     responses((status = 200, body = Diff), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn diff(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Path(id): Path<Uuid>,
     Query(q): Query<DiffQuery>,
 ) -> ApiResult<axum::Json<Diff>> {
@@ -297,7 +297,7 @@ pub struct Publish {
     responses((status = 200, body = Document), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn publish(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Path(id): Path<Uuid>,
     body: axum::body::Bytes,
 ) -> ApiResult<axum::Json<Document>> {
@@ -331,7 +331,7 @@ pub struct Restore {
     responses((status = 201, body = DocumentWithVersion), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn restore(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Path(id): Path<Uuid>,
     Json(req): Json<Restore>,
 ) -> ApiResult<(StatusCode, axum::Json<DocumentWithVersion>)> {
@@ -356,12 +356,12 @@ pub struct ProjectQuery {
     security(("bearer" = [])))]
 pub async fn export(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Query(q): Query<ProjectQuery>,
 ) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
     let files = state.documents.export(who.cx(), q.project_id).await?;
-    let zip = crate::documents::zip_files(&files)?;
+    let zip = morningai_app::documents::zip_files(&files)?;
     Ok((
         [
             (
@@ -381,15 +381,15 @@ pub async fn export(
 /// Imports a zip of markdown files (`[docs/]<kind>/<slug>.md`) as published documents.
 #[utoipa::path(post, path = "/api/v1/documents/import", tag = "documents", params(ProjectQuery),
     request_body(content = Vec<u8>, content_type = "application/zip"),
-    responses((status = 200, body = crate::documents::ImportReport), (status = 422, body = Problem)), security(("bearer" = [])))]
+    responses((status = 200, body = morningai_app::documents::ImportReport), (status = 422, body = Problem)), security(("bearer" = [])))]
 pub async fn import(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Query(q): Query<ProjectQuery>,
     body: axum::body::Bytes,
-) -> ApiResult<axum::Json<crate::documents::ImportReport>> {
+) -> ApiResult<axum::Json<morningai_app::documents::ImportReport>> {
     who.require(Role::Member)?;
-    let files = crate::documents::unzip_files(&body)?;
+    let files = morningai_app::documents::unzip_files(&body)?;
     let report = state
         .documents
         .import(who.cx(), q.project_id, files, author(&who))

@@ -1,10 +1,9 @@
 //! Task events as Server-Sent Events: `GET /tasks/{id}/events` and `GET /events` (the
 //! whole tenant). Every frame has an `id:`; reconnecting with `Last-Event-ID` resumes after
-//! it. The stored events are the source of truth: the bus only wakes the stream up, and
-//! each wake-up (or a periodic poll, in case a bus message was lost) reads the store, so a
-//! reconnect or a dropped pub/sub message never loses an event.
+//! it. The application's tail (`morningai_app::events::Tail`) delivers each stored event
+//! exactly once, whatever order the database committed them in.
 
-use crate::auth::Principal;
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::Path;
 use crate::state::AppState;
@@ -12,20 +11,14 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
+use morningai_app::events::Tail;
 use morningai_core::events::TaskEvent;
 use morningai_core::{TaskId, TenantCtx};
-use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::time::Duration;
-use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
-/// Ids are a database-wide sequence; a transaction that took an id may commit after a
-/// later one. Re-reading this many ids back (and skipping those already sent) catches it.
-const LOOKBACK: i64 = 256;
-const POLL: Duration = Duration::from_secs(2);
-
-fn last_event_id(headers: &HeaderMap) -> ApiResult<Option<i64>> {
+pub(crate) fn last_event_id(headers: &HeaderMap) -> ApiResult<Option<i64>> {
     headers
         .get("last-event-id")
         .map(|v| {
@@ -67,31 +60,6 @@ pub(crate) fn sse(
     )
 }
 
-/// Waits until the bus announces an event of the tenant (and of `task`, if given), the poll
-/// interval passes, or a lagging receiver may have missed one; the caller then reads the
-/// store. False when the client left or the bus closed: stop streaming.
-pub(crate) async fn wake(
-    bus: &mut tokio::sync::broadcast::Receiver<TaskEvent>,
-    cx: TenantCtx,
-    task: Option<TaskId>,
-    client: &mpsc::Sender<Event>,
-) -> bool {
-    let deadline = tokio::time::sleep(POLL);
-    tokio::pin!(deadline);
-    loop {
-        tokio::select! {
-            r = bus.recv() => match r {
-                Ok(e) if e.tenant_id == cx.tenant_id && task.is_none_or(|t| t == e.task_id) => return true,
-                Ok(_) => continue,
-                Err(RecvError::Lagged(_)) => return true,
-                Err(RecvError::Closed) => return false,
-            },
-            _ = &mut deadline => return true,
-            _ = client.closed() => return false,
-        }
-    }
-}
-
 /// Streams events of the tenant (optionally one task) after `after`, until the client leaves.
 fn spawn_stream(
     state: AppState,
@@ -100,36 +68,31 @@ fn spawn_stream(
     after: i64,
 ) -> mpsc::Receiver<Event> {
     let (tx, rx) = mpsc::channel(256);
-    let mut bus = state.tasks.bus.subscribe();
+    let mut tail = Tail::new(
+        state.store.clone(),
+        state.tasks.bus.subscribe(),
+        cx,
+        task,
+        after,
+    );
     tokio::spawn(async move {
-        let mut sent: BTreeSet<i64> = BTreeSet::new();
-        let mut floor = after;
         loop {
-            let from = sent.last().map_or(floor, |max| (max - LOOKBACK).max(floor));
-            match state.store.task_events(cx, task, from, 1000).await {
-                Ok(events) => {
+            let batch = tokio::select! {
+                b = tail.next() => b,
+                _ = tx.closed() => return,
+            };
+            match batch {
+                None => return,
+                Some(Ok(events)) => {
                     for e in &events {
-                        if sent.contains(&e.id) {
-                            continue;
-                        }
                         if tx.send(frame(e)).await.is_err() {
                             return;
                         }
-                        sent.insert(e.id);
-                    }
-                    while sent.len() > 4 * LOOKBACK as usize {
-                        if let Some(min) = sent.pop_first() {
-                            floor = floor.max(min);
-                        }
-                    }
-                    if events.len() == 1000 {
-                        continue; // more backlog to replay
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "reading task events for a stream failed"),
-            }
-            if !wake(&mut bus, cx, task, &tx).await {
-                return;
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "reading task events for a stream failed")
+                }
             }
         }
     });
@@ -143,7 +106,7 @@ fn spawn_stream(
               (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn task_events(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Path(id): Path<TaskId>,
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
@@ -160,7 +123,7 @@ pub async fn task_events(
     security(("bearer" = [])))]
 pub async fn tenant_events(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let after = match last_event_id(&headers)? {

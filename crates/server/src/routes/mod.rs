@@ -14,10 +14,7 @@ pub mod system;
 pub mod tasks;
 pub mod tenant;
 
-use crate::auth::Principal;
 use crate::error::ApiResult;
-use crate::state::AppState;
-use morningai_core::entities::NewAuditEntry;
 use serde::Serialize;
 
 /// A page of a cursor-paginated list.
@@ -30,37 +27,5 @@ pub struct Page<T> {
 
 /// Trims a required display name and bounds its length.
 pub fn clean_name(field: &str, raw: &str) -> ApiResult<String> {
-    let s = raw.trim();
-    if s.is_empty() {
-        return Err(crate::error::ApiError::invalid(field, "must not be empty"));
-    }
-    if s.chars().count() > 200 {
-        return Err(crate::error::ApiError::invalid(
-            field,
-            "must be at most 200 characters",
-        ));
-    }
-    Ok(s.to_owned())
-}
-
-impl AppState {
-    /// Appends to the tenant's audit log on behalf of the caller.
-    pub async fn audit(
-        &self,
-        who: &Principal,
-        action: &str,
-        resource_type: &str,
-        resource_id: impl ToString,
-        details: serde_json::Value,
-    ) -> ApiResult<()> {
-        let entry = NewAuditEntry {
-            actor: who.actor(),
-            action: action.to_owned(),
-            resource_type: resource_type.to_owned(),
-            resource_id: Some(resource_id.to_string()),
-            ip: who.ip.clone(),
-            details,
-        };
-        Ok(self.store.audit(who.cx(), entry).await?)
-    }
+    Ok(morningai_app::clean_name(field, raw)?)
 }

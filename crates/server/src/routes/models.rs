@@ -1,13 +1,13 @@
 //! A tenant's model settings (its own OpenAI-compatible provider, key encrypted at rest,
 //! and budgets) and its usage report.
 
-use crate::auth::Principal;
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, Query};
-use crate::models::{AiSettings, AiSettingsUpdate};
 use crate::state::AppState;
 use axum::extract::State;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use morningai_app::models::{AiSettings, AiSettingsUpdate};
 use morningai_core::Role;
 use morningai_core::usage::{NANOS_PER_USD, UsageGroup, UsageRow};
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,7 @@ use utoipa::{IntoParams, ToSchema};
     responses((status = 200, body = AiSettings)), security(("bearer" = [])))]
 pub async fn get_settings(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
 ) -> ApiResult<axum::Json<AiSettings>> {
     Ok(axum::Json(state.models.settings(who.cx()).await?))
 }
@@ -31,7 +31,7 @@ pub async fn get_settings(
     security(("bearer" = [])))]
 pub async fn put_settings(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Json(req): Json<AiSettingsUpdate>,
 ) -> ApiResult<axum::Json<AiSettings>> {
     who.require(Role::Admin)?;
@@ -118,7 +118,7 @@ fn instant(field: &str, raw: &str, end_of_day: bool) -> ApiResult<DateTime<Utc>>
     responses((status = 200, body = UsageReport), (status = 422, body = Problem)), security(("bearer" = [])))]
 pub async fn usage(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Query(q): Query<UsageQuery>,
 ) -> ApiResult<axum::Json<UsageReport>> {
     let to = match &q.to {

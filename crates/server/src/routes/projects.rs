@@ -1,6 +1,6 @@
 //! Projects: viewers read, members create and edit, admins delete.
 
-use crate::auth::Principal;
+use crate::auth::Caller;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{Json, Path};
 use crate::routes::clean_name;
@@ -49,7 +49,7 @@ fn clean_description(d: Option<String>) -> ApiResult<Option<String>> {
     responses((status = 201, body = Project), (status = 422, body = Problem)), security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Json(req): Json<CreateProject>,
 ) -> ApiResult<(StatusCode, axum::Json<Project>)> {
     who.require(Role::Member)?;
@@ -74,7 +74,7 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/projects", tag = "projects", responses((status = 200, body = Vec<Project>)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
 ) -> ApiResult<axum::Json<Vec<Project>>> {
     Ok(axum::Json(state.store.projects(who.cx()).await?))
 }
@@ -83,7 +83,7 @@ pub async fn list(
     responses((status = 200, body = Project), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Path(id): Path<ProjectId>,
 ) -> ApiResult<axum::Json<Project>> {
     Ok(axum::Json(state.store.project(who.cx(), id).await?))
@@ -93,7 +93,7 @@ pub async fn get(
     request_body = UpdateProject, responses((status = 200, body = Project), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn update(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Path(id): Path<ProjectId>,
     Json(req): Json<UpdateProject>,
 ) -> ApiResult<axum::Json<Project>> {
@@ -124,7 +124,7 @@ pub async fn update(
     responses((status = 204), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Path(id): Path<ProjectId>,
 ) -> ApiResult<StatusCode> {
     who.require(Role::Admin)?;

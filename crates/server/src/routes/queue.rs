@@ -1,6 +1,6 @@
 //! Queue operations for the caller's tenant (admin+): depth, dead letters, retry, purge.
 
-use crate::auth::Principal;
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Path, Query};
 use crate::state::AppState;
@@ -29,7 +29,7 @@ pub struct Purged {
 #[utoipa::path(get, path = "/api/v1/queue", tag = "queue", responses((status = 200, body = QueueDepth)), security(("bearer" = [])))]
 pub async fn depth(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
 ) -> ApiResult<axum::Json<QueueDepth>> {
     who.require(Role::Admin)?;
     Ok(axum::Json(state.tasks.queue.depth(who.tenant_id).await?))
@@ -39,7 +39,7 @@ pub async fn depth(
     responses((status = 200, body = Vec<DeadJob>)), security(("bearer" = [])))]
 pub async fn dead(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Query(q): Query<DeadQuery>,
 ) -> ApiResult<axum::Json<Vec<DeadJob>>> {
     who.require(Role::Admin)?;
@@ -61,7 +61,7 @@ pub async fn dead(
     responses((status = 204), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn retry(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Path(id): Path<TaskId>,
 ) -> ApiResult<StatusCode> {
     who.require(Role::Admin)?;
@@ -91,7 +91,7 @@ pub async fn retry(
     responses((status = 204), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn purge_one(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Path(id): Path<TaskId>,
 ) -> ApiResult<StatusCode> {
     who.require(Role::Admin)?;
@@ -113,7 +113,7 @@ pub async fn purge_one(
 #[utoipa::path(delete, path = "/api/v1/queue/dead", tag = "queue", responses((status = 200, body = Purged)), security(("bearer" = [])))]
 pub async fn purge_all(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
 ) -> ApiResult<axum::Json<Purged>> {
     who.require(Role::Admin)?;
     let purged = state.tasks.queue.purge_dead(who.tenant_id, None).await?;

@@ -1,6 +1,6 @@
 //! Per-tenant cron schedules that create tasks.
 
-use crate::auth::Principal;
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, Path};
 use crate::routes::clean_name;
@@ -34,7 +34,7 @@ pub struct CreateSchedule {
     responses((status = 201, body = Schedule), (status = 422, body = Problem)), security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Json(req): Json<CreateSchedule>,
 ) -> ApiResult<(StatusCode, axum::Json<Schedule>)> {
     who.require(Role::Member)?;
@@ -73,7 +73,7 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/schedules", tag = "schedules", responses((status = 200, body = Vec<Schedule>)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
 ) -> ApiResult<axum::Json<Vec<Schedule>>> {
     Ok(axum::Json(state.store.schedules(who.cx()).await?))
 }
@@ -83,7 +83,7 @@ pub async fn list(
     responses((status = 204), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
     who.require(Role::Member)?;

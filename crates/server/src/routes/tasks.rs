@@ -1,34 +1,19 @@
 //! Tasks: viewers read, members create, admins (or the creator) cancel.
 
-use crate::auth::Principal;
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, Path, Query};
 use crate::routes::Page;
 use crate::state::AppState;
-use crate::trace::current_trace_id;
 use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use morningai_core::entities::{NewTask, Task, TaskCreated, TaskFilter, TaskStatus};
-use morningai_core::{Priority, ProjectId, Role, TaskId};
+use morningai_app::tasks::CreateTask;
+use morningai_core::entities::{Task, TaskCreated, TaskFilter, TaskStatus};
+use morningai_core::{ProjectId, TaskId};
 use serde::Deserialize;
-use serde_json::{Value, json};
-use utoipa::{IntoParams, ToSchema};
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateTask {
-    /// A registered task kind, e.g. `echo`.
-    pub kind: String,
-    #[serde(default)]
-    pub input: Value,
-    pub project_id: Option<ProjectId>,
-    /// 0 (lowest) to 9 (highest); 5 by default.
-    pub priority: Option<Priority>,
-    /// Repeating a key returns the first task instead of creating another.
-    pub idempotency_key: Option<String>,
-}
+use utoipa::IntoParams;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -74,27 +59,10 @@ fn decode_cursor(c: &str) -> ApiResult<TaskId> {
               (status = 422, body = Problem)), security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Json(req): Json<CreateTask>,
 ) -> ApiResult<(StatusCode, axum::Json<Task>)> {
-    who.require(Role::Member)?;
-    state.registry.kinds().validate(&req.kind, &req.input)?;
-    if let Some(k) = &req.idempotency_key
-        && (k.is_empty() || k.len() > 200)
-    {
-        return Err(ApiError::invalid("idempotency_key", "must be 1-200 bytes"));
-    }
-    let new = NewTask {
-        id: TaskId::new(),
-        kind: req.kind,
-        priority: req.priority.unwrap_or_default(),
-        project_id: req.project_id,
-        trace_id: current_trace_id(),
-        input: req.input,
-        idempotency_key: req.idempotency_key,
-        created_by: Some(who.user_id),
-    };
-    Ok(match state.tasks.submit(who.cx(), new).await? {
+    Ok(match state.submit_task(&who, req).await? {
         TaskCreated::New(t, _) => (StatusCode::CREATED, axum::Json(t)),
         TaskCreated::Existing(t) => (StatusCode::OK, axum::Json(t)),
     })
@@ -104,7 +72,7 @@ pub async fn create(
     responses((status = 200, body = Task), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Path(id): Path<TaskId>,
 ) -> ApiResult<axum::Json<Task>> {
     Ok(axum::Json(state.store.task(who.cx(), id).await?))
@@ -115,7 +83,7 @@ pub async fn get(
     responses((status = 200, body = Page<Task>), (status = 422, body = Problem)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Query(q): Query<ListTasks>,
 ) -> ApiResult<axum::Json<Page<Task>>> {
     let limit: u32 = parse_param("limit", q.limit.as_deref())?.unwrap_or(50);
@@ -145,21 +113,8 @@ pub async fn list(
     security(("bearer" = [])))]
 pub async fn cancel(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Path(id): Path<TaskId>,
 ) -> ApiResult<axum::Json<Task>> {
-    who.require(Role::Member)?;
-    if who.role < Role::Admin {
-        let task = state.store.task(who.cx(), id).await?;
-        if task.created_by != Some(who.user_id) {
-            return Err(ApiError::forbidden(
-                "members can cancel only their own tasks",
-            ));
-        }
-    }
-    let t = state.tasks.cancel(who.cx(), id).await?;
-    state
-        .audit(&who, "task.cancel", "task", t.id, json!({"kind": t.kind}))
-        .await?;
-    Ok(axum::Json(t))
+    Ok(axum::Json(state.cancel_task(&who, id).await?))
 }

@@ -1,6 +1,6 @@
 //! The current tenant, new tenants, and membership management.
 
-use crate::auth::Principal;
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, Path};
 use crate::routes::clean_name;
@@ -44,7 +44,7 @@ pub struct UpdateMember {
 
 /// The caller's current tenant.
 #[utoipa::path(get, path = "/api/v1/tenant", tag = "tenants", responses((status = 200, body = Tenant)), security(("bearer" = [])))]
-pub async fn get(State(state): State<AppState>, who: Principal) -> ApiResult<axum::Json<Tenant>> {
+pub async fn get(State(state): State<AppState>, who: Caller) -> ApiResult<axum::Json<Tenant>> {
     Ok(axum::Json(state.store.tenant(who.cx()).await?))
 }
 
@@ -53,22 +53,12 @@ pub async fn get(State(state): State<AppState>, who: Principal) -> ApiResult<axu
     responses((status = 200, body = Tenant), (status = 403, body = Problem)), security(("bearer" = [])))]
 pub async fn update(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Json(req): Json<UpdateTenant>,
 ) -> ApiResult<axum::Json<Tenant>> {
     who.require(Role::Admin)?;
     if let Some(days) = req.checkpoint_ttl_days {
-        let id = who.tenant_id.0;
-        let settings = morningai_core::objects::StoredObject {
-            kind: crate::langgraph::sweeper::SETTINGS.into(),
-            id,
-            parent: None,
-            status: "active".into(),
-            body: json!({"checkpoint_ttl_days": days}),
-            created_at: morningai_core::now(),
-            updated_at: morningai_core::now(),
-        };
-        state.store.put_object(who.cx(), &settings).await?;
+        morningai_app::graphs::sweeper::set_checkpoint_ttl(&*state.store, who.cx(), days).await?;
     }
     let t = match req.name.as_deref() {
         Some(n) => {
@@ -96,7 +86,7 @@ pub async fn update(
     responses((status = 201, body = Tenant), (status = 409, body = Problem)), security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Json(req): Json<CreateTenant>,
 ) -> ApiResult<(StatusCode, axum::Json<Tenant>)> {
     if who.api_key.is_some() {
@@ -112,10 +102,10 @@ pub async fn create(
         .store
         .create_tenant(NewTenant { slug, name }, who.user_id)
         .await?;
-    let owner = Principal {
+    let owner = morningai_app::auth::Principal {
         tenant_id: t.id,
         role: Role::Owner,
-        ..who
+        ..who.0
     };
     state
         .audit(
@@ -133,7 +123,7 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/tenant/members", tag = "tenants", responses((status = 200, body = Vec<Member>)), security(("bearer" = [])))]
 pub async fn members(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
 ) -> ApiResult<axum::Json<Vec<Member>>> {
     Ok(axum::Json(state.store.members(who.cx()).await?))
 }
@@ -141,7 +131,7 @@ pub async fn members(
 /// The member `who` wants to change; only owners may change owners.
 async fn member_to_change(
     state: &AppState,
-    who: &Principal,
+    who: &Caller,
     user_id: UserId,
     action: &str,
 ) -> ApiResult<Member> {
@@ -158,7 +148,7 @@ async fn member_to_change(
     Ok(member)
 }
 
-fn check_grant(who: &Principal, role: Role) -> ApiResult<()> {
+fn check_grant(who: &Caller, role: Role) -> ApiResult<()> {
     who.require(Role::Admin)?;
     if role == Role::Owner && who.role != Role::Owner {
         return Err(ApiError::forbidden("only owners can grant the owner role"));
@@ -172,7 +162,7 @@ fn check_grant(who: &Principal, role: Role) -> ApiResult<()> {
               (status = 409, body = Problem)), security(("bearer" = [])))]
 pub async fn add_member(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Json(req): Json<AddMember>,
 ) -> ApiResult<(StatusCode, axum::Json<Member>)> {
     check_grant(&who, req.role)?;
@@ -183,7 +173,7 @@ pub async fn add_member(
         .ok_or_else(|| ApiError::not_found("user"))?
         .user;
     let m = state.store.add_member(who.cx(), user.id, req.role).await?;
-    state.cache.invalidate();
+    state.auth.invalidate();
     state
         .audit(
             &who,
@@ -203,7 +193,7 @@ pub async fn add_member(
     security(("bearer" = [])))]
 pub async fn update_member(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Path(user_id): Path<UserId>,
     Json(req): Json<UpdateMember>,
 ) -> ApiResult<axum::Json<Member>> {
@@ -213,7 +203,7 @@ pub async fn update_member(
         .store
         .set_member_role(who.cx(), user_id, req.role)
         .await?;
-    state.cache.invalidate();
+    state.auth.invalidate();
     state
         .audit(
             &who,
@@ -233,7 +223,7 @@ pub async fn update_member(
     security(("bearer" = [])))]
 pub async fn remove_member(
     State(state): State<AppState>,
-    who: Principal,
+    who: Caller,
     Path(user_id): Path<UserId>,
 ) -> ApiResult<StatusCode> {
     if user_id != who.user_id {
@@ -241,7 +231,7 @@ pub async fn remove_member(
     }
     let current = member_to_change(&state, &who, user_id, "remove an owner").await?;
     state.store.remove_member(who.cx(), user_id).await?;
-    state.cache.invalidate();
+    state.auth.invalidate();
     state
         .audit(
             &who,

@@ -4,9 +4,9 @@
 
 #![allow(dead_code)]
 
+use morningai_app::Application;
+use morningai_app::config::Config;
 use morningai_core::Store;
-use morningai_server::AppState;
-use morningai_server::config::Config;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -147,38 +147,29 @@ pub async fn spawn_app_full(
         config.db_max_connections = 4;
     }
     tweak(&mut config);
-    let backends = morningai_server::state::open_backends(&config)
-        .await
-        .expect("open backends");
-    let state =
-        AppState::with_registry(&backends, config.clone(), SIGNING_KEY.as_bytes(), registry);
+    let app = Arc::new(
+        Application::build_with(config.clone(), registry)
+            .await
+            .expect("build the application"),
+    );
     let stop = morningai_worker::CancellationToken::new();
     if config.worker_concurrency > 0 {
-        let plan = config.plan(config.worker_concurrency);
-        morningai_server::runtime::spawn(
-            state.tasks.clone(),
-            state.registry.clone(),
-            &backends,
-            plan,
-            stop.clone(),
-        );
-        let every = std::time::Duration::from_millis(300);
-        tokio::spawn(morningai_server::langgraph::sweeper::run(
-            state.clone(),
-            every,
-            stop.clone(),
-        ));
+        let plan = morningai_app::runtime::Plan {
+            sweep_every: Some(std::time::Duration::from_millis(300)),
+            ..config.plan(config.worker_concurrency)
+        };
+        morningai_app::runtime::spawn(&app, plan, stop.clone());
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let http_stop = stop.clone();
-    tokio::spawn(morningai_server::serve(listener, state, async move {
+    tokio::spawn(morningai_server::serve(listener, app.clone(), async move {
         http_stop.cancelled().await
     }));
     TestApp {
         addr,
         client: reqwest::Client::new(),
-        store: backends.store.clone(),
+        store: app.store.clone(),
         backend,
         config,
         dir: Some(dir),

@@ -121,7 +121,7 @@ impl KeyCipher {
 /// addresses and `localhost`-like names; names resolving to such addresses are not caught).
 fn private_host(url: &str) -> bool {
     use std::net::IpAddr;
-    let Ok(u) = url.parse::<axum::http::Uri>() else {
+    let Ok(u) = url::Url::parse(url) else {
         return true;
     };
     let internal = |ip: IpAddr| match ip {
@@ -143,16 +143,12 @@ fn private_host(url: &str) -> bool {
                     .is_some_and(|m| m.is_loopback() || m.is_private() || m.is_link_local())
         }
     };
-    let Some(host) = u.host() else {
-        return true;
-    };
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_ascii_lowercase();
-    match host.parse::<IpAddr>() {
-        Ok(ip) => internal(ip),
-        Err(_) => {
+    match u.host() {
+        None => true,
+        Some(url::Host::Ipv4(ip)) => internal(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => internal(IpAddr::V6(ip)),
+        Some(url::Host::Domain(name)) => {
+            let host = name.to_ascii_lowercase();
             host == "localhost"
                 || host.ends_with(".localhost")
                 || host.ends_with(".internal")
@@ -238,7 +234,7 @@ impl Models {
     pub fn new(
         config: &crate::config::Config,
         secret: &[u8],
-        backends: &crate::state::Backends,
+        backends: &crate::backends::Backends,
     ) -> Self {
         Self {
             store: backends.store.clone(),

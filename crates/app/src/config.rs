@@ -173,6 +173,9 @@ impl Config {
                 every: std::time::Duration::from_secs(self.reconcile_interval_secs.max(1)),
                 min_age: std::time::Duration::from_secs(self.reconcile_min_age_secs),
             },
+            sweep_every: Some(std::time::Duration::from_secs(
+                self.reconcile_interval_secs.max(1),
+            )),
             ..crate::runtime::Plan::default()
         }
     }

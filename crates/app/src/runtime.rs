@@ -1,10 +1,10 @@
-//! Background work of a process: the reconciler and the scheduler (safe to run in every
-//! process), and the worker pool where this process runs jobs.
+//! Background work of a process: the reconciler, the scheduler and the graph sweeper (safe
+//! to run in every process), and the worker pool where this process runs jobs.
 
-use crate::state::Backends;
+use crate::Application;
 use morningai_worker::reconciler::{ReconcilerConfig, run_reconciler};
 use morningai_worker::scheduler::run_scheduler;
-use morningai_worker::{CancellationToken, Hooks, Registry, TaskService, WorkerConfig, run_pool};
+use morningai_worker::{CancellationToken, Hooks, WorkerConfig, run_pool};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -38,6 +38,8 @@ pub struct Plan {
     pub lease: Duration,
     pub scheduler: bool,
     pub reconciler: ReconcilerConfig,
+    /// How often approvals are expired and checkpoint retention applied (None: never).
+    pub sweep_every: Option<Duration>,
 }
 
 impl Default for Plan {
@@ -48,27 +50,31 @@ impl Default for Plan {
             lease: Duration::from_secs(30),
             scheduler: true,
             reconciler: ReconcilerConfig::default(),
+            sweep_every: None,
         }
     }
 }
 
-pub fn spawn(
-    tasks: Arc<TaskService>,
-    registry: Registry,
-    backends: &Backends,
-    plan: Plan,
-    shutdown: CancellationToken,
-) -> Background {
+/// Spawns what `plan` asks for; it all stops when `shutdown` fires.
+pub fn spawn(app: &Application, plan: Plan, shutdown: CancellationToken) -> Background {
     let mut loops = vec![tokio::spawn(run_reconciler(
-        backends.store.clone(),
-        backends.queue.clone(),
+        app.store.clone(),
+        app.queue.clone(),
         plan.reconciler,
         shutdown.clone(),
     ))];
     if plan.scheduler {
         loops.push(tokio::spawn(run_scheduler(
-            tasks.clone(),
+            app.tasks.clone(),
             Duration::from_secs(1),
+            shutdown.clone(),
+        )));
+    }
+    if let Some(every) = plan.sweep_every {
+        loops.push(tokio::spawn(crate::graphs::sweeper::run(
+            app.graphs.clone(),
+            app.config.checkpoint_ttl_days,
+            every,
             shutdown.clone(),
         )));
     }
@@ -76,12 +82,13 @@ pub fn spawn(
         let config = WorkerConfig {
             concurrency: plan.workers,
             grace: plan.grace,
+            lease: plan.lease,
             ..WorkerConfig::default()
         };
-        let hooks: Arc<dyn Hooks> = tasks;
+        let hooks: Arc<dyn Hooks> = app.tasks.clone();
         tokio::spawn(run_pool(
-            backends.queue.clone(),
-            registry,
+            app.queue.clone(),
+            app.registry.clone(),
             hooks,
             config,
             shutdown,

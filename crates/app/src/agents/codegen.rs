@@ -7,7 +7,9 @@
 //! result (diff, explanation, files) is held for approval when the request asks for it.
 //! Without a chat model the agent refuses: code generation needs one.
 
-use crate::faq::{AgentDeps, fail, scope, update};
+use super::{
+    AgentDeps, assistant_of, check_ids, fail, needs_approval, scope, system_prompt, update,
+};
 use morningai_core::CollectionId;
 use morningai_core::ai::{ChatMessage, ChatRequest, ResponseFormat};
 use morningai_core::memory::ChunkHit;
@@ -135,7 +137,7 @@ fn read_inside(root: &Path, rel: &str) -> Result<String, String> {
 impl AgentDeps {
     async fn code_context(&self, ctx: NodeContext) -> Result<Command, NodeError> {
         let (cx, task) = scope(&ctx)?;
-        let cfg = crate::faq::assistant_of(&ctx);
+        let cfg = assistant_of(&ctx);
         let model = self
             .models
             .chat_as(cx, task, cfg.model.as_deref())
@@ -165,7 +167,7 @@ impl AgentDeps {
 
     async fn generate(&self, ctx: NodeContext) -> Result<Command, NodeError> {
         let (cx, task) = scope(&ctx)?;
-        let cfg = crate::faq::assistant_of(&ctx);
+        let cfg = assistant_of(&ctx);
         let model = self
             .models
             .chat_as(cx, task, cfg.model.as_deref())
@@ -183,7 +185,7 @@ impl AgentDeps {
         }
         let request = ctx.state["request"].as_str().unwrap_or_default();
         let mut messages = vec![
-            ChatMessage::system(crate::faq::system_prompt(PROMPT, &cfg)),
+            ChatMessage::system(system_prompt(PROMPT, &cfg)),
             ChatMessage::user(format!("Sources:\n\n{sources}Request: {request}")),
         ];
         if let Some(error) = ctx.state["error"].as_str() {
@@ -248,7 +250,7 @@ impl AgentDeps {
                     ("files", json!(files)),
                     ("error", Value::Null),
                     ("status", json!("ready")),
-                    ("needs_approval", json!(crate::faq::needs_approval(&ctx))),
+                    ("needs_approval", json!(needs_approval(&ctx))),
                 ]))
             }
             Err(e) if attempts <= MAX_RETRIES => {
@@ -312,7 +314,7 @@ pub fn graph(deps: Arc<AgentDeps>, roots: Vec<PathBuf>) -> Graph {
             "review",
             NodeFn(|ctx: NodeContext| async move {
                 let decision = ctx.interrupt(json!({
-                    "min_role": crate::faq::assistant_of(&ctx).approver_role,
+                    "min_role": assistant_of(&ctx).approver_role,
                     "question": "Apply this change?",
                     "request": ctx.state["request"],
                     "diff": ctx.state["diff"],
@@ -363,7 +365,7 @@ pub fn validate(input: &Value) -> Result<(), String> {
     {
         return Err("codegen needs the indexed tree's directory as path".into());
     }
-    crate::faq::check_ids(input, "codegen")
+    check_ids(input, "codegen")
 }
 
 #[cfg(test)]

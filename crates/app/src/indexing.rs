@@ -7,7 +7,7 @@ use morningai_agents::Retriever;
 use morningai_agents::ingest::index_tree;
 use morningai_core::TenantCtx;
 use morningai_core::ai::Embedder;
-use morningai_core::memory::Memory;
+use morningai_core::memory::{Collection, Memory};
 use morningai_worker::{Handler, JobContext, JobError};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -51,6 +51,35 @@ pub(crate) fn allowed(path: &str, roots: &[PathBuf]) -> Result<PathBuf, String> 
         .ok_or_else(|| format!("{path} is not under an allowed index root"))
 }
 
+/// The tenant's collection called `name`, created (with `description`) when missing — by
+/// whoever gets there first when two create it at once.
+pub async fn collection_named(
+    retriever: &Retriever,
+    cx: TenantCtx,
+    name: &str,
+    description: Option<&str>,
+) -> morningai_core::Result<Collection> {
+    let find = || async {
+        Ok::<_, morningai_core::Error>(
+            retriever
+                .memory()
+                .list_collections(cx)
+                .await?
+                .into_iter()
+                .find(|c| c.name == name),
+        )
+    };
+    if let Some(c) = find().await? {
+        return Ok(c);
+    }
+    match retriever.create_collection(cx, name, description).await {
+        Err(morningai_core::Error::Conflict { .. }) => find()
+            .await?
+            .ok_or(morningai_core::Error::NotFound("collection")),
+        other => other,
+    }
+}
+
 #[async_trait::async_trait]
 impl Handler for IndexTask {
     async fn run(&self, ctx: JobContext) -> Result<Value, JobError> {
@@ -61,14 +90,9 @@ impl Handler for IndexTask {
         let cx = TenantCtx::new(ctx.tenant_id);
         let retriever = Retriever::new(self.memory.clone(), self.embedder.clone());
         let storage = |e: morningai_core::Error| JobError::retryable(e.to_string());
-        let collections = self.memory.list_collections(cx).await.map_err(storage)?;
-        let collection = match collections.into_iter().find(|c| c.name == name) {
-            Some(c) => c,
-            None => retriever
-                .create_collection(cx, name, None)
-                .await
-                .map_err(storage)?,
-        };
+        let collection = collection_named(&retriever, cx, name, None)
+            .await
+            .map_err(storage)?;
         let latest = Mutex::new((0usize, 0usize, String::new()));
         let progress = |done: usize, total: usize, path: &str| {
             *latest.lock().unwrap_or_else(|p| p.into_inner()) = (done, total, path.to_owned());

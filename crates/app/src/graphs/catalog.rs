@@ -1,7 +1,8 @@
 //! The graphs this server runs, by graph id. An assistant is a graph plus configuration;
 //! each built-in graph is served as one assistant whose id derives from its name.
 
-use morningai_core::Role;
+use super::uploads::UploadedGraph;
+use morningai_core::{Role, Store, TenantCtx};
 use morningai_graph::{Command, END, Graph, NodeContext, NodeFn, Reducer, START, Target};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -228,17 +229,7 @@ impl Catalog {
     pub fn add(&mut self, graph_id: &str, entry: Entry) {
         self.graphs.insert(graph_id.to_owned(), entry);
     }
-
-    /// Test hook: tighter approval rules for a graph.
-    pub fn set_policy(&mut self, graph: &str, policy: ApprovalPolicy) {
-        if let Some(e) = self.graphs.get_mut(graph) {
-            e.approvals = policy;
-        }
-    }
 }
-
-/// Graphs a tenant uploaded as declarative definitions (documents of kind `graph`).
-pub const TENANT_GRAPH: &str = "graph";
 
 /// A graph resolved for a run: built-in or the tenant's own.
 #[derive(Clone)]
@@ -250,70 +241,44 @@ pub struct Resolved {
     pub approvals: ApprovalPolicy,
 }
 
-/// Parses an uploaded graph document's policy (defaults: admin+, no self-approval).
-pub fn policy_of(body: &Value) -> ApprovalPolicy {
-    let p = &body["approvals"];
-    ApprovalPolicy {
-        min_role: p["min_role"]
-            .as_str()
-            .and_then(|r| r.parse().ok())
-            .unwrap_or(Role::Admin),
-        allow_self: p["allow_self"].as_bool().unwrap_or(false),
-        expires_after: p["expires_after_secs"].as_u64().map(Duration::from_secs),
-        on_expiry_fail: p["on_expiry"] == "fail",
-    }
-}
-
 impl Catalog {
-    /// By graph id or assistant id; the tenant's uploaded graphs after the built-in ones.
-    pub async fn resolve(
-        &self,
-        store: &dyn morningai_core::Store,
-        cx: morningai_core::TenantCtx,
-        key: &str,
-    ) -> Option<Resolved> {
-        if let Some((gid, e)) = self.find(key) {
-            return Some(Resolved {
+    /// By graph id or assistant id: a built-in graph, a tenant assistant of one, or a
+    /// graph the tenant uploaded.
+    pub async fn resolve(&self, store: &dyn Store, cx: TenantCtx, key: &str) -> Option<Resolved> {
+        let builtin =
+            |gid: &str, e: &Entry, assistant: Uuid, description: Option<String>| Resolved {
                 graph_id: gid.to_owned(),
-                assistant_id: assistant_id(gid),
+                assistant_id: assistant,
                 graph: e.graph.clone(),
-                description: e.description.to_owned(),
+                description: description.unwrap_or_else(|| e.description.to_owned()),
                 approvals: e.approvals.clone(),
-            });
+            };
+        if let Some((gid, e)) = self.find(key) {
+            return Some(builtin(gid, e, assistant_id(gid), None));
         }
-        if let Ok(id) = Uuid::parse_str(key)
+        let id = Uuid::parse_str(key).ok();
+        if let Some(id) = id
             && let Ok(a) = crate::assistants::get(store, cx, id).await
             && let Some((gid, e)) = self.find(&a.graph_id)
         {
-            return Some(Resolved {
-                graph_id: gid.to_owned(),
-                assistant_id: a.assistant_id,
-                graph: e.graph.clone(),
-                description: a.description.unwrap_or_else(|| e.description.to_owned()),
-                approvals: e.approvals.clone(),
-            });
+            return Some(builtin(gid, e, a.assistant_id, a.description));
         }
-        let doc = match Uuid::parse_str(key) {
-            Ok(id) => store.get_object(cx, TENANT_GRAPH, id).await.ok().flatten(),
-            Err(_) => {
-                let all = store
-                    .list_objects(cx, TENANT_GRAPH, None, None, 1000, 0)
-                    .await
-                    .ok()?;
-                all.into_iter().find(|d| d.body["graph_id"] == key)
-            }
+        let uploaded: UploadedGraph = match id {
+            Some(id) => super::get(store, cx, id).await.ok().flatten(),
+            None => super::list::<UploadedGraph>(store, cx, None, None, 1000)
+                .await
+                .ok()?
+                .into_iter()
+                .find(|g| g.graph_id == key),
         }?;
-        let def = morningai_graph::Definition::from_json(&doc.body["definition"]).ok()?;
+        let def = morningai_graph::Definition::from_json(&uploaded.definition).ok()?;
         let graph = def.compile(&morningai_graph::NodeTypes::default()).ok()?;
         Some(Resolved {
-            graph_id: doc.body["graph_id"].as_str().unwrap_or_default().to_owned(),
-            assistant_id: doc.id,
+            graph_id: uploaded.graph_id.clone(),
+            assistant_id: uploaded.assistant_id,
             graph: Arc::new(graph),
-            description: doc.body["description"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            approvals: policy_of(&doc.body),
+            description: uploaded.description.clone(),
+            approvals: uploaded.approvals.policy(),
         })
     }
 }

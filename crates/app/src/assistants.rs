@@ -198,18 +198,18 @@ pub async fn patch(
 
 impl Assistant {
     /// The LangGraph Server shape (`config.configurable` holds the configuration).
-    pub fn langgraph_json(&self) -> Value {
-        serde_json::json!({
-            "assistant_id": self.assistant_id,
-            "graph_id": self.graph_id,
-            "name": self.name,
-            "description": self.description,
-            "config": {"configurable": self.config},
-            "context": {},
-            "metadata": self.metadata,
-            "version": self.version,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        })
+    pub fn view(&self) -> crate::graphs::records::AssistantView {
+        crate::graphs::records::AssistantView {
+            assistant_id: self.assistant_id,
+            graph_id: self.graph_id.clone(),
+            config: serde_json::json!({"configurable": self.config}),
+            context: serde_json::json!({}),
+            metadata: self.metadata.clone(),
+            version: self.version,
+            name: self.name.clone(),
+            description: self.description.clone(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
     }
 }

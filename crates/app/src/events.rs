@@ -1,0 +1,125 @@
+//! Following task events: every stored event of a tenant (or of one task) after a given
+//! id, each exactly once, then live. The stored events are the source of truth: the event
+//! bus only wakes the tail up, and every wake-up (or a periodic poll, in case a bus message
+//! was lost) reads the store, so a reconnect or a dropped pub/sub message loses nothing.
+//!
+//! Event ids come from one database-wide sequence, and on PostgreSQL a transaction that
+//! took an id may commit after one that took a later id: a reader that only asks for ids
+//! above the last one it saw would skip the late one for good. The tail therefore re-reads
+//! a window of [`LOOKBACK`] ids below the highest it has sent and skips those already sent.
+
+use morningai_core::events::TaskEvent;
+use morningai_core::{Result, Store, TaskId, TenantCtx};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
+
+/// Ids re-read below the highest sent one.
+pub const LOOKBACK: i64 = 256;
+/// Read the store this often even when the bus says nothing.
+const POLL: Duration = Duration::from_secs(2);
+/// Events read per store round trip.
+const PAGE: u32 = 1000;
+
+/// A cursor over a tenant's (or a task's) events; see the module docs.
+pub struct Tail {
+    store: Arc<dyn Store>,
+    bus: broadcast::Receiver<TaskEvent>,
+    cx: TenantCtx,
+    task: Option<TaskId>,
+    /// Ids sent within the look-back window.
+    sent: BTreeSet<i64>,
+    /// Everything at or below this id has been sent (or was before the start).
+    floor: i64,
+    /// The last read returned a full page: read again before waiting.
+    backlog: bool,
+}
+
+impl Tail {
+    /// Events after `after`; `bus` is a fresh subscription to the event bus (subscribe
+    /// before reading, so nothing published in between is missed).
+    pub fn new(
+        store: Arc<dyn Store>,
+        bus: broadcast::Receiver<TaskEvent>,
+        cx: TenantCtx,
+        task: Option<TaskId>,
+        after: i64,
+    ) -> Self {
+        Self {
+            store,
+            bus,
+            cx,
+            task,
+            sent: BTreeSet::new(),
+            floor: after,
+            backlog: true,
+        }
+    }
+
+    /// The next events not sent yet, in id order; waits for them. `None` when the bus
+    /// closed (the process is shutting down).
+    pub async fn next(&mut self) -> Option<Result<Vec<TaskEvent>>> {
+        loop {
+            if !self.backlog && !self.wake().await {
+                return None;
+            }
+            match self.read().await {
+                Ok(events) if events.is_empty() => continue,
+                other => return Some(other),
+            }
+        }
+    }
+
+    /// Reads the store from the look-back window's start; returns what was not sent.
+    async fn read(&mut self) -> Result<Vec<TaskEvent>> {
+        // A failed read waits for the next wake-up rather than retrying at once.
+        self.backlog = false;
+        let from = self
+            .sent
+            .last()
+            .map_or(self.floor, |max| (max - LOOKBACK).max(self.floor));
+        let events = self
+            .store
+            .task_events(self.cx, self.task, from, PAGE)
+            .await?;
+        self.backlog = events.len() == PAGE as usize;
+        let fresh: Vec<TaskEvent> = events
+            .into_iter()
+            .filter(|e| !self.sent.contains(&e.id))
+            .collect();
+        self.sent.extend(fresh.iter().map(|e| e.id));
+        // Ids far below the newest can no longer arrive late: fold them into the floor.
+        if let Some(&max) = self.sent.last() {
+            while let Some(&min) = self.sent.first() {
+                if min >= max - LOOKBACK {
+                    break;
+                }
+                self.sent.pop_first();
+                self.floor = self.floor.max(min);
+            }
+        }
+        Ok(fresh)
+    }
+
+    /// Waits until the bus announces an event of the tenant (and of the task, if any), the
+    /// poll interval passes, or a lagging receiver may have missed one. False when the bus
+    /// closed.
+    async fn wake(&mut self) -> bool {
+        let deadline = tokio::time::sleep(POLL);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                r = self.bus.recv() => match r {
+                    Ok(e) if e.tenant_id == self.cx.tenant_id
+                        && self.task.is_none_or(|t| t == e.task_id) => return true,
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(_)) => return true,
+                    Err(RecvError::Closed) => return false,
+                },
+                _ = &mut deadline => return true,
+            }
+        }
+    }
+}

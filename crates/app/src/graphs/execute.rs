@@ -1,0 +1,312 @@
+//! Runs of graphs as queued jobs (task kind `graph_run`), and the thread and run records
+//! they update. A worker killed mid-run leaves its checkpoints behind; the job runs again
+//! elsewhere and continues from the last checkpoint instead of starting over.
+
+use super::catalog::{Catalog, Resolved};
+use super::records::{
+    Approval, ApprovalStatus, InterruptView, NodeSelection, Run, RunStatus, Thread, ThreadStatus,
+};
+use super::runs::wake_on_task;
+use super::{get, insert, list, put};
+use async_trait::async_trait;
+use morningai_core::checkpoint::{Checkpointer, Interrupt};
+use morningai_core::events::EventBus;
+use morningai_core::{Error, Store, TenantCtx};
+use morningai_graph::{GraphError, Outcome, Resume, RunConfig, Runner};
+use morningai_worker::{Handler, JobContext, JobError};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// The `graph_run` handler.
+#[derive(Clone)]
+pub struct GraphRuns {
+    pub store: Arc<dyn Store>,
+    pub checkpointer: Arc<dyn Checkpointer>,
+    pub catalog: Arc<Catalog>,
+    pub bus: Arc<dyn EventBus>,
+}
+
+pub(crate) fn fatal(e: impl std::fmt::Display) -> JobError {
+    JobError::fatal(e.to_string())
+}
+
+pub(crate) fn retry(e: impl std::fmt::Display) -> JobError {
+    JobError::retryable(e.to_string())
+}
+
+/// Interrupts grouped by task id, as threads show them.
+fn by_task(interrupts: &[Interrupt]) -> BTreeMap<String, Vec<InterruptView>> {
+    let mut out: BTreeMap<String, Vec<InterruptView>> = BTreeMap::new();
+    for i in interrupts {
+        out.entry(i.task_id.clone())
+            .or_default()
+            .push(InterruptView {
+                value: i.value.clone(),
+                id: i.id.clone(),
+            });
+    }
+    out
+}
+
+/// Checks a `graph_run` task's input when it is submitted.
+pub fn validate(input: &Value) -> Result<(), String> {
+    input
+        .get("run_id")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<Uuid>().ok())
+        .map(|_| ())
+        .ok_or_else(|| "graph_run needs run_id (a UUID)".to_owned())
+}
+
+#[async_trait]
+impl Handler for GraphRuns {
+    async fn run(&self, ctx: JobContext) -> Result<Value, JobError> {
+        let run_id: Uuid = ctx.input["run_id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| fatal("graph_run needs run_id"))?;
+        self.execute(&ctx, run_id).await
+    }
+}
+
+impl GraphRuns {
+    /// Runs (or resumes) the run `run_id` as the job `ctx`.
+    pub async fn execute(&self, ctx: &JobContext, run_id: Uuid) -> Result<Value, JobError> {
+        let cx = TenantCtx::new(ctx.tenant_id);
+        let store = self.store.as_ref();
+        let Some(mut run) = get::<Run>(store, cx, run_id).await.map_err(retry)? else {
+            return Err(fatal("the run no longer exists"));
+        };
+        if run.status.is_terminal() {
+            return Ok(json!({"run_id": run_id, "status": run.status}));
+        }
+        self.wait_turn(ctx, cx, &run).await?;
+        let entry = self
+            .catalog
+            .resolve(store, cx, &run.graph_id)
+            .await
+            .ok_or_else(|| fatal(format!("unknown graph {:?}", run.graph_id)))?;
+        run.status = RunStatus::Running;
+        put(store, cx, &mut run).await.map_err(retry)?;
+        let mut thread = get::<Thread>(store, cx, run.thread_id)
+            .await
+            .map_err(retry)?
+            .ok_or_else(|| fatal("the thread no longer exists"))?;
+        thread.status = ThreadStatus::Busy;
+        put(store, cx, &mut thread).await.map_err(retry)?;
+
+        let outcome = self.step_through(ctx, cx, &run, &entry).await?;
+        let (run_status, thread_status, result) = match &outcome {
+            Ok(o) if !o.interrupts.is_empty() => {
+                (RunStatus::Interrupted, ThreadStatus::Interrupted, Ok(()))
+            }
+            Ok(_) => (RunStatus::Success, ThreadStatus::Idle, Ok(())),
+            Err(GraphError::Cancelled) => (
+                RunStatus::Interrupted,
+                ThreadStatus::Idle,
+                Err(fatal("cancelled")),
+            ),
+            Err(e) => (RunStatus::Error, ThreadStatus::Error, Err(fatal(e))),
+        };
+        let interrupts = outcome
+            .as_ref()
+            .map(|o| o.interrupts.clone())
+            .unwrap_or_default();
+        thread.status = thread_status;
+        if let Ok(o) = &outcome {
+            thread.values = o.state.clone();
+        }
+        thread.interrupts = by_task(&interrupts);
+        put(store, cx, &mut thread).await.map_err(retry)?;
+        run.status = run_status;
+        if let Err(e) = &outcome {
+            run.error = Some(e.to_string());
+        }
+        put(store, cx, &mut run).await.map_err(retry)?;
+        self.request_approvals(cx, &run, &entry, &interrupts)
+            .await?;
+        result.map(|()| json!({"run_id": run_id, "status": run_status}))
+    }
+
+    /// One run at a time per thread, in order: waits while an older run of the thread is
+    /// still pending or running (multitask strategy `enqueue`), woken by the event bus when
+    /// the older run's task finishes.
+    async fn wait_turn(&self, ctx: &JobContext, cx: TenantCtx, run: &Run) -> Result<(), JobError> {
+        let mut bus = self.bus.subscribe();
+        loop {
+            let mut older: Option<Run> = None;
+            for status in [RunStatus::Running, RunStatus::Pending] {
+                let active = list::<Run>(
+                    &*self.store,
+                    cx,
+                    Some(run.thread_id),
+                    Some(status.as_str()),
+                    100,
+                )
+                .await
+                .map_err(retry)?;
+                older = older.or(active.into_iter().find(|r| r.run_id < run.run_id));
+            }
+            let Some(older) = older else {
+                return Ok(());
+            };
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3600);
+            tokio::select! {
+                _ = wake_on_task(&mut bus, older.task_id, deadline) => {}
+                _ = ctx.cancel.cancelled() => return Err(fatal("cancelled while waiting for the thread")),
+            }
+        }
+    }
+
+    /// Runs the graph from the run's input, its resume command, or — when this run already
+    /// wrote checkpoints (a crash) — from its last checkpoint; streams the engine's events as
+    /// the task's progress events.
+    async fn step_through(
+        &self,
+        ctx: &JobContext,
+        cx: TenantCtx,
+        run: &Run,
+        entry: &Resolved,
+    ) -> Result<Result<Outcome, GraphError>, JobError> {
+        let mut config = self.run_config(cx, ctx, run, entry).await?;
+        let latest = self
+            .checkpointer
+            .thread_checkpoints(cx, &config.thread_id)
+            .await
+            .map_err(retry)?;
+        let already_started = latest
+            .iter()
+            .max_by_key(|c| c.id)
+            .is_some_and(|c| c.metadata["run_id"] == json!(run.run_id));
+        let resume = self.resume_of(cx, run, entry, &config.thread_id).await?;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut runner =
+            Runner::new(entry.graph.clone(), self.checkpointer.clone(), cx).with_events(tx);
+        runner.cancel = ctx.cancel.clone();
+        runner.metadata = json!({"run_id": run.run_id});
+        let forward = {
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                while let Some(e) = rx.recv().await {
+                    ctx.progress(json!({"mode": e.mode, "ns": e.ns, "data": e.data}))
+                        .await;
+                }
+            })
+        };
+        let outcome = if already_started {
+            config.checkpoint_id = None;
+            runner.run(None, None, &config).await
+        } else if resume.is_some() {
+            runner.run(None, resume, &config).await
+        } else {
+            let input = run.kwargs.input_state().unwrap_or_default();
+            runner.run(Some(input), None, &config).await
+        };
+        drop(runner);
+        let _ = forward.await;
+        Ok(outcome)
+    }
+
+    /// The engine's configuration of a run: the caller's `configurable`, with the tenant,
+    /// the task and the assistant's configuration set from trusted sources (the job and the
+    /// tenant's own store), never from the caller.
+    async fn run_config(
+        &self,
+        cx: TenantCtx,
+        ctx: &JobContext,
+        run: &Run,
+        entry: &Resolved,
+    ) -> Result<RunConfig, JobError> {
+        let kwargs = &run.kwargs;
+        let mut config = RunConfig::new(run.thread_id.to_string());
+        let requested = kwargs.config.clone().unwrap_or_default();
+        if let Some(limit) = requested.recursion_limit {
+            config.recursion_limit = limit as usize;
+        }
+        let mut configurable = requested.configurable.unwrap_or_default();
+        configurable.insert("tenant_id".into(), json!(cx.tenant_id));
+        configurable.insert("task_id".into(), json!(ctx.task_id));
+        let assistant = match crate::assistants::get(&*self.store, cx, run.assistant_id).await {
+            Ok(a) => serde_json::to_value(a.config).unwrap_or_default(),
+            Err(Error::NotFound(_)) => Value::Null,
+            Err(e) => return Err(retry(e)),
+        };
+        configurable.insert("assistant".into(), assistant);
+        config.config = Value::Object(configurable);
+        let nodes = || entry.graph.node_names();
+        config.interrupt_before = NodeSelection::resolve(kwargs.interrupt_before.as_ref(), nodes());
+        config.interrupt_after = NodeSelection::resolve(kwargs.interrupt_after.as_ref(), nodes());
+        config.checkpoint_id = kwargs.checkpoint_id;
+        Ok(config)
+    }
+
+    /// As in LangGraph, a resume object keyed by pending interrupt ids answers them one by
+    /// one; any other value answers the single pending interrupt.
+    async fn resume_of(
+        &self,
+        cx: TenantCtx,
+        run: &Run,
+        entry: &Resolved,
+        thread: &str,
+    ) -> Result<Option<Resume>, JobError> {
+        let Some(answer) = run.kwargs.resume() else {
+            return Ok(None);
+        };
+        if let Value::Object(m) = answer
+            && !m.is_empty()
+        {
+            let snap =
+                morningai_graph::get_state(&entry.graph, &*self.checkpointer, cx, thread, None)
+                    .await
+                    .map_err(retry)?;
+            let pending: Vec<String> = snap
+                .map(|s| s.interrupts.into_iter().map(|i| i.id).collect())
+                .unwrap_or_default();
+            if m.keys().all(|k| pending.contains(k)) {
+                return Ok(Some(Resume::ById(
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect::<HashMap<_, _>>(),
+                )));
+            }
+        }
+        Ok(Some(Resume::Value(answer.clone())))
+    }
+
+    /// Each interrupt becomes an approval a person decides.
+    async fn request_approvals(
+        &self,
+        cx: TenantCtx,
+        run: &Run,
+        entry: &Resolved,
+        interrupts: &[Interrupt],
+    ) -> Result<(), JobError> {
+        for i in interrupts {
+            let now = morningai_core::now();
+            let approval = Approval {
+                id: Uuid::now_v7(),
+                thread_id: run.thread_id,
+                run_id: run.run_id,
+                graph_id: entry.graph_id.clone(),
+                assistant_id: entry.assistant_id,
+                interrupt_id: i.id.clone(),
+                value: i.value.clone(),
+                requested_by: run.created_by,
+                status: ApprovalStatus::Pending,
+                created_at: now,
+                updated_at: now,
+                expires_at: entry
+                    .approvals
+                    .expires_after
+                    .map(|d| now + chrono::Duration::from_std(d).unwrap_or_default()),
+                decided_by: None,
+                decided_at: None,
+                comment: None,
+            };
+            insert(&*self.store, cx, &approval).await.map_err(retry)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,183 @@
+//! Graphs served the LangGraph Server way: assistants (a graph and its configuration),
+//! threads (checkpointed state), runs (queued jobs of kind `graph_run`), human approvals of
+//! interrupts, graphs uploaded by tenants, and the sweeper that expires approvals and old
+//! checkpoints. The HTTP shapes live in `server`; everything here returns domain errors.
+
+pub mod approvals;
+pub mod assistants;
+pub mod catalog;
+pub mod execute;
+pub mod records;
+pub mod runs;
+pub mod sweeper;
+pub mod threads;
+pub mod uploads;
+
+pub use catalog::Catalog;
+
+use morningai_core::checkpoint::Checkpointer;
+use morningai_core::objects::StoredObject;
+use morningai_core::{Error, Result, Store, TenantCtx};
+use morningai_worker::TaskService;
+use records::{Approval, Run, Thread};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Threads, runs, approvals and uploaded graphs of every tenant.
+pub struct Graphs {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) checkpointer: Arc<dyn Checkpointer>,
+    pub catalog: Arc<Catalog>,
+    pub(crate) tasks: Arc<TaskService>,
+}
+
+/// A record kept in the store's objects table: its kind, its owner (a run's or an
+/// approval's thread) and its status are columns, the rest is the JSON body.
+pub(crate) trait Record: Serialize + DeserializeOwned {
+    const KIND: &'static str;
+    fn id(&self) -> Uuid;
+    fn parent(&self) -> Option<Uuid>;
+    fn status(&self) -> &'static str;
+    fn created_at(&self) -> chrono::DateTime<chrono::Utc>;
+    fn touch(&mut self);
+}
+
+impl Record for Thread {
+    const KIND: &'static str = "thread";
+    fn id(&self) -> Uuid {
+        self.thread_id
+    }
+    fn parent(&self) -> Option<Uuid> {
+        None
+    }
+    fn status(&self) -> &'static str {
+        self.status.as_str()
+    }
+    fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.created_at
+    }
+    fn touch(&mut self) {
+        self.updated_at = morningai_core::now();
+    }
+}
+
+impl Record for Run {
+    const KIND: &'static str = "run";
+    fn id(&self) -> Uuid {
+        self.run_id
+    }
+    fn parent(&self) -> Option<Uuid> {
+        Some(self.thread_id)
+    }
+    fn status(&self) -> &'static str {
+        self.status.as_str()
+    }
+    fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.created_at
+    }
+    fn touch(&mut self) {
+        self.updated_at = morningai_core::now();
+    }
+}
+
+impl Record for Approval {
+    const KIND: &'static str = "approval";
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn parent(&self) -> Option<Uuid> {
+        Some(self.thread_id)
+    }
+    fn status(&self) -> &'static str {
+        self.status.as_str()
+    }
+    fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.created_at
+    }
+    fn touch(&mut self) {
+        self.updated_at = morningai_core::now();
+    }
+}
+
+fn object<R: Record>(r: &R) -> Result<StoredObject> {
+    Ok(StoredObject {
+        kind: R::KIND.into(),
+        id: r.id(),
+        parent: r.parent(),
+        status: r.status().into(),
+        body: serde_json::to_value(r).map_err(|e| Error::internal("encode a record", e))?,
+        created_at: r.created_at(),
+        updated_at: morningai_core::now(),
+    })
+}
+
+pub(crate) fn decode<R: Record>(o: StoredObject) -> Result<R> {
+    serde_json::from_value(o.body).map_err(|e| Error::internal("read a stored record", e))
+}
+
+/// Writes a record (stamping `updated_at`).
+pub(crate) async fn put<R: Record>(store: &dyn Store, cx: TenantCtx, r: &mut R) -> Result<()> {
+    r.touch();
+    store.put_object(cx, &object(r)?).await
+}
+
+/// Writes a record unless one with its id exists; false when it did.
+pub(crate) async fn insert<R: Record>(store: &dyn Store, cx: TenantCtx, r: &R) -> Result<bool> {
+    store.insert_object(cx, &object(r)?).await
+}
+
+pub(crate) async fn get<R: Record>(
+    store: &dyn Store,
+    cx: TenantCtx,
+    id: Uuid,
+) -> Result<Option<R>> {
+    store
+        .get_object(cx, R::KIND, id)
+        .await?
+        .map(decode)
+        .transpose()
+}
+
+/// Records of a kind, by owner and status, newest first.
+pub(crate) async fn list<R: Record>(
+    store: &dyn Store,
+    cx: TenantCtx,
+    parent: Option<Uuid>,
+    status: Option<&str>,
+    limit: u32,
+) -> Result<Vec<R>> {
+    store
+        .list_objects(cx, R::KIND, parent, status, limit, 0)
+        .await?
+        .into_iter()
+        .map(decode)
+        .collect()
+}
+
+pub(crate) async fn delete<R: Record>(store: &dyn Store, cx: TenantCtx, id: Uuid) -> Result<bool> {
+    store.delete_object(cx, R::KIND, id).await
+}
+
+impl Graphs {
+    pub fn new(
+        store: Arc<dyn Store>,
+        checkpointer: Arc<dyn Checkpointer>,
+        catalog: Arc<Catalog>,
+        tasks: Arc<TaskService>,
+    ) -> Self {
+        Self {
+            store,
+            checkpointer,
+            catalog,
+            tasks,
+        }
+    }
+
+    pub async fn thread(&self, cx: TenantCtx, id: Uuid) -> Result<Thread> {
+        get(&*self.store, cx, id)
+            .await?
+            .ok_or(Error::NotFound("thread"))
+    }
+}

@@ -1,0 +1,148 @@
+//! Background duties of the graph layer, safe to run in every process: expiring pending
+//! approvals (the run resumes as rejected, or fails, per the graph's policy) and checkpoint
+//! retention (a tenant's threads idle past its TTL lose their checkpoints).
+
+use super::records::{Approval, ApprovalStatus, Thread, ThreadStatus};
+use super::{Graphs, decode, get, put};
+use crate::auth::Principal;
+use chrono::Utc;
+use morningai_core::objects::StoredObject;
+use morningai_core::{Result, Role, Store, TenantCtx, TenantId};
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Per-tenant settings documents (kind `settings`, id = tenant id).
+const SETTINGS: &str = "settings";
+
+/// Sets how many days a tenant's idle threads keep their checkpoints (0: forever).
+pub async fn set_checkpoint_ttl(store: &dyn Store, cx: TenantCtx, days: u32) -> Result<()> {
+    let now = morningai_core::now();
+    let settings = StoredObject {
+        kind: SETTINGS.into(),
+        id: cx.tenant_id.0,
+        parent: None,
+        status: "active".into(),
+        body: json!({"checkpoint_ttl_days": days}),
+        created_at: now,
+        updated_at: now,
+    };
+    store.put_object(cx, &settings).await
+}
+
+/// Sweeps every `every` until `stop`; `default_ttl_days` applies to tenants without a
+/// setting of their own.
+pub async fn run(
+    graphs: Arc<Graphs>,
+    default_ttl_days: u64,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    loop {
+        if let Err(e) = graphs.sweep_once(default_ttl_days).await {
+            tracing::warn!(error = %e, "graph sweeper pass failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.cancelled() => return,
+        }
+    }
+}
+
+impl Graphs {
+    pub async fn sweep_once(&self, default_ttl_days: u64) -> Result<()> {
+        self.expire_approvals().await?;
+        self.apply_retention(default_ttl_days).await
+    }
+
+    async fn expire_approvals(&self) -> Result<()> {
+        let now = Utc::now();
+        let pending = self
+            .store
+            .objects_everywhere("approval", ApprovalStatus::Pending.as_str(), 500)
+            .await?;
+        for (tenant, o) in pending {
+            let a: Approval = decode(o)?;
+            if a.expires_at.is_none_or(|at| at > now) {
+                continue;
+            }
+            let cx = TenantCtx::new(tenant);
+            let Some(resolved) = self.catalog.resolve(&*self.store, cx, &a.graph_id).await else {
+                continue;
+            };
+            let (thread, graph, interrupt, requester) = (
+                a.thread_id,
+                a.graph_id.clone(),
+                a.interrupt_id.clone(),
+                a.requested_by,
+            );
+            self.close(
+                cx,
+                a,
+                ApprovalStatus::Expired,
+                None,
+                Some("expired without a decision".into()),
+            )
+            .await?;
+            if resolved.approvals.on_expiry_fail {
+                if let Some(mut t) = get::<Thread>(&*self.store, cx, thread).await? {
+                    t.status = ThreadStatus::Error;
+                    t.error = Some("the approval expired".into());
+                    put(&*self.store, cx, &mut t).await?;
+                }
+                continue;
+            }
+            // The run resumes as rejected, on behalf of the person who started it.
+            let system = Principal {
+                user_id: requester.unwrap_or_default(),
+                tenant_id: tenant,
+                role: Role::Owner,
+                api_key: None,
+                ip: None,
+            };
+            self.resume_thread(
+                &system,
+                thread,
+                &graph,
+                &interrupt,
+                json!({"approved": false, "expired": true}),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Every tenant with threads: its TTL (its setting, else the default).
+    async fn apply_retention(&self, default_ttl_days: u64) -> Result<()> {
+        let mut tenants: BTreeSet<TenantId> = BTreeSet::new();
+        for status in [
+            ThreadStatus::Idle,
+            ThreadStatus::Error,
+            ThreadStatus::Interrupted,
+        ] {
+            tenants.extend(
+                self.store
+                    .objects_everywhere("thread", status.as_str(), 10_000)
+                    .await?
+                    .into_iter()
+                    .map(|(t, _)| t),
+            );
+        }
+        for tenant in tenants {
+            let cx = TenantCtx::new(tenant);
+            let days = match self.store.get_object(cx, SETTINGS, tenant.0).await? {
+                Some(s) => s.body["checkpoint_ttl_days"].as_u64(),
+                None => None,
+            }
+            .unwrap_or(default_ttl_days);
+            if days > 0 {
+                self.checkpointer
+                    .expire(cx, Utc::now() - chrono::Duration::days(days as i64))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,223 @@
+//! MorningAI's application layer: the use cases every surface calls — the HTTP API, the
+//! CLI, and the chat, MCP and OpenAI-compatible surfaces — and [`Application::build`], the
+//! one place where ports meet adapters. Services take the caller as a [`auth::Principal`]
+//! and return domain errors (`morningai_core::Error`); mapping them to HTTP is `server`'s
+//! job.
+
+pub mod agents;
+pub mod assistants;
+pub mod auth;
+pub mod backends;
+pub mod config;
+pub mod documents;
+pub mod events;
+pub mod graphs;
+pub mod indexing;
+pub mod memory;
+pub mod models;
+pub mod runtime;
+pub mod store_items;
+pub mod tasks;
+pub mod trace;
+
+use auth::{Auth, Principal};
+use backends::Backends;
+use config::Config;
+use graphs::{Catalog, Graphs};
+use morningai_agents::Retriever;
+use morningai_core::ai::Embedder;
+use morningai_core::checkpoint::Checkpointer;
+use morningai_core::entities::NewAuditEntry;
+use morningai_core::kv::KeyValueStore;
+use morningai_core::memory::Memory;
+use morningai_core::queue::JobQueue;
+use morningai_core::{Error, Result, Role, Store};
+use morningai_worker::{Registry, TaskService};
+use std::sync::Arc;
+
+/// The ready application: stores, queue, memory, models, agents and services of one
+/// deployment, shared by every process role (`serve`, `worker`, the CLI) and every test.
+pub struct Application {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub checkpointer: Arc<dyn Checkpointer>,
+    pub memory: Arc<dyn Memory>,
+    pub embedder: Option<Arc<dyn Embedder>>,
+    pub kv: Arc<dyn KeyValueStore>,
+    pub queue: Arc<dyn JobQueue>,
+    pub retriever: Arc<Retriever>,
+    pub models: Arc<models::Models>,
+    pub documents: Arc<documents::Documents>,
+    pub graphs: Arc<Graphs>,
+    pub tasks: Arc<TaskService>,
+    pub registry: Registry,
+    pub auth: Auth,
+    /// Embedded mode: jobs run in the serving process.
+    pub queue_in_store: bool,
+}
+
+impl Application {
+    /// Opens the configured backends and wires everything with the built-in task kinds.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with(config, Registry::builtin()).await
+    }
+
+    /// As [`Self::build`], with other task kinds beside the product's (tests add failing
+    /// and slow kinds).
+    pub async fn build_with(config: Config, base: Registry) -> anyhow::Result<Self> {
+        let key = auth::signing_key(&config)?;
+        let backends = backends::open_backends(&config).await?;
+        Ok(Self::assemble(backends, config, &key, base))
+    }
+
+    /// `key`: the signing key (provider API keys are sealed under a key derived from it).
+    fn assemble(b: Backends, config: Config, key: &[u8], base: Registry) -> Self {
+        let retriever = Arc::new(Retriever::new(b.memory.clone(), b.embedder.clone()));
+        let documents = Arc::new(documents::Documents {
+            store: b.store.clone(),
+            retriever: retriever.clone(),
+        });
+        let models = Arc::new(models::Models::new(&config, key, &b));
+        let deps = Arc::new(agents::AgentDeps {
+            retriever: retriever.clone(),
+            documents: documents.clone(),
+            models: models.clone(),
+        });
+        let catalog = Arc::new(agents::catalog(deps, &config));
+        let tasks = Arc::new(TaskService::new(
+            b.store.clone(),
+            b.queue.clone(),
+            b.bus.clone(),
+            b.queue_in_store,
+        ));
+        let runs = graphs::execute::GraphRuns {
+            store: b.store.clone(),
+            checkpointer: b.checkpointer.clone(),
+            catalog: catalog.clone(),
+            bus: b.bus.clone(),
+        };
+        let registry = task_registry(&b, &config, runs, base);
+        Self {
+            graphs: Arc::new(Graphs::new(
+                b.store.clone(),
+                b.checkpointer.clone(),
+                catalog,
+                tasks.clone(),
+            )),
+            auth: Auth::new(b.store.clone(), key),
+            store: b.store,
+            checkpointer: b.checkpointer,
+            memory: b.memory,
+            embedder: b.embedder,
+            kv: b.kv,
+            queue: b.queue,
+            queue_in_store: b.queue_in_store,
+            retriever,
+            models,
+            documents,
+            tasks,
+            registry,
+            config,
+        }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.graphs.catalog
+    }
+
+    /// Appends to the tenant's audit log on behalf of the caller.
+    pub async fn audit(
+        &self,
+        who: &Principal,
+        action: &str,
+        resource_type: &str,
+        resource_id: impl ToString,
+        details: serde_json::Value,
+    ) -> Result<()> {
+        audit(
+            &*self.store,
+            who,
+            action,
+            resource_type,
+            resource_id,
+            details,
+        )
+        .await
+    }
+}
+
+/// Appends to the tenant's audit log on behalf of `who`.
+pub(crate) async fn audit(
+    store: &dyn Store,
+    who: &Principal,
+    action: &str,
+    resource_type: &str,
+    resource_id: impl ToString,
+    details: serde_json::Value,
+) -> Result<()> {
+    let entry = NewAuditEntry {
+        actor: who.actor(),
+        action: action.to_owned(),
+        resource_type: resource_type.to_owned(),
+        resource_id: Some(resource_id.to_string()),
+        ip: who.ip.clone(),
+        details,
+    };
+    store.audit(who.cx(), entry).await
+}
+
+/// Trims a required display name and bounds its length.
+pub fn clean_name(field: &str, raw: &str) -> Result<String> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err(Error::invalid(field, "must not be empty"));
+    }
+    if s.chars().count() > 200 {
+        return Err(Error::invalid(field, "must be at most 200 characters"));
+    }
+    Ok(s.to_owned())
+}
+
+/// `base` plus the kinds that need the backends: `index`, `graph_run` (graph runs on the
+/// queue), `faq` and `codegen` (the agents).
+fn task_registry(
+    b: &Backends,
+    config: &Config,
+    runs: graphs::execute::GraphRuns,
+    mut base: Registry,
+) -> Registry {
+    base.register(
+        "index",
+        Arc::new(indexing::IndexTask {
+            memory: b.memory.clone(),
+            embedder: b.embedder.clone(),
+            roots: config.index_roots.clone(),
+        }),
+        indexing::validate,
+    );
+    for (kind, validate) in [
+        (
+            "faq",
+            agents::faq::validate as morningai_core::task_kinds::InputValidator,
+        ),
+        ("codegen", agents::codegen::validate),
+    ] {
+        let task = agents::AgentTask {
+            runs: runs.clone(),
+            graph: kind,
+        };
+        base.register(kind, Arc::new(task), validate);
+    }
+    base.register("graph_run", Arc::new(runs), graphs::execute::validate);
+    base
+}
+
+/// Members may decide the agents' approvals; an assistant may raise the bar.
+pub(crate) fn members_decide() -> graphs::catalog::ApprovalPolicy {
+    graphs::catalog::ApprovalPolicy {
+        min_role: Role::Member,
+        allow_self: true,
+        expires_after: None,
+        on_expiry_fail: false,
+    }
+}
