@@ -74,6 +74,20 @@ async def main(url, key):
     joined = await client.runs.join(tid, created["run_id"])
     assert joined["messages"][-1]["content"] == "joined", joined
 
+    # messages-tuple: token deltas as [message chunk, metadata] pairs, event "messages".
+    t3 = (await client.threads.create())["thread_id"]
+    parts = [p async for p in client.runs.stream(
+        t3, "echo", input={"messages": [{"role": "user", "content": "tuple mode"}]}, stream_mode="messages-tuple")]
+    chunks = [p.data for p in parts if p.event == "messages"]
+    assert "".join(c[0]["content"] for c in chunks) == "tuple mode", chunks
+    assert chunks[0][0]["type"] == "AIMessageChunk" and chunks[0][1]["langgraph_node"] == "respond", chunks[0]
+
+    # interrupt_before="*": the run stops before the first node.
+    t4 = (await client.threads.create())["thread_id"]
+    await client.runs.wait(t4, "steps", input={"target": 2}, interrupt_before="*")
+    state = await client.threads.get_state(t4)
+    assert state["next"] == ["step"] and state["values"]["log"] == [], state
+
     await client.threads.delete(t2)
     try:
         await client.threads.get(t2)
