@@ -4,7 +4,7 @@
 use morningai_app::events::{LOOKBACK, Tail};
 use morningai_core::entities::{NewTask, TaskCreated};
 use morningai_core::events::{EventBus, LocalBus, NewTaskEvent, TaskEvent, TaskEventKind};
-use morningai_core::{Priority, Store, TaskId, TenantCtx};
+use morningai_core::{Priority, TaskId, TaskStore, TenantCtx};
 use morningai_postgres::PgStore;
 use serde_json::json;
 use std::collections::BTreeSet;

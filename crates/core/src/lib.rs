@@ -19,7 +19,7 @@ pub mod values;
 
 pub use error::{Error, FieldProblem, Result};
 pub use ids::{ApiKeyId, CollectionId, ItemId, ProjectId, TaskId, TenantId, UserId};
-pub use store::{Store, TenantCtx};
+pub use store::{AccountStore, AuditLog, ObjectStore, ScheduleStore, Store, TaskStore, TenantCtx};
 pub use values::{Email, Priority, Role, Slug};
 
 /// The current UTC time at microsecond precision, the precision every backend stores.

@@ -1,6 +1,8 @@
-//! The `Store` port: every repository the services need. Tenant-owned data is reachable only
-//! through methods that take a [`TenantCtx`]; the few unscoped methods are the explicit
-//! platform path (sign-up, login, credential lookup) and say so in their docs.
+//! The `Store` port: the repositories the services need, by concern — accounts and
+//! tenancy, tasks and their events, schedules, workflow records, the audit log — and
+//! `Store` as their sum. Tenant-owned data is reachable only through methods that take a
+//! [`TenantCtx`]; the few unscoped methods are the explicit platform path (sign-up, login,
+//! credential lookup, the background loops) and say so in their docs.
 
 use crate::entities::*;
 use crate::error::Result;
@@ -35,17 +37,10 @@ pub struct PoolStats {
     pub waiting: u64,
 }
 
+/// Users, tenants, memberships, credentials (refresh tokens, API keys) and projects.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// `sqlite` or `postgres`.
-    fn backend(&self) -> &'static str;
-
-    /// Round trip to the database (readiness).
-    async fn ping(&self) -> Result<()>;
-
-    fn pool_stats(&self) -> PoolStats;
-
-    // ---- platform path: users, tenants, credentials -----------------------------------
+pub trait AccountStore: Send + Sync + 'static {
+    // The platform path: users, tenants, credentials.
 
     /// Creates a user, a tenant and the user's owner membership in one transaction.
     async fn create_user_with_tenant(
@@ -75,7 +70,7 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes the family of this token (logout). Unknown tokens are ignored.
     async fn revoke_refresh_family(&self, token_hash: &[u8]) -> Result<()>;
 
-    // ---- tenant-scoped ---------------------------------------------------------------
+    // Tenant-scoped.
 
     async fn tenant(&self, cx: TenantCtx) -> Result<Tenant>;
     async fn rename_tenant(&self, cx: TenantCtx, name: &str) -> Result<Tenant>;
@@ -108,7 +103,11 @@ pub trait Store: Send + Sync + 'static {
         patch: ProjectPatch,
     ) -> Result<Project>;
     async fn delete_project(&self, cx: TenantCtx, id: ProjectId) -> Result<()>;
+}
 
+/// Tasks, their lifecycle and their events.
+#[async_trait]
+pub trait TaskStore: Send + Sync + 'static {
     /// Creates a task, or returns the existing one with the same idempotency key.
     async fn create_task(&self, cx: TenantCtx, task: NewTask) -> Result<TaskCreated>;
     async fn task(&self, cx: TenantCtx, id: TaskId) -> Result<Task>;
@@ -117,7 +116,7 @@ pub trait Store: Send + Sync + 'static {
     /// Cancels a task that has not finished; conflict `task_finished` otherwise.
     async fn cancel_task(&self, cx: TenantCtx, id: TaskId) -> Result<Task>;
 
-    // ---- task lifecycle (the worker runtime) ------------------------------------------
+    // The lifecycle the worker runtime drives.
 
     /// Marks a task running for a new attempt and stores its `started` event, in one
     /// transaction. None when it has already finished or was cancelled (the job must then
@@ -158,9 +157,11 @@ pub trait Store: Send + Sync + 'static {
         before: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<(TenantId, Task)>>;
+}
 
-    // ---- schedules ---------------------------------------------------------------------
-
+/// Per-tenant cron schedules.
+#[async_trait]
+pub trait ScheduleStore: Send + Sync + 'static {
     async fn create_schedule(&self, cx: TenantCtx, schedule: Schedule) -> Result<Schedule>;
     async fn schedules(&self, cx: TenantCtx) -> Result<Vec<Schedule>>;
     async fn delete_schedule(&self, cx: TenantCtx, id: Uuid) -> Result<()>;
@@ -174,9 +175,11 @@ pub trait Store: Send + Sync + 'static {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<bool>;
+}
 
-    // ---- workflow documents (threads, runs, approvals) ----------------------------------
-
+/// Workflow records kept as JSON documents (threads, runs, approvals, documents, …).
+#[async_trait]
+pub trait ObjectStore: Send + Sync + 'static {
     /// Inserts or replaces a document (created_at is kept on replace).
     async fn put_object(&self, cx: TenantCtx, object: &crate::objects::StoredObject) -> Result<()>;
     /// Inserts a document unless one of that kind and id exists: false then, and nothing
@@ -210,7 +213,11 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<(TenantId, crate::objects::StoredObject)>>;
     async fn delete_object(&self, cx: TenantCtx, kind: &str, id: Uuid) -> Result<bool>;
+}
 
+/// The tenant's audit log.
+#[async_trait]
+pub trait AuditLog: Send + Sync + 'static {
     async fn audit(&self, cx: TenantCtx, entry: NewAuditEntry) -> Result<()>;
     /// Newest first.
     async fn audit_log(
@@ -219,4 +226,16 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
         before: Option<Uuid>,
     ) -> Result<Vec<AuditEntry>>;
+}
+
+/// Every repository of one database.
+#[async_trait]
+pub trait Store: AccountStore + TaskStore + ScheduleStore + ObjectStore + AuditLog {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// Round trip to the database (readiness).
+    async fn ping(&self) -> Result<()>;
+
+    fn pool_stats(&self) -> PoolStats;
 }

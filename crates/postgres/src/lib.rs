@@ -6,13 +6,17 @@
 //! is a superuser. Single-statement operations pipeline BEGIN, the statement and COMMIT
 //! into one round trip.
 
+mod accounts;
+mod audit;
 mod checkpoints;
 mod kv;
 mod memory;
 mod migrate;
 mod objects;
 mod rows;
+mod schedules;
 mod store;
+mod tasks;
 mod tx;
 mod usage;
 

@@ -2,8 +2,9 @@
 
 use crate::store::PgStore;
 use crate::tx::one_shot;
+use async_trait::async_trait;
 use morningai_core::objects::StoredObject;
-use morningai_core::{Result, TenantCtx, TenantId};
+use morningai_core::{ObjectStore, Result, TenantCtx, TenantId};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
@@ -23,12 +24,7 @@ fn row(r: &Row) -> StoredObject {
 
 impl PgStore {
     /// Upserts (`replace`) or inserts only if absent; true when a row was written.
-    pub(crate) async fn put_object_impl(
-        &self,
-        cx: TenantCtx,
-        o: &StoredObject,
-        replace: bool,
-    ) -> Result<bool> {
+    async fn write_object(&self, cx: TenantCtx, o: &StoredObject, replace: bool) -> Result<bool> {
         let on_conflict = if replace {
             "DO UPDATE SET parent = excluded.parent, status = excluded.status, body = excluded.body, updated_at = excluded.updated_at"
         } else {
@@ -48,8 +44,19 @@ impl PgStore {
         .await?;
         Ok(!rows.is_empty())
     }
+}
 
-    pub(crate) async fn get_object_impl(
+#[async_trait]
+impl ObjectStore for PgStore {
+    async fn put_object(&self, cx: TenantCtx, object: &StoredObject) -> Result<()> {
+        self.write_object(cx, object, true).await.map(drop)
+    }
+
+    async fn insert_object(&self, cx: TenantCtx, object: &StoredObject) -> Result<bool> {
+        self.write_object(cx, object, false).await
+    }
+
+    async fn get_object(
         &self,
         cx: TenantCtx,
         kind: &str,
@@ -66,7 +73,7 @@ impl PgStore {
         Ok(rows.first().map(row))
     }
 
-    pub(crate) async fn list_objects_impl(
+    async fn list_objects(
         &self,
         cx: TenantCtx,
         kind: &str,
@@ -97,7 +104,7 @@ impl PgStore {
         Ok(rows.iter().map(row).collect())
     }
 
-    pub(crate) async fn objects_everywhere_impl(
+    async fn objects_everywhere(
         &self,
         kind: &str,
         status: &str,
@@ -117,12 +124,7 @@ impl PgStore {
             .collect())
     }
 
-    pub(crate) async fn delete_object_impl(
-        &self,
-        cx: TenantCtx,
-        kind: &str,
-        id: Uuid,
-    ) -> Result<bool> {
+    async fn delete_object(&self, cx: TenantCtx, kind: &str, id: Uuid) -> Result<bool> {
         let rows = one_shot(
             self.pool(),
             Some(cx),

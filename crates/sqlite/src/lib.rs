@@ -5,6 +5,8 @@
 //! with group commit, borrowed by lone short writes) and a small set of reader connections
 //! beside it; see `db.rs`.
 
+mod accounts;
+mod audit;
 mod checkpoints;
 mod convert;
 mod db;
@@ -13,7 +15,9 @@ mod memory;
 mod migrate;
 mod objects;
 mod queue;
+mod schedules;
 mod store;
+mod tasks;
 mod usage;
 
 pub use queue::SqliteQueue;

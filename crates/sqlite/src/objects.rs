@@ -2,8 +2,9 @@
 
 use crate::convert::{get, get_opt, json, micros, time};
 use crate::store::SqliteStore;
+use async_trait::async_trait;
 use morningai_core::objects::StoredObject;
-use morningai_core::{Result, TenantCtx, TenantId};
+use morningai_core::{ObjectStore, Result, TenantCtx, TenantId};
 use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
@@ -23,12 +24,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredObject> {
 
 impl SqliteStore {
     /// Upserts (`replace`) or inserts only if absent; true when a row was written.
-    pub(crate) async fn put_object_impl(
-        &self,
-        cx: TenantCtx,
-        o: &StoredObject,
-        replace: bool,
-    ) -> Result<bool> {
+    async fn write_object(&self, cx: TenantCtx, o: &StoredObject, replace: bool) -> Result<bool> {
         let o = o.clone();
         let on_conflict = if replace {
             "DO UPDATE SET parent = excluded.parent, status = excluded.status, body = excluded.body, updated_at = excluded.updated_at"
@@ -55,8 +51,19 @@ impl SqliteStore {
             })
             .await
     }
+}
 
-    pub(crate) async fn get_object_impl(
+#[async_trait]
+impl ObjectStore for SqliteStore {
+    async fn put_object(&self, cx: TenantCtx, object: &StoredObject) -> Result<()> {
+        self.write_object(cx, object, true).await.map(drop)
+    }
+
+    async fn insert_object(&self, cx: TenantCtx, object: &StoredObject) -> Result<bool> {
+        self.write_object(cx, object, false).await
+    }
+
+    async fn get_object(
         &self,
         cx: TenantCtx,
         kind: &str,
@@ -74,7 +81,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(crate) async fn list_objects_impl(
+    async fn list_objects(
         &self,
         cx: TenantCtx,
         kind: &str,
@@ -107,7 +114,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(crate) async fn objects_everywhere_impl(
+    async fn objects_everywhere(
         &self,
         kind: &str,
         status: &str,
@@ -125,12 +132,7 @@ impl SqliteStore {
             .await
     }
 
-    pub(crate) async fn delete_object_impl(
-        &self,
-        cx: TenantCtx,
-        kind: &str,
-        id: Uuid,
-    ) -> Result<bool> {
+    async fn delete_object(&self, cx: TenantCtx, kind: &str, id: Uuid) -> Result<bool> {
         let kind = kind.to_owned();
         self.db
             .write("delete object", move |tx| {

@@ -1,0 +1,330 @@
+//! Tasks, their lifecycle and their events on PostgreSQL.
+
+use crate::rows::{self, EVENT_COLS, TASK_COLS};
+use crate::store::PgStore;
+use crate::tx::{Tx, db_err};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use morningai_core::entities::*;
+use morningai_core::events::{NewTaskEvent, TaskEvent, TaskEventKind};
+use morningai_core::{Error, Result, TaskId, TaskStore, TenantCtx, TenantId, now};
+use serde_json::Value;
+use tokio_postgres::error::SqlState;
+use uuid::Uuid;
+
+async fn insert_event(tx: &Tx, tenant: TenantId, e: &NewTaskEvent) -> Result<TaskEvent> {
+    let at = now();
+    let row = tx
+        .query_opt(
+            "INSERT INTO task_events (tenant_id, task_id, kind, data, at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            &[&tenant.0, &e.task_id.0, &e.kind.as_str(), &e.data, &at],
+        )
+        .await
+        .map_err(db_err("insert task event"))?
+        .ok_or_else(|| Error::internal("insert task event", "no id returned"))?;
+    Ok(TaskEvent {
+        id: row.get(0),
+        tenant_id: tenant,
+        task_id: e.task_id,
+        kind: e.kind,
+        data: e.data.clone(),
+        at,
+    })
+}
+
+/// Locks the tenant's memberships for the rest of the transaction (owner-count checks).
+
+#[async_trait]
+impl TaskStore for PgStore {
+    async fn create_task(&self, cx: TenantCtx, t: NewTask) -> Result<TaskCreated> {
+        let at = now();
+        let task = Task {
+            id: t.id,
+            kind: t.kind,
+            status: TaskStatus::Queued,
+            priority: t.priority,
+            project_id: t.project_id,
+            trace_id: t.trace_id,
+            input: t.input,
+            result: None,
+            error: None,
+            idempotency_key: t.idempotency_key,
+            created_by: t.created_by,
+            created_at: at,
+            updated_at: at,
+        };
+        // ON CONFLICT DO NOTHING keeps the first task under concurrent retries; the
+        // existing one is then read back in the same transaction.
+        let tx = Tx::begin(&self.pool, Some(cx)).await?;
+        let inserted = tx
+            .query_opt(
+                "INSERT INTO tasks (id, tenant_id, project_id, kind, status, priority, trace_id, input,
+                                    idempotency_key, created_by, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $10)
+                 ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
+                 RETURNING id",
+                &[
+                    &task.id.0,
+                    &cx.tenant_id.0,
+                    &task.project_id.map(|p| p.0),
+                    &task.kind,
+                    &(task.priority.get() as i16),
+                    &task.trace_id,
+                    &task.input,
+                    &task.idempotency_key,
+                    &task.created_by.map(|u| u.0),
+                    &at,
+                ],
+            )
+            .await
+            .map_err(|e| {
+                if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) {
+                    Error::invalid("project_id", "no such project in this tenant")
+                } else {
+                    db_err("insert task")(e)
+                }
+            })?;
+        let created = if inserted.is_some() {
+            let event = insert_event(
+                &tx,
+                cx.tenant_id,
+                &NewTaskEvent {
+                    task_id: task.id,
+                    kind: TaskEventKind::Queued,
+                    data: serde_json::json!({"priority": task.priority}),
+                },
+            )
+            .await?;
+            TaskCreated::New(task, event)
+        } else {
+            let row = tx
+                .query_opt(
+                    &format!("SELECT {TASK_COLS} FROM tasks WHERE tenant_id = $1 AND idempotency_key = $2"),
+                    &[&cx.tenant_id.0, &task.idempotency_key],
+                )
+                .await
+                .map_err(db_err("read task by idempotency key"))?
+                .ok_or_else(|| Error::internal("idempotent task", "conflicting task not visible"))?;
+            TaskCreated::Existing(rows::task(&row)?)
+        };
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    async fn task(&self, cx: TenantCtx, id: TaskId) -> Result<Task> {
+        let rows = self
+            .scoped(
+                cx,
+                "get task",
+                &format!("SELECT {TASK_COLS} FROM tasks WHERE tenant_id = $1 AND id = $2"),
+                &[&cx.tenant_id.0, &id.0],
+            )
+            .await?;
+        rows.first()
+            .map(rows::task)
+            .transpose()?
+            .ok_or(Error::NotFound("task"))
+    }
+
+    async fn tasks(&self, cx: TenantCtx, f: &TaskFilter) -> Result<Vec<Task>> {
+        // NULL parameters disable their filter, so one prepared statement serves every query.
+        let rows = self
+            .scoped(
+                cx,
+                "list tasks",
+                &format!(
+                    "SELECT {TASK_COLS} FROM tasks
+                     WHERE tenant_id = $1
+                       AND ($2::text IS NULL OR status = $2)
+                       AND ($3::text IS NULL OR kind = $3)
+                       AND ($4::uuid IS NULL OR project_id = $4)
+                       AND ($5::uuid IS NULL OR id < $5)
+                     ORDER BY id DESC LIMIT $6"
+                ),
+                &[
+                    &cx.tenant_id.0,
+                    &f.status.map(|s| s.as_str()),
+                    &f.kind,
+                    &f.project_id.map(|p| p.0),
+                    &f.before.map(|b| b.0),
+                    &i64::from(f.limit),
+                ],
+            )
+            .await?;
+        rows::all(rows, rows::task)
+    }
+
+    async fn cancel_task(&self, cx: TenantCtx, id: TaskId) -> Result<Task> {
+        let tx = Tx::begin(&self.pool, Some(cx)).await?;
+        let row = tx
+            .query_opt(
+                &format!(
+                    "SELECT {TASK_COLS} FROM tasks WHERE tenant_id = $1 AND id = $2 FOR UPDATE"
+                ),
+                &[&cx.tenant_id.0, &id.0],
+            )
+            .await
+            .map_err(db_err("get task"))?
+            .ok_or(Error::NotFound("task"))?;
+        let task = rows::task(&row)?;
+        if task.status.is_terminal() {
+            return Err(Error::conflict(
+                "task_finished",
+                format!("the task has already finished ({})", task.status),
+            ));
+        }
+        let at = now();
+        tx.execute("UPDATE tasks SET status = 'cancelled', updated_at = $3 WHERE tenant_id = $1 AND id = $2", &[&cx.tenant_id.0, &id.0, &at])
+            .await
+            .map_err(db_err("cancel task"))?;
+        tx.commit().await?;
+        Ok(Task {
+            status: TaskStatus::Cancelled,
+            updated_at: at,
+            ..task
+        })
+    }
+
+    async fn start_task(
+        &self,
+        cx: TenantCtx,
+        id: TaskId,
+        event_data: Value,
+    ) -> Result<Option<(Task, TaskEvent)>> {
+        let tx = Tx::begin(&self.pool, Some(cx)).await?;
+        let row = tx
+            .query_opt(
+                &format!(
+                    "UPDATE tasks SET status = 'running', updated_at = $3
+                     WHERE tenant_id = $1 AND id = $2 AND status IN ('queued', 'retrying', 'running')
+                     RETURNING {TASK_COLS}"
+                ),
+                &[&cx.tenant_id.0, &id.0, &now()],
+            )
+            .await
+            .map_err(db_err("start task"))?;
+        let Some(row) = row else { return Ok(None) };
+        let task = rows::task(&row)?;
+        let event = insert_event(
+            &tx,
+            cx.tenant_id,
+            &NewTaskEvent {
+                task_id: id,
+                kind: TaskEventKind::Started,
+                data: event_data,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some((task, event)))
+    }
+
+    async fn finish_task(
+        &self,
+        cx: TenantCtx,
+        id: TaskId,
+        o: TaskOutcome,
+    ) -> Result<Option<TaskEvent>> {
+        let tx = Tx::begin(&self.pool, Some(cx)).await?;
+        let changed = tx
+            .query_opt(
+                "UPDATE tasks SET status = $3, result = coalesce($4, result), error = $5, updated_at = $6
+                 WHERE tenant_id = $1 AND id = $2 AND status NOT IN ('succeeded', 'failed', 'cancelled')
+                 RETURNING id",
+                &[&cx.tenant_id.0, &id.0, &o.status.as_str(), &o.result, &o.error, &now()],
+            )
+            .await
+            .map_err(db_err("finish task"))?;
+        if changed.is_none() {
+            return Ok(None);
+        }
+        let e = NewTaskEvent {
+            task_id: id,
+            kind: o.status.event_kind(),
+            data: o.event_data,
+        };
+        let event = insert_event(&tx, cx.tenant_id, &e).await?;
+        tx.commit().await?;
+        Ok(Some(event))
+    }
+
+    async fn reopen_task(&self, cx: TenantCtx, id: TaskId) -> Result<bool> {
+        let rows = self
+            .scoped(
+                cx,
+                "reopen task",
+                "UPDATE tasks SET status = 'queued', error = NULL, updated_at = $3
+                 WHERE tenant_id = $1 AND id = $2 AND status = 'failed' RETURNING id",
+                &[&cx.tenant_id.0, &id.0, &now()],
+            )
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
+    async fn last_task_event_id(&self, cx: TenantCtx) -> Result<i64> {
+        let rows = self
+            .scoped(
+                cx,
+                "last task event",
+                "SELECT coalesce(max(id), 0)::bigint FROM task_events WHERE tenant_id = $1",
+                &[&cx.tenant_id.0],
+            )
+            .await?;
+        Ok(rows.first().map_or(0, |r| r.get(0)))
+    }
+
+    async fn append_task_event(&self, cx: TenantCtx, e: NewTaskEvent) -> Result<TaskEvent> {
+        let tx = Tx::begin(&self.pool, Some(cx)).await?;
+        let ev = insert_event(&tx, cx.tenant_id, &e).await?;
+        tx.commit().await?;
+        Ok(ev)
+    }
+
+    async fn task_events(
+        &self,
+        cx: TenantCtx,
+        task: Option<TaskId>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<TaskEvent>> {
+        let rows = self
+            .scoped(
+                cx,
+                "read task events",
+                &format!(
+                    "SELECT {EVENT_COLS} FROM task_events
+                     WHERE tenant_id = $1 AND ($2::uuid IS NULL OR task_id = $2) AND id > $3
+                     ORDER BY id LIMIT $4"
+                ),
+                &[
+                    &cx.tenant_id.0,
+                    &task.map(|t| t.0),
+                    &after,
+                    &i64::from(limit),
+                ],
+            )
+            .await?;
+        rows::all(rows, rows::event)
+    }
+
+    async fn unfinished_tasks(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(TenantId, Task)>> {
+        let rows = self
+            .platform(
+                "unfinished tasks",
+                &format!(
+                    "SELECT {TASK_COLS}, tenant_id FROM tasks
+                     WHERE status IN ('queued', 'running', 'retrying') AND updated_at < $1
+                     ORDER BY updated_at LIMIT $2"
+                ),
+                &[&before, &i64::from(limit)],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.get::<_, Uuid>(13).into(), rows::task(r)?)))
+            .collect()
+    }
+}
