@@ -1,12 +1,30 @@
 #!/usr/bin/env bash
 # The whole test suite. Provisions throwaway PostgreSQL 18 + pgvector and Redis (unless
-# DATABASE_URL / REDIS_URL point at existing ones), runs every test against them, and
-# cleans up. Extra arguments go to `cargo test` (e.g. a test name filter).
+# DATABASE_URL / REDIS_URL point at existing ones), checks formatting and lints, runs every
+# test against them, and cleans up. Extra arguments go to `cargo test` (e.g. a test name
+# filter). Each phase prints how long it took, and a summary closes the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+_phases=()
+_phase_t0=$SECONDS
+# Ends the current phase: records its name and duration.
+phase_done() {
+  local took=$((SECONDS - _phase_t0))
+  _phases+=("$(printf '%-18s %5d s' "$1" "$took")")
+  echo "== phase $1: ${took} s" >&2
+  _phase_t0=$SECONDS
+}
+summary() {
+  echo "== test phases (total $SECONDS s):" >&2
+  for p in "${_phases[@]}"; do echo "   $p" >&2; done
+}
+
 # shellcheck source=scripts/test-services.sh
 source scripts/test-services.sh
+# The services' EXIT trap must still run; the summary prints first.
+trap 'summary; morningai_services_cleanup' EXIT
+phase_done services
 
 # The official langgraph-sdk Python client, for the LangGraph API compatibility test.
 if [[ -z ${MORNINGAI_SDK_PYTHON:-} ]]; then
@@ -25,11 +43,19 @@ if [[ -z ${MORNINGAI_EMBED_MODEL_DIR:-} ]]; then
   MORNINGAI_EMBED_MODEL_DIR=$(scripts/fetch-minilm.sh)
   export MORNINGAI_EMBED_MODEL_DIR
 fi
+phase_done tools
 
 cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+phase_done lint
+
+# One build of every test binary (and the morningai binary the CLI tests run), then the run.
+cargo test --workspace --locked --no-run "$@"
+phase_done build
 report=${CARGO_TARGET_DIR:-target}/tmp/crash-report.txt
 rm -f "$report"
 cargo test --workspace --locked "$@"
+phase_done "rust tests"
 # What the crash tests measured (duplicate executions under SIGKILL and FLUSHALL).
 [[ -f $report ]] && cat "$report"
 exit 0

@@ -329,7 +329,7 @@ async fn the_circuit_breaker_fails_fast_while_the_provider_is_down_then_probes()
     let cfg = ProviderConfig {
         max_retries: 0,
         breaker_threshold: 2,
-        breaker_cooldown: Duration::from_millis(300),
+        breaker_cooldown: Duration::from_millis(1000),
         ..config(&fake)
     };
     let provider = OpenAiProvider::new(cfg).unwrap();
@@ -349,14 +349,14 @@ async fn the_circuit_breaker_fails_fast_while_the_provider_is_down_then_probes()
     assert!(e.to_string().contains("circuit breaker"), "{e}");
     assert_eq!(fake.seen().len(), 2);
     // After the cooldown one probe goes through; a failed probe opens it again at once.
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(Duration::from_millis(1050)).await;
     fake.push([Reply::error(500, "still down", vec![])]);
     chat.chat(&ask("hi"), None).await.unwrap_err();
     assert!(refused_by_breaker(&chat).await);
     assert_eq!(fake.seen().len(), 3);
     // A probe answered with a 4xx shows the provider is up: the breaker closes (it must not
     // stay half-open forever).
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(Duration::from_millis(1050)).await;
     fake.push([
         Reply::error(400, "bad request", vec![]),
         Reply::answer("after 4xx", 1, 1),
@@ -372,7 +372,7 @@ async fn the_circuit_breaker_fails_fast_while_the_provider_is_down_then_probes()
     // A probe whose caller gives up (its future dropped) does not hold the breaker
     // half-open for good: after a cooldown another call probes.
     trip(&fake, &chat).await;
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(Duration::from_millis(1050)).await;
     fake.push([Reply::Delay(
         Duration::from_secs(2),
         Box::new(Reply::answer("late", 1, 1)),
@@ -381,7 +381,7 @@ async fn the_circuit_breaker_fails_fast_while_the_provider_is_down_then_probes()
         tokio::time::timeout(Duration::from_millis(50), chat.chat(&ask("hi"), None)).await;
     assert!(abandoned.is_err(), "the probe was dropped");
     assert!(refused_by_breaker(&chat).await);
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(Duration::from_millis(1050)).await;
     fake.push([Reply::answer("recovered", 1, 1)]);
     assert_eq!(
         chat.chat(&ask("hi"), None).await.unwrap().content,
@@ -390,7 +390,7 @@ async fn the_circuit_breaker_fails_fast_while_the_provider_is_down_then_probes()
     // Open it again, then a successful probe closes it.
     trip(&fake, &chat).await;
     assert!(refused_by_breaker(&chat).await);
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(Duration::from_millis(1050)).await;
     fake.push([Reply::answer("up", 1, 1), Reply::answer("again", 1, 1)]);
     assert_eq!(chat.chat(&ask("hi"), None).await.unwrap().content, "up");
     assert_eq!(chat.chat(&ask("hi"), None).await.unwrap().content, "again");

@@ -4,8 +4,8 @@
 //! field — then compiled into a [`Graph`].
 
 use crate::channels::Reducer;
-use crate::graph::{END, Graph, RetryPolicy, Router, START};
-use crate::run::{Command, Node, NodeContext, NodeError, Target};
+use crate::graph::{END, Graph, GraphBuilder, RetryPolicy, Router, START};
+use crate::node::{Command, Node, NodeContext, NodeError, Target};
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -268,6 +268,30 @@ fn err(path: impl Into<String>, message: impl Into<String>) -> DefinitionError {
     }
 }
 
+/// The router of a conditional edge: the value at `channel` (a dotted path) picks the
+/// route; no match takes the default (or nothing).
+fn route_on(c: &ConditionalDef) -> Router {
+    let (channel, routes, default) = (c.channel.clone(), c.routes.clone(), c.default.clone());
+    Arc::new(move |state| {
+        let mut path = channel.split('.');
+        let mut value = path.next().and_then(|c| state.get(c));
+        for field in path {
+            value = value.and_then(|v| v.get(field));
+        }
+        let key = match value {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Bool(b)) => b.to_string(),
+            Some(Value::Null) | None => String::new(),
+            Some(v) => v.to_string(),
+        };
+        routes
+            .get(&key)
+            .or(default.as_ref())
+            .map(|t| vec![Target::node(t)])
+            .unwrap_or_default()
+    })
+}
+
 impl Definition {
     pub fn from_json(v: &Value) -> Result<Self, Vec<DefinitionError>> {
         serde_path_to_error_like(v)
@@ -283,7 +307,22 @@ impl Definition {
     /// Validates and compiles; every problem found is reported, not just the first.
     pub fn compile(&self, types: &NodeTypes) -> Result<Graph, Vec<DefinitionError>> {
         let mut errors = Vec::new();
-        let mut builder = Graph::builder();
+        let builder = self.channels(Graph::builder(), &mut errors);
+        let builder = self.nodes(builder, types, &mut errors);
+        let builder = self.edges(builder, &mut errors);
+        let builder = self.conditional_edges(builder, &mut errors);
+        self.check_reachable(&mut errors);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        builder.compile().map_err(|e| vec![err("", e.to_string())])
+    }
+
+    fn channels(
+        &self,
+        mut builder: GraphBuilder,
+        errors: &mut Vec<DefinitionError>,
+    ) -> GraphBuilder {
         for (name, c) in &self.channels {
             let reducer = match c.reducer.as_deref().unwrap_or("last_value") {
                 "last_value" => Reducer::LastValue,
@@ -299,6 +338,15 @@ impl Definition {
             };
             builder = builder.channel(name, reducer);
         }
+        builder
+    }
+
+    fn nodes(
+        &self,
+        mut builder: GraphBuilder,
+        types: &NodeTypes,
+        errors: &mut Vec<DefinitionError>,
+    ) -> GraphBuilder {
         for (name, n) in &self.nodes {
             if name == START || name == END {
                 errors.push(err(format!("nodes.{name}"), "this name is reserved"));
@@ -341,7 +389,15 @@ impl Definition {
                 }
             }
         }
-        let exists = |n: &str| n == END || self.nodes.contains_key(n);
+        builder
+    }
+
+    /// Whether an edge may end at `n`: a declared node or END.
+    fn exists(&self, n: &str) -> bool {
+        n == END || self.nodes.contains_key(n)
+    }
+
+    fn edges(&self, mut builder: GraphBuilder, errors: &mut Vec<DefinitionError>) -> GraphBuilder {
         for (i, e) in self.edges.iter().enumerate() {
             if e.from != START && !self.nodes.contains_key(&e.from) {
                 errors.push(err(
@@ -349,7 +405,7 @@ impl Definition {
                     format!("no node {:?}", e.from),
                 ));
             }
-            if !exists(&e.to) {
+            if !self.exists(&e.to) {
                 errors.push(err(
                     format!("edges[{i}].to"),
                     format!("no node {:?} (an edge to nowhere)", e.to),
@@ -357,6 +413,14 @@ impl Definition {
             }
             builder = builder.edge(&e.from, &e.to);
         }
+        builder
+    }
+
+    fn conditional_edges(
+        &self,
+        mut builder: GraphBuilder,
+        errors: &mut Vec<DefinitionError>,
+    ) -> GraphBuilder {
         for (i, c) in self.conditional_edges.iter().enumerate() {
             if c.from != START && !self.nodes.contains_key(&c.from) {
                 errors.push(err(
@@ -379,33 +443,14 @@ impl Definition {
                 .map(|(k, v)| (format!("routes.{k}"), v))
                 .chain(c.default.iter().map(|d| ("default".to_owned(), d)))
             {
-                if !exists(to) {
+                if !self.exists(to) {
                     errors.push(err(
                         format!("conditional_edges[{i}].{k}"),
                         format!("no node {to:?} (an edge to nowhere)"),
                     ));
                 }
             }
-            let (channel, routes, default) =
-                (c.channel.clone(), c.routes.clone(), c.default.clone());
-            let router: Router = Arc::new(move |state| {
-                let mut path = channel.split('.');
-                let mut value = path.next().and_then(|c| state.get(c));
-                for field in path {
-                    value = value.and_then(|v| v.get(field));
-                }
-                let key = match value {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(Value::Bool(b)) => b.to_string(),
-                    Some(Value::Null) | None => String::new(),
-                    Some(v) => v.to_string(),
-                };
-                routes
-                    .get(&key)
-                    .or(default.as_ref())
-                    .map(|t| vec![Target::node(t)])
-                    .unwrap_or_default()
-            });
+            let router = route_on(c);
             let possible: Vec<&str> = c
                 .routes
                 .values()
@@ -414,7 +459,11 @@ impl Definition {
                 .collect();
             builder = builder.conditional_edge(&c.from, router, &possible);
         }
-        // Reachability, reported per node with its path.
+        builder
+    }
+
+    /// Every node must be reachable from START.
+    fn check_reachable(&self, errors: &mut Vec<DefinitionError>) {
         let mut adj: HashMap<&str, Vec<&str>> = HashMap::new();
         for e in &self.edges {
             adj.entry(e.from.as_str()).or_default().push(e.to.as_str());
@@ -447,10 +496,6 @@ impl Definition {
                 errors.push(err(format!("nodes.{name}"), "unreachable from __start__"));
             }
         }
-        if !errors.is_empty() {
-            return Err(errors);
-        }
-        builder.compile().map_err(|e| vec![err("", e.to_string())])
     }
 }
 

@@ -1,7 +1,7 @@
 //! Building and validating graphs.
 
 use crate::channels::Reducer;
-use crate::run::{Node, Target};
+use crate::node::{Node, Target};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;

@@ -12,6 +12,8 @@ mod channels;
 mod definition;
 mod graph;
 mod memory;
+mod node;
+mod persist;
 mod run;
 mod state;
 mod subgraph;
@@ -20,9 +22,7 @@ pub use channels::Reducer;
 pub use definition::{Definition, DefinitionError, NodeTypes};
 pub use graph::{END, Graph, GraphBuilder, GraphError, RetryPolicy, Router, START};
 pub use memory::MemoryCheckpointer;
-pub use run::{
-    Command, Durability, Node, NodeContext, NodeError, NodeFn, Outcome, Resume, RunConfig, Runner,
-    StreamEvent, Target,
-};
+pub use node::{Command, Node, NodeContext, NodeError, NodeFn, StreamEvent, Target};
+pub use run::{Durability, Outcome, Resume, RunConfig, Runner};
 pub use state::{State, StateSnapshot, get_state, history, update_state};
 pub use subgraph::Subgraph;

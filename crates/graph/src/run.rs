@@ -1,180 +1,19 @@
 //! Running a graph: supersteps, the barrier, retries, timeouts, interrupts, checkpoints.
 
 use crate::graph::{END, Graph, GraphError, START};
+use crate::node::{Command, NodeContext, NodeError, StreamEvent, Target};
+use crate::persist::{PendingWrites, Persist, Step, TaskError};
 use crate::state::{State, reconstruct};
-use async_trait::async_trait;
 use morningai_core::TenantCtx;
 use morningai_core::checkpoint::{Checkpoint, Checkpointer, Interrupt, PendingTask};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-
-/// Where to go next.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Target {
-    Node(String),
-    End,
-    /// Run `node` once with `arg` as its input (map-reduce fan-out).
-    Send {
-        node: String,
-        arg: Value,
-    },
-}
-
-impl Target {
-    pub fn node(name: &str) -> Self {
-        if name == END {
-            Target::End
-        } else {
-            Target::Node(name.to_owned())
-        }
-    }
-}
-
-/// What a node returns: writes to channels and, optionally, where to go (overriding the
-/// node's edges).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Command {
-    pub update: State,
-    pub goto: Vec<Target>,
-}
-
-impl Command {
-    pub fn update(update: State) -> Self {
-        Self {
-            update,
-            goto: Vec::new(),
-        }
-    }
-
-    pub fn goto(mut self, t: Target) -> Self {
-        self.goto.push(t);
-        self
-    }
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum NodeError {
-    Failed {
-        message: String,
-        retryable: bool,
-    },
-    /// Raised by [`NodeContext::interrupt`]: pause the run until resumed.
-    Interrupt(Value),
-}
-
-impl NodeError {
-    pub fn retryable(m: impl Into<String>) -> Self {
-        Self::Failed {
-            message: m.into(),
-            retryable: true,
-        }
-    }
-
-    pub fn fatal(m: impl Into<String>) -> Self {
-        Self::Failed {
-            message: m.into(),
-            retryable: false,
-        }
-    }
-}
-
-/// A streamed run event: `values` (state after a step), `updates` (what each node wrote),
-/// `custom` (from nodes), `messages` (LLM token deltas from nodes), `debug` (tasks).
-#[derive(Clone, Debug, PartialEq)]
-pub struct StreamEvent {
-    pub mode: &'static str,
-    /// Subgraph path, outermost first (empty for the root graph).
-    pub ns: Vec<String>,
-    pub data: Value,
-}
-
-type Emit = mpsc::UnboundedSender<StreamEvent>;
-
-#[derive(Clone)]
-pub struct NodeContext {
-    /// The state at the start of this step.
-    pub state: Arc<State>,
-    /// The argument of a `Send`, if this task came from one.
-    pub arg: Option<Value>,
-    pub config: Arc<Value>,
-    pub node: String,
-    pub task_id: String,
-    pub attempt: u32,
-    pub cancel: CancellationToken,
-    resume: Arc<Vec<Value>>,
-    interrupts: Arc<AtomicUsize>,
-    emit: Option<Emit>,
-    ns: Vec<String>,
-}
-
-impl NodeContext {
-    /// Pauses the run with `value` for a human (or another system) to answer; once resumed,
-    /// returns the answer. A node with several interrupts gets their answers in order (the
-    /// node re-runs on resume, so code before an interrupt must be idempotent).
-    pub fn interrupt(&self, value: Value) -> Result<Value, NodeError> {
-        let i = self.interrupts.fetch_add(1, Ordering::SeqCst);
-        match self.resume.get(i) {
-            Some(v) => Ok(v.clone()),
-            None => Err(NodeError::Interrupt(value)),
-        }
-    }
-
-    pub fn custom(&self, data: Value) {
-        self.send("custom", data);
-    }
-
-    /// An LLM token delta for the `messages` stream.
-    pub fn message_delta(&self, content: &str) {
-        self.send("messages", json!({"node": self.node, "content": content}));
-    }
-
-    fn send(&self, mode: &'static str, data: Value) {
-        if let Some(e) = &self.emit {
-            let _ = e.send(StreamEvent {
-                mode,
-                ns: self.ns.clone(),
-                data,
-            });
-        }
-    }
-
-    /// Context for running a subgraph from inside this node.
-    pub(crate) fn child_emit(&self) -> (Option<Emit>, Vec<String>) {
-        let mut ns = self.ns.clone();
-        ns.push(format!("{}:{}", self.node, self.task_id));
-        (self.emit.clone(), ns)
-    }
-
-    pub(crate) fn resume_values(&self) -> Vec<Value> {
-        self.resume.as_ref().clone()
-    }
-}
-
-#[async_trait]
-pub trait Node: Send + Sync + 'static {
-    async fn run(&self, ctx: NodeContext) -> Result<Command, NodeError>;
-}
-
-/// A node from an async closure.
-pub struct NodeFn<F>(pub F);
-
-#[async_trait]
-impl<F, Fut> Node for NodeFn<F>
-where
-    F: Fn(NodeContext) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<Command, NodeError>> + Send + 'static,
-{
-    async fn run(&self, ctx: NodeContext) -> Result<Command, NodeError> {
-        (self.0)(ctx).await
-    }
-}
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Durability {
@@ -261,6 +100,39 @@ fn short_hash(parts: &[&str]) -> String {
 /// A checkpointer failure, as the engine reports it.
 pub(crate) fn storage(e: morningai_core::Error) -> GraphError {
     GraphError::Storage(e.to_string())
+}
+
+/// A run in progress: its state, the checkpoint it stands at, and its checkpoint writer.
+struct Progress {
+    thread: String,
+    state: State,
+    current: Checkpoint,
+    writer: Persist,
+    /// Resuming past the breakpoint the current checkpoint stopped at.
+    skip_breakpoint: bool,
+    /// The current checkpoint was read from storage, so its step may have pending writes.
+    stored: bool,
+    steps: usize,
+}
+
+impl Progress {
+    /// The run's outcome as it stands.
+    fn outcome(&mut self, interrupts: Vec<Interrupt>, checkpoint_id: Option<Uuid>) -> Outcome {
+        Outcome {
+            state: std::mem::take(&mut self.state),
+            interrupts,
+            checkpoint_id,
+            steps: self.steps,
+        }
+    }
+}
+
+/// What a superstep's tasks did.
+enum Superstep {
+    /// Every task finished: their commands by task id.
+    Ran(HashMap<String, Command>),
+    /// A task interrupted (or the step paused): the run's outcome.
+    Paused(Outcome),
 }
 
 /// Pending-write keys: `<task>:writes`, `<task>:interrupt`, `<task>:resume`.
@@ -368,6 +240,29 @@ impl Runner {
         resume: Option<Resume>,
         config: &RunConfig,
     ) -> Result<Outcome, GraphError> {
+        let mut p = self.begin(input, resume, config).await?;
+        loop {
+            if let Some(outcome) = self.before_step(&mut p, config).await? {
+                return Ok(outcome);
+            }
+            let done = match self.superstep(&mut p, config).await? {
+                Superstep::Ran(done) => done,
+                Superstep::Paused(outcome) => return Ok(outcome),
+            };
+            if let Some(outcome) = self.barrier(&mut p, config, done).await? {
+                return Ok(outcome);
+            }
+        }
+    }
+
+    /// Where the run starts: a new input on top of the thread's current (or chosen) state,
+    /// or the stored checkpoint it continues from — answering pending interrupts first.
+    async fn begin(
+        &self,
+        input: Option<State>,
+        resume: Option<Resume>,
+        config: &RunConfig,
+    ) -> Result<Progress, GraphError> {
         let thread = config.thread_id.as_str();
         let all = self
             .checkpointer
@@ -396,14 +291,8 @@ impl Runner {
             config.durability,
             &self.graph,
         );
-        let mut current: Checkpoint;
-        let mut skip_breakpoint = false;
-        let mut steps = 0usize;
-        // Pending writes exist only for a checkpoint read from storage (a resumed or
-        // recovered step); one this run just made has none yet, so its step skips the read.
-        let mut stored = input.is_none();
-        match (input, &base) {
-            (Some(input), _) => {
+        let (current, skip_breakpoint, stored) = match (input, base) {
+            (Some(input), base) => {
                 // A new input starts a new run on the thread from its current state.
                 let writes: BTreeMap<String, Vec<Value>> =
                     input.into_iter().map(|(k, v)| (k, vec![v])).collect();
@@ -413,7 +302,7 @@ impl Runner {
                     base.as_ref().map_or(-1, |b| b.step) + 1,
                 )?;
                 let next = self.next_tasks_after(&[(START.to_owned(), None)], &state);
-                current = self.checkpoint(
+                let current = self.checkpoint(
                     thread,
                     base.as_ref(),
                     deltas,
@@ -423,206 +312,235 @@ impl Runner {
                 );
                 writer.put(&current).await?;
                 self.emit("values", || Value::Object(state.clone()));
+                // Pending writes exist only for a checkpoint read from storage; one this
+                // run just made has none yet, so its step skips the read.
+                (current, false, false)
             }
             (None, Some(b)) => {
-                current = b.clone();
-                let pending = self.step_memory(thread, b.id).await?;
-                match &resume {
+                let skip = match &resume {
                     Some(r) => {
-                        let by_id: HashMap<String, Value> = match r {
-                            Resume::ById(m) => m.clone(),
-                            Resume::Value(v) => pending
-                                .interrupts
-                                .values()
-                                .map(|i| (i.id.clone(), v.clone()))
-                                .collect(),
-                        };
-                        let answers: Vec<(String, Value)> = pending
-                            .interrupts
-                            .iter()
-                            .filter_map(|(task, intr)| {
-                                let v = by_id.get(&intr.id)?;
-                                let mut values =
-                                    pending.resumes.get(task).cloned().unwrap_or_default();
-                                values.push(v.clone());
-                                Some((format!("{task}:resume"), Value::Array(values)))
-                            })
-                            .collect();
-                        let answered = answers.len();
-                        if answered > 0 {
-                            self.checkpointer
-                                .put_writes(self.cx, thread, b.id, &answers)
-                                .await
-                                .map_err(storage)?;
-                        }
-                        if answered == 0
-                            && b.interrupts.is_empty()
-                            && !pending.interrupts.is_empty()
-                        {
-                            return Err(GraphError::Resume(
-                                "no pending interrupt has that id".into(),
-                            ));
-                        }
-                        skip_breakpoint = true;
+                        self.answer_interrupts(thread, &b, r).await?;
+                        true
                     }
-                    None => skip_breakpoint = !b.interrupts.is_empty(),
-                }
+                    None => !b.interrupts.is_empty(),
+                };
+                (b, skip, true)
             }
             (None, None) => {
                 return Err(GraphError::Resume(
                     "the thread has no state: give an input".into(),
                 ));
             }
+        };
+        Ok(Progress {
+            thread: thread.to_owned(),
+            state,
+            current,
+            writer,
+            skip_breakpoint,
+            stored,
+            steps: 0,
+        })
+    }
+
+    /// Stores the answers to the interrupts pending at `b` as the interrupted tasks'
+    /// resume values.
+    async fn answer_interrupts(
+        &self,
+        thread: &str,
+        b: &Checkpoint,
+        resume: &Resume,
+    ) -> Result<(), GraphError> {
+        let pending = self.step_memory(thread, b.id).await?;
+        let by_id: HashMap<String, Value> = match resume {
+            Resume::ById(m) => m.clone(),
+            Resume::Value(v) => pending
+                .interrupts
+                .values()
+                .map(|i| (i.id.clone(), v.clone()))
+                .collect(),
+        };
+        let answers: Vec<(String, Value)> = pending
+            .interrupts
+            .iter()
+            .filter_map(|(task, intr)| {
+                let v = by_id.get(&intr.id)?;
+                let mut values = pending.resumes.get(task).cloned().unwrap_or_default();
+                values.push(v.clone());
+                Some((format!("{task}:resume"), Value::Array(values)))
+            })
+            .collect();
+        if !answers.is_empty() {
+            self.checkpointer
+                .put_writes(self.cx, thread, b.id, &answers)
+                .await
+                .map_err(storage)?;
+        } else if b.interrupts.is_empty() && !pending.interrupts.is_empty() {
+            return Err(GraphError::Resume(
+                "no pending interrupt has that id".into(),
+            ));
         }
-        loop {
-            if current.next.is_empty() {
-                writer.finish().await?;
-                return Ok(Outcome {
-                    state,
-                    interrupts: Vec::new(),
-                    checkpoint_id: writer.last_id(),
-                    steps,
-                });
-            }
-            if self.cancel.is_cancelled() {
-                writer.finish().await?;
-                return Err(GraphError::Cancelled);
-            }
-            if steps >= config.recursion_limit {
-                writer.finish().await?;
-                return Err(GraphError::RecursionLimit {
-                    limit: config.recursion_limit,
-                });
-            }
-            if !skip_breakpoint
-                && let Some(t) = current
-                    .next
-                    .iter()
-                    .find(|t| config.interrupt_before.contains(&t.node))
-            {
-                let intr = Interrupt {
-                    id: short_hash(&[&current.id.to_string(), &t.id, "before"]),
-                    node: t.node.clone(),
-                    task_id: t.id.clone(),
-                    value: json!({"breakpoint": "before", "node": t.node}),
-                };
-                current.interrupts = vec![intr.clone()];
-                writer.put(&current).await?;
-                writer.finish().await?;
-                return Ok(Outcome {
-                    state,
-                    interrupts: vec![intr],
-                    checkpoint_id: writer.last_id(),
-                    steps,
-                });
-            }
-            skip_breakpoint = false;
-            let memory = if std::mem::take(&mut stored) {
-                self.step_memory(thread, current.id).await?
-            } else {
-                StepMemory::default()
-            };
-            let snapshot = Arc::new(state.clone());
-            let step = Step {
-                config,
-                siblings: current.next.len() > 1,
-                pending: PendingWrites::new(
-                    self.checkpointer.as_ref(),
-                    self.cx,
-                    thread,
-                    current.id,
-                ),
-            };
-            let mut runs = Vec::new();
-            for task in &current.next {
-                if memory.done.contains_key(&task.id) {
-                    continue; // finished before a crash or an interrupt: never run twice
-                }
-                let resume = memory.resumes.get(&task.id).cloned().unwrap_or_default();
-                runs.push(self.run_task(task.clone(), snapshot.clone(), resume, &step));
-            }
-            let results = futures_util::future::join_all(runs).await;
-            let mut interrupts = Vec::new();
-            let mut failure = None;
-            let mut done = memory.done;
-            for (task, r) in results {
-                match r {
-                    Ok(cmd) => {
-                        done.insert(task.id.clone(), cmd);
-                    }
-                    Err(TaskError::Interrupt(i)) => interrupts.push(i),
-                    Err(TaskError::Graph(e)) => failure = failure.or(Some(e)),
-                }
-            }
-            if let Some(e) = failure {
-                writer.finish().await?;
-                return Err(e);
-            }
-            if !interrupts.is_empty() {
-                writer.finish().await?;
-                return Ok(Outcome {
-                    state,
-                    interrupts,
-                    checkpoint_id: Some(current.id),
-                    steps,
-                });
-            }
-            // The barrier: writes of every task, in task order, through the reducers.
-            let mut writes: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-            let mut by_node: Map<String, Value> = Map::new();
-            let mut ran = Vec::new();
-            for task in &current.next {
-                let cmd = &done[&task.id];
-                for (k, v) in &cmd.update {
-                    writes.entry(k.clone()).or_default().push(v.clone());
-                }
-                by_node.insert(task.node.clone(), Value::Object(cmd.update.clone()));
-                ran.push((
-                    task.node.clone(),
-                    (!cmd.goto.is_empty()).then(|| cmd.goto.clone()),
-                ));
-            }
-            let step = current.step + 1;
-            let (deltas, mut versions) = self.apply(&mut state, &writes, step)?;
-            for (node, _) in &ran {
-                versions.insert(format!("node:{node}"), json!(step));
-            }
-            let next = self.next_tasks_after(&ran, &state);
-            let after = ran
+        Ok(())
+    }
+
+    /// Before a superstep: the run ends (END reached), stops (cancelled, over the
+    /// recursion limit) or pauses at an `interrupt_before` breakpoint.
+    async fn before_step(
+        &self,
+        p: &mut Progress,
+        config: &RunConfig,
+    ) -> Result<Option<Outcome>, GraphError> {
+        if p.current.next.is_empty() {
+            p.writer.finish().await?;
+            return Ok(Some(p.outcome(Vec::new(), p.writer.last_id())));
+        }
+        if self.cancel.is_cancelled() {
+            p.writer.finish().await?;
+            return Err(GraphError::Cancelled);
+        }
+        if p.steps >= config.recursion_limit {
+            p.writer.finish().await?;
+            return Err(GraphError::RecursionLimit {
+                limit: config.recursion_limit,
+            });
+        }
+        let breakpoint = if std::mem::take(&mut p.skip_breakpoint) {
+            None
+        } else {
+            p.current
+                .next
                 .iter()
-                .find(|(n, _)| config.interrupt_after.contains(n))
-                .map(|(n, _)| n.clone());
-            let mut cp = self.checkpoint(
-                thread,
-                Some(&current),
-                deltas,
-                versions,
-                next,
-                json!({"source": "loop", "writes": by_node}),
-            );
-            steps += 1;
-            self.emit("updates", || Value::Object(by_node));
-            self.emit("values", || Value::Object(state.clone()));
-            if let Some(node) = after {
-                let intr = Interrupt {
-                    id: short_hash(&[&cp.id.to_string(), &node, "after"]),
-                    node: node.clone(),
-                    task_id: String::new(),
-                    value: json!({"breakpoint": "after", "node": node}),
-                };
-                cp.interrupts = vec![intr.clone()];
-                writer.put(&cp).await?;
-                writer.finish().await?;
-                return Ok(Outcome {
-                    state,
-                    interrupts: vec![intr],
-                    checkpoint_id: writer.last_id(),
-                    steps,
-                });
+                .find(|t| config.interrupt_before.contains(&t.node))
+                .cloned()
+        };
+        let Some(t) = breakpoint else {
+            return Ok(None);
+        };
+        let intr = Interrupt {
+            id: short_hash(&[&p.current.id.to_string(), &t.id, "before"]),
+            node: t.node.clone(),
+            task_id: t.id.clone(),
+            value: json!({"breakpoint": "before", "node": t.node}),
+        };
+        p.current.interrupts = vec![intr.clone()];
+        p.writer.put(&p.current).await?;
+        p.writer.finish().await?;
+        Ok(Some(p.outcome(vec![intr], p.writer.last_id())))
+    }
+
+    /// Runs every task of the step in parallel on the same snapshot; tasks that finished
+    /// before a crash or an interrupt are not run again.
+    async fn superstep(
+        &self,
+        p: &mut Progress,
+        config: &RunConfig,
+    ) -> Result<Superstep, GraphError> {
+        let memory = if std::mem::take(&mut p.stored) {
+            self.step_memory(&p.thread, p.current.id).await?
+        } else {
+            StepMemory::default()
+        };
+        let snapshot = Arc::new(p.state.clone());
+        let step = Step {
+            config,
+            siblings: p.current.next.len() > 1,
+            pending: PendingWrites::new(
+                self.checkpointer.as_ref(),
+                self.cx,
+                &p.thread,
+                p.current.id,
+            ),
+        };
+        let mut runs = Vec::new();
+        for task in &p.current.next {
+            if memory.done.contains_key(&task.id) {
+                continue; // finished before a crash or an interrupt: never run twice
             }
-            writer.put(&cp).await?;
-            current = cp;
+            let resume = memory.resumes.get(&task.id).cloned().unwrap_or_default();
+            runs.push(self.run_task(task.clone(), snapshot.clone(), resume, &step));
         }
+        let results = futures_util::future::join_all(runs).await;
+        let mut interrupts = Vec::new();
+        let mut failure = None;
+        let mut done = memory.done;
+        for (task, r) in results {
+            match r {
+                Ok(cmd) => {
+                    done.insert(task.id.clone(), cmd);
+                }
+                Err(TaskError::Interrupt(i)) => interrupts.push(i),
+                Err(TaskError::Graph(e)) => failure = failure.or(Some(e)),
+            }
+        }
+        if let Some(e) = failure {
+            p.writer.finish().await?;
+            return Err(e);
+        }
+        if !interrupts.is_empty() {
+            p.writer.finish().await?;
+            return Ok(Superstep::Paused(p.outcome(interrupts, Some(p.current.id))));
+        }
+        Ok(Superstep::Ran(done))
+    }
+
+    /// The barrier: writes of every task, in task order, through the reducers, into the
+    /// next checkpoint; pauses there at an `interrupt_after` breakpoint.
+    async fn barrier(
+        &self,
+        p: &mut Progress,
+        config: &RunConfig,
+        done: HashMap<String, Command>,
+    ) -> Result<Option<Outcome>, GraphError> {
+        let mut writes: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        let mut by_node: Map<String, Value> = Map::new();
+        let mut ran = Vec::new();
+        for task in &p.current.next {
+            let cmd = &done[&task.id];
+            for (k, v) in &cmd.update {
+                writes.entry(k.clone()).or_default().push(v.clone());
+            }
+            by_node.insert(task.node.clone(), Value::Object(cmd.update.clone()));
+            ran.push((
+                task.node.clone(),
+                (!cmd.goto.is_empty()).then(|| cmd.goto.clone()),
+            ));
+        }
+        let step = p.current.step + 1;
+        let (deltas, mut versions) = self.apply(&mut p.state, &writes, step)?;
+        for (node, _) in &ran {
+            versions.insert(format!("node:{node}"), json!(step));
+        }
+        let next = self.next_tasks_after(&ran, &p.state);
+        let after = ran
+            .iter()
+            .find(|(n, _)| config.interrupt_after.contains(n))
+            .map(|(n, _)| n.clone());
+        let mut cp = self.checkpoint(
+            &p.thread,
+            Some(&p.current),
+            deltas,
+            versions,
+            next,
+            json!({"source": "loop", "writes": by_node}),
+        );
+        p.steps += 1;
+        self.emit("updates", || Value::Object(by_node));
+        self.emit("values", || Value::Object(p.state.clone()));
+        if let Some(node) = after {
+            let intr = Interrupt {
+                id: short_hash(&[&cp.id.to_string(), &node, "after"]),
+                node: node.clone(),
+                task_id: String::new(),
+                value: json!({"breakpoint": "after", "node": node}),
+            };
+            cp.interrupts = vec![intr.clone()];
+            p.writer.put(&cp).await?;
+            p.writer.finish().await?;
+            return Ok(Some(p.outcome(vec![intr], p.writer.last_id())));
+        }
+        p.writer.put(&cp).await?;
+        p.current = cp;
+        Ok(None)
     }
 
     fn checkpoint(
@@ -858,213 +776,6 @@ impl Runner {
             }
             tokio::time::sleep(backoff).await;
             backoff = backoff.mul_f64(policy.factor).min(policy.max_backoff);
-        }
-    }
-}
-
-/// What the tasks of one step share.
-struct Step<'a> {
-    config: &'a RunConfig,
-    /// More than one task in the step: finished ones record pending writes.
-    siblings: bool,
-    pending: PendingWrites<'a>,
-}
-
-type WriteAnswer = tokio::sync::oneshot::Sender<Result<(), String>>;
-
-/// The pending writes of one step, stored in batches: tasks that finish together share
-/// one `put_writes` (one commit on SQLite, one round trip on PostgreSQL) instead of one
-/// each. The first task to finish flushes; it yields once so that siblings finishing in
-/// the same poll join its batch, and keeps flushing while writes arrive.
-struct PendingWrites<'a> {
-    checkpointer: &'a dyn Checkpointer,
-    cx: TenantCtx,
-    thread: &'a str,
-    checkpoint: Uuid,
-    queue: std::sync::Mutex<Vec<(String, Value, WriteAnswer)>>,
-    flushing: std::sync::atomic::AtomicBool,
-}
-
-impl<'a> PendingWrites<'a> {
-    fn new(
-        checkpointer: &'a dyn Checkpointer,
-        cx: TenantCtx,
-        thread: &'a str,
-        checkpoint: Uuid,
-    ) -> Self {
-        Self {
-            checkpointer,
-            cx,
-            thread,
-            checkpoint,
-            queue: Default::default(),
-            flushing: Default::default(),
-        }
-    }
-
-    fn take(&self) -> Vec<(String, Value, WriteAnswer)> {
-        std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-
-    /// Stores `key → value`; returns once it is stored.
-    async fn put(&self, key: String, value: Value) -> Result<(), GraphError> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((key, value, tx));
-        if !self.flushing.swap(true, Ordering::AcqRel) {
-            tokio::task::yield_now().await;
-            loop {
-                let batch = self.take();
-                if batch.is_empty() {
-                    self.flushing.store(false, Ordering::Release);
-                    // A write queued after the take found a flusher: flush it unless a
-                    // newer flusher already took over.
-                    let waiting = !self
-                        .queue
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .is_empty();
-                    if waiting && !self.flushing.swap(true, Ordering::AcqRel) {
-                        continue;
-                    }
-                    break;
-                }
-                let (writes, answers): (Vec<_>, Vec<_>) =
-                    batch.into_iter().map(|(k, v, a)| ((k, v), a)).unzip();
-                let r = self
-                    .checkpointer
-                    .put_writes(self.cx, self.thread, self.checkpoint, &writes)
-                    .await
-                    .map_err(|e| e.to_string());
-                for a in answers {
-                    let _ = a.send(r.clone());
-                }
-            }
-        }
-        match rx.await {
-            Ok(r) => r.map_err(GraphError::Storage),
-            Err(_) => Err(GraphError::Storage(
-                "pending writes were dropped unstored".into(),
-            )),
-        }
-    }
-}
-
-enum TaskError {
-    Interrupt(Interrupt),
-    Graph(GraphError),
-}
-
-/// Checkpoint persistence by durability mode.
-struct Persist {
-    checkpointer: Arc<dyn Checkpointer>,
-    cx: TenantCtx,
-    mode: Durability,
-    /// Async: checkpoints handed to the background writer; Exit: accumulated in memory.
-    queue: Option<mpsc::UnboundedSender<Checkpoint>>,
-    background: Option<tokio::task::JoinHandle<Result<(), GraphError>>>,
-    held: Vec<Checkpoint>,
-    last: Option<Uuid>,
-    reducers: BTreeMap<String, crate::channels::Reducer>,
-}
-
-impl Persist {
-    fn new(
-        checkpointer: Arc<dyn Checkpointer>,
-        cx: TenantCtx,
-        mode: Durability,
-        graph: &Graph,
-    ) -> Self {
-        let mut p = Self {
-            checkpointer,
-            cx,
-            mode,
-            queue: None,
-            background: None,
-            held: Vec::new(),
-            last: None,
-            reducers: graph.channels.clone(),
-        };
-        if mode == Durability::Async {
-            let (tx, mut rx) = mpsc::unbounded_channel::<Checkpoint>();
-            let cp = p.checkpointer.clone();
-            p.background = Some(tokio::spawn(async move {
-                while let Some(c) = rx.recv().await {
-                    cp.put(cx, &c).await.map_err(storage)?;
-                }
-                Ok(())
-            }));
-            p.queue = Some(tx);
-        }
-        p
-    }
-
-    fn last_id(&self) -> Option<Uuid> {
-        self.last
-    }
-
-    async fn put(&mut self, c: &Checkpoint) -> Result<(), GraphError> {
-        self.last = Some(c.id);
-        match self.mode {
-            Durability::Sync => self.checkpointer.put(self.cx, c).await.map_err(storage),
-            Durability::Async => {
-                if let Some(q) = &self.queue {
-                    // A closed queue means the background writer failed; finish() reports it.
-                    let _ = q.send(c.clone()).is_ok();
-                }
-                Ok(())
-            }
-            Durability::Exit => {
-                self.held.push(c.clone());
-                Ok(())
-            }
-        }
-    }
-
-    /// Exit mode stores one checkpoint whose writes combine the held ones' deltas.
-    async fn write_held(&mut self) -> Result<(), GraphError> {
-        let held = std::mem::take(&mut self.held);
-        let Some(last) = held.last().cloned() else {
-            return Ok(());
-        };
-        let first = &held[0];
-        let mut writes: State = Map::new();
-        let mut versions: State = Map::new();
-        for c in &held {
-            for (k, d) in &c.writes {
-                let merged = match (writes.get(k), self.reducers.get(k)) {
-                    (Some(prev), Some(r)) => r.replay(prev, d),
-                    _ => d.clone(),
-                };
-                writes.insert(k.clone(), merged);
-            }
-            versions.extend(c.versions.clone());
-        }
-        let combined = Checkpoint {
-            parent_id: first.parent_id,
-            writes,
-            versions,
-            ..last
-        };
-        self.checkpointer
-            .put(self.cx, &combined)
-            .await
-            .map_err(storage)
-    }
-
-    async fn finish(&mut self) -> Result<(), GraphError> {
-        match self.mode {
-            Durability::Sync => Ok(()),
-            Durability::Async => {
-                self.queue = None;
-                match self.background.take() {
-                    Some(h) => h.await.map_err(|e| GraphError::Storage(e.to_string()))?,
-                    None => Ok(()),
-                }
-            }
-            Durability::Exit => self.write_held().await,
         }
     }
 }

@@ -177,7 +177,7 @@ pub async fn update_state(
             let mut t: Vec<String> = graph.edges.get(n).cloned().unwrap_or_default();
             if let Some(r) = graph.routers.get(n) {
                 for target in r(&state) {
-                    if let crate::run::Target::Node(x) = target {
+                    if let crate::node::Target::Node(x) = target {
                         t.push(x);
                     }
                 }

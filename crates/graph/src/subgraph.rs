@@ -4,7 +4,8 @@
 
 use crate::graph::{Graph, GraphError};
 use crate::memory::MemoryCheckpointer;
-use crate::run::{Command, Node, NodeContext, NodeError, Resume, RunConfig, Runner};
+use crate::node::{Command, Node, NodeContext, NodeError};
+use crate::run::{Resume, RunConfig, Runner};
 use async_trait::async_trait;
 use serde_json::Map;
 use std::sync::Arc;

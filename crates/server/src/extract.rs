@@ -101,6 +101,50 @@ fn body_rejection(r: BytesRejection) -> ApiError {
     }
 }
 
+/// Bodies declared larger than this after the limit are not drained: the connection closes.
+const DRAIN_CAP: u64 = 16 * 1024 * 1024;
+
+/// A request whose `Content-Length` exceeds the body limit is answered 413 without reading
+/// it into memory — after draining what the client sends (up to [`DRAIN_CAP`], for at most
+/// 10 s), so that a client still writing reads the answer instead of a reset connection.
+/// Bodies without a declared length meet the limit as they are read (`DefaultBodyLimit`).
+pub async fn refuse_oversized(
+    axum::extract::State(limit): axum::extract::State<usize>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.parse::<u64>().ok());
+    let Some(n) = declared.filter(|n| *n > limit as u64) else {
+        return next.run(req).await;
+    };
+    let drained = n <= DRAIN_CAP && {
+        use futures_util::StreamExt;
+        let mut body = req.into_body().into_data_stream();
+        let drain = async { while let Some(Ok(_)) = body.next().await {} };
+        tokio::time::timeout(std::time::Duration::from_secs(10), drain)
+            .await
+            .is_ok()
+    };
+    let mut res = ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("the request body ({n} bytes) exceeds the limit of {limit} bytes"),
+    )
+    .into_response();
+    if !drained {
+        res.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    res
+}
+
 /// Path parameters; an invalid UUID names the parameter.
 pub struct Path<T>(pub T);
 

@@ -186,6 +186,10 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            body_limit,
+            extract::refuse_oversized,
+        ))
         .layer(axum::middleware::from_fn(trace::middleware))
         .with_state(state)
 }

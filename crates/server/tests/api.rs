@@ -432,6 +432,16 @@ async fn bad_input_is_a_clear_problem(app: TestApp) {
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
         ),
+        // Far over the limit: the answer is read, never a reset connection (the server drains
+        // what the client is still sending before it answers).
+        (
+            Method::POST,
+            "/api/v1/documents",
+            json_ct,
+            vec![b' '; 3_000_000],
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+        ),
         (
             Method::GET,
             "/api/v1/tasks/not-a-uuid",
