@@ -4,6 +4,7 @@
 //! through LangGraph's `/assistants`; a task or run naming an assistant gets its
 //! configuration, read from the tenant's own store.
 
+use crate::auth::Principal;
 use morningai_core::memory::SearchMode;
 use morningai_core::objects::StoredObject;
 use morningai_core::{CollectionId, Error, Result, Role, Store, TenantCtx};
@@ -111,39 +112,66 @@ fn clean_name(name: &str) -> Result<String> {
     Ok(n.to_owned())
 }
 
-pub async fn create(
-    store: &dyn Store,
-    cx: TenantCtx,
-    graph_id: &str,
-    name: &str,
-    description: Option<String>,
-    config: AssistantConfig,
-    metadata: Value,
-) -> Result<Assistant> {
-    if !AGENT_GRAPHS.contains(&graph_id) {
+/// `POST /api/v1/assistants`.
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAssistant {
+    /// `faq` or `codegen`.
+    pub graph_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub config: AssistantConfig,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Value>,
+}
+
+/// `PATCH /api/v1/assistants/{id}`: each change is a new version.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchAssistant {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub config: Option<AssistantConfig>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Value>,
+}
+
+/// Creates an assistant of an agent graph (admin+), audited.
+pub async fn create(store: &dyn Store, who: &Principal, req: CreateAssistant) -> Result<Assistant> {
+    who.require(Role::Admin)?;
+    if !AGENT_GRAPHS.contains(&req.graph_id.as_str()) {
         return Err(Error::invalid(
             "graph_id",
             format!("must be one of {}", AGENT_GRAPHS.join(", ")),
         ));
     }
-    config.validate()?;
+    req.config.validate()?;
     let now = morningai_core::now();
     let a = Assistant {
         assistant_id: Uuid::now_v7(),
-        graph_id: graph_id.to_owned(),
-        name: clean_name(name)?,
-        description,
-        config,
-        metadata: if metadata.is_object() {
-            metadata
-        } else {
-            Value::Object(Default::default())
+        graph_id: req.graph_id,
+        name: clean_name(&req.name)?,
+        description: req.description,
+        config: req.config,
+        metadata: match req.metadata {
+            Some(m @ Value::Object(_)) => m,
+            _ => Value::Object(Default::default()),
         },
         version: 1,
         created_at: now,
         updated_at: now,
     };
-    store.put_object(cx, &object(&a)?).await?;
+    store.put_object(who.cx(), &object(&a)?).await?;
+    crate::audit(
+        store,
+        who,
+        "assistant.create",
+        "assistant",
+        a.assistant_id,
+        serde_json::json!({"graph_id": a.graph_id}),
+    )
+    .await?;
     Ok(a)
 }
 
@@ -166,33 +194,40 @@ pub async fn list(store: &dyn Store, cx: TenantCtx) -> Result<Vec<Assistant>> {
         .collect()
 }
 
-/// Changes name, description, config or metadata; each change is a new version.
+/// Changes name, description, config or metadata (admin+); each change is a new version.
 pub async fn patch(
     store: &dyn Store,
-    cx: TenantCtx,
+    who: &Principal,
     id: Uuid,
-    name: Option<String>,
-    description: Option<String>,
-    config: Option<AssistantConfig>,
-    metadata: Option<Value>,
+    req: PatchAssistant,
 ) -> Result<Assistant> {
-    let mut a = get(store, cx, id).await?;
-    if let Some(n) = name {
+    who.require(Role::Admin)?;
+    let mut a = get(store, who.cx(), id).await?;
+    if let Some(n) = req.name {
         a.name = clean_name(&n)?;
     }
-    if description.is_some() {
-        a.description = description;
+    if req.description.is_some() {
+        a.description = req.description;
     }
-    if let Some(c) = config {
+    if let Some(c) = req.config {
         c.validate()?;
         a.config = c;
     }
-    if let Some(m) = metadata.filter(Value::is_object) {
+    if let Some(m) = req.metadata.filter(Value::is_object) {
         a.metadata = m;
     }
     a.version += 1;
     a.updated_at = morningai_core::now();
-    store.put_object(cx, &object(&a)?).await?;
+    store.put_object(who.cx(), &object(&a)?).await?;
+    crate::audit(
+        store,
+        who,
+        "assistant.update",
+        "assistant",
+        id,
+        serde_json::json!({"version": a.version}),
+    )
+    .await?;
     Ok(a)
 }
 

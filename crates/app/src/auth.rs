@@ -141,9 +141,9 @@ impl TokenKeys {
             .map(|d| d.claims)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
-                    Error::Unauthorized("the access token has expired".into())
+                    Error::unauthorized("the access token has expired")
                 }
-                _ => Error::Unauthorized("the access token is invalid".into()),
+                _ => Error::unauthorized("the access token is invalid"),
             })
     }
 }
@@ -245,7 +245,7 @@ impl Principal {
         if self.role >= min {
             Ok(())
         } else {
-            Err(Error::Forbidden(format!(
+            Err(Error::forbidden(format!(
                 "this action needs the {min} role or higher; you are {}",
                 self.role
             )))
@@ -302,7 +302,7 @@ impl Auth {
 
     /// Resolves an access token or an API key (`mai_…`) to a principal.
     pub async fn authenticate(&self, token: &str, ip: Option<String>) -> Result<Principal> {
-        let unauthorized = |m: &str| Error::Unauthorized(m.to_owned());
+        let unauthorized = |m: &str| Error::unauthorized(m.to_owned());
         if token.starts_with(API_KEY_PREFIX) {
             let grant = self
                 .api_key(token)

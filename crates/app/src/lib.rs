@@ -4,6 +4,7 @@
 //! and return domain errors (`morningai_core::Error`); mapping them to HTTP is `server`'s
 //! job.
 
+pub mod accounts;
 pub mod agents;
 pub mod assistants;
 pub mod auth;
@@ -18,6 +19,7 @@ pub mod models;
 pub mod runtime;
 pub mod store_items;
 pub mod tasks;
+pub mod tenancy;
 pub mod trace;
 
 use auth::{Auth, Principal};

@@ -212,6 +212,29 @@ pub fn api_embedder(
     }
 }
 
+impl crate::Application {
+    /// Replaces the tenant's model settings (admin+), audited. An omitted `api_key` keeps
+    /// the stored one while `base_url` is unchanged; `""` removes it.
+    pub async fn set_ai_settings(
+        &self,
+        who: &crate::auth::Principal,
+        update: AiSettingsUpdate,
+    ) -> Result<AiSettings> {
+        who.require(morningai_core::Role::Admin)?;
+        let key_changed = update.api_key.is_some();
+        let saved = self.models.save_settings(who.cx(), update).await?;
+        self.audit(
+            who,
+            "tenant.ai_settings.update",
+            "tenant",
+            who.tenant_id,
+            serde_json::json!({"base_url": saved.base_url, "model": saved.model, "api_key_changed": key_changed, "budget": saved.budget}),
+        )
+        .await?;
+        Ok(saved)
+    }
+}
+
 /// A provider's base URL and the SHA-256 of its API key.
 type ProviderKey = (String, [u8; 32]);
 

@@ -261,7 +261,7 @@ impl Application {
     }
 
     /// Refreshes the TTL of items read, unless the caller asked not to.
-    async fn refresh<'i>(
+    async fn refresh_ttls<'i>(
         &self,
         cx: TenantCtx,
         items: impl IntoIterator<Item = &'i KvItem>,
@@ -287,7 +287,7 @@ impl Application {
             .kv_get(who.cx(), &labels, &q.key, morningai_core::now())
             .await?
             .ok_or(Error::NotFound("item"))?;
-        self.refresh(who.cx(), [&item], q.refresh_ttl).await?;
+        self.refresh_ttls(who.cx(), [&item], q.refresh_ttl).await?;
         Ok(view(&item, None))
     }
 
@@ -342,7 +342,7 @@ impl Application {
             .skip(req.offset.unwrap_or(0))
             .take(limit)
             .collect();
-        self.refresh(who.cx(), page.iter().map(|(_, i)| i), req.refresh_ttl)
+        self.refresh_ttls(who.cx(), page.iter().map(|(_, i)| i), req.refresh_ttl)
             .await?;
         Ok(SearchItemsResponse {
             items: page.iter().map(|(s, i)| view(i, *s)).collect(),

@@ -1,13 +1,18 @@
 //! Tasks as use cases: submitting one (its kind and input checked, the caller's trace id
-//! carried into the queue) and cancelling one.
+//! carried into the queue), cancelling one, cron schedules that create them, and the
+//! queue's operations (dead letters retried or purged).
 
 use crate::Application;
 use crate::auth::Principal;
 use morningai_core::entities::{NewTask, Task, TaskCreated};
+use morningai_core::events::TaskEventKind;
+use morningai_core::queue::{DeadJob, QueueDepth};
+use morningai_core::schedules::Schedule;
 use morningai_core::{Error, Priority, ProjectId, Result, Role, TaskId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -55,14 +60,133 @@ impl Application {
         if who.role < Role::Admin {
             let task = self.store.task(who.cx(), id).await?;
             if task.created_by != Some(who.user_id) {
-                return Err(Error::Forbidden(
-                    "members can cancel only their own tasks".into(),
-                ));
+                return Err(Error::forbidden("members can cancel only their own tasks"));
             }
         }
         let t = self.tasks.cancel(who.cx(), id).await?;
         self.audit(who, "task.cancel", "task", t.id, json!({"kind": t.kind}))
             .await?;
         Ok(t)
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSchedule {
+    pub name: String,
+    /// Standard 5-field cron: minute hour day-of-month month day-of-week.
+    pub cron: String,
+    /// IANA time zone, default `UTC`.
+    pub timezone: Option<String>,
+    pub kind: String,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub input: Value,
+    #[schema(value_type = Option<u8>)]
+    pub priority: Option<Priority>,
+}
+
+impl Application {
+    /// A cron schedule that creates tasks of `kind` (member+).
+    pub async fn create_schedule(&self, who: &Principal, req: CreateSchedule) -> Result<Schedule> {
+        who.require(Role::Member)?;
+        let name = crate::clean_name("name", &req.name)?;
+        self.registry.kinds().validate(&req.kind, &req.input)?;
+        let timezone = req.timezone.unwrap_or_else(|| "UTC".to_owned());
+        let at = morningai_core::now();
+        let next_run_at = morningai_worker::scheduler::next_after(req.cron.trim(), &timezone, at)
+            .map_err(|(field, msg)| Error::invalid(field, msg))?;
+        let s = Schedule {
+            id: Uuid::now_v7(),
+            tenant_id: who.tenant_id,
+            name,
+            cron: req.cron.trim().to_owned(),
+            timezone,
+            kind: req.kind,
+            input: req.input,
+            priority: req.priority.unwrap_or_default(),
+            next_run_at,
+            created_by: Some(who.user_id),
+            created_at: at,
+        };
+        let s = self.store.create_schedule(who.cx(), s).await?;
+        self.audit(
+            who,
+            "schedule.create",
+            "schedule",
+            s.id,
+            json!({"cron": s.cron, "kind": s.kind}),
+        )
+        .await?;
+        Ok(s)
+    }
+
+    pub async fn delete_schedule(&self, who: &Principal, id: Uuid) -> Result<()> {
+        who.require(Role::Member)?;
+        self.store.delete_schedule(who.cx(), id).await?;
+        self.audit(who, "schedule.delete", "schedule", id, json!({}))
+            .await
+    }
+
+    /// Ready jobs by priority, running, scheduled and dead-lettered (admin+).
+    pub async fn queue_depth(&self, who: &Principal) -> Result<QueueDepth> {
+        who.require(Role::Admin)?;
+        self.queue.depth(who.tenant_id).await
+    }
+
+    /// Dead-lettered jobs, 1–500 at a time (admin+).
+    pub async fn dead_jobs(&self, who: &Principal, limit: u32) -> Result<Vec<DeadJob>> {
+        who.require(Role::Admin)?;
+        if !(1..=500).contains(&limit) {
+            return Err(Error::invalid("limit", "must be between 1 and 500"));
+        }
+        self.queue.dead_jobs(who.tenant_id, limit).await
+    }
+
+    /// Moves a dead-lettered job back to the queue with fresh attempts; its task is
+    /// queued again (admin+).
+    pub async fn retry_dead(&self, who: &Principal, id: TaskId) -> Result<()> {
+        who.require(Role::Admin)?;
+        // Reopen the task first: a worker that picks the job up must find it runnable.
+        let reopened = self.store.reopen_task(who.cx(), id).await?;
+        if !self.queue.retry_dead(who.tenant_id, id).await? {
+            return Err(Error::NotFound("dead job"));
+        }
+        if reopened {
+            self.tasks
+                .record(
+                    who.cx(),
+                    id,
+                    TaskEventKind::Queued,
+                    json!({"retry_of_dead_letter": true}),
+                )
+                .await;
+        }
+        self.audit(who, "queue.retry_dead", "task", id, json!({}))
+            .await
+    }
+
+    /// Deletes one dead-lettered job, or all of them; returns how many (admin+).
+    pub async fn purge_dead(&self, who: &Principal, id: Option<TaskId>) -> Result<u64> {
+        who.require(Role::Admin)?;
+        let purged = self.queue.purge_dead(who.tenant_id, id).await?;
+        match id {
+            Some(_) if purged == 0 => return Err(Error::NotFound("dead job")),
+            Some(id) => {
+                self.audit(who, "queue.purge_dead", "task", id, json!({}))
+                    .await?
+            }
+            None => {
+                self.audit(
+                    who,
+                    "queue.purge_dead",
+                    "queue",
+                    "all",
+                    json!({"purged": purged}),
+                )
+                .await?
+            }
+        }
+        Ok(purged)
     }
 }

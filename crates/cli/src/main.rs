@@ -3,7 +3,7 @@
 mod agents;
 mod settings;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use morningai_app::Application;
 use morningai_app::auth::{check_password_policy, hash_password, mint_api_key, random_secret};
@@ -234,13 +234,10 @@ async fn run(cli: Cli) -> Result<()> {
                 .role_of(tenant.id, user.id)
                 .await?
                 .with_context(|| format!("{} is not a member of {}", user.email, tenant.slug))?;
-            let role = match role {
-                Some(r) => r.parse::<Role>().map_err(anyhow::Error::msg)?,
-                None => member_role,
-            };
-            if role > member_role {
-                bail!("a key cannot have a higher role ({role}) than its creator ({member_role})");
-            }
+            let asked = role
+                .map(|r| r.parse::<Role>().map_err(anyhow::Error::msg))
+                .transpose()?;
+            let role = morningai_app::tenancy::key_role(asked, member_role)?;
             let (new_key, secret) = mint_api_key(name, role, user.id);
             let key = store
                 .create_api_key(TenantCtx::new(tenant.id), new_key)

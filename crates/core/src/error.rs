@@ -19,11 +19,11 @@ pub enum Error {
     #[error("{}", describe(.0))]
     InvalidFields(Vec<FieldProblem>),
     /// No valid credential: missing, invalid, expired or revoked (the message says which).
-    #[error("{0}")]
-    Unauthorized(String),
-    /// The caller's role does not allow the action.
-    #[error("{0}")]
-    Forbidden(String),
+    #[error("{message}")]
+    Unauthorized { code: &'static str, message: String },
+    /// The caller may not do this (a role too low, a disabled feature), with a stable code.
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
     /// A dependency (a model provider) is down or refusing; the message says which and why
     /// and is shown to the caller.
     #[error("{message}")]
@@ -62,6 +62,22 @@ impl Error {
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         Self::Conflict {
             code,
+            message: message.into(),
+        }
+    }
+
+    /// `Unauthorized` with the code `unauthorized`.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::Unauthorized {
+            code: "unauthorized",
+            message: message.into(),
+        }
+    }
+
+    /// `Forbidden` with the code `forbidden`.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::Forbidden {
+            code: "forbidden",
             message: message.into(),
         }
     }

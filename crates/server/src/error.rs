@@ -113,8 +113,12 @@ impl From<Error> for ApiError {
                     )
                 }
             }
-            Error::Unauthorized(m) => ApiError::unauthorized(m),
-            Error::Forbidden(m) => ApiError::forbidden(m),
+            Error::Unauthorized { code, message } => {
+                ApiError::new(StatusCode::UNAUTHORIZED, code, message)
+            }
+            Error::Forbidden { code, message } => {
+                ApiError::new(StatusCode::FORBIDDEN, code, message)
+            }
             Error::Unavailable { code, message } => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
             }

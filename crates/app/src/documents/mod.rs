@@ -15,7 +15,9 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use uuid::Uuid;
 
+mod access;
 mod transfer;
+pub use access::{CreateDocument, PatchDocument, SaveVersion};
 pub use transfer::{ImportReport, unzip_files, zip_files};
 
 const DOCUMENT: &str = "document";

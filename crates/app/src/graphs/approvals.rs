@@ -61,9 +61,8 @@ impl Graphs {
                 .map_or(policy.min_role, |r| r.max(policy.min_role)),
         )?;
         if !policy.allow_self && a.requested_by == Some(who.user_id) {
-            return Err(Error::Forbidden(
-                "you started this run; someone else must decide (self-approval is off for this graph)"
-                    .into(),
+            return Err(Error::forbidden(
+                "you started this run; someone else must decide (self-approval is off for this graph)",
             ));
         }
         let status = if approved {

@@ -8,7 +8,7 @@ use super::records::{AssistantView, Metadata};
 use crate::assistants::AssistantConfig;
 use crate::auth::Principal;
 use chrono::{DateTime, Utc};
-use morningai_core::{Error, Result, Role, TenantCtx};
+use morningai_core::{Error, Result, TenantCtx};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -98,18 +98,15 @@ impl Graphs {
         who: &Principal,
         req: CreateAssistantRequest,
     ) -> Result<AssistantView> {
-        who.require(Role::Admin)?;
-        let name = req.name.unwrap_or_else(|| req.graph_id.clone());
-        let a = crate::assistants::create(
-            &*self.store,
-            who.cx(),
-            &req.graph_id,
-            &name,
-            req.description,
-            req.config.configurable.unwrap_or_default(),
-            req.metadata.map(Value::Object).unwrap_or(Value::Null),
-        )
-        .await?;
-        Ok(a.view())
+        let create = crate::assistants::CreateAssistant {
+            name: req.name.unwrap_or_else(|| req.graph_id.clone()),
+            graph_id: req.graph_id,
+            description: req.description,
+            config: req.config.configurable.unwrap_or_default(),
+            metadata: req.metadata.map(Value::Object),
+        };
+        Ok(crate::assistants::create(&*self.store, who, create)
+            .await?
+            .view())
     }
 }

@@ -8,35 +8,10 @@ use crate::extract::{Json, Path};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use morningai_app::assistants::{self, Assistant, AssistantConfig};
-use morningai_core::Role;
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use morningai_app::assistants::{self, Assistant, CreateAssistant, PatchAssistant};
+use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateAssistant {
-    /// `faq` or `codegen`.
-    pub graph_id: String,
-    pub name: String,
-    pub description: Option<String>,
-    #[serde(default)]
-    pub config: AssistantConfig,
-    #[schema(value_type = Option<Object>)]
-    pub metadata: Option<Value>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PatchAssistant {
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub config: Option<AssistantConfig>,
-    #[schema(value_type = Option<Object>)]
-    pub metadata: Option<Value>,
-}
 
 #[derive(Serialize, ToSchema)]
 pub struct AssistantList {
@@ -50,27 +25,10 @@ pub async fn create(
     who: Caller,
     Json(req): Json<CreateAssistant>,
 ) -> ApiResult<(StatusCode, axum::Json<Assistant>)> {
-    who.require(Role::Admin)?;
-    let a = assistants::create(
-        &*state.store,
-        who.cx(),
-        &req.graph_id,
-        &req.name,
-        req.description,
-        req.config,
-        req.metadata.unwrap_or(Value::Null),
-    )
-    .await?;
-    state
-        .audit(
-            &who,
-            "assistant.create",
-            "assistant",
-            a.assistant_id,
-            json!({"graph_id": a.graph_id}),
-        )
-        .await?;
-    Ok((StatusCode::CREATED, axum::Json(a)))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(assistants::create(&*state.store, &who, req).await?),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/assistants", tag = "assistants",
@@ -105,25 +63,7 @@ pub async fn patch(
     Path(id): Path<Uuid>,
     Json(req): Json<PatchAssistant>,
 ) -> ApiResult<axum::Json<Assistant>> {
-    who.require(Role::Admin)?;
-    let a = assistants::patch(
-        &*state.store,
-        who.cx(),
-        id,
-        req.name,
-        req.description,
-        req.config,
-        req.metadata,
-    )
-    .await?;
-    state
-        .audit(
-            &who,
-            "assistant.update",
-            "assistant",
-            id,
-            json!({"version": a.version}),
-        )
-        .await?;
-    Ok(axum::Json(a))
+    Ok(axum::Json(
+        assistants::patch(&*state.store, &who, id, req).await?,
+    ))
 }

@@ -9,45 +9,12 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use morningai_app::documents::{
-    Author, DocKind, DocStatus, Document, DocumentHit, Edit, NewDocument, Version,
+    CreateDocument, DocStatus, Document, DocumentHit, PatchDocument, SaveVersion, Version,
 };
-use morningai_core::{ProjectId, Role};
+use morningai_core::ProjectId;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-
-const MAX_TEXT: usize = 512 * 1024;
-
-fn text(raw: String) -> ApiResult<String> {
-    if raw.len() > MAX_TEXT {
-        return Err(ApiError::invalid("text", "must be at most 512 KiB"));
-    }
-    Ok(raw)
-}
-
-/// A person (an API key writes as the user who created it).
-fn author(who: &Caller) -> Author {
-    Author::User {
-        user_id: who.user_id.to_string(),
-    }
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateDocument {
-    #[schema(value_type = String)]
-    pub project_id: ProjectId,
-    pub title: String,
-    /// Derived from the title when omitted; unique within the project.
-    pub slug: Option<String>,
-    pub kind: DocKind,
-    #[serde(default)]
-    pub tags: Vec<String>,
-    /// Markdown of the first version.
-    #[serde(default)]
-    pub text: String,
-}
 
 #[derive(Serialize, ToSchema)]
 pub struct DocumentWithVersion {
@@ -71,23 +38,7 @@ pub async fn create(
     who: Caller,
     Json(req): Json<CreateDocument>,
 ) -> ApiResult<(StatusCode, axum::Json<DocumentWithVersion>)> {
-    who.require(Role::Member)?;
-    let (document, version) = state
-        .documents
-        .create(
-            who.cx(),
-            NewDocument {
-                project_id: req.project_id,
-                slug: req.slug,
-                title: req.title,
-                kind: req.kind,
-                tags: req.tags,
-                text: text(req.text)?,
-                author: author(&who),
-                metadata: Value::Null,
-            },
-        )
-        .await?;
+    let (document, version) = state.create_document(&who, req).await?;
     Ok(created(document, version))
 }
 
@@ -151,15 +102,6 @@ pub async fn get(
     Ok(axum::Json(state.documents.get(who.cx(), id).await?))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PatchDocument {
-    pub title: Option<String>,
-    pub tags: Option<Vec<String>>,
-    /// true archives (and removes it from search); false brings it back.
-    pub archived: Option<bool>,
-}
-
 #[utoipa::path(patch, path = "/api/v1/documents/{id}", tag = "documents", request_body = PatchDocument,
     responses((status = 200, body = Document), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn patch(
@@ -168,13 +110,7 @@ pub async fn patch(
     Path(id): Path<Uuid>,
     Json(req): Json<PatchDocument>,
 ) -> ApiResult<axum::Json<Document>> {
-    who.require(Role::Member)?;
-    Ok(axum::Json(
-        state
-            .documents
-            .patch(who.cx(), id, req.title, req.tags, req.archived)
-            .await?,
-    ))
+    Ok(axum::Json(state.patch_document(&who, id, req).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/documents/{id}", tag = "documents",
@@ -184,11 +120,7 @@ pub async fn delete(
     who: Caller,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    who.require(Role::Admin)?;
-    state.documents.delete(who.cx(), id).await?;
-    state
-        .audit(&who, "document.delete", "document", id, json!({}))
-        .await?;
+    state.delete_document(&who, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -209,15 +141,6 @@ pub async fn versions(
     }))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SaveVersion {
-    /// The version this edit started from; it must still be the latest.
-    pub base_version: u32,
-    pub title: Option<String>,
-    pub text: String,
-}
-
 #[utoipa::path(post, path = "/api/v1/documents/{id}/versions", tag = "documents", request_body = SaveVersion,
     responses((status = 201, body = DocumentWithVersion), (status = 409, body = Problem, description = "version_conflict: the base is not the latest")),
     security(("bearer" = [])))]
@@ -227,21 +150,7 @@ pub async fn save(
     Path(id): Path<Uuid>,
     Json(req): Json<SaveVersion>,
 ) -> ApiResult<(StatusCode, axum::Json<DocumentWithVersion>)> {
-    who.require(Role::Member)?;
-    let (document, version) = state
-        .documents
-        .save(
-            who.cx(),
-            id,
-            req.base_version,
-            Edit {
-                title: req.title,
-                text: text(req.text)?,
-                author: author(&who),
-                metadata: Value::Null,
-            },
-        )
-        .await?;
+    let (document, version) = state.save_version(&who, id, req).await?;
     Ok(created(document, version))
 }
 
@@ -301,24 +210,11 @@ pub async fn publish(
     Path(id): Path<Uuid>,
     body: axum::body::Bytes,
 ) -> ApiResult<axum::Json<Document>> {
-    who.require(Role::Member)?;
     // The body is optional: no body publishes the latest version.
-    let req: Publish = if body.iter().all(u8::is_ascii_whitespace) {
-        Publish::default()
-    } else {
-        crate::extract::parse_json(&body)?
-    };
-    let doc = state.documents.publish(who.cx(), id, req.version).await?;
-    state
-        .audit(
-            &who,
-            "document.publish",
-            "document",
-            id,
-            json!({"version": doc.published_version}),
-        )
-        .await?;
-    Ok(axum::Json(doc))
+    let req = crate::extract::optional_json::<Publish>(&body)?.unwrap_or_default();
+    Ok(axum::Json(
+        state.publish_document(&who, id, req.version).await?,
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -335,11 +231,7 @@ pub async fn restore(
     Path(id): Path<Uuid>,
     Json(req): Json<Restore>,
 ) -> ApiResult<(StatusCode, axum::Json<DocumentWithVersion>)> {
-    who.require(Role::Member)?;
-    let (document, version) = state
-        .documents
-        .restore(who.cx(), id, req.version, author(&who))
-        .await?;
+    let (document, version) = state.restore_document(&who, id, req.version).await?;
     Ok(created(document, version))
 }
 
@@ -388,20 +280,7 @@ pub async fn import(
     Query(q): Query<ProjectQuery>,
     body: axum::body::Bytes,
 ) -> ApiResult<axum::Json<morningai_app::documents::ImportReport>> {
-    who.require(Role::Member)?;
-    let files = morningai_app::documents::unzip_files(&body)?;
-    let report = state
-        .documents
-        .import(who.cx(), q.project_id, files, author(&who))
-        .await?;
-    state
-        .audit(
-            &who,
-            "document.import",
-            "project",
-            q.project_id.0,
-            json!({"created": report.created.len(), "updated": report.updated.len()}),
-        )
-        .await?;
-    Ok(axum::Json(report))
+    Ok(axum::Json(
+        state.import_documents(&who, q.project_id, &body).await?,
+    ))
 }

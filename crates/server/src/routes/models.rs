@@ -8,10 +8,8 @@ use crate::state::AppState;
 use axum::extract::State;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use morningai_app::models::{AiSettings, AiSettingsUpdate};
-use morningai_core::Role;
 use morningai_core::usage::{NANOS_PER_USD, UsageGroup, UsageRow};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 /// The tenant's model settings; the API key is never returned.
@@ -34,19 +32,7 @@ pub async fn put_settings(
     who: Caller,
     Json(req): Json<AiSettingsUpdate>,
 ) -> ApiResult<axum::Json<AiSettings>> {
-    who.require(Role::Admin)?;
-    let key_changed = req.api_key.is_some();
-    let saved = state.models.save_settings(who.cx(), req).await?;
-    state
-        .audit(
-            &who,
-            "tenant.ai_settings.update",
-            "tenant",
-            who.tenant_id,
-            json!({"base_url": saved.base_url, "model": saved.model, "api_key_changed": key_changed, "budget": saved.budget}),
-        )
-        .await?;
-    Ok(axum::Json(saved))
+    Ok(axum::Json(state.set_ai_settings(&who, req).await?))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -6,11 +6,9 @@ use crate::extract::{Path, Query};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use morningai_core::events::TaskEventKind;
+use morningai_core::TaskId;
 use morningai_core::queue::{DeadJob, QueueDepth};
-use morningai_core::{Role, TaskId};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Deserialize, IntoParams)]
@@ -31,8 +29,7 @@ pub async fn depth(
     State(state): State<AppState>,
     who: Caller,
 ) -> ApiResult<axum::Json<QueueDepth>> {
-    who.require(Role::Admin)?;
-    Ok(axum::Json(state.tasks.queue.depth(who.tenant_id).await?))
+    Ok(axum::Json(state.queue_depth(&who).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/queue/dead", tag = "queue", params(DeadQuery),
@@ -42,18 +39,13 @@ pub async fn dead(
     who: Caller,
     Query(q): Query<DeadQuery>,
 ) -> ApiResult<axum::Json<Vec<DeadJob>>> {
-    who.require(Role::Admin)?;
     let limit = match q.limit.as_deref() {
         None => 100,
         Some(s) => s
             .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=500).contains(n))
-            .ok_or_else(|| ApiError::invalid("limit", "must be between 1 and 500"))?,
+            .map_err(|_| ApiError::invalid("limit", "must be between 1 and 500"))?,
     };
-    Ok(axum::Json(
-        state.tasks.queue.dead_jobs(who.tenant_id, limit).await?,
-    ))
+    Ok(axum::Json(state.dead_jobs(&who, limit).await?))
 }
 
 /// Moves a dead-lettered job back to the queue with fresh attempts; its task is queued again.
@@ -64,26 +56,7 @@ pub async fn retry(
     who: Caller,
     Path(id): Path<TaskId>,
 ) -> ApiResult<StatusCode> {
-    who.require(Role::Admin)?;
-    // Reopen the task first: a worker that picks the job up must find it runnable.
-    let reopened = state.store.reopen_task(who.cx(), id).await?;
-    if !state.tasks.queue.retry_dead(who.tenant_id, id).await? {
-        return Err(ApiError::not_found("dead job"));
-    }
-    if reopened {
-        state
-            .tasks
-            .record(
-                who.cx(),
-                id,
-                TaskEventKind::Queued,
-                json!({"retry_of_dead_letter": true}),
-            )
-            .await;
-    }
-    state
-        .audit(&who, "queue.retry_dead", "task", id, json!({}))
-        .await?;
+    state.retry_dead(&who, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -94,19 +67,7 @@ pub async fn purge_one(
     who: Caller,
     Path(id): Path<TaskId>,
 ) -> ApiResult<StatusCode> {
-    who.require(Role::Admin)?;
-    if state
-        .tasks
-        .queue
-        .purge_dead(who.tenant_id, Some(id))
-        .await?
-        == 0
-    {
-        return Err(ApiError::not_found("dead job"));
-    }
-    state
-        .audit(&who, "queue.purge_dead", "task", id, json!({}))
-        .await?;
+    state.purge_dead(&who, Some(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -115,16 +76,6 @@ pub async fn purge_all(
     State(state): State<AppState>,
     who: Caller,
 ) -> ApiResult<axum::Json<Purged>> {
-    who.require(Role::Admin)?;
-    let purged = state.tasks.queue.purge_dead(who.tenant_id, None).await?;
-    state
-        .audit(
-            &who,
-            "queue.purge_dead",
-            "queue",
-            "all",
-            json!({"purged": purged}),
-        )
-        .await?;
+    let purged = state.purge_dead(&who, None).await?;
     Ok(axum::Json(Purged { purged }))
 }
