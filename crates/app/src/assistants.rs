@@ -6,7 +6,7 @@
 
 use crate::auth::Principal;
 use morningai_core::memory::SearchMode;
-use morningai_core::objects::StoredObject;
+use morningai_core::objects::{ObjectQuery, StoredObject};
 use morningai_core::{CollectionId, Error, Result, Role, Store, TenantCtx};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -99,6 +99,7 @@ fn object(a: &Assistant) -> Result<StoredObject> {
         parent: None,
         status: "active".into(),
         body: serde_json::to_value(a).map_err(|e| Error::internal("encode an assistant", e))?,
+        due_at: None,
         created_at: a.created_at,
         updated_at: a.updated_at,
     })
@@ -185,7 +186,7 @@ pub async fn get(store: &dyn Store, cx: TenantCtx, id: Uuid) -> Result<Assistant
 
 pub async fn list(store: &dyn Store, cx: TenantCtx) -> Result<Vec<Assistant>> {
     store
-        .list_objects(cx, KIND, None, None, 1000, 0)
+        .list_objects(cx, KIND, &ObjectQuery::first(1000))
         .await?
         .into_iter()
         .map(|o| {

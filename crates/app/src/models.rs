@@ -374,6 +374,7 @@ impl Models {
                     status: "active".into(),
                     body: serde_json::to_value(&stored)
                         .map_err(|e| Error::internal("encode settings", e))?,
+                    due_at: None,
                     created_at: now,
                     updated_at: now,
                 },

@@ -195,23 +195,24 @@ pub trait ObjectStore: Send + Sync + 'static {
         kind: &str,
         id: Uuid,
     ) -> Result<Option<crate::objects::StoredObject>>;
-    /// Newest first, optionally of one parent and status.
+    /// Records of a kind matching `query`, newest first.
     async fn list_objects(
         &self,
         cx: TenantCtx,
         kind: &str,
-        parent: Option<Uuid>,
-        status: Option<&str>,
-        limit: u32,
-        offset: u32,
+        query: &crate::objects::ObjectQuery,
     ) -> Result<Vec<crate::objects::StoredObject>>;
-    /// Platform path (sweepers): documents of every tenant of a kind and status.
-    async fn objects_everywhere(
+    /// Platform path (sweepers): records of every tenant of a kind and status whose
+    /// `due_at` is at or before `now`, the longest overdue first.
+    async fn due_objects(
         &self,
         kind: &str,
         status: &str,
+        now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<(TenantId, crate::objects::StoredObject)>>;
+    /// Platform path (sweepers): the tenants that have records of a kind.
+    async fn tenants_with_objects(&self, kind: &str) -> Result<Vec<TenantId>>;
     async fn delete_object(&self, cx: TenantCtx, kind: &str, id: Uuid) -> Result<bool>;
 }
 

@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (6, include_str!("../migrations/0006_embed_keys.sql")),
     (7, include_str!("../migrations/0007_model_usage.sql")),
     (8, include_str!("../migrations/0008_kv_items.sql")),
+    (9, include_str!("../migrations/0009_objects_due.sql")),
 ];
 
 /// Arbitrary constant identifying MorningAI's migration lock.

@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../migrations/0008_embed_keys.sql")),
     (9, include_str!("../migrations/0009_model_usage.sql")),
     (10, include_str!("../migrations/0010_kv_items.sql")),
+    (11, include_str!("../migrations/0011_objects_due.sql")),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -3,12 +3,13 @@
 use crate::convert::{get, get_opt, json, micros, time};
 use crate::store::SqliteStore;
 use async_trait::async_trait;
-use morningai_core::objects::StoredObject;
-use morningai_core::{ObjectStore, Result, TenantCtx, TenantId};
+use chrono::{DateTime, Utc};
+use morningai_core::objects::{ObjectQuery, StoredObject};
+use morningai_core::{Error, ObjectStore, Result, TenantCtx, TenantId};
 use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
-const COLS: &str = "kind, id, parent, status, body, created_at, updated_at";
+const COLS: &str = "kind, id, parent, status, body, due_at, created_at, updated_at";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredObject> {
     Ok(StoredObject {
@@ -17,9 +18,25 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredObject> {
         parent: get_opt(r, 2)?,
         status: r.get(3)?,
         body: json(r, 4)?,
-        created_at: time(r.get(5)?),
-        updated_at: time(r.get(6)?),
+        due_at: r.get::<_, Option<i64>>(5)?.map(time),
+        created_at: time(r.get(6)?),
+        updated_at: time(r.get(7)?),
     })
+}
+
+/// `["metadata", "k"]` → `$."metadata"."k"` (quoted, so keys may hold dots).
+fn json_path(path: &[String]) -> Result<String> {
+    let mut out = String::from("$");
+    for key in path {
+        if key.contains('"') {
+            return Err(Error::invalid(
+                "fields",
+                format!("key {key:?} contains '\"'"),
+            ));
+        }
+        out.push_str(&format!(".\"{key}\""));
+    }
+    Ok(out)
 }
 
 impl SqliteStore {
@@ -27,15 +44,16 @@ impl SqliteStore {
     async fn write_object(&self, cx: TenantCtx, o: &StoredObject, replace: bool) -> Result<bool> {
         let o = o.clone();
         let on_conflict = if replace {
-            "DO UPDATE SET parent = excluded.parent, status = excluded.status, body = excluded.body, updated_at = excluded.updated_at"
+            "DO UPDATE SET parent = excluded.parent, status = excluded.status, body = excluded.body,
+               due_at = excluded.due_at, updated_at = excluded.updated_at"
         } else {
             "DO NOTHING"
         };
         self.db
             .write("put object", move |tx| {
                 Ok(tx.prepare_cached(&format!(
-                    "INSERT INTO objects (tenant_id, kind, id, parent, status, body, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                    "INSERT INTO objects (tenant_id, kind, id, parent, status, body, due_at, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                      ON CONFLICT (tenant_id, kind, id) {on_conflict}"
                 ))?
                 .execute(params![
@@ -45,6 +63,7 @@ impl SqliteStore {
                     o.parent.map(|p| p.to_string()),
                     o.status,
                     o.body.to_string(),
+                    o.due_at.map(micros),
                     micros(o.created_at),
                     micros(o.updated_at)
                 ])? > 0)
@@ -85,48 +104,75 @@ impl ObjectStore for SqliteStore {
         &self,
         cx: TenantCtx,
         kind: &str,
-        parent: Option<Uuid>,
-        status: Option<&str>,
-        limit: u32,
-        offset: u32,
+        query: &ObjectQuery,
     ) -> Result<Vec<StoredObject>> {
-        let (kind, status) = (kind.to_owned(), status.map(str::to_owned));
+        let fields = query
+            .fields
+            .iter()
+            .map(|(path, value)| Ok((json_path(path)?, value.to_string())))
+            .collect::<Result<Vec<_>>>()?;
+        let mut sql = format!(
+            "SELECT {COLS} FROM objects WHERE tenant_id = ?1 AND kind = ?2
+               AND (?3 IS NULL OR parent = ?3) AND (?4 IS NULL OR status = ?4)"
+        );
+        for i in 0..fields.len() {
+            let (p, v) = (7 + 2 * i, 8 + 2 * i);
+            sql.push_str(&format!(
+                " AND json_extract(body, ?{p}) IS json_extract(?{v}, '$')"
+            ));
+        }
+        sql.push_str(" ORDER BY id DESC LIMIT ?5 OFFSET ?6");
+        let mut args: Vec<rusqlite::types::Value> = vec![
+            cx.tenant_id.to_string().into(),
+            kind.to_owned().into(),
+            query.parent.map(|p| p.to_string()).into(),
+            query.status.clone().into(),
+            i64::from(query.limit).into(),
+            i64::from(query.offset).into(),
+        ];
+        for (path, value) in fields {
+            args.push(path.into());
+            args.push(value.into());
+        }
         self.db
             .read("list objects", move |c| {
-                let mut st = c.prepare_cached(&format!(
-                    "SELECT {COLS} FROM objects WHERE tenant_id = ?1 AND kind = ?2
-                       AND (?3 IS NULL OR parent = ?3) AND (?4 IS NULL OR status = ?4)
-                     ORDER BY id DESC LIMIT ?5 OFFSET ?6"
-                ))?;
-                let rows = st.query_map(
-                    params![
-                        cx.tenant_id.to_string(),
-                        kind,
-                        parent.map(|p| p.to_string()),
-                        status,
-                        limit,
-                        offset
-                    ],
-                    row,
-                )?;
+                let mut st = c.prepare_cached(&sql)?;
+                let rows = st.query_map(rusqlite::params_from_iter(args), row)?;
                 Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
             })
             .await
     }
 
-    async fn objects_everywhere(
+    async fn due_objects(
         &self,
         kind: &str,
         status: &str,
+        now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<(TenantId, StoredObject)>> {
         let (kind, status) = (kind.to_owned(), status.to_owned());
         self.db
-            .read("objects everywhere", move |c| {
+            .read("due objects", move |c| {
                 let mut st = c.prepare_cached(&format!(
-                    "SELECT {COLS}, tenant_id FROM objects WHERE kind = ?1 AND status = ?2 ORDER BY id LIMIT ?3"
+                    "SELECT {COLS}, tenant_id FROM objects
+                     WHERE kind = ?1 AND status = ?2 AND due_at IS NOT NULL AND due_at <= ?3
+                     ORDER BY due_at LIMIT ?4"
                 ))?;
-                let rows = st.query_map(params![kind, status, limit], |r| Ok((get(r, 7)?, row(r)?)))?;
+                let rows = st.query_map(params![kind, status, micros(now), limit], |r| {
+                    Ok((get(r, 8)?, row(r)?))
+                })?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
+    async fn tenants_with_objects(&self, kind: &str) -> Result<Vec<TenantId>> {
+        let kind = kind.to_owned();
+        self.db
+            .read("tenants with objects", move |c| {
+                let mut st =
+                    c.prepare_cached("SELECT DISTINCT tenant_id FROM objects WHERE kind = ?1")?;
+                let rows = st.query_map(params![kind], |r| get(r, 0))?;
                 Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
             })
             .await

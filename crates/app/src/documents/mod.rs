@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Utc};
 use morningai_core::memory::{Collection, SearchMode, SearchScope};
-use morningai_core::objects::StoredObject;
+use morningai_core::objects::{ObjectQuery, StoredObject};
 use morningai_core::{Error, ProjectId, Result, Store, TenantCtx};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -198,6 +198,7 @@ impl Documents {
             parent: Some(d.project_id.0),
             status: d.status.as_str().into(),
             body: encode(d)?,
+            due_at: None,
             created_at: d.created_at,
             updated_at: d.updated_at,
         })
@@ -213,6 +214,7 @@ impl Documents {
                     parent: Some(v.document_id),
                     status: "version".into(),
                     body: encode(v)?,
+                    due_at: None,
                     created_at: v.created_at,
                     updated_at: v.created_at,
                 },
@@ -249,6 +251,7 @@ impl Documents {
             parent: Some(doc.id),
             status: "taken".into(),
             body: json!({"document_id": doc.id}),
+            due_at: None,
             created_at: now,
             updated_at: now,
         };
@@ -342,10 +345,11 @@ impl Documents {
             .list_objects(
                 cx,
                 DOCUMENT,
-                project.map(|p| p.0),
-                status.map(DocStatus::as_str),
-                1000,
-                0,
+                &ObjectQuery {
+                    parent: project.map(|p| p.0),
+                    status: status.map(|s| s.as_str().to_owned()),
+                    ..ObjectQuery::first(1000)
+                },
             )
             .await?;
         rows.into_iter().map(decode).collect()
@@ -366,7 +370,7 @@ impl Documents {
         self.get(cx, id).await?;
         let rows = self
             .store
-            .list_objects(cx, VERSION, Some(id), None, 10_000, 0)
+            .list_objects(cx, VERSION, &ObjectQuery::first(10_000).parent(id))
             .await?;
         let mut out: Vec<Version> = rows.into_iter().map(decode).collect::<Result<_>>()?;
         out.sort_by_key(|v| std::cmp::Reverse(v.n));

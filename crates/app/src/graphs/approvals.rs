@@ -78,6 +78,7 @@ impl Graphs {
             parent: Some(a.thread_id),
             status: status.as_str().into(),
             body: json!({"decided_by": who.user_id}),
+            due_at: None,
             created_at: now,
             updated_at: now,
         };

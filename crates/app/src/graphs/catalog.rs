@@ -263,14 +263,12 @@ impl Catalog {
         {
             return Some(builtin(gid, e, a.assistant_id, a.description));
         }
-        let uploaded: UploadedGraph = match id {
-            Some(id) => super::get(store, cx, id).await.ok().flatten(),
-            None => super::list::<UploadedGraph>(store, cx, None, None, 1000)
+        // An uploaded graph's id derives from its graph id: found by either, no scan.
+        let uploaded: UploadedGraph =
+            super::get(store, cx, id.unwrap_or_else(|| assistant_id(key)))
                 .await
-                .ok()?
-                .into_iter()
-                .find(|g| g.graph_id == key),
-        }?;
+                .ok()
+                .flatten()?;
         let def = morningai_graph::Definition::from_json(&uploaded.definition).ok()?;
         let graph = def.compile(&morningai_graph::NodeTypes::default()).ok()?;
         Some(Resolved {

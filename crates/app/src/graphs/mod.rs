@@ -16,7 +16,7 @@ pub mod uploads;
 pub use catalog::Catalog;
 
 use morningai_core::checkpoint::Checkpointer;
-use morningai_core::objects::StoredObject;
+use morningai_core::objects::{ObjectQuery, StoredObject};
 use morningai_core::{Error, Result, Store, TenantCtx};
 use morningai_worker::TaskService;
 use records::{Approval, Run, Thread};
@@ -42,6 +42,10 @@ pub(crate) trait Record: Serialize + DeserializeOwned {
     fn status(&self) -> &'static str;
     fn created_at(&self) -> chrono::DateTime<chrono::Utc>;
     fn touch(&mut self);
+    /// When a background pass must look at the record again (an approval's expiry).
+    fn due_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        None
+    }
 }
 
 impl Record for Thread {
@@ -84,6 +88,9 @@ impl Record for Run {
 
 impl Record for Approval {
     const KIND: &'static str = "approval";
+    fn due_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.expires_at
+    }
     fn id(&self) -> Uuid {
         self.id
     }
@@ -108,6 +115,7 @@ fn object<R: Record>(r: &R) -> Result<StoredObject> {
         parent: r.parent(),
         status: r.status().into(),
         body: serde_json::to_value(r).map_err(|e| Error::internal("encode a record", e))?,
+        due_at: r.due_at(),
         created_at: r.created_at(),
         updated_at: morningai_core::now(),
     })
@@ -140,6 +148,20 @@ pub(crate) async fn get<R: Record>(
         .transpose()
 }
 
+/// Records of a kind matching `query`, newest first.
+pub(crate) async fn find<R: Record>(
+    store: &dyn Store,
+    cx: TenantCtx,
+    query: &ObjectQuery,
+) -> Result<Vec<R>> {
+    store
+        .list_objects(cx, R::KIND, query)
+        .await?
+        .into_iter()
+        .map(decode)
+        .collect()
+}
+
 /// Records of a kind, by owner and status, newest first.
 pub(crate) async fn list<R: Record>(
     store: &dyn Store,
@@ -148,12 +170,12 @@ pub(crate) async fn list<R: Record>(
     status: Option<&str>,
     limit: u32,
 ) -> Result<Vec<R>> {
-    store
-        .list_objects(cx, R::KIND, parent, status, limit, 0)
-        .await?
-        .into_iter()
-        .map(decode)
-        .collect()
+    let query = ObjectQuery {
+        parent,
+        status: status.map(str::to_owned),
+        ..ObjectQuery::first(limit)
+    };
+    find(store, cx, &query).await
 }
 
 pub(crate) async fn delete<R: Record>(store: &dyn Store, cx: TenantCtx, id: Uuid) -> Result<bool> {

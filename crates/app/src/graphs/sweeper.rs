@@ -3,13 +3,12 @@
 //! retention (a tenant's threads idle past its TTL lose their checkpoints).
 
 use super::records::{Approval, ApprovalStatus, Thread, ThreadStatus};
-use super::{Graphs, decode, get, put};
+use super::{Graphs, Record, decode, get, put};
 use crate::auth::Principal;
 use chrono::Utc;
 use morningai_core::objects::StoredObject;
-use morningai_core::{Result, Role, Store, TenantCtx, TenantId};
+use morningai_core::{Result, Role, Store, TenantCtx};
 use serde_json::json;
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +25,7 @@ pub async fn set_checkpoint_ttl(store: &dyn Store, cx: TenantCtx, days: u32) -> 
         parent: None,
         status: "active".into(),
         body: json!({"checkpoint_ttl_days": days}),
+        due_at: None,
         created_at: now,
         updated_at: now,
     };
@@ -58,16 +58,17 @@ impl Graphs {
     }
 
     async fn expire_approvals(&self) -> Result<()> {
-        let now = Utc::now();
-        let pending = self
+        let due = self
             .store
-            .objects_everywhere("approval", ApprovalStatus::Pending.as_str(), 500)
+            .due_objects(
+                Approval::KIND,
+                ApprovalStatus::Pending.as_str(),
+                Utc::now(),
+                500,
+            )
             .await?;
-        for (tenant, o) in pending {
+        for (tenant, o) in due {
             let a: Approval = decode(o)?;
-            if a.expires_at.is_none_or(|at| at > now) {
-                continue;
-            }
             let cx = TenantCtx::new(tenant);
             let Some(resolved) = self.catalog.resolve(&*self.store, cx, &a.graph_id).await else {
                 continue;
@@ -116,21 +117,7 @@ impl Graphs {
 
     /// Every tenant with threads: its TTL (its setting, else the default).
     async fn apply_retention(&self, default_ttl_days: u64) -> Result<()> {
-        let mut tenants: BTreeSet<TenantId> = BTreeSet::new();
-        for status in [
-            ThreadStatus::Idle,
-            ThreadStatus::Error,
-            ThreadStatus::Interrupted,
-        ] {
-            tenants.extend(
-                self.store
-                    .objects_everywhere("thread", status.as_str(), 10_000)
-                    .await?
-                    .into_iter()
-                    .map(|(t, _)| t),
-            );
-        }
-        for tenant in tenants {
+        for tenant in self.store.tenants_with_objects(Thread::KIND).await? {
             let cx = TenantCtx::new(tenant);
             let days = match self.store.get_object(cx, SETTINGS, tenant.0).await? {
                 Some(s) => s.body["checkpoint_ttl_days"].as_u64(),

@@ -4,8 +4,9 @@
 use super::records::{
     CheckpointRef, InterruptView, Metadata, Run, Thread, ThreadState, ThreadStatus, ThreadTask,
 };
-use super::{Graphs, delete, get, list, put};
+use super::{Graphs, delete, find, get, list, put};
 use crate::auth::Principal;
+use morningai_core::objects::ObjectQuery;
 use morningai_core::{Error, Result, Role, TenantCtx};
 use morningai_graph::{Graph, StateSnapshot};
 use serde::Deserialize;
@@ -13,9 +14,6 @@ use serde_json::Value;
 use std::sync::Arc;
 use utoipa::ToSchema;
 use uuid::Uuid;
-
-/// Threads a search reads before filtering by metadata.
-const SEARCH_SCAN: u32 = 10_000;
 
 /// `POST /threads`.
 #[derive(Clone, Debug, Default, Deserialize, ToSchema)]
@@ -174,15 +172,27 @@ impl Graphs {
         if !(1..=1000).contains(&limit) {
             return Err(Error::invalid("limit", "must be between 1 and 1000"));
         }
-        let status = req.status.map(ThreadStatus::as_str);
-        let wanted = req.metadata.unwrap_or_default();
-        Ok(list::<Thread>(&*self.store, cx, None, status, SEARCH_SCAN)
-            .await?
+        let fields = req
+            .metadata
+            .unwrap_or_default()
             .into_iter()
-            .filter(|t| wanted.iter().all(|(k, v)| t.metadata.get(k) == Some(v)))
-            .skip(req.offset.unwrap_or(0) as usize)
-            .take(limit as usize)
-            .collect())
+            .map(|(k, v)| {
+                if k.contains('"') {
+                    return Err(Error::invalid(
+                        "metadata",
+                        format!("key {k:?} contains '\"'"),
+                    ));
+                }
+                Ok((vec!["metadata".to_owned(), k], v))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let query = ObjectQuery {
+            status: req.status.map(|s| s.as_str().to_owned()),
+            fields,
+            offset: req.offset.unwrap_or(0),
+            ..ObjectQuery::first(limit)
+        };
+        find::<Thread>(&*self.store, cx, &query).await
     }
 
     /// The graph a thread runs, once it has run one.

@@ -162,20 +162,11 @@ impl Graphs {
         };
         def.compile(&NodeTypes::default()).map_err(invalid)?;
         let graph_id = format!("custom:{name}");
-        if self
-            .catalog
-            .resolve(&*self.store, who.cx(), &graph_id)
-            .await
-            .is_some()
-        {
-            return Err(Error::conflict(
-                "graph_exists",
-                format!("a graph named {name:?} exists"),
-            ));
-        }
         let now = morningai_core::now();
         let g = UploadedGraph {
-            assistant_id: Uuid::now_v7(),
+            // Derived from the graph id: a lookup by name is a lookup by id, and the insert
+            // below refuses a second graph of that name atomically.
+            assistant_id: super::catalog::assistant_id(&graph_id),
             graph_id,
             name: name.clone(),
             description: req.description.unwrap_or_default(),
@@ -186,7 +177,12 @@ impl Graphs {
             updated_at: now,
             created_by: who.user_id,
         };
-        insert(&*self.store, who.cx(), &g).await?;
+        if !insert(&*self.store, who.cx(), &g).await? {
+            return Err(Error::conflict(
+                "graph_exists",
+                format!("a graph named {name:?} exists"),
+            ));
+        }
         crate::audit(
             &*self.store,
             who,

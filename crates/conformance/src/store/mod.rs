@@ -50,6 +50,8 @@ macro_rules! store_conformance {
             unfinished_tasks_span_tenants,
             schedules_fire_once_by_compare_and_set,
             workflow_documents_are_tenant_scoped,
+            records_are_found_by_body_fields,
+            due_records_are_found_across_tenants,
         );
     };
 }

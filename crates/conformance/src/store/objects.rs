@@ -1,11 +1,24 @@
 //! Workflow records in the objects table.
 
 use super::*;
-use serde_json::json;
+use morningai_core::objects::{ObjectQuery, StoredObject};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
+fn record(kind: &str, parent: Option<Uuid>, status: &str, body: Value) -> StoredObject {
+    StoredObject {
+        kind: kind.into(),
+        id: Uuid::now_v7(),
+        parent,
+        status: status.into(),
+        body,
+        due_at: None,
+        created_at: morningai_core::now(),
+        updated_at: morningai_core::now(),
+    }
+}
+
 pub async fn workflow_documents_are_tenant_scoped(store: DynStore) {
-    use morningai_core::objects::StoredObject;
     let (_u, cx) = owner(&store, "docs").await;
     let (_v, other) = owner(&store, "docs-other").await;
     let thread = Uuid::now_v7();
@@ -15,6 +28,7 @@ pub async fn workflow_documents_are_tenant_scoped(store: DynStore) {
         parent,
         status: status.into(),
         body: json!({"id": id, "n": 1}),
+        due_at: None,
         created_at: morningai_core::now(),
         updated_at: morningai_core::now(),
     };
@@ -38,7 +52,7 @@ pub async fn workflow_documents_are_tenant_scoped(store: DynStore) {
         None
     );
     let runs = store
-        .list_objects(cx, "run", Some(thread), None, 10, 0)
+        .list_objects(cx, "run", &ObjectQuery::first(10).parent(thread))
         .await
         .unwrap();
     assert_eq!(
@@ -48,7 +62,11 @@ pub async fn workflow_documents_are_tenant_scoped(store: DynStore) {
     );
     assert_eq!(
         store
-            .list_objects(cx, "run", Some(thread), Some("pending"), 10, 0)
+            .list_objects(
+                cx,
+                "run",
+                &ObjectQuery::first(10).parent(thread).status("pending")
+            )
             .await
             .unwrap()
             .len(),
@@ -56,7 +74,14 @@ pub async fn workflow_documents_are_tenant_scoped(store: DynStore) {
     );
     assert_eq!(
         store
-            .list_objects(cx, "run", None, None, 1, 1)
+            .list_objects(
+                cx,
+                "run",
+                &ObjectQuery {
+                    offset: 1,
+                    ..ObjectQuery::first(1)
+                }
+            )
             .await
             .unwrap()[0]
             .id,
@@ -65,20 +90,13 @@ pub async fn workflow_documents_are_tenant_scoped(store: DynStore) {
     );
     assert!(
         store
-            .list_objects(other, "run", None, None, 10, 0)
+            .list_objects(other, "run", &ObjectQuery::first(10))
             .await
             .unwrap()
             .is_empty()
     );
-    let everywhere = store
-        .objects_everywhere("run", "pending", 100_000)
-        .await
-        .unwrap();
-    assert!(
-        everywhere
-            .iter()
-            .any(|(tenant, o)| *tenant == cx.tenant_id && o.id == r2)
-    );
+    let tenants = store.tenants_with_objects("run").await.unwrap();
+    assert!(tenants.contains(&cx.tenant_id) && !tenants.contains(&other.tenant_id));
     let updated = StoredObject {
         status: "busy".into(),
         body: json!({"n": 2}),
@@ -127,4 +145,145 @@ pub async fn workflow_documents_are_tenant_scoped(store: DynStore) {
     assert!(!store.delete_object(other, "thread", thread).await.unwrap());
     assert!(store.delete_object(cx, "thread", thread).await.unwrap());
     assert_eq!(store.get_object(cx, "thread", thread).await.unwrap(), None);
+}
+
+/// Equality on body fields is evaluated by the database, on every backend alike: strings,
+/// numbers, booleans, nested objects, keys with dots; a missing field never matches.
+pub async fn records_are_found_by_body_fields(store: DynStore) {
+    let (_u, cx) = owner(&store, "fields").await;
+    let (_v, other) = owner(&store, "fields-other").await;
+    let a = record(
+        "thread",
+        None,
+        "idle",
+        json!({"metadata": {"suite": "sdk", "n": 2, "ok": true, "nested": {"x": [1, 2]}, "a.b": "dot"}}),
+    );
+    let b = record(
+        "thread",
+        None,
+        "idle",
+        json!({"metadata": {"suite": "sdk", "n": 3}}),
+    );
+    let c = record(
+        "thread",
+        None,
+        "busy",
+        json!({"metadata": {"suite": "other"}}),
+    );
+    for r in [&a, &b, &c] {
+        store.put_object(cx, r).await.unwrap();
+    }
+    store.put_object(other, &a).await.unwrap();
+    let find = |fields: Vec<(Vec<&str>, Value)>, status: Option<&str>| {
+        let store = store.clone();
+        let q = ObjectQuery {
+            status: status.map(str::to_owned),
+            fields: fields
+                .into_iter()
+                .map(|(p, v)| (p.into_iter().map(str::to_owned).collect(), v))
+                .collect(),
+            ..ObjectQuery::first(100)
+        };
+        async move {
+            store
+                .list_objects(cx, "thread", &q)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|o| o.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let meta = |k: &'static str| vec!["metadata", k];
+    assert_eq!(
+        find(vec![(meta("suite"), json!("sdk"))], None).await,
+        [b.id, a.id]
+    );
+    assert_eq!(
+        find(
+            vec![(meta("suite"), json!("sdk")), (meta("n"), json!(2))],
+            None
+        )
+        .await,
+        [a.id]
+    );
+    assert_eq!(
+        find(vec![(meta("n"), json!(2.0))], None).await,
+        [a.id],
+        "2 = 2.0"
+    );
+    assert_eq!(find(vec![(meta("ok"), json!(true))], None).await, [a.id]);
+    assert_eq!(
+        find(vec![(meta("nested"), json!({"x": [1, 2]}))], None).await,
+        [a.id]
+    );
+    assert_eq!(find(vec![(meta("a.b"), json!("dot"))], None).await, [a.id]);
+    assert!(
+        find(vec![(meta("n"), json!("2"))], None).await.is_empty(),
+        "2 ≠ \"2\""
+    );
+    assert!(
+        find(vec![(meta("missing"), json!("x"))], None)
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        find(vec![(meta("suite"), json!("other"))], Some("busy")).await,
+        [c.id]
+    );
+    assert!(
+        find(vec![(meta("suite"), json!("other"))], Some("idle"))
+            .await
+            .is_empty()
+    );
+    let bad = ObjectQuery {
+        fields: vec![(vec!["a\"b".to_owned()], json!(1))],
+        ..ObjectQuery::first(1)
+    };
+    assert!(matches!(
+        store.list_objects(cx, "thread", &bad).await,
+        Err(Error::Invalid { .. })
+    ));
+}
+
+/// Records fall due: the platform pass finds those of every tenant whose `due_at` has come,
+/// the longest overdue first, and none that are not due or in another status.
+pub async fn due_records_are_found_across_tenants(store: DynStore) {
+    let (_u, a) = owner(&store, "due-a").await;
+    let (_v, b) = owner(&store, "due-b").await;
+    let now = morningai_core::now();
+    let kind = format!("due-{}", rand_suffix());
+    let at = |secs: i64, status: &str| StoredObject {
+        due_at: Some(now + chrono::Duration::seconds(secs)),
+        ..record(&kind, None, status, json!({}))
+    };
+    let (late, later, future, decided, undated) = (
+        at(-60, "pending"),
+        at(-10, "pending"),
+        at(3600, "pending"),
+        at(-120, "approved"),
+        record(&kind, None, "pending", json!({})),
+    );
+    store.put_object(a, &late).await.unwrap();
+    store.put_object(b, &later).await.unwrap();
+    store.put_object(a, &future).await.unwrap();
+    store.put_object(a, &decided).await.unwrap();
+    store.put_object(a, &undated).await.unwrap();
+    let due = store.due_objects(&kind, "pending", now, 100).await.unwrap();
+    assert_eq!(
+        due.iter().map(|(t, o)| (*t, o.id)).collect::<Vec<_>>(),
+        [(a.tenant_id, late.id), (b.tenant_id, later.id)]
+    );
+    assert_eq!(due[0].1.due_at, late.due_at, "due_at round-trips");
+    // Once decided (status changes), it is no longer due.
+    let done = StoredObject {
+        status: "approved".into(),
+        ..late.clone()
+    };
+    store.put_object(a, &done).await.unwrap();
+    let due = store.due_objects(&kind, "pending", now, 100).await.unwrap();
+    assert_eq!(
+        due.iter().map(|(_, o)| o.id).collect::<Vec<_>>(),
+        [later.id]
+    );
 }

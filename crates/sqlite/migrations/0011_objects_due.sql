@@ -1,0 +1,7 @@
+-- Records fall due (an approval's expiry): the sweeper asks the index instead of reading
+-- every pending record and filtering in memory.
+ALTER TABLE objects ADD COLUMN due_at INTEGER;
+UPDATE objects
+   SET due_at = CAST(unixepoch(json_extract(body, '$.expires_at'), 'subsec') * 1000000 AS INTEGER)
+ WHERE kind = 'approval' AND json_extract(body, '$.expires_at') IS NOT NULL;
+CREATE INDEX objects_due ON objects(kind, status, due_at) WHERE due_at IS NOT NULL;
