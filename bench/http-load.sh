@@ -5,6 +5,8 @@
 #   - latency at a fixed 1,000 req/s: oha -q 1000, p50/p99.
 # The load generator runs on the same 2-core machine as the server.
 # Usage: bench/http-load.sh [sqlite|postgres ...]   (default: both)
+# MORNINGAI_BIN=path measures that binary instead of building this checkout's (e.g. an
+# older commit's, for a before/after comparison in one session).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
@@ -15,8 +17,12 @@ read -r -a backends <<<"${backends[*]}"
 
 command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }; }
 [[ -x $OHA ]] || cargo install oha --locked --root "$TOOLS/oha"
-cargo build --release -q -p morningai
-BIN=$PWD/target/release/morningai
+if [[ -n ${MORNINGAI_BIN:-} ]]; then
+  BIN=$MORNINGAI_BIN
+else
+  cargo build --release -q -p morningai
+  BIN=$PWD/target/release/morningai
+fi
 
 if [[ " ${backends[*]} " == *" postgres "* && ( -z ${DATABASE_URL:-} || -z ${REDIS_URL:-} ) ]]; then
   source scripts/test-services.sh

@@ -39,6 +39,7 @@ pub struct PutItem {
 
 /// `GET /store/items` (query string).
 #[derive(Clone, Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GetItem {
     /// Labels joined by `.`.
     pub namespace: String,

@@ -25,10 +25,13 @@ pub fn new_trace_id() -> String {
     random_hex(16)
 }
 
-/// `bytes` random bytes as lowercase hex.
+/// `bytes` random bytes as lowercase hex (one allocation: it runs twice per request).
 pub fn random_hex(bytes: usize) -> String {
+    use std::fmt::Write;
     let mut rng = rand::rng();
-    (0..bytes)
-        .map(|_| format!("{:02x}", rng.random::<u8>()))
-        .collect()
+    let mut out = String::with_capacity(bytes * 2);
+    for _ in 0..bytes {
+        let _ = write!(out, "{:02x}", rng.random::<u8>());
+    }
+    out
 }

@@ -104,24 +104,21 @@ fn body_rejection(r: BytesRejection) -> ApiError {
 /// Bodies declared larger than this after the limit are not drained: the connection closes.
 const DRAIN_CAP: u64 = 16 * 1024 * 1024;
 
-/// A request whose `Content-Length` exceeds the body limit is answered 413 without reading
+/// The declared length (`Content-Length`) of a request body over `limit`, if it is.
+pub fn declared_over(req: &Request, limit: usize) -> Option<u64> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.parse::<u64>().ok())
+        .filter(|n| *n > limit as u64)
+}
+
+/// Answers a request whose body is declared `n` bytes, over the limit: 413 without reading
 /// it into memory — after draining what the client sends (up to [`DRAIN_CAP`], for at most
 /// 10 s), so that a client still writing reads the answer instead of a reset connection.
 /// Bodies without a declared length meet the limit as they are read (`DefaultBodyLimit`).
-pub async fn refuse_oversized(
-    axum::extract::State(limit): axum::extract::State<usize>,
-    req: Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
+pub async fn refuse_oversized(req: Request, n: u64, limit: usize) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.parse::<u64>().ok());
-    let Some(n) = declared.filter(|n| *n > limit as u64) else {
-        return next.run(req).await;
-    };
     let drained = n <= DRAIN_CAP && {
         use futures_util::StreamExt;
         let mut body = req.into_body().into_data_stream();

@@ -188,9 +188,8 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(
             body_limit,
-            extract::refuse_oversized,
+            trace::middleware,
         ))
-        .layer(axum::middleware::from_fn(trace::middleware))
         .with_state(state)
 }
 

@@ -29,10 +29,107 @@ impl Modify for Security {
     }
 }
 
+/// Operation ids named by tag and handler (`tasks_list`, `approvals_list`): unique across
+/// the document, as generated clients need; a clash is numbered.
+struct OperationIds;
+
+impl Modify for OperationIds {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let mut seen = std::collections::BTreeSet::new();
+        for item in doc.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let tag = op
+                    .tags
+                    .as_ref()
+                    .and_then(|t| t.first())
+                    .map_or("api", String::as_str)
+                    .replace('-', "_");
+                let name = op.operation_id.clone().unwrap_or_default();
+                let base = if name.starts_with(&tag) {
+                    name
+                } else {
+                    format!("{tag}_{name}")
+                };
+                let mut id = base.clone();
+                let mut n = 2;
+                while !seen.insert(id.clone()) {
+                    id = format!("{base}_{n}");
+                    n += 1;
+                }
+                op.operation_id = Some(id);
+            }
+        }
+    }
+}
+
+/// Every `{name}` of a path is declared as a parameter of each of its operations: the ones an
+/// annotation leaves out are added (a version number `n` as an integer, other ids as UUIDs),
+/// so the document stays valid OpenAPI as routes are added.
+struct PathParameters;
+
+impl Modify for PathParameters {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        use utoipa::openapi::{Required, Schema};
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let names: Vec<&str> = path
+                .split('/')
+                .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+                .collect();
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let params = op.parameters.get_or_insert_with(Vec::new);
+                for name in &names {
+                    if params
+                        .iter()
+                        .any(|p| p.name == *name && p.parameter_in == ParameterIn::Path)
+                    {
+                        continue;
+                    }
+                    let schema = if *name == "n" {
+                        ObjectBuilder::new()
+                            .schema_type(Type::Integer)
+                            .minimum(Some(1))
+                    } else {
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
+                    };
+                    let param: Parameter = ParameterBuilder::new()
+                        .name(*name)
+                        .parameter_in(ParameterIn::Path)
+                        .required(Required::True)
+                        .schema(Some(Schema::Object(schema.build())))
+                        .build();
+                    params.push(param);
+                }
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "MorningAI API", description = "Multi-tenant platform for autonomous AI agents: the REST API under /api/v1 and the LangGraph Server API at the root."),
-    modifiers(&Security),
+    modifiers(&Security, &OperationIds, &PathParameters),
     paths(
         auth::signup, auth::login, auth::refresh, auth::logout, auth::switch_tenant, auth::me,
         tenant::get, tenant::update, tenant::create, tenant::members, tenant::add_member,
@@ -112,5 +209,21 @@ mod tests {
             crate::route_table().len(),
             "a route is listed twice"
         );
+    }
+
+    /// Generated clients name their functions after operation ids: each is unique.
+    #[test]
+    fn operation_ids_are_unique() {
+        let doc = super::document();
+        let mut ids = BTreeSet::new();
+        for item in doc.paths.paths.values() {
+            for op in [&item.get, &item.post, &item.put, &item.patch, &item.delete]
+                .into_iter()
+                .flatten()
+            {
+                let id = op.operation_id.clone().expect("every operation has an id");
+                assert!(ids.insert(id.clone()), "operation id {id} is used twice");
+            }
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! returned on the response, attached to the request's span, and made the application's
 //! current trace id (error bodies and new tasks carry it). Also records the HTTP metrics.
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -30,7 +30,9 @@ fn parse_traceparent(v: &str) -> Option<(String, String)> {
     valid.then(|| (trace.to_owned(), flags.to_owned()))
 }
 
-pub async fn middleware(req: Request, next: Next) -> Response {
+/// The outermost layer: tracing and metrics for every request, and the refusal of bodies
+/// declared over `body_limit` (inside the request's span, so the 413 carries its trace id).
+pub async fn middleware(State(body_limit): State<usize>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let (trace_id, flags) = req
         .headers()
@@ -47,7 +49,13 @@ pub async fn middleware(req: Request, next: Next) -> Response {
         trace_id = %trace_id,
         request_id = %span_id,
     );
-    let mut res = with_trace_id(trace_id.clone(), next.run(req).instrument(span.clone())).await;
+    let handle = async move {
+        match crate::extract::declared_over(&req, body_limit) {
+            Some(n) => crate::extract::refuse_oversized(req, n, body_limit).await,
+            None => next.run(req).await,
+        }
+    };
+    let mut res = with_trace_id(trace_id.clone(), handle.instrument(span.clone())).await;
     let headers = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&format!("00-{trace_id}-{span_id}-{flags}")) {
         headers.insert("traceparent", v);

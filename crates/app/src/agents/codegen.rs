@@ -136,14 +136,9 @@ fn read_inside(root: &Path, rel: &str) -> Result<String, String> {
 
 impl AgentDeps {
     async fn code_context(&self, ctx: NodeContext) -> Result<Command, NodeError> {
-        let (cx, task) = scope(&ctx)?;
+        let (cx, _) = scope(&ctx)?;
         let cfg = assistant_of(&ctx);
-        let model = self
-            .models
-            .chat_as(cx, task, cfg.model.as_deref())
-            .await
-            .map_err(fail)?;
-        if model.is_none() {
+        if self.model(&ctx).await?.is_none() {
             return Err(fail(
                 "code generation needs a chat model, and none is configured for this tenant \
                  (set one with PUT /api/v1/tenant/ai, or chat_base_url and chat_model for the deployment); \
@@ -166,13 +161,10 @@ impl AgentDeps {
     }
 
     async fn generate(&self, ctx: NodeContext) -> Result<Command, NodeError> {
-        let (cx, task) = scope(&ctx)?;
         let cfg = assistant_of(&ctx);
         let model = self
-            .models
-            .chat_as(cx, task, cfg.model.as_deref())
-            .await
-            .map_err(fail)?
+            .model(&ctx)
+            .await?
             .ok_or_else(|| fail("the chat model is no longer configured"))?;
         let hits: Vec<ChunkHit> =
             serde_json::from_value(ctx.state["hits"].clone()).unwrap_or_default();
@@ -321,10 +313,7 @@ pub fn graph(deps: Arc<AgentDeps>, roots: Vec<PathBuf>) -> Graph {
                     "explanation": ctx.state["explanation"],
                     "files": ctx.state["files"],
                 }))?;
-                let yes = decision
-                    .get("approved")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
+                let yes = crate::graphs::catalog::approved(&decision);
                 Ok(update(vec![
                     ("decision", decision),
                     ("status", json!(if yes { "approved" } else { "rejected" })),

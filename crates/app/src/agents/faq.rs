@@ -118,18 +118,12 @@ impl AgentDeps {
     }
 
     async fn write(&self, ctx: NodeContext) -> Result<Command, NodeError> {
-        let (cx, task) = scope(&ctx)?;
         let q = question(&ctx.state)?;
         let hits: Vec<ChunkHit> =
             serde_json::from_value(ctx.state["hits"].clone()).unwrap_or_default();
         let attempts = ctx.state["attempts"].as_u64().unwrap_or(0) + 1;
         let cfg = assistant_of(&ctx);
-        let model = self
-            .models
-            .chat_as(cx, task, cfg.model.as_deref())
-            .await
-            .map_err(fail)?;
-        let Some(model) = model else {
+        let Some(model) = self.model(&ctx).await? else {
             let text = extractive_document(&q, &hits);
             ctx.custom(json!({"step": "write", "generated_by": "extractive"}));
             return Ok(update(vec![
@@ -502,11 +496,12 @@ pub fn graph(deps: Arc<AgentDeps>) -> Graph {
         .conditional_edge(
             "review",
             Arc::new(|s| {
-                let yes = s["decision"]
-                    .get("approved")
-                    .and_then(Value::as_bool)
-                    .unwrap_or_else(|| s["decision"] == json!("yes"));
-                vec![Target::node(if yes { "publish" } else { "discard" })]
+                let next = if crate::graphs::catalog::approved(&s["decision"]) {
+                    "publish"
+                } else {
+                    "discard"
+                };
+                vec![Target::node(next)]
             }),
             &["publish", "discard"],
         )

@@ -117,6 +117,19 @@ pub fn catalog(deps: Arc<AgentDeps>, config: &crate::config::Config) -> Catalog 
 const K: usize = 8;
 
 impl AgentDeps {
+    /// The run's chat model — the assistant's model name on the tenant's provider, metered
+    /// for the run's task — or None when no model is configured.
+    pub(crate) async fn model(
+        &self,
+        ctx: &NodeContext,
+    ) -> Result<Option<Arc<dyn morningai_core::ai::ChatModel>>, NodeError> {
+        let (cx, task) = scope(ctx)?;
+        self.models
+            .chat_as(cx, task, assistant_of(ctx).model.as_deref())
+            .await
+            .map_err(fail)
+    }
+
     /// Passages for `query` from the assistant's collections, else the input's collection,
     /// else every collection but the published documents; and the names of the collections
     /// they came from.

@@ -45,6 +45,15 @@ pub fn assistant_id(graph_id: &str) -> Uuid {
     Uuid::from_bytes(b)
 }
 
+/// Whether a person's answer to an approval interrupt says yes: `{approved: true}` (what
+/// the approvals API sends), or the bare `"yes"` a LangGraph client may resume with.
+pub fn approved(decision: &Value) -> bool {
+    decision
+        .get("approved")
+        .and_then(Value::as_bool)
+        .unwrap_or_else(|| decision == &json!("yes"))
+}
+
 fn update(pairs: &[(&str, Value)]) -> Command {
     Command::update(
         pairs
@@ -125,11 +134,12 @@ fn approval() -> Graph {
         .conditional_edge(
             "review",
             Arc::new(|s| {
-                let yes = s["decision"]
-                    .get("approved")
-                    .and_then(Value::as_bool)
-                    .unwrap_or_else(|| s["decision"] == json!("yes"));
-                vec![Target::node(if yes { "publish" } else { "discard" })]
+                let next = if approved(&s["decision"]) {
+                    "publish"
+                } else {
+                    "discard"
+                };
+                vec![Target::node(next)]
             }),
             &["publish", "discard"],
         )

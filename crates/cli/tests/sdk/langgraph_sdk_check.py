@@ -1,9 +1,14 @@
-"""Drives a running MorningAI server with the official langgraph-sdk client.
+"""Drives a running MorningAI server with the official langgraph-sdk client, and checks
+that its OpenAPI document (what generated clients are built from) is valid OpenAPI.
 
 Usage: python langgraph_sdk_check.py URL API_KEY  — exits non-zero on the first failure.
 """
 import asyncio
+import json
 import sys
+import urllib.request
+
+from openapi_spec_validator import validate
 
 from langgraph_sdk import get_client
 
@@ -121,4 +126,13 @@ async def main(url, key):
     print("langgraph-sdk: all checks passed")
 
 
+def check_openapi(url):
+    with urllib.request.urlopen(f"{url}/api/v1/openapi.json") as res:
+        doc = json.load(res)
+    validate(doc)  # raises on an invalid document, duplicate operation ids included
+    assert "/threads/{id}/runs/stream" in doc["paths"], sorted(doc["paths"])
+    print(f"openapi: valid, {len(doc['paths'])} paths")
+
+
+check_openapi(sys.argv[1])
 asyncio.run(main(sys.argv[1], sys.argv[2]))

@@ -36,6 +36,7 @@ pub async fn put_settings(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UsageQuery {
     /// RFC 3339 instant or `YYYY-MM-DD` (that day's start, UTC). Default: 30 days before `to`.
