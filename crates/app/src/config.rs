@@ -49,6 +49,11 @@ pub struct Config {
     /// Login attempts allowed per minute from one IP, and for one email.
     pub login_per_minute_per_ip: u32,
     pub login_per_minute_per_email: u32,
+    /// Sign-ups one client address may make per hour.
+    pub signup_per_hour_per_ip: u32,
+    /// When set, `GET /metrics` needs `Authorization: Bearer <token>`; in production
+    /// without one, `/metrics` is refused (scrape it with a token).
+    pub metrics_token: Option<String>,
     /// Jobs run at once by the in-process workers of `serve` in embedded mode (0: none),
     /// and the default for `morningai worker --concurrency`.
     pub worker_concurrency: usize,
@@ -69,6 +74,12 @@ pub struct Config {
     /// Checkpoints of threads idle this long are deleted (0: kept forever); a tenant's own
     /// setting (`PATCH /api/v1/tenant {checkpoint_ttl_days}`) overrides it.
     pub checkpoint_ttl_days: u64,
+    /// Ceilings on one graph run, whatever the caller asks: steps (the most a request's
+    /// `recursion_limit` may be), wall-clock seconds, stream events, and the state's size.
+    pub run_max_steps: u32,
+    pub run_max_secs: u64,
+    pub run_max_events: u64,
+    pub run_max_state_bytes: usize,
     /// Directory of the local embedding model (all-MiniLM-L6-v2 layout: config.json,
     /// tokenizer.json, model.safetensors). Unset: memory search is lexical only, and
     /// `/readyz` says so.
@@ -113,6 +124,8 @@ impl Default for Config {
             trust_forwarded_for: false,
             login_per_minute_per_ip: 30,
             login_per_minute_per_email: 10,
+            signup_per_hour_per_ip: 30,
+            metrics_token: None,
             worker_concurrency: 16,
             tenant_concurrency: 8,
             redis_prefix: "morningai".to_owned(),
@@ -122,6 +135,10 @@ impl Default for Config {
             reconcile_interval_secs: 5,
             reconcile_min_age_secs: 30,
             checkpoint_ttl_days: 30,
+            run_max_steps: 1000,
+            run_max_secs: 900,
+            run_max_events: 20_000,
+            run_max_state_bytes: 8 * 1024 * 1024,
             embed_model_dir: None,
             index_roots: Vec::new(),
             chat_base_url: None,
@@ -159,6 +176,7 @@ impl Config {
         c.database_url = c.database_url.as_deref().map(redact_url);
         c.redis_url = c.redis_url.as_deref().map(redact_url);
         c.signing_key = c.signing_key.map(|_| "***".to_owned());
+        c.metrics_token = c.metrics_token.map(|_| "***".to_owned());
         c.chat_api_key = c.chat_api_key.map(|_| "***".to_owned());
         c.embed_api_key = c.embed_api_key.map(|_| "***".to_owned());
         toml::to_string(&c).unwrap_or_else(|e| format!("# cannot render config: {e}"))
@@ -177,6 +195,15 @@ impl Config {
                 self.reconcile_interval_secs.max(1),
             )),
             ..crate::runtime::Plan::default()
+        }
+    }
+
+    pub fn run_limits(&self) -> crate::graphs::RunLimits {
+        crate::graphs::RunLimits {
+            max_steps: self.run_max_steps.max(1),
+            max_time: std::time::Duration::from_secs(self.run_max_secs.max(1)),
+            max_events: self.run_max_events.max(1),
+            max_state_bytes: self.run_max_state_bytes.max(1024),
         }
     }
 

@@ -97,6 +97,7 @@ impl Application {
             checkpointer: b.checkpointer.clone(),
             catalog: catalog.clone(),
             bus: b.bus.clone(),
+            limits: config.run_limits(),
         };
         let registry = task_registry(&b, &config, runs, base);
         Self {
@@ -105,6 +106,7 @@ impl Application {
                 b.checkpointer.clone(),
                 catalog,
                 tasks.clone(),
+                config.run_limits(),
             )),
             auth: Auth::new(b.store.clone(), key),
             store: b.store,
@@ -210,7 +212,7 @@ fn task_registry(
         };
         base.register(kind, Arc::new(task), validate);
     }
-    base.register("graph_run", Arc::new(runs), graphs::execute::validate);
+    base.register_internal("graph_run", Arc::new(runs), graphs::execute::validate);
     base
 }
 

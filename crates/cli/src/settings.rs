@@ -83,6 +83,9 @@ pub struct ServeArgs {
     /// Trust X-Forwarded-For for the client IP (only behind your own proxy).
     #[arg(long, env = "MORNINGAI_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: Option<bool>,
+    /// Bearer token that `GET /metrics` requires (without one, production refuses it).
+    #[arg(long, env = "MORNINGAI_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// Print the effective configuration (secrets redacted) and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -154,6 +157,9 @@ pub fn resolve(g: &GlobalArgs, serve: Option<&ServeArgs>) -> Result<Config> {
         set(&mut c.body_limit_bytes, &s.body_limit_bytes);
         set(&mut c.db_max_connections, &s.db_max_connections);
         set(&mut c.trust_forwarded_for, &s.trust_forwarded_for);
+        if s.metrics_token.is_some() {
+            c.metrics_token = s.metrics_token.clone();
+        }
     }
     // An empty DATABASE_URL means "not set" (a common way to unset it in env files).
     c.database_url = c.database_url.filter(|u| !u.is_empty());

@@ -1,7 +1,8 @@
 //! The official Python `langgraph-sdk` client (from PyPI, in the virtualenv the test script
 //! makes; `MORNINGAI_SDK_PYTHON` names its interpreter) against a real `morningai serve`:
 //! assistants, threads, streaming and waiting runs, an interrupt resumed with
-//! `Command(resume=…)`, history. The test fails if the SDK cannot parse what we send.
+//! `Command(resume=…)` (refused to the run's own starter, accepted from another admin, as
+//! the approval policy says), history. The test fails if the SDK cannot parse what we send.
 
 mod common;
 
@@ -49,13 +50,34 @@ fn the_official_python_client_drives_our_server() {
     ])
     .trim()
     .to_owned();
+    // A second admin: approvals of the owner's runs are someone else's to give.
+    run(&[
+        "user",
+        "create",
+        "--email",
+        "reviewer@example.com",
+        "--tenant",
+        "sdk",
+        "--role",
+        "admin",
+    ]);
+    let reviewer = run(&[
+        "apikey",
+        "create",
+        "--tenant",
+        "sdk",
+        "--user",
+        "reviewer@example.com",
+    ])
+    .trim()
+    .to_owned();
     let (_server, url) = serve(&mut clean_cmd(&dir));
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/sdk/langgraph_sdk_check.py"
     );
     let out = Command::new(python)
-        .args([script, &url, &key])
+        .args([script, &url, &key, &reviewer])
         .output()
         .expect("run python");
     let (stdout, stderr) = (

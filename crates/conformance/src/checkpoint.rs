@@ -54,6 +54,7 @@ fn checkpoint(thread: &str, parent: Option<Uuid>, step: i64) -> Checkpoint {
             node: "talk".into(),
             task_id: "t".into(),
             value: json!({"ask": step}),
+            breakpoint: step % 2 == 0,
         }],
         metadata: json!({"source": "loop", "step": step}),
         created_at: morningai_core::now(),

@@ -28,6 +28,10 @@ pub struct Interrupt {
     pub node: String,
     pub task_id: String,
     pub value: Value,
+    /// A breakpoint the caller asked for (`interrupt_before`/`interrupt_after`), continued
+    /// with no answer; otherwise a node's own `interrupt(value)`, which waits for one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub breakpoint: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -9,6 +9,8 @@ pub type InputValidator = fn(&Value) -> Result<(), String>;
 #[derive(Clone, Debug, Default)]
 pub struct TaskKinds {
     kinds: Vec<(&'static str, InputValidator)>,
+    /// Kinds the application creates itself (a graph run's job): never from a request.
+    internal: Vec<&'static str>,
 }
 
 impl TaskKinds {
@@ -25,12 +27,29 @@ impl TaskKinds {
         self.kinds.push((name, validate));
     }
 
-    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.kinds.iter().map(|(n, _)| *n)
+    /// A kind only the application itself creates.
+    pub fn register_internal(&mut self, name: &'static str, validate: InputValidator) {
+        self.register(name, validate);
+        self.internal.push(name);
     }
 
-    /// Checks that `kind` is registered and accepts `input`, naming the offending field.
+    /// The kinds a request may create.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.kinds
+            .iter()
+            .map(|(n, _)| *n)
+            .filter(|n| !self.internal.contains(n))
+    }
+
+    /// Checks that `kind` is one a request may create and accepts `input`, naming the
+    /// offending field.
     pub fn validate(&self, kind: &str, input: &Value) -> Result<(), crate::Error> {
+        if self.internal.contains(&kind) {
+            return Err(crate::Error::invalid(
+                "kind",
+                format!("{kind:?} tasks are created by the platform itself, not by requests"),
+            ));
+        }
         let (_, validate) = self.kinds.iter().find(|(n, _)| *n == kind).ok_or_else(|| {
             let known: Vec<_> = self.names().collect();
             crate::Error::invalid(

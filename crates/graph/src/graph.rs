@@ -41,6 +41,10 @@ pub enum GraphError {
         "recursion limit of {limit} steps reached without hitting END (raise recursion_limit if the graph is meant to loop this long)"
     )]
     RecursionLimit { limit: usize },
+    #[error("the state grew to {size} bytes, over this run's limit of {limit} bytes")]
+    StateTooLarge { limit: usize, size: usize },
+    #[error("the run sent {limit} stream events, its limit")]
+    TooManyEvents { limit: u64 },
     #[error("node {node:?} failed: {message}")]
     NodeFailed { node: String, message: String },
     #[error("node {node:?} timed out after {after:?}")]
@@ -49,6 +53,9 @@ pub enum GraphError {
     InvalidUpdate { step: i64, message: String },
     #[error("the run was cancelled")]
     Cancelled,
+    /// Stopped by whoever runs it, for the reason given (a limit it reached).
+    #[error("the run was stopped: {0}")]
+    Stopped(String),
     #[error("checkpoint storage: {0}")]
     Storage(String),
     #[error("{0}")]

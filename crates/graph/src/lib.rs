@@ -10,6 +10,7 @@
 
 mod channels;
 mod definition;
+pub mod events;
 mod graph;
 mod memory;
 mod node;

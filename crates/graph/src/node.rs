@@ -8,7 +8,6 @@ use serde_json::{Value, json};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Where to go next.
@@ -91,7 +90,7 @@ pub struct StreamEvent {
     pub data: Value,
 }
 
-pub(crate) type Emit = mpsc::UnboundedSender<StreamEvent>;
+pub(crate) type Emit = crate::events::EventSender;
 
 #[derive(Clone)]
 pub struct NodeContext {
@@ -133,7 +132,7 @@ impl NodeContext {
 
     fn send(&self, mode: &'static str, data: Value) {
         if let Some(e) = &self.emit {
-            let _ = e.send(StreamEvent {
+            e.send(StreamEvent {
                 mode,
                 ns: self.ns.clone(),
                 data,

@@ -1,5 +1,6 @@
 //! Running a graph: supersteps, the barrier, retries, timeouts, interrupts, checkpoints.
 
+use crate::events::EventSender;
 use crate::graph::{END, Graph, GraphError, START};
 use crate::node::{Command, NodeContext, NodeError, StreamEvent, Target};
 use crate::persist::{PendingWrites, Persist, Step, TaskError};
@@ -11,7 +12,6 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -37,6 +37,10 @@ pub struct RunConfig {
     pub config: Value,
     /// Start from this checkpoint instead of the latest (time travel / fork).
     pub checkpoint_id: Option<Uuid>,
+    /// The run stops before a step whose state is larger than this, as JSON …
+    pub max_state_bytes: Option<usize>,
+    /// … or once it has sent this many stream events.
+    pub max_events: Option<u64>,
 }
 
 impl RunConfig {
@@ -49,6 +53,8 @@ impl RunConfig {
             durability: Durability::Sync,
             config: Value::Null,
             checkpoint_id: None,
+            max_state_bytes: None,
+            max_events: None,
         }
     }
 }
@@ -77,11 +83,28 @@ pub struct Runner {
     pub graph: Arc<Graph>,
     pub checkpointer: Arc<dyn Checkpointer>,
     pub cx: TenantCtx,
-    pub events: Option<mpsc::UnboundedSender<StreamEvent>>,
+    pub events: Option<EventSender>,
     pub cancel: CancellationToken,
     pub(crate) ns: Vec<String>,
     /// Merged into every checkpoint's metadata (e.g. the run id).
     pub metadata: Value,
+}
+
+/// The state's size as JSON, counted without building the text.
+fn json_size(state: &State) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut n = Count(0);
+    let _ = serde_json::to_writer(&mut n, state);
+    n.0
 }
 
 fn short_hash(parts: &[&str]) -> String {
@@ -189,7 +212,7 @@ impl Runner {
         }
     }
 
-    pub fn with_events(mut self, tx: mpsc::UnboundedSender<StreamEvent>) -> Self {
+    pub fn with_events(mut self, tx: EventSender) -> Self {
         self.events = Some(tx);
         self
     }
@@ -197,7 +220,7 @@ impl Runner {
     /// Sends a stream event; `data` is built only when someone listens.
     fn emit(&self, mode: &'static str, data: impl FnOnce() -> Value) {
         if let Some(e) = &self.events {
-            let _ = e.send(StreamEvent {
+            e.send(StreamEvent {
                 mode,
                 ns: self.ns.clone(),
                 data: data(),
@@ -404,6 +427,24 @@ impl Runner {
                 limit: config.recursion_limit,
             });
         }
+        if let Some(limit) = config.max_state_bytes {
+            let size = json_size(&p.state);
+            if size > limit {
+                p.writer.finish().await?;
+                return Err(GraphError::StateTooLarge { limit, size });
+            }
+        }
+        if let Some(events) = &self.events {
+            if let Some(limit) = config.max_events
+                && events.sent() >= limit
+            {
+                p.writer.finish().await?;
+                return Err(GraphError::TooManyEvents { limit });
+            }
+            // Backpressure: a consumer that writes events slower than the graph makes them
+            // holds the run here, not in an ever-growing queue.
+            events.room(crate::events::MAX_BACKLOG).await;
+        }
         let breakpoint = if std::mem::take(&mut p.skip_breakpoint) {
             None
         } else {
@@ -421,6 +462,7 @@ impl Runner {
             node: t.node.clone(),
             task_id: t.id.clone(),
             value: json!({"breakpoint": "before", "node": t.node}),
+            breakpoint: true,
         };
         p.current.interrupts = vec![intr.clone()];
         p.writer.put(&p.current).await?;
@@ -532,6 +574,7 @@ impl Runner {
                 node: node.clone(),
                 task_id: String::new(),
                 value: json!({"breakpoint": "after", "node": node}),
+                breakpoint: true,
             };
             cp.interrupts = vec![intr.clone()];
             p.writer.put(&cp).await?;
@@ -748,6 +791,7 @@ impl Runner {
                         node: task.node.clone(),
                         task_id: task.id.clone(),
                         value,
+                        breakpoint: false,
                     };
                     let key = format!("{}:interrupt", task.id);
                     let v = serde_json::to_value(&intr).unwrap_or_default();

@@ -235,7 +235,7 @@ async fn subgraphs_keep_their_own_state() {
         .edge(START, "child")
         .compile()
         .unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, mut rx) = morningai_graph::events::channel();
     let (r, _) = runner(g);
     let r = r.with_events(tx);
     let out = r
@@ -251,8 +251,9 @@ async fn subgraphs_keep_their_own_state() {
         !out.state.contains_key("scratch"),
         "the subgraph's own channel stays inside"
     );
+    drop(r);
     let mut custom = None;
-    while let Ok(e) = rx.try_recv() {
+    while let Some(e) = rx.recv().await {
         if e.mode == "custom" {
             custom = Some(e);
         }

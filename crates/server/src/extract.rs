@@ -39,9 +39,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     }
 }
 
+/// A JSON body as `T`. One rule for every request type, on every backend: a string (or
+/// object key) holding U+0000 is refused with 422 naming the field — PostgreSQL cannot
+/// store it in text, and SQLite would silently differ — and so is data after the value.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.windows(6).any(|w| w == b"\\u0000") {
+        refuse_nul(bytes)?;
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         match inner.classify() {
@@ -54,7 +60,86 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 format!("the body is not valid JSON: {inner}"),
             ),
         }
-    })
+    })?;
+    de.end().map_err(|e| {
+        ApiError::bad_request(
+            "malformed_json",
+            format!("the body is not valid JSON: data after the value ({e})"),
+        )
+    })?;
+    Ok(value)
+}
+
+/// 422 naming the first field whose string (or key) holds U+0000 — the text `\u0000` can
+/// also be an escaped backslash followed by "u0000", which is fine.
+fn refuse_nul(bytes: &[u8]) -> Result<(), ApiError> {
+    fn find(v: &serde_json::Value, path: &str) -> Option<String> {
+        let at = |key: &str| {
+            if path.is_empty() {
+                key.to_owned()
+            } else {
+                format!("{path}.{key}")
+            }
+        };
+        match v {
+            serde_json::Value::String(s) => s.contains('\0').then(|| path.to_owned()),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, x)| find(x, &format!("{path}[{i}]"))),
+            serde_json::Value::Object(m) => m.iter().find_map(|(k, x)| {
+                if k.contains('\0') {
+                    Some(at(k))
+                } else {
+                    find(x, &at(k))
+                }
+            }),
+            _ => None,
+        }
+    }
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return Ok(()); // the typed parse reports the syntax error
+    };
+    match find(&v, "") {
+        Some(path) => Err(ApiError::invalid(
+            if path.is_empty() {
+                "body".to_owned()
+            } else {
+                path
+            },
+            "contains a NUL character (U+0000), which text fields cannot hold",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A raw body, with the same problems as [`Json`] when it is too large or unreadable.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(body_rejection)
+    }
+}
+
+/// A query string or path that carries `%00`: 422 naming the parameter.
+fn refuse_encoded_nul(raw: &str, what: &str) -> Result<(), ApiError> {
+    let Some(part) = raw.split(['&', '/']).find(|p| p.contains("%00")) else {
+        return Ok(());
+    };
+    let field = match part.split_once('=') {
+        Some((name, _)) => name.to_owned(),
+        None => what.to_owned(),
+    };
+    Err(ApiError::invalid(
+        field,
+        "contains a NUL character (%00), which text fields cannot hold",
+    ))
 }
 
 /// An optional JSON body: empty (or only whitespace) is `None`.
@@ -149,6 +234,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        refuse_encoded_nul(parts.uri.path(), "path")?;
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| Path(p.0))
@@ -178,6 +264,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        refuse_encoded_nul(parts.uri.query().unwrap_or_default(), "query")?;
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| Query(q.0))

@@ -187,7 +187,10 @@ pub fn router(state: AppState) -> Router {
             panic_response,
         ))
         .layer(axum::middleware::from_fn_with_state(
-            body_limit,
+            trace::Edge {
+                body_limit,
+                trust_forwarded: state.config.trust_forwarded_for,
+            },
             trace::middleware,
         ))
         .with_state(state)

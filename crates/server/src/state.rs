@@ -11,7 +11,9 @@ use std::sync::{Arc, OnceLock};
 pub struct Inner {
     pub app: Arc<Application>,
     pub login_by_ip: DefaultKeyedRateLimiter<String>,
+    /// Keyed by email and client: a stranger's failures do not lock the owner out.
     pub login_by_email: DefaultKeyedRateLimiter<String>,
+    pub signup_by_ip: DefaultKeyedRateLimiter<String>,
     pub metrics: PrometheusHandle,
 }
 
@@ -58,11 +60,18 @@ fn limiter(per_minute: u32) -> DefaultKeyedRateLimiter<String> {
     ))
 }
 
+fn hourly(per_hour: u32) -> DefaultKeyedRateLimiter<String> {
+    RateLimiter::keyed(Quota::per_hour(
+        NonZeroU32::new(per_hour.max(1)).expect("max(1) is non-zero"),
+    ))
+}
+
 impl AppState {
     pub fn new(app: Arc<Application>) -> Self {
         Self(Arc::new(Inner {
             login_by_ip: limiter(app.config.login_per_minute_per_ip),
             login_by_email: limiter(app.config.login_per_minute_per_email),
+            signup_by_ip: hourly(app.config.signup_per_hour_per_ip),
             metrics: metrics_handle(),
             app,
         }))

@@ -30,10 +30,50 @@ fn parse_traceparent(v: &str) -> Option<(String, String)> {
     valid.then(|| (trace.to_owned(), flags.to_owned()))
 }
 
-/// The outermost layer: tracing and metrics for every request, and the refusal of bodies
-/// declared over `body_limit` (inside the request's span, so the 413 carries its trace id).
-pub async fn middleware(State(body_limit): State<usize>, req: Request, next: Next) -> Response {
+/// What the outermost layer needs from the configuration.
+#[derive(Clone, Copy)]
+pub struct Edge {
+    pub body_limit: usize,
+    /// `X-Forwarded-Proto` comes from a proxy we trust (then `https` there turns HSTS on).
+    pub trust_forwarded: bool,
+}
+
+/// Headers every response carries: no MIME sniffing, no referrer, not framed, and — the
+/// API's answers being per caller — not stored by caches unless a handler says otherwise.
+/// HSTS when the request came over TLS through a trusted proxy.
+fn secure(headers: &mut axum::http::HeaderMap, over_tls: bool) {
+    use axum::http::header;
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    if over_tls {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+}
+
+/// The outermost layer: tracing and metrics for every request, security headers on every
+/// response, and the refusal of bodies declared over the limit (inside the request's span,
+/// so the 413 carries its trace id).
+pub async fn middleware(State(edge): State<Edge>, req: Request, next: Next) -> Response {
     let start = Instant::now();
+    let over_tls = edge.trust_forwarded
+        && req
+            .headers()
+            .get("x-forwarded-proto")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
+    let body_limit = edge.body_limit;
     let (trace_id, flags) = req
         .headers()
         .get("traceparent")
@@ -57,6 +97,7 @@ pub async fn middleware(State(body_limit): State<usize>, req: Request, next: Nex
     };
     let mut res = with_trace_id(trace_id.clone(), handle.instrument(span.clone())).await;
     let headers = res.headers_mut();
+    secure(headers, over_tls);
     if let Ok(v) = HeaderValue::from_str(&format!("00-{trace_id}-{span_id}-{flags}")) {
         headers.insert("traceparent", v);
     }

@@ -503,29 +503,44 @@ async fn approval_holds_publication_until_a_person_decides() {
         );
         let thread = done["id"].as_str().unwrap().to_owned();
         let approval = pending_approval(&app, &a, &thread).await;
-        // Only the approvals API answers it: not a LangGraph resume, not a state edit.
+        // Nothing moves it past the approval without a decision: a viewer's resume, a state
+        // edit or a new input are refused (a member's resume would be a decision).
         let key = app.api_key(&a, None).await;
-        for (path, body) in [
+        let viewer = app.api_key(&a, Some("viewer")).await;
+        for (key, path, body, status, code) in [
             (
+                &viewer,
                 format!("/threads/{thread}/runs"),
                 json!({"assistant_id": "faq", "command": {"resume": {"approved": true}}}),
+                StatusCode::FORBIDDEN,
+                "forbidden",
             ),
             (
+                &key,
+                format!("/threads/{thread}/runs"),
+                json!({"assistant_id": "faq", "input": {"question": "again"}}),
+                StatusCode::CONFLICT,
+                "approval_pending",
+            ),
+            (
+                &key,
                 format!("/threads/{thread}/state"),
                 json!({"values": {"draft": "edited behind the reviewer's back"}}),
+                StatusCode::CONFLICT,
+                "approval_pending",
             ),
         ] {
             let res = app
                 .client
                 .post(app.url(&path))
-                .header("x-api-key", &key)
+                .header("x-api-key", key)
                 .json(&body)
                 .send()
                 .await
                 .unwrap();
-            assert_eq!(res.status(), StatusCode::CONFLICT, "{path}");
+            assert_eq!(res.status(), status, "{path}");
             let e: Value = res.json().await.unwrap();
-            assert_eq!(e["code"], "approval_pending", "{e}");
+            assert_eq!(e["code"], code, "{e}");
         }
         assert!(
             approval["value"]["draft"]

@@ -16,6 +16,7 @@ on_both_backends!(
     bad_input_is_a_clear_problem,
     random_bodies_never_cause_a_server_error,
     tracing_metrics_health_and_openapi,
+    nul_characters_are_refused_by_every_operation,
 );
 
 async fn tasks_create_get_list_cancel(app: TestApp) {
@@ -712,4 +713,109 @@ async fn tracing_metrics_health_and_openapi(app: TestApp) {
             "{method} {path} missing from OpenAPI"
         );
     }
+}
+
+/// The schema a `$ref` points to (or the schema itself).
+fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(r) => doc
+            .pointer(r.trim_start_matches('#'))
+            .unwrap_or(&Value::Null),
+        None => schema,
+    }
+}
+
+/// Every operation of the OpenAPI document with a JSON body, a query or a text path
+/// parameter gets a U+0000 in it: each answers 422 naming that field, on both backends
+/// (PostgreSQL would otherwise fail to store it, SQLite would store it).
+async fn nul_characters_are_refused_by_every_operation(app: TestApp) {
+    let a = app.signup("nul").await;
+    let (_, doc) = app
+        .call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
+    let mut tried = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let method: Method = method.to_uppercase().parse().unwrap();
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            let mut url = path.clone();
+            let mut required_query = Vec::new();
+            for p in &params {
+                let name = p["name"].as_str().unwrap();
+                let uuid = p["schema"]["format"] == "uuid";
+                let value = if uuid {
+                    uuid::Uuid::now_v7().to_string()
+                } else {
+                    "x".into()
+                };
+                match p["in"].as_str() {
+                    Some("path") => url = url.replace(&format!("{{{name}}}"), &value),
+                    Some("query") if p["required"] == true => {
+                        required_query.push(format!("{name}={value}"))
+                    }
+                    _ => {}
+                }
+            }
+            let query = |extra: Option<String>| {
+                let all: Vec<String> = required_query.iter().cloned().chain(extra).collect();
+                if all.is_empty() {
+                    String::new()
+                } else {
+                    format!("?{}", all.join("&"))
+                }
+            };
+            // A JSON body: a NUL in its first property (or a whole-body string).
+            let body = &op["requestBody"]["content"]["application/json"]["schema"];
+            if !body.is_null() {
+                let schema = resolve(&doc, body);
+                let field = schema["properties"]
+                    .as_object()
+                    .and_then(|p| p.keys().next().cloned())
+                    .unwrap_or_else(|| "name".to_owned());
+                let (s, b) = app
+                    .call(
+                        method.clone(),
+                        &format!("{url}{}", query(None)),
+                        Some(&a.access),
+                        Some(json!({ field.clone(): "a\u{0}b" })),
+                    )
+                    .await;
+                assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{method} {path}: {b}");
+                assert_eq!(
+                    b["errors"][0]["field"],
+                    field.as_str(),
+                    "{method} {path}: {b}"
+                );
+                assert!(
+                    b["errors"][0]["message"].as_str().unwrap().contains("NUL"),
+                    "{b}"
+                );
+                tried += 1;
+            }
+            // Each query parameter, as %00.
+            for p in params.iter().filter(|p| p["in"] == "query") {
+                let name = p["name"].as_str().unwrap();
+                let q = query(Some(format!("{name}=%00")));
+                let (s, b) = app
+                    .call(
+                        method.clone(),
+                        &format!("{url}{q}"),
+                        Some(&a.access),
+                        (!body.is_null()).then(|| json!({})),
+                    )
+                    .await;
+                assert_eq!(
+                    s,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "{method} {path}?{name}: {b}"
+                );
+                assert_eq!(b["errors"][0]["field"], name, "{method} {path}: {b}");
+                tried += 1;
+            }
+        }
+    }
+    assert!(tried > 40, "only {tried} operations tried");
+    // A text path parameter.
+    let (s, b) = app.get("/assistants/%00", &a.access).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
 }

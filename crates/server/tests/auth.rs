@@ -19,6 +19,7 @@ on_both_backends!(
     members_and_owners_rules,
     login_is_rate_limited,
     signup_can_be_disabled_and_validates,
+    abuse_controls_for_a_hosted_deployment,
 );
 
 async fn signup_login_me_and_switch_tenant(app: TestApp) {
@@ -588,6 +589,25 @@ async fn login_is_rate_limited(app: TestApp) {
         Some(10),
         "the 11th attempt for one email within a minute is refused"
     );
+    // Behind a proxy, each client has its own budget: a stranger guessing the password
+    // does not lock the owner out.
+    let proxied = spawn_app_with(app.backend, |c| c.trust_forwarded_for = true).await;
+    let owner = proxied.signup("rl-owner").await;
+    let login = |from: &'static str, password: &'static str| {
+        proxied
+            .client
+            .post(proxied.url("/api/v1/auth/login"))
+            .header("x-forwarded-for", from)
+            .json(&json!({"email": owner.email, "password": password}))
+            .send()
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..11 {
+        statuses.push(login("203.0.113.9", "wrong guess").await.unwrap().status());
+    }
+    assert_eq!(statuses[10], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+    let res = login("198.51.100.7", PASSWORD).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "the owner still logs in");
 }
 
 async fn signup_can_be_disabled_and_validates(app: TestApp) {
@@ -638,5 +658,106 @@ async fn signup_can_be_disabled_and_validates(app: TestApp) {
                 || b["detail"].as_str().unwrap().contains(field),
             "{body} → {b}"
         );
+    }
+}
+
+async fn abuse_controls_for_a_hosted_deployment(app: TestApp) {
+    // Sign-ups are limited per client address.
+    let limited = spawn_app_with(app.backend, |c| {
+        c.signup_per_hour_per_ip = 2;
+        c.metrics_token = Some("scrape-me".into());
+    })
+    .await;
+    limited.signup("su1").await;
+    limited.signup("su2").await;
+    let res = limited
+        .client
+        .post(limited.url("/api/v1/auth/signup"))
+        .json(&json!({"email": unique_email("su3"), "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.headers().contains_key("retry-after"));
+    assert_eq!(
+        res.headers()["content-type"],
+        "application/problem+json",
+        "limits answer as problems too"
+    );
+    // /metrics takes its token.
+    for (auth, want) in [
+        (None, StatusCode::UNAUTHORIZED),
+        (Some("Bearer wrong"), StatusCode::UNAUTHORIZED),
+        (Some("Bearer scrape-me"), StatusCode::OK),
+    ] {
+        let mut req = limited.client.get(limited.url("/metrics"));
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        assert_eq!(req.send().await.unwrap().status(), want, "{auth:?}");
+    }
+    let production = spawn_app_with(app.backend, |c| {
+        c.env = morningai_app::config::Environment::Production;
+    })
+    .await;
+    let res = production
+        .client
+        .get(production.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::FORBIDDEN,
+        "never open in production"
+    );
+    // Security headers on every answer: JSON, problems, health; HSTS only over TLS.
+    let a = app.signup("headers").await;
+    for (path, auth) in [
+        ("/api/v1/me", Some(&a.access)),
+        ("/api/v1/me", None),
+        ("/healthz", None),
+        ("/no/such/route", None),
+    ] {
+        let mut req = app.client.get(app.url(path));
+        if let Some(t) = auth {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await.unwrap();
+        let h = res.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["cache-control"], "no-store", "{path}");
+        assert!(!h.contains_key("strict-transport-security"), "{path}");
+    }
+    let proxied = spawn_app_with(app.backend, |c| c.trust_forwarded_for = true).await;
+    let res = proxied
+        .client
+        .get(proxied.url("/healthz"))
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.headers()["strict-transport-security"]
+            .to_str()
+            .unwrap()
+            .starts_with("max-age=")
+    );
+    // Internal task kinds are not for requests, from the API or a schedule.
+    for (path, body) in [
+        (
+            "/api/v1/tasks",
+            json!({"kind": "graph_run", "input": {"run_id": uuid::Uuid::now_v7()}}),
+        ),
+        (
+            "/api/v1/schedules",
+            json!({"name": "sneaky", "cron": "* * * * *", "kind": "graph_run", "input": {"run_id": uuid::Uuid::now_v7()}}),
+        ),
+    ] {
+        let (s, b) = app.post(path, &a.access, body).await;
+        assert_problem(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_eq!(b["errors"][0]["field"], "kind", "{b}");
     }
 }

@@ -410,6 +410,13 @@ async fn export_then_import_round_trips(app: TestApp) {
     // Importing the same again changes nothing; a changed file is a new version.
     let (_, report) = import_zip(&app, &a, &p2, zip).await;
     assert_eq!(report["unchanged"].as_array().unwrap().len(), 2, "{report}");
+    // A decompression bomb (8 MiB of one byte in a few KiB) is refused while inflating.
+    let bomb =
+        morningai_app::documents::zip_files(&[("docs/guide/bomb.md".into(), "a".repeat(8 << 20))])
+            .unwrap();
+    let (s, b) = import_zip(&app, &a, &p2, bomb).await;
+    assert_problem(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert!(b.to_string().contains("larger than 524288 bytes"), "{b}");
     let mut changed = files.clone();
     changed[0].1.push_str("\nLeases last 30 s.\n");
     changed.push(("docs/novel/x.md".into(), "# x".into()));

@@ -15,6 +15,8 @@ running_on_both_backends!(super::running_app;
     threads_and_runs_are_tenant_isolated,
     state_update_and_time_travel_through_the_api,
     uploaded_definitions_are_validated_and_run,
+    every_path_past_an_interrupt_takes_the_approval_policy,
+    runaway_runs_stop_at_the_server_ceilings,
 );
 
 async fn running_app(backend: Backend) -> TestApp {
@@ -23,6 +25,11 @@ async fn running_app(backend: Backend) -> TestApp {
         c.worker_concurrency = 4;
         c.job_lease_secs = 2;
         c.retry_base_ms = 50;
+        // Ceilings low enough for a looping graph to reach each of them quickly.
+        c.run_max_steps = 300;
+        c.run_max_state_bytes = 64 * 1024;
+        c.run_max_events = 400;
+        c.run_max_secs = 8;
         if db.is_some() {
             c.database_url = db;
         }
@@ -469,10 +476,9 @@ async fn state_update_and_time_travel_through_the_api(app: TestApp) {
     assert_problem(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 }
 
-async fn uploaded_definitions_are_validated_and_run(app: TestApp) {
-    let owner = app.signup("defs").await;
-    let member = app.member(&owner, "defs-member", "member").await;
-    let definition = json!({
+/// Writes a draft, asks a person (an `ask` node: an interrupt), then publishes or discards.
+fn review_flow() -> Value {
+    json!({
         "channels": {"topic": {}, "draft": {}, "decision": {}, "log": {"reducer": "append"}},
         "nodes": {
             "write": {"type": "template", "config": {"channel": "draft", "template": "About {topic}"}},
@@ -482,7 +488,13 @@ async fn uploaded_definitions_are_validated_and_run(app: TestApp) {
         },
         "edges": [{"from": "__start__", "to": "write"}, {"from": "write", "to": "review"}],
         "conditional_edges": [{"from": "review", "channel": "decision.approved", "routes": {"true": "publish"}, "default": "discard"}]
-    });
+    })
+}
+
+async fn uploaded_definitions_are_validated_and_run(app: TestApp) {
+    let owner = app.signup("defs").await;
+    let member = app.member(&owner, "defs-member", "member").await;
+    let definition = review_flow();
     // Invalid definitions: every problem, each with its path.
     let mut bad = definition.clone();
     bad["nodes"]["write"]["type"] = json!("teleport");
@@ -647,4 +659,330 @@ async fn uploaded_definitions_are_validated_and_run(app: TestApp) {
             .0,
         StatusCode::NO_CONTENT
     );
+}
+
+async fn every_path_past_an_interrupt_takes_the_approval_policy(app: TestApp) {
+    let owner = app.signup("gate-owner").await;
+    let member = app.member(&owner, "gate-member", "member").await;
+    let admin = app.member(&owner, "gate-admin", "admin").await;
+    // A member's run of the built-in approval graph (policy: admin+, no self-approval).
+    let thread = app.new_thread(&member.access).await;
+    app.run_until(
+        &member.access,
+        &thread,
+        json!({"assistant_id": "approval", "input": {"topic": "Rust"}}),
+        "interrupted",
+    )
+    .await;
+    let approval = app.pending_approval(&admin.access, &thread).await;
+    let (_, hist) = app
+        .post(
+            &format!("/threads/{thread}/history"),
+            &member.access,
+            json!({"limit": 10}),
+        )
+        .await;
+    let interrupted = hist[0]["checkpoint"]["checkpoint_id"].clone();
+    let earlier = hist[1]["checkpoint"]["checkpoint_id"].clone();
+    let runs = format!("/threads/{thread}/runs");
+    let state = format!("/threads/{thread}/state");
+    // Every way a member could move the run past the interrupt without a decision.
+    for (who, path, body, status, code) in [
+        (
+            &member,
+            &runs,
+            json!({"assistant_id": "approval", "command": {"resume": {"approved": true}}}),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+        (
+            &member,
+            &runs,
+            json!({"assistant_id": "approval", "command": {"resume": "yes"}}),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+        (
+            &member,
+            &runs,
+            json!({"assistant_id": "approval", "input": {"topic": "again"}}),
+            StatusCode::CONFLICT,
+            "approval_pending",
+        ),
+        (
+            &member,
+            &runs,
+            json!({"assistant_id": "approval", "checkpoint_id": earlier}),
+            StatusCode::CONFLICT,
+            "approval_pending",
+        ),
+        (
+            &admin,
+            &runs,
+            json!({"assistant_id": "approval", "checkpoint_id": interrupted, "command": {"resume": "yes"}}),
+            StatusCode::CONFLICT,
+            "approval_pending",
+        ),
+        (
+            &member,
+            &state,
+            json!({"values": {"decision": {"approved": true}}, "as_node": "review"}),
+            StatusCode::CONFLICT,
+            "approval_pending",
+        ),
+        (
+            &admin,
+            &state,
+            json!({"values": {"decision": {"approved": true}}, "as_node": "review"}),
+            StatusCode::CONFLICT,
+            "approval_pending",
+        ),
+    ] {
+        let (s, b) = app.post(path, &who.access, body.clone()).await;
+        assert_problem(s, &b, status, code);
+    }
+    let still = app.pending_approval(&admin.access, &thread).await;
+    assert_eq!(still["id"], approval["id"], "the approval is still pending");
+    // An admin's LangGraph resume is a decision: applied, recorded and audited like one.
+    let (s, run) = app
+        .post(
+            &runs,
+            &admin.access,
+            json!({"assistant_id": "approval", "command": {"resume": {"approved": true, "comment": "via the SDK"}}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{run}");
+    app.wait_run(
+        &admin.access,
+        &thread,
+        run["run_id"].as_str().unwrap(),
+        "success",
+    )
+    .await;
+    let (_, st) = app.get(&state, &admin.access).await;
+    assert_eq!(st["values"]["status"], "published", "{st}");
+    let (_, approved) = app
+        .get("/api/v1/approvals?status=approved", &admin.access)
+        .await;
+    let decided = approved
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == approval["id"])
+        .unwrap_or_else(|| panic!("not approved: {approved}"));
+    assert_eq!(decided["decided_by"], admin.user_id.as_str());
+    assert_eq!(decided["comment"], "via the SDK");
+    let log = app
+        .store
+        .audit_log(
+            morningai_core::TenantCtx::new(owner.tenant_id.parse().unwrap()),
+            100,
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(
+        log.iter()
+            .any(|e| e.action == "approval.approve" && e.details["via"] == "langgraph"),
+        "{log:?}"
+    );
+    // A decision is final: no second answer, not from a fork of the interrupted checkpoint.
+    for (who, body) in [
+        (
+            &admin,
+            json!({"assistant_id": "approval", "command": {"resume": {"approved": false}}}),
+        ),
+        (
+            &member,
+            json!({"assistant_id": "approval", "checkpoint_id": interrupted, "command": {"resume": "yes"}}),
+        ),
+    ] {
+        let (s, b) = app.post(&runs, &who.access, body).await;
+        assert_problem(s, &b, StatusCode::CONFLICT, "nothing_to_resume");
+    }
+    // Rewriting the state takes the approver's role; the requester may not.
+    let (s, b) = app
+        .post(&state, &member.access, json!({"values": {"topic": "Go"}}))
+        .await;
+    assert_problem(s, &b, StatusCode::FORBIDDEN, "forbidden");
+    let (s, b) = app
+        .post(&state, &admin.access, json!({"values": {"topic": "Go"}}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+
+    // The same for a graph the tenant uploaded: members decide, but not their own runs.
+    let (s, g) = app
+        .post(
+            "/api/v1/graphs",
+            &owner.access,
+            json!({"name": "gate", "definition": review_flow(), "approvals": {"min_role": "member", "allow_self": false}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{g}");
+    let other = app.member(&owner, "gate-other", "member").await;
+    let t2 = app.new_thread(&member.access).await;
+    app.run_until(
+        &member.access,
+        &t2,
+        json!({"assistant_id": "custom:gate", "input": {"topic": "Go"}}),
+        "interrupted",
+    )
+    .await;
+    let a2 = app.pending_approval(&other.access, &t2).await;
+    let resume = json!({"assistant_id": "custom:gate", "command": {"resume": {a2["interrupt_id"].as_str().unwrap(): {"approved": true}}}});
+    let (s, b) = app
+        .post(
+            &format!("/threads/{t2}/runs"),
+            &member.access,
+            resume.clone(),
+        )
+        .await;
+    assert_problem(s, &b, StatusCode::FORBIDDEN, "forbidden");
+    let (s, run) = app
+        .post(&format!("/threads/{t2}/runs"), &other.access, resume)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{run}");
+    app.wait_run(
+        &other.access,
+        &t2,
+        run["run_id"].as_str().unwrap(),
+        "success",
+    )
+    .await;
+    let (_, st) = app
+        .get(&format!("/threads/{t2}/state"), &other.access)
+        .await;
+    assert_eq!(st["values"]["log"], json!(["published"]), "{st}");
+}
+
+/// Counts the stream events a run's task wrote.
+async fn events_of(app: &TestApp, tenant: &str, run: &Value) -> usize {
+    let task: morningai_core::TaskId = run["task_id"].as_str().unwrap().parse().unwrap();
+    app.store
+        .task_events(
+            morningai_core::TenantCtx::new(tenant.parse().unwrap()),
+            Some(task),
+            0,
+            100_000,
+        )
+        .await
+        .unwrap()
+        .len()
+}
+
+async fn runaway_runs_stop_at_the_server_ceilings(app: TestApp) {
+    let owner = app.signup("runaway").await;
+    // A graph that never reaches END: `spin` appends `chunk` to the log and goes round again.
+    let spin = |chunk: &str| {
+        json!({
+            "channels": {"log": {"reducer": "append"}},
+            "nodes": {"spin": {"type": "set", "config": {"channel": "log", "value": chunk}}},
+            "edges": [{"from": "__start__", "to": "spin"}, {"from": "spin", "to": "spin"}]
+        })
+    };
+    for (name, chunk) in [("fat", "x".repeat(2000)), ("chatty", "x".to_owned())] {
+        let (s, g) = app
+            .post(
+                "/api/v1/graphs",
+                &owner.access,
+                json!({"name": name, "definition": spin(&chunk)}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{g}");
+    }
+    let thread = app.new_thread(&owner.access).await;
+    // A recursion limit over the ceiling is refused, naming the field and the ceiling.
+    let (s, b) = app
+        .post(
+            &format!("/threads/{thread}/runs"),
+            &owner.access,
+            json!({"assistant_id": "custom:chatty", "input": {}, "config": {"recursion_limit": 1_000_000}}),
+        )
+        .await;
+    assert_problem(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(b["errors"][0]["field"], "config.recursion_limit", "{b}");
+    assert!(
+        b["errors"][0]["message"].as_str().unwrap().contains("300"),
+        "{b}"
+    );
+    // Each ceiling stops a run that asks for as many steps as it may.
+    for (graph, want) in [
+        ("custom:fat", "over this run's limit of 65536 bytes"),
+        ("custom:chatty", "sent 400 stream events"),
+    ] {
+        let t = app.new_thread(&owner.access).await;
+        let run = app
+            .run_until(
+                &owner.access,
+                &t,
+                json!({"assistant_id": graph, "input": {}, "config": {"recursion_limit": 300}}),
+                "error",
+            )
+            .await;
+        let error = run["error"].as_str().unwrap_or_default();
+        assert!(error.contains(want), "{graph}: {run}");
+        let events = events_of(&app, &owner.tenant_id, &run).await;
+        assert!(events <= 400 + 4, "{graph}: {events} events written");
+    }
+    // The wall clock: a slow run is stopped at run_max_secs.
+    let t = app.new_thread(&owner.access).await;
+    let run = app
+        .run_until(
+            &owner.access,
+            &t,
+            json!({"assistant_id": "steps", "input": {"target": 200, "sleep_ms": 100}, "config": {"recursion_limit": 300}}),
+            "error",
+        )
+        .await;
+    assert!(
+        run["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("run_max_secs"),
+        "{run}"
+    );
+    // Cancelled: nothing more is written once the cancel has been answered.
+    let t = app.new_thread(&owner.access).await;
+    let (s, run) = app
+        .post(
+            &format!("/threads/{t}/runs"),
+            &owner.access,
+            json!({"assistant_id": "steps", "input": {"target": 200, "sleep_ms": 20}, "config": {"recursion_limit": 300}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{run}");
+    let run_id = run["run_id"].as_str().unwrap();
+    let start = Instant::now();
+    while events_of(&app, &owner.tenant_id, &run).await < 10 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the run never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (s, b) = app
+        .post(
+            &format!("/threads/{t}/runs/{run_id}/cancel"),
+            &owner.access,
+            json!({}),
+        )
+        .await;
+    assert!(s.is_success(), "{b}");
+    // The worker notices within its cancel poll; after that the count stays put.
+    let mut last = events_of(&app, &owner.tenant_id, &run).await;
+    let mut stable_since = Instant::now();
+    while stable_since.elapsed() < Duration::from_secs(2) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "events kept coming after cancel"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = events_of(&app, &owner.tenant_id, &run).await;
+        if now != last {
+            (last, stable_since) = (now, Instant::now());
+        }
+    }
+    let (_, st) = app.get(&format!("/threads/{t}/state"), &owner.access).await;
+    let steps = st["values"]["log"].as_array().map_or(0, Vec::len);
+    assert!(steps < 200, "the cancelled run went on to {steps} steps");
 }

@@ -123,6 +123,17 @@ impl Registry {
         self.kinds.register(name, validate);
     }
 
+    /// A kind the application creates itself; requests cannot (see [`TaskKinds::validate`]).
+    pub fn register_internal(
+        &mut self,
+        name: &'static str,
+        handler: Arc<dyn Handler>,
+        validate: morningai_core::task_kinds::InputValidator,
+    ) {
+        self.handlers.insert(name, handler);
+        self.kinds.register_internal(name, validate);
+    }
+
     pub fn get(&self, kind: &str) -> Option<Arc<dyn Handler>> {
         self.handlers.get(kind).cloned()
     }

@@ -18,7 +18,7 @@ use uuid::Uuid;
 mod access;
 mod transfer;
 pub use access::{CreateDocument, PatchDocument, SaveVersion};
-pub use transfer::{ImportReport, unzip_files, zip_files};
+pub use transfer::{ArchiveLimits, ImportReport, unzip_files, unzip_within, zip_files};
 
 const DOCUMENT: &str = "document";
 const VERSION: &str = "document_version";

@@ -141,18 +141,53 @@ pub fn zip_files(files: &[(String, String)]) -> Result<Vec<u8>> {
         .into_inner())
 }
 
-/// The markdown files of a zip archive (at most 2,000 entries of 512 KiB; other files and
-/// unsafe paths are left out).
+/// What an uploaded archive may expand to. Checked while it inflates, never after: an
+/// entry is read through a cap, so a header that lies about its size changes nothing.
+#[derive(Clone, Copy, Debug)]
+pub struct ArchiveLimits {
+    pub max_entries: usize,
+    pub max_file_bytes: u64,
+    pub max_total_bytes: u64,
+    /// An entry may inflate to at most this many times its compressed size (plus 64 KiB,
+    /// so that small files, which compress little, are never refused for it).
+    pub max_ratio: u64,
+}
+
+impl Default for ArchiveLimits {
+    fn default() -> Self {
+        Self {
+            max_entries: 1_000,
+            max_file_bytes: 512 * 1024,
+            max_total_bytes: 32 * 1024 * 1024,
+            max_ratio: 100,
+        }
+    }
+}
+
+/// The markdown files of a zip archive within the default [`ArchiveLimits`] (other files
+/// and unsafe paths are left out).
 pub fn unzip_files(bytes: &[u8]) -> Result<Vec<(String, String)>> {
+    unzip_within(bytes, ArchiveLimits::default())
+}
+
+pub fn unzip_within(bytes: &[u8], limits: ArchiveLimits) -> Result<Vec<(String, String)>> {
     use std::io::Read;
     let bad = |e: &dyn std::fmt::Display| {
         Error::invalid("body", format!("not a readable zip archive: {e}"))
     };
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| bad(&e))?;
-    if archive.len() > 2_000 {
-        return Err(Error::invalid("body", "more than 2000 entries"));
+    if archive.len() > limits.max_entries {
+        return Err(Error::invalid(
+            "body",
+            format!(
+                "the archive has {} entries; at most {} are accepted",
+                archive.len(),
+                limits.max_entries
+            ),
+        ));
     }
     let mut out = Vec::new();
+    let mut total = 0u64;
     for i in 0..archive.len() {
         let entry = archive.by_index(i).map_err(|e| bad(&e))?;
         let Some(path) = entry.enclosed_name() else {
@@ -162,18 +197,121 @@ pub fn unzip_files(bytes: &[u8]) -> Result<Vec<(String, String)>> {
         if entry.is_dir() || !path.ends_with(".md") {
             continue;
         }
-        if entry.size() > 512 * 1024 {
+        let left = limits.max_total_bytes.saturating_sub(total);
+        let by_ratio = entry
+            .compressed_size()
+            .saturating_mul(limits.max_ratio)
+            .saturating_add(64 * 1024);
+        let (cap, why) = [
+            (
+                limits.max_file_bytes,
+                format!("{path} is larger than {} bytes", limits.max_file_bytes),
+            ),
+            (
+                left,
+                format!(
+                    "the archive expands to more than {} bytes of markdown",
+                    limits.max_total_bytes
+                ),
+            ),
+            (
+                by_ratio,
+                format!(
+                    "{path} inflates more than {}:1 (a decompression bomb?)",
+                    limits.max_ratio
+                ),
+            ),
+        ]
+        .into_iter()
+        .min_by_key(|(cap, _)| *cap)
+        .unwrap_or_default();
+        if entry.size() > cap {
+            return Err(Error::invalid("body", why));
+        }
+        let mut raw = Vec::with_capacity(entry.size() as usize);
+        entry
+            .take(cap + 1)
+            .read_to_end(&mut raw)
+            .map_err(|e| bad(&format!("{path}: {e}")))?;
+        if raw.len() as u64 > cap {
+            return Err(Error::invalid("body", why));
+        }
+        total += raw.len() as u64;
+        let text = String::from_utf8(raw)
+            .map_err(|e| Error::invalid("body", format!("{path}: not UTF-8 text: {e}")))?;
+        if text.contains('\0') || path.contains('\0') {
             return Err(Error::invalid(
                 "body",
-                format!("{path} is larger than 512 KiB"),
+                format!("{path}: contains a NUL character (U+0000), which text cannot hold"),
             ));
         }
-        let mut text = String::new();
-        entry
-            .take(512 * 1024 + 1)
-            .read_to_string(&mut text)
-            .map_err(|e| Error::invalid("body", format!("{path}: not UTF-8 text: {e}")))?;
         out.push((path, text));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(r: Result<Vec<(String, String)>>) -> String {
+        match r {
+            Err(Error::Invalid { message, .. }) => message,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn archives_are_refused_at_each_limit_while_inflating() {
+        let file = |n: usize, text: String| (format!("docs/guide/f{n}.md"), text);
+        // A bomb: 8 MiB of one repeated byte compresses ~1000:1.
+        let bomb = zip_files(&[file(0, "a".repeat(8 << 20))]).unwrap();
+        assert!(bomb.len() < 64 * 1024, "{}", bomb.len());
+        let why = problem(unzip_within(
+            &bomb,
+            ArchiveLimits {
+                max_file_bytes: 16 << 20,
+                max_total_bytes: 64 << 20,
+                ..ArchiveLimits::default()
+            },
+        ));
+        assert!(why.contains("100:1"), "{why}");
+        // Files that compress normally, but too many bytes together.
+        let text = |n: usize| -> String {
+            (0..2_000)
+                .map(|i| format!("line {i} of file {n}: {}\n", i * 7919 % 1013))
+                .collect()
+        };
+        let many: Vec<_> = (0..8).map(|n| file(n, text(n))).collect();
+        let archive = zip_files(&many).unwrap();
+        let roomy = ArchiveLimits {
+            max_total_bytes: 1 << 30,
+            ..ArchiveLimits::default()
+        };
+        assert_eq!(unzip_within(&archive, roomy).unwrap(), many);
+        let why = problem(unzip_within(
+            &archive,
+            ArchiveLimits {
+                max_total_bytes: 100_000,
+                ..roomy
+            },
+        ));
+        assert!(why.contains("more than 100000 bytes"), "{why}");
+        let why = problem(unzip_within(
+            &archive,
+            ArchiveLimits {
+                max_file_bytes: 10_000,
+                ..roomy
+            },
+        ));
+        assert!(why.contains("larger than 10000 bytes"), "{why}");
+        let why = problem(unzip_within(
+            &archive,
+            ArchiveLimits {
+                max_entries: 7,
+                ..roomy
+            },
+        ));
+        assert!(why.contains("8 entries"), "{why}");
+    }
 }

@@ -2,6 +2,11 @@
 //! (minimum role, raised by an assistant's approver role; whether the requester may approve
 //! their own run); one decision wins when two arrive at once; every decision is audited
 //! and resumes the run with `{approved, comment}`.
+//!
+//! The approvals API is not the only way past an interrupt: a LangGraph client resumes with
+//! `command.resume`, rewrites state with `update_state`, or forks from a checkpoint. Each of
+//! those goes through the same policy (see [`Graphs::answers_of`] and
+//! [`Graphs::guard_rewrite`]) for every graph, built-in or uploaded.
 
 use super::records::{Approval, ApprovalStatus, Decided};
 use super::{Graphs, get, list, put};
@@ -43,6 +48,26 @@ impl Graphs {
         let a = get::<Approval>(&*self.store, cx, id)
             .await?
             .ok_or(Error::NotFound("approval"))?;
+        self.authorize(who, &a).await?;
+        let (thread, graph, interrupt) = (a.thread_id, a.graph_id.clone(), a.interrupt_id.clone());
+        let status = self.settle(who, a, approved, comment.clone()).await?;
+        let answer = json!({"approved": approved, "comment": comment});
+        let run = self
+            .resume_thread(who, thread, &graph, &interrupt, answer)
+            .await?;
+        self.audit_decision(who, id, status, comment, run.run_id, "approvals")
+            .await?;
+        Ok(Decided {
+            approval_id: id,
+            status,
+            run,
+        })
+    }
+
+    /// Whether `who` may decide `a`, by the graph's policy: the minimum role (raised by an
+    /// assistant's approver role, never lowered) and whether the requester may approve
+    /// their own run. Every path that answers an approval asks this first.
+    pub(crate) async fn authorize(&self, who: &Principal, a: &Approval) -> Result<()> {
         if a.status != ApprovalStatus::Pending {
             return Err(Error::conflict(
                 "approval_decided",
@@ -51,11 +76,10 @@ impl Graphs {
         }
         let policy = self
             .catalog
-            .resolve(&*self.store, cx, &a.graph_id)
+            .resolve(&*self.store, who.cx(), &a.graph_id)
             .await
             .map(|r| r.approvals)
             .ok_or(Error::NotFound("graph"))?;
-        // An assistant may require a higher role than its graph (never a lower one).
         who.require(
             a.asked_role()
                 .map_or(policy.min_role, |r| r.max(policy.min_role)),
@@ -65,16 +89,28 @@ impl Graphs {
                 "you started this run; someone else must decide (self-approval is off for this graph)",
             ));
         }
+        Ok(())
+    }
+
+    /// Records the decision on an authorized approval. One decision per approval, even when
+    /// two arrive at once: the first to claim it wins.
+    pub(crate) async fn settle(
+        &self,
+        who: &Principal,
+        a: Approval,
+        approved: bool,
+        comment: Option<String>,
+    ) -> Result<ApprovalStatus> {
+        let cx = who.cx();
         let status = if approved {
             ApprovalStatus::Approved
         } else {
             ApprovalStatus::Rejected
         };
-        // One decision per approval, even when two arrive at once: the first to claim it wins.
         let now = morningai_core::now();
         let claim = StoredObject {
             kind: DECISION.into(),
-            id,
+            id: a.id,
             parent: Some(a.thread_id),
             status: status.as_str().into(),
             body: json!({"decided_by": who.user_id}),
@@ -88,14 +124,22 @@ impl Graphs {
                 "this approval was decided by someone else a moment ago",
             ));
         }
-        let (thread, graph, interrupt) = (a.thread_id, a.graph_id.clone(), a.interrupt_id.clone());
-        self.close(cx, a, status, Some(who.user_id), comment.clone())
+        self.close(cx, a, status, Some(who.user_id), comment)
             .await?;
-        let answer = json!({"approved": approved, "comment": comment});
-        let run = self
-            .resume_thread(who, thread, &graph, &interrupt, answer)
-            .await?;
-        let action = if approved {
+        Ok(status)
+    }
+
+    /// The audit entry of a decision, naming the path it came by (`approvals` or `langgraph`).
+    pub(crate) async fn audit_decision(
+        &self,
+        who: &Principal,
+        id: Uuid,
+        status: ApprovalStatus,
+        comment: Option<String>,
+        run_id: Uuid,
+        via: &str,
+    ) -> Result<()> {
+        let action = if status == ApprovalStatus::Approved {
             "approval.approve"
         } else {
             "approval.reject"
@@ -106,14 +150,9 @@ impl Graphs {
             action,
             "approval",
             id,
-            json!({"comment": comment, "run_id": run.run_id}),
+            json!({"comment": comment, "run_id": run_id, "via": via}),
         )
-        .await?;
-        Ok(Decided {
-            approval_id: id,
-            status,
-            run,
-        })
+        .await
     }
 
     /// Marks an approval decided (or expired) and stamps who and when.

@@ -26,6 +26,7 @@ pub struct GraphRuns {
     pub checkpointer: Arc<dyn Checkpointer>,
     pub catalog: Arc<Catalog>,
     pub bus: Arc<dyn EventBus>,
+    pub limits: super::RunLimits,
 }
 
 pub(crate) fn fatal(e: impl std::fmt::Display) -> JobError {
@@ -48,6 +49,29 @@ fn by_task(interrupts: &[Interrupt]) -> BTreeMap<String, Vec<InterruptView>> {
             });
     }
     out
+}
+
+/// Writes the run's stream events as the task's progress events, in order, until the run
+/// ends — at most `max` of them (the engine stops the run at that count). Stops writing
+/// the moment the run is cancelled: what is still queued is dropped.
+async fn forward_events(
+    ctx: JobContext,
+    mut rx: morningai_graph::events::EventReceiver,
+    stop: tokio_util::sync::CancellationToken,
+    max: u64,
+) {
+    for _ in 0..max {
+        let e = tokio::select! {
+            biased;
+            () = stop.cancelled() => return,
+            e = rx.recv() => match e {
+                Some(e) => e,
+                None => return,
+            },
+        };
+        ctx.progress(json!({"mode": e.mode, "ns": e.ns, "data": e.data}))
+            .await;
+    }
 }
 
 /// Checks a `graph_run` task's input when it is submitted.
@@ -181,29 +205,40 @@ impl GraphRuns {
             .max_by_key(|c| c.id)
             .is_some_and(|c| c.metadata["run_id"] == json!(run.run_id));
         let resume = self.resume_of(cx, run, entry, &config.thread_id).await?;
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, rx) = morningai_graph::events::channel();
         let mut runner =
             Runner::new(entry.graph.clone(), self.checkpointer.clone(), cx).with_events(tx);
-        runner.cancel = ctx.cancel.clone();
+        // The run stops when the job is cancelled, or when it reaches a limit.
+        let stop = ctx.cancel.child_token();
+        runner.cancel = stop.clone();
         runner.metadata = json!({"run_id": run.run_id});
-        let forward = {
-            let ctx = ctx.clone();
-            tokio::spawn(async move {
-                while let Some(e) = rx.recv().await {
-                    ctx.progress(json!({"mode": e.mode, "ns": e.ns, "data": e.data}))
-                        .await;
-                }
-            })
+        let forward = tokio::spawn(forward_events(
+            ctx.clone(),
+            rx,
+            stop.clone(),
+            self.limits.max_events,
+        ));
+        let work = async {
+            if already_started {
+                config.checkpoint_id = None;
+                runner.run(None, None, &config).await
+            } else if resume.is_some() {
+                runner.run(None, resume, &config).await
+            } else {
+                let input = run.kwargs.input_state().unwrap_or_default();
+                runner.run(Some(input), None, &config).await
+            }
         };
-        let outcome = if already_started {
-            config.checkpoint_id = None;
-            runner.run(None, None, &config).await
-        } else if resume.is_some() {
-            runner.run(None, resume, &config).await
-        } else {
-            let input = run.kwargs.input_state().unwrap_or_default();
-            runner.run(Some(input), None, &config).await
-        };
+        let max_time = self.limits.max_time;
+        let outcome = tokio::time::timeout(max_time, work)
+            .await
+            .unwrap_or_else(|_| {
+                stop.cancel();
+                Err(GraphError::Stopped(format!(
+                    "it ran for {} s, this server's limit per run (run_max_secs)",
+                    max_time.as_secs()
+                )))
+            });
         drop(runner);
         let _ = forward.await;
         Ok(outcome)
@@ -223,7 +258,8 @@ impl GraphRuns {
         let mut config = RunConfig::new(run.thread_id.to_string());
         let requested = kwargs.config.clone().unwrap_or_default();
         if let Some(limit) = requested.recursion_limit {
-            config.recursion_limit = limit as usize;
+            // Checked when the run was created; a lowered ceiling applies to queued runs too.
+            config.recursion_limit = limit.min(self.limits.max_steps) as usize;
         }
         let mut configurable = requested.configurable.unwrap_or_default();
         configurable.insert("tenant_id".into(), json!(cx.tenant_id));
@@ -239,6 +275,8 @@ impl GraphRuns {
         config.interrupt_before = NodeSelection::resolve(kwargs.interrupt_before.as_ref(), nodes());
         config.interrupt_after = NodeSelection::resolve(kwargs.interrupt_after.as_ref(), nodes());
         config.checkpoint_id = kwargs.checkpoint_id;
+        config.max_state_bytes = Some(self.limits.max_state_bytes);
+        config.max_events = Some(self.limits.max_events);
         Ok(config)
     }
 
@@ -275,7 +313,8 @@ impl GraphRuns {
         Ok(Some(Resume::Value(answer.clone())))
     }
 
-    /// Each interrupt becomes an approval a person decides.
+    /// Each interrupt a node raised becomes an approval a person decides (a breakpoint the
+    /// caller asked for is continued by the caller, with no answer).
     async fn request_approvals(
         &self,
         cx: TenantCtx,
@@ -283,7 +322,7 @@ impl GraphRuns {
         entry: &Resolved,
         interrupts: &[Interrupt],
     ) -> Result<(), JobError> {
-        for i in interrupts {
+        for i in interrupts.iter().filter(|i| !i.breakpoint) {
             let now = morningai_core::now();
             let approval = Approval {
                 id: Uuid::now_v7(),

@@ -31,6 +31,20 @@ pub struct Graphs {
     pub(crate) checkpointer: Arc<dyn Checkpointer>,
     pub catalog: Arc<Catalog>,
     pub(crate) tasks: Arc<TaskService>,
+    pub(crate) limits: RunLimits,
+}
+
+/// The server's ceilings on one run, whatever the request asks: a looping graph stops at
+/// the first one it reaches, with an error that names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunLimits {
+    /// The highest `recursion_limit` a request may set.
+    pub max_steps: u32,
+    pub max_time: std::time::Duration,
+    /// Stream events one run may write.
+    pub max_events: u64,
+    /// The state's size as JSON, checked before every step.
+    pub max_state_bytes: usize,
 }
 
 /// A record kept in the store's objects table: its kind, its owner (a run's or an
@@ -188,12 +202,14 @@ impl Graphs {
         checkpointer: Arc<dyn Checkpointer>,
         catalog: Arc<Catalog>,
         tasks: Arc<TaskService>,
+        limits: RunLimits,
     ) -> Self {
         Self {
             store,
             checkpointer,
             catalog,
             tasks,
+            limits,
         }
     }
 

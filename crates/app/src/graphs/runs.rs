@@ -28,32 +28,98 @@ pub(crate) enum Via {
 }
 
 impl Graphs {
-    /// The agents' interrupts are approvals: while one is pending, the thread is resumed
-    /// and its state changed only through the approvals API (which applies the approver
-    /// rules).
-    pub(crate) async fn guard_agent_approval(&self, cx: TenantCtx, t: &Thread) -> Result<()> {
-        let graph = t.graph_id().unwrap_or_default();
-        if !crate::assistants::AGENT_GRAPHS.contains(&graph) {
-            return Ok(());
-        }
-        let pending = list::<Approval>(
+    /// The thread's pending approvals (interrupts waiting for a person).
+    async fn pending_approvals(&self, cx: TenantCtx, thread: Uuid) -> Result<Vec<Approval>> {
+        list::<Approval>(
             &*self.store,
             cx,
-            Some(t.thread_id),
+            Some(thread),
             Some(ApprovalStatus::Pending.as_str()),
-            1,
+            100,
         )
-        .await?;
-        match pending.first() {
-            None => Ok(()),
-            Some(a) => Err(Error::conflict(
-                "approval_pending",
-                format!(
-                    "this {graph} run waits for approval {}: approve or reject it through /api/v1/approvals",
-                    a.id
-                ),
-            )),
+        .await
+    }
+
+    /// Which pending approvals a caller's run answers, each with its answer, after checking
+    /// that the caller may decide every one of them. A `command.resume` is a decision: keyed
+    /// by interrupt ids it answers those, otherwise it answers the only pending one. While
+    /// an approval is pending, nothing else moves the thread (no new input, no fork); with
+    /// none pending there is nothing to resume (a decided approval is final).
+    async fn answers_of(
+        &self,
+        who: &Principal,
+        t: &Thread,
+        req: &RunRequest,
+    ) -> Result<Vec<(Approval, Value)>> {
+        let pending = self.pending_approvals(who.cx(), t.thread_id).await?;
+        let answers = match (req.resume(), pending.first()) {
+            (None, None) => return Ok(Vec::new()),
+            (Some(_), None) => {
+                return Err(Error::conflict(
+                    "nothing_to_resume",
+                    "no interrupt of this thread waits for an answer (a decided approval is final)",
+                ));
+            }
+            (None, Some(a)) => return Err(approval_pending(t, a)),
+            (Some(_), Some(a)) if req.checkpoint_id.is_some() => {
+                return Err(approval_pending(t, a));
+            }
+            (Some(Value::Object(m)), _)
+                if !m.is_empty()
+                    && m.keys()
+                        .all(|k| pending.iter().any(|a| a.interrupt_id == *k)) =>
+            {
+                pending
+                    .into_iter()
+                    .filter_map(|a| m.get(&a.interrupt_id).cloned().map(|v| (a, v)))
+                    .collect::<Vec<_>>()
+            }
+            (Some(answer), Some(_)) if pending.len() == 1 => {
+                let answer = answer.clone();
+                pending.into_iter().map(|a| (a, answer.clone())).collect()
+            }
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid(
+                    "command.resume",
+                    "several interrupts wait: answer each one, keyed by its interrupt id",
+                ));
+            }
+        };
+        for (a, _) in &answers {
+            self.authorize(who, a).await?;
         }
+        Ok(answers)
+    }
+
+    /// A state update can write as any node, so it could step past an interrupt: it takes
+    /// the role that decides the graph's approvals, never while one is pending, and not
+    /// from the requester of an approval on the thread when self-approval is off.
+    pub(crate) async fn guard_rewrite(&self, who: &Principal, t: &Thread) -> Result<()> {
+        let cx = who.cx();
+        if let Some(a) = self.pending_approvals(cx, t.thread_id).await?.first() {
+            return Err(approval_pending(t, a));
+        }
+        let Some(graph) = t.graph_id() else {
+            return Ok(());
+        };
+        let policy = self
+            .catalog
+            .resolve(&*self.store, cx, graph)
+            .await
+            .ok_or(Error::NotFound("graph"))?
+            .approvals;
+        who.require(policy.min_role)?;
+        for a in list::<Approval>(&*self.store, cx, Some(t.thread_id), None, 100).await? {
+            if let Some(role) = a.asked_role() {
+                who.require(role)?;
+            }
+            if !policy.allow_self && a.requested_by == Some(who.user_id) {
+                return Err(Error::forbidden(
+                    "you started a run this thread's approvals guard; someone else must change its state (self-approval is off for this graph)",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The thread's runs that have not finished.
@@ -117,11 +183,21 @@ impl Graphs {
         via: Via,
     ) -> Result<Run> {
         who.require(Role::Member)?;
+        let max = self.limits.max_steps;
+        if let Some(asked) = req.config.as_ref().and_then(|c| c.recursion_limit)
+            && asked > max
+        {
+            return Err(Error::invalid(
+                "config.recursion_limit",
+                format!("{asked} is over this server's ceiling of {max} steps per run"),
+            ));
+        }
         let cx = who.cx();
         let mut t = self.thread(cx, thread_id).await?;
-        if via == Via::Caller {
-            self.guard_agent_approval(cx, &t).await?;
-        }
+        let answers = match via {
+            Via::Caller => self.answers_of(who, &t, &req).await?,
+            Via::Approval => Vec::new(),
+        };
         let resolved = self
             .catalog
             .resolve(&*self.store, cx, &req.assistant_id)
@@ -152,7 +228,24 @@ impl Graphs {
             created_by: Some(who.user_id),
             error: None,
         };
+        // The caller's resume decides the approvals it answers, as the approvals API would.
+        let mut decided = Vec::with_capacity(answers.len());
+        for (a, answer) in answers {
+            let id = a.id;
+            let comment = answer
+                .get("comment")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let status = self
+                .settle(who, a, super::catalog::approved(&answer), comment.clone())
+                .await?;
+            decided.push((id, status, comment));
+        }
         put(&*self.store, cx, &mut run).await?;
+        for (id, status, comment) in decided {
+            self.audit_decision(who, id, status, comment, run.run_id, "langgraph")
+                .await?;
+        }
         let task = NewTask {
             id: run.task_id,
             kind: "graph_run".into(),
@@ -251,6 +344,18 @@ impl Graphs {
         let t = self.thread(cx, run.thread_id).await?;
         Ok(Value::Object(t.values))
     }
+}
+
+fn approval_pending(t: &Thread, a: &Approval) -> Error {
+    Error::conflict(
+        "approval_pending",
+        format!(
+            "this {} run waits for approval {}: answer it (POST /api/v1/approvals/{}/approve or /reject, or a run with command.resume) before anything else moves the thread",
+            t.graph_id().unwrap_or("graph"),
+            a.id,
+            a.id
+        ),
+    )
 }
 
 /// Returns when the bus announces an event of `task`, after [`WAIT_POLL`], at `deadline`,

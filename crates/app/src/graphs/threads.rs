@@ -237,7 +237,7 @@ impl Graphs {
         who.require(Role::Member)?;
         let cx = who.cx();
         let t = self.thread(cx, id).await?;
-        self.guard_agent_approval(cx, &t).await?;
+        self.guard_rewrite(who, &t).await?;
         let graph = self
             .graph_of(cx, &t)
             .await

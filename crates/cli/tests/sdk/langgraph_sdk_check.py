@@ -1,7 +1,9 @@
 """Drives a running MorningAI server with the official langgraph-sdk client, and checks
 that its OpenAPI document (what generated clients are built from) is valid OpenAPI.
 
-Usage: python langgraph_sdk_check.py URL API_KEY  — exits non-zero on the first failure.
+Usage: python langgraph_sdk_check.py URL OWNER_KEY REVIEWER_KEY  — exits non-zero on the first
+failure. The reviewer is a second admin of the tenant: the approval graph's policy lets
+nobody approve their own run, whichever API they answer it through.
 """
 import asyncio
 import json
@@ -13,8 +15,20 @@ from openapi_spec_validator import validate
 from langgraph_sdk import get_client
 
 
-async def main(url, key):
+async def refused(call, status):
+    """Awaits `call`, which must fail with HTTP `status`."""
+    try:
+        await call
+    except Exception as e:  # httpx.HTTPStatusError, or the SDK's own error classes
+        code = getattr(getattr(e, "response", None), "status_code", None)
+        assert code == status or str(status) in str(e), repr(e)
+        return
+    raise AssertionError(f"expected HTTP {status}")
+
+
+async def main(url, key, reviewer_key):
     client = get_client(url=url, api_key=key)
+    reviewer = get_client(url=url, api_key=reviewer_key)
 
     assistants = await client.assistants.search()
     graphs = {a["graph_id"] for a in assistants}
@@ -53,7 +67,10 @@ async def main(url, key):
     assert state["interrupts"][0]["value"]["question"] == "Publish this draft?", state
     assert state["tasks"][0]["interrupts"], state
     assert (await client.threads.get(t2))["status"] == "interrupted"
-    out = await client.runs.wait(t2, "approval", command={"resume": {"approved": True}})
+    # The run's starter may not answer their own approval, not even through a resume.
+    await refused(client.runs.wait(t2, "approval", command={"resume": {"approved": True}}), 403)
+    assert (await client.threads.get(t2))["status"] == "interrupted"
+    out = await reviewer.runs.wait(t2, "approval", command={"resume": {"approved": True}})
     assert out["status"] == "published", out
     assert (await client.threads.get(t2))["status"] == "idle"
 
@@ -67,7 +84,9 @@ async def main(url, key):
     assert run["run_id"] == runs[0]["run_id"]
     found = await client.threads.search(metadata={"suite": "sdk"})
     assert [t["thread_id"] for t in found] == [tid], found
-    await client.threads.update_state(t2, {"topic": "Go"})
+    # Rewriting state could step past the approval: the same policy applies.
+    await refused(client.threads.update_state(t2, {"topic": "Go"}), 403)
+    await reviewer.threads.update_state(t2, {"topic": "Go"})
     assert (await client.threads.get_state(t2))["values"]["topic"] == "Go"
 
     # Stateless run.
@@ -135,4 +154,4 @@ def check_openapi(url):
 
 
 check_openapi(sys.argv[1])
-asyncio.run(main(sys.argv[1], sys.argv[2]))
+asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3]))

@@ -60,7 +60,7 @@ pub async fn approve(
     State(state): State<AppState>,
     who: Caller,
     Path(id): Path<Uuid>,
-    body: axum::body::Bytes,
+    crate::extract::RawBody(body): crate::extract::RawBody,
 ) -> ApiResult<axum::Json<Decided>> {
     Ok(axum::Json(decide(&state, &who, id, true, &body).await?))
 }
@@ -74,7 +74,7 @@ pub async fn reject(
     State(state): State<AppState>,
     who: Caller,
     Path(id): Path<Uuid>,
-    body: axum::body::Bytes,
+    crate::extract::RawBody(body): crate::extract::RawBody,
 ) -> ApiResult<axum::Json<Decided>> {
     Ok(axum::Json(decide(&state, &who, id, false, &body).await?))
 }

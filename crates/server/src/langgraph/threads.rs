@@ -160,7 +160,7 @@ pub async fn history(
     State(state): State<AppState>,
     who: Caller,
     Path(id): Path<Uuid>,
-    body: axum::body::Bytes,
+    crate::extract::RawBody(body): crate::extract::RawBody,
 ) -> ApiResult<axum::Json<Vec<ThreadState>>> {
     let req = crate::extract::optional_json::<HistoryRequest>(&body)?.unwrap_or_default();
     Ok(axum::Json(state.graphs.history(who.cx(), id, req).await?))

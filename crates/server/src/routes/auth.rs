@@ -65,24 +65,40 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
 /// Creates a user and a tenant the user owns.
 #[utoipa::path(post, path = "/api/v1/auth/signup", tag = "auth", request_body = SignupRequest,
     responses((status = 201, body = Session), (status = 409, body = Problem, description = "email taken"),
-              (status = 403, body = Problem, description = "sign-up disabled"), (status = 422, body = Problem)))]
+              (status = 403, body = Problem, description = "sign-up disabled"), (status = 422, body = Problem),
+              (status = 429, body = Problem, description = "too many sign-ups from this address")))]
 pub async fn signup(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     Json(req): Json<SignupRequest>,
 ) -> ApiResult<Response> {
+    if let Some(ip) = &ip {
+        check(
+            &state.signup_by_ip,
+            ip,
+            "too many sign-ups from this address; retry later",
+        )?;
+    }
     let session = state.signup(req).await?;
     Ok(session_response(session, StatusCode::CREATED))
 }
 
-fn rate_limited(retry_after: u64) -> ApiError {
-    ApiError {
-        retry_after: Some(retry_after.max(1)),
-        ..ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many login attempts; retry later",
-        )
+/// Takes one request from `key`'s budget, or answers 429 with when to retry. Keys unseen
+/// for a while are forgotten once the limiter holds many (a spray of keys stays bounded).
+fn check(
+    limiter: &governor::DefaultKeyedRateLimiter<String>,
+    key: &str,
+    detail: &'static str,
+) -> Result<(), ApiError> {
+    use governor::clock::Clock;
+    if limiter.len() > 100_000 {
+        limiter.retain_recent();
     }
+    let clock = governor::clock::DefaultClock::default();
+    limiter.check_key(&key.to_owned()).map_err(|nu| ApiError {
+        retry_after: Some(nu.wait_time_from(clock.now()).as_secs() + 1),
+        ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", detail)
+    })
 }
 
 /// Logs in with email and password, into `tenant_id` or the user's first tenant.
@@ -93,21 +109,14 @@ pub async fn login(
     ClientIp(ip): ClientIp,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<Response> {
-    let clock = governor::clock::DefaultClock::default();
-    let wait = |nu: governor::NotUntil<governor::clock::QuantaInstant>| {
-        use governor::clock::Clock;
-        nu.wait_time_from(clock.now()).as_secs() + 1
-    };
+    const TOO_MANY: &str = "too many login attempts; retry later";
     if let Some(ip) = &ip {
-        state
-            .login_by_ip
-            .check_key(ip)
-            .map_err(|nu| rate_limited(wait(nu)))?;
+        check(&state.login_by_ip, ip, TOO_MANY)?;
     }
-    state
-        .login_by_email
-        .check_key(&req.email.as_str().to_owned())
-        .map_err(|nu| rate_limited(wait(nu)))?;
+    // Per account *and* client: guessing from one address slows that address down, and
+    // leaves the account's owner, logging in from elsewhere, alone.
+    let key = format!("{}|{}", req.email.as_str(), ip.as_deref().unwrap_or("-"));
+    check(&state.login_by_email, &key, TOO_MANY)?;
 
     let session = state.login(req).await?;
     Ok(session_response(session, StatusCode::OK))

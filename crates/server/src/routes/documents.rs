@@ -210,7 +210,7 @@ pub async fn publish(
     State(state): State<AppState>,
     who: Caller,
     Path(id): Path<Uuid>,
-    body: axum::body::Bytes,
+    crate::extract::RawBody(body): crate::extract::RawBody,
 ) -> ApiResult<axum::Json<Document>> {
     // The body is optional: no body publishes the latest version.
     let req = crate::extract::optional_json::<Publish>(&body)?.unwrap_or_default();
@@ -281,7 +281,7 @@ pub async fn import(
     State(state): State<AppState>,
     who: Caller,
     Query(q): Query<ProjectQuery>,
-    body: axum::body::Bytes,
+    crate::extract::RawBody(body): crate::extract::RawBody,
 ) -> ApiResult<axum::Json<morningai_app::documents::ImportReport>> {
     Ok(axum::Json(
         state.import_documents(&who, q.project_id, &body).await?,

@@ -67,8 +67,13 @@ pub async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Ready>, 
 }
 
 /// Prometheus text exposition.
-#[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-pub async fn metrics(State(state): State<AppState>) -> Response {
+#[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, description = "Prometheus text format", content_type = "text/plain"),
+    (status = 401, body = Problem, description = "the metrics token is configured and was not sent"),
+    (status = 403, body = Problem, description = "production without a metrics token")))]
+pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if let Err(e) = metrics_allowed(&state, &headers) {
+        return e.into_response();
+    }
     let pool = state.store.pool_stats();
     let backend = state.store.backend();
     metrics::gauge!("db_pool_connections", "backend" => backend).set(pool.size as f64);
@@ -79,6 +84,36 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         state.metrics.render(),
     )
         .into_response()
+}
+
+/// `/metrics` tells an outsider how busy the server is and which routes exist: with
+/// `metrics_token` set it takes that bearer token; in production it is never open.
+fn metrics_allowed(state: &AppState, headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let sent = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match (&state.config.metrics_token, sent) {
+        (Some(want), Some(got)) if same_secret(want.as_bytes(), got.as_bytes()) => Ok(()),
+        (Some(_), _) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send the metrics token as Authorization: Bearer <token>",
+        )),
+        (None, _) if state.config.env == morningai_app::config::Environment::Production => {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "metrics_closed",
+                "set metrics_token to scrape /metrics in production",
+            ))
+        }
+        (None, _) => Ok(()),
+    }
+}
+
+/// Compares two secrets in time independent of where they differ.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "system", responses((status = 200, description = "this document")))]

@@ -132,6 +132,8 @@ pub async fn spawn_app_full(
         body_limit_bytes: 64 * 1024,
         // API tests see tasks as they were created; tests that run jobs opt in to workers.
         worker_concurrency: 0,
+        // Every test signs up from 127.0.0.1; the limit has a test of its own.
+        signup_per_hour_per_ip: 10_000,
         ..Config::default()
     };
     if let Backend::Postgres = backend {

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Fuzzes the served API against its own OpenAPI document with schemathesis (`--checks all`):
+# no server errors, every status code, content type, header and body as documented.
+# Runs on the embedded backend and, when DATABASE_URL and REDIS_URL are set, on PostgreSQL
+# + Redis too; each run is bounded by FUZZ_SECONDS (default 60). Needs a built binary
+# (MORNINGAI_BIN, default target/debug/morningai) and schemathesis (MORNINGAI_ST, the `st`
+# executable; scripts/test.sh installs it). Exits non-zero on the first failing backend.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${MORNINGAI_BIN:-${CARGO_TARGET_DIR:-target}/debug/morningai}
+st=${MORNINGAI_ST:?set MORNINGAI_ST to the schemathesis executable (scripts/test.sh does)}
+seconds=${FUZZ_SECONDS:-60}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+fuzz() {
+  local backend=$1 dir port pid token
+  dir=$(mktemp -d)
+  port=$(free_port)
+  local env=(MORNINGAI_DATA_DIR="$dir" MORNINGAI_LISTEN="127.0.0.1:$port" MORNINGAI_LOG_LEVEL=warn
+             MORNINGAI_SIGNUP_ENABLED=true DATABASE_URL= REDIS_URL=)
+  if [[ $backend == postgres ]]; then
+    local db="fuzz_$RANDOM$RANDOM"
+    psql "$DATABASE_URL" -qc "CREATE DATABASE $db" >/dev/null
+    env+=(DATABASE_URL="${DATABASE_URL%/*}/$db" REDIS_URL="$REDIS_URL")
+  fi
+  env "${env[@]}" "$bin" serve >"$dir/server.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break
+    sleep 0.1
+  done
+  token=$(curl -fs -X POST "http://127.0.0.1:$port/api/v1/auth/signup" -H 'content-type: application/json' \
+    -d '{"email":"fuzz@example.com","password":"fuzz-password-123"}' |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  echo "== fuzz: $backend, ${seconds} s" >&2
+  local rc=0
+  "$st" run "http://127.0.0.1:$port/api/v1/openapi.json" --checks all \
+    --header "Authorization: Bearer $token" --max-time "$seconds" --workers 2 \
+    --suppress-health-check all --no-color || rc=$?
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  if ((rc != 0)); then
+    echo "== fuzz: $backend failed; server log: $dir/server.log" >&2
+    return "$rc"
+  fi
+  rm -rf "$dir"
+}
+
+fuzz sqlite
+if [[ -n ${DATABASE_URL:-} && -n ${REDIS_URL:-} ]]; then
+  fuzz postgres
+fi
