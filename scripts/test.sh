@@ -30,14 +30,15 @@ phase_done services
 # an OpenAPI validator for the document generated clients are built from.
 if [[ -z ${MORNINGAI_SDK_PYTHON:-} ]]; then
   sdk_venv="${MORNINGAI_TOOLS_DIR:-$HOME/.cache/morningai}/sdk-venv"
-  if ! "$sdk_venv/bin/python" -c 'import langgraph_sdk, openapi_spec_validator' 2>/dev/null; then
-    echo "test tools: pip install langgraph-sdk openapi-spec-validator into $sdk_venv" >&2
+  if ! "$sdk_venv/bin/python" -c 'import langgraph_sdk, openapi_spec_validator, schemathesis' 2>/dev/null; then
+    echo "test tools: pip install langgraph-sdk openapi-spec-validator schemathesis into $sdk_venv" >&2
     rm -rf "$sdk_venv"
     python3 -m venv "$sdk_venv"
     "$sdk_venv/bin/pip" install -q --disable-pip-version-check 'langgraph-sdk>=0.4,<0.5' \
-      'openapi-spec-validator>=0.9,<0.10' >&2
+      'openapi-spec-validator>=0.9,<0.10' 'schemathesis==4.32.5' >&2
   fi
   export MORNINGAI_SDK_PYTHON=$sdk_venv/bin/python
+  export MORNINGAI_ST=${MORNINGAI_ST:-$sdk_venv/bin/st}
 fi
 
 # Real all-MiniLM-L6-v2 weights for the embedding tests.
@@ -60,4 +61,10 @@ cargo test --workspace --locked "$@"
 phase_done "rust tests"
 # What the crash tests measured (duplicate executions under SIGKILL and FLUSHALL).
 [[ -f $report ]] && cat "$report"
+# The served API against its OpenAPI document, on both backends (a minute each), unless a
+# test filter was given.
+if (($# == 0)); then
+  FUZZ_SECONDS=${FUZZ_SECONDS:-60} scripts/fuzz-api.sh
+  phase_done "api fuzz"
+fi
 exit 0

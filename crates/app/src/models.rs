@@ -325,6 +325,16 @@ impl Models {
             }
         }
         let b = u.budget;
+        if [b.daily_tokens, b.monthly_tokens]
+            .into_iter()
+            .flatten()
+            .any(|n| i64::try_from(n).is_err())
+        {
+            return Err(Error::invalid(
+                "budget",
+                "token budgets are at most 9223372036854775807",
+            ));
+        }
         if [b.daily_usd, b.monthly_usd]
             .into_iter()
             .flatten()

@@ -15,7 +15,8 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct UpdateTenant {
     pub name: Option<String>,
-    /// Days an idle thread keeps its checkpoints (0: forever).
+    /// Days an idle thread keeps its checkpoints (0: forever; at most 36,500).
+    #[schema(maximum = 36_500)]
     pub checkpoint_ttl_days: Option<u32>,
 }
 
@@ -102,6 +103,12 @@ impl Application {
     pub async fn update_tenant(&self, who: &Principal, req: UpdateTenant) -> Result<Tenant> {
         who.require(Role::Admin)?;
         if let Some(days) = req.checkpoint_ttl_days {
+            if days > 36_500 {
+                return Err(Error::invalid(
+                    "checkpoint_ttl_days",
+                    "at most 36500 (a hundred years; 0 keeps them forever)",
+                ));
+            }
             crate::graphs::sweeper::set_checkpoint_ttl(&*self.store, who.cx(), days).await?;
         }
         let t = match req.name.as_deref() {

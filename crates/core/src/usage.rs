@@ -105,7 +105,10 @@ impl PriceTable {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Budget {
+    /// Token counts are stored as 64-bit signed integers: at most 2^63 - 1.
+    #[schema(maximum = 9_223_372_036_854_775_807_u64)]
     pub daily_tokens: Option<u64>,
+    #[schema(maximum = 9_223_372_036_854_775_807_u64)]
     pub monthly_tokens: Option<u64>,
     pub daily_usd: Option<f64>,
     pub monthly_usd: Option<f64>,

@@ -39,10 +39,18 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     }
 }
 
-/// A JSON body as `T`. One rule for every request type, on every backend: a string (or
+/// A JSON body as `T`. One rule for every request type, on every backend: the body is an
+/// object (serde would also build a struct from an array of its fields); a string (or
 /// object key) holding U+0000 is refused with 422 naming the field — PostgreSQL cannot
 /// store it in text, and SQLite would silently differ — and so is data after the value.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        Some(b'[' | b'"' | b'n' | b't' | b'f' | b'-' | b'0'..=b'9') => {
+            return Err(ApiError::invalid("body", "expected a JSON object"));
+        }
+        _ => {} // not JSON at all: the parse below says where
+    }
     if bytes.windows(6).any(|w| w == b"\\u0000") {
         refuse_nul(bytes)?;
     }

@@ -126,10 +126,93 @@ impl Modify for PathParameters {
     }
 }
 
+/// The errors every operation can answer, as problems (`application/problem+json`, the
+/// `Problem` schema): 400 (malformed JSON, a bad path or query parameter) and 422 (a field
+/// the request got wrong) everywhere; 401 and 403 where a caller must authenticate; 404 where
+/// the path names a resource or the caller is authenticated (a body or query can name one
+/// too); 413 and 415 where a body is read. Errors an annotation already
+/// lists keep their description and get the problem media type.
+struct Problems;
+
+impl Modify for Problems {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let problem = || {
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build()
+        };
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let names_a_resource = path.contains('{');
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                let body = op.request_body.is_some();
+                let json_body = op
+                    .request_body
+                    .as_ref()
+                    .is_some_and(|b| b.content.keys().any(|k| k.contains("json")));
+                let wanted = [
+                    (
+                        "400",
+                        "malformed JSON, or a bad path or query parameter",
+                        true,
+                    ),
+                    ("401", "missing, invalid or expired credentials", secured),
+                    ("403", "the caller's role does not allow this", secured),
+                    (
+                        "404",
+                        "no such resource in the caller's tenant",
+                        names_a_resource || secured,
+                    ),
+                    ("413", "the body is over the configured limit", body),
+                    ("415", "the body is not JSON", json_body),
+                    (
+                        "422",
+                        "a field of the request is invalid (each one named)",
+                        true,
+                    ),
+                ];
+                let responses = &mut op.responses.responses;
+                for (code, description, applies) in wanted {
+                    if applies && !responses.contains_key(code) {
+                        responses.insert(
+                            code.to_owned(),
+                            RefOr::T(
+                                ResponseBuilder::new()
+                                    .description(description)
+                                    .content("application/problem+json", problem())
+                                    .build(),
+                            ),
+                        );
+                    }
+                }
+                for (code, response) in responses.iter_mut() {
+                    let RefOr::T(r) = response else { continue };
+                    if !(code.starts_with('4') || code.starts_with('5')) {
+                        continue;
+                    }
+                    if let Some(c) = r.content.shift_remove("application/json") {
+                        r.content.insert("application/problem+json".to_owned(), c);
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "MorningAI API", description = "Multi-tenant platform for autonomous AI agents: the REST API under /api/v1 and the LangGraph Server API at the root."),
-    modifiers(&Security, &OperationIds, &PathParameters),
+    modifiers(&Security, &OperationIds, &PathParameters, &Problems),
     paths(
         auth::signup, auth::login, auth::refresh, auth::logout, auth::switch_tenant, auth::me,
         tenant::get, tenant::update, tenant::create, tenant::members, tenant::add_member,

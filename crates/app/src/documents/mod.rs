@@ -94,8 +94,9 @@ pub struct Version {
     /// Markdown.
     pub text: String,
     pub author: Author,
-    /// The generation metadata block (task, trace, model, sources, tokens, cost), if any.
-    #[schema(value_type = Object)]
+    /// The generation metadata block (task, trace, model, sources, tokens, cost); null for
+    /// a version a person wrote without one.
+    #[schema(value_type = Option<Object>)]
     pub metadata: Value,
     pub created_at: DateTime<Utc>,
 }
