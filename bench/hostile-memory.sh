@@ -18,3 +18,4 @@ pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 python3 bench/hostile_memory.py "http://127.0.0.1:$port" "$pid"
+echo "data directory at the end: $(du -sm "$work" | cut -f1) MiB"

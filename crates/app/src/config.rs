@@ -75,10 +75,12 @@ pub struct Config {
     /// setting (`PATCH /api/v1/tenant {checkpoint_ttl_days}`) overrides it.
     pub checkpoint_ttl_days: u64,
     /// Ceilings on one graph run, whatever the caller asks: steps (the most a request's
-    /// `recursion_limit` may be), wall-clock seconds, stream events, and the state's size.
+    /// `recursion_limit` may be), wall-clock seconds, stream events and their bytes, and the
+    /// state's size.
     pub run_max_steps: u32,
     pub run_max_secs: u64,
     pub run_max_events: u64,
+    pub run_max_event_bytes: u64,
     pub run_max_state_bytes: usize,
     /// Directory of the local embedding model (all-MiniLM-L6-v2 layout: config.json,
     /// tokenizer.json, model.safetensors). Unset: memory search is lexical only, and
@@ -138,7 +140,8 @@ impl Default for Config {
             run_max_steps: 1000,
             run_max_secs: 900,
             run_max_events: 20_000,
-            run_max_state_bytes: 8 * 1024 * 1024,
+            run_max_event_bytes: 64 * 1024 * 1024,
+            run_max_state_bytes: 4 * 1024 * 1024,
             embed_model_dir: None,
             index_roots: Vec::new(),
             chat_base_url: None,
@@ -203,6 +206,7 @@ impl Config {
             max_steps: self.run_max_steps.max(1),
             max_time: std::time::Duration::from_secs(self.run_max_secs.max(1)),
             max_events: self.run_max_events.max(1),
+            max_event_bytes: self.run_max_event_bytes.max(1024),
             max_state_bytes: self.run_max_state_bytes.max(1024),
         }
     }

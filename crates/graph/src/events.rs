@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use tokio::sync::{Notify, mpsc};
 
-/// How many events may wait for the consumer before a run pauses at its next step.
-pub const MAX_BACKLOG: usize = 1024;
+/// How many events may wait for the consumer before a run pauses at its next step. Small:
+/// a `values` event holds the whole state, so the queue's memory is this many states.
+pub const MAX_BACKLOG: usize = 16;
 
 struct Backlog {
     queued: AtomicUsize,

@@ -29,6 +29,7 @@ async fn running_app(backend: Backend) -> TestApp {
         c.run_max_steps = 300;
         c.run_max_state_bytes = 64 * 1024;
         c.run_max_events = 400;
+        c.run_max_event_bytes = 256 * 1024;
         c.run_max_secs = 8;
         if db.is_some() {
             c.database_url = db;
@@ -880,7 +881,11 @@ async fn runaway_runs_stop_at_the_server_ceilings(app: TestApp) {
             "edges": [{"from": "__start__", "to": "spin"}, {"from": "spin", "to": "spin"}]
         })
     };
-    for (name, chunk) in [("fat", "x".repeat(2000)), ("chatty", "x".to_owned())] {
+    for (name, chunk) in [
+        ("fat", "x".repeat(16_000)),
+        ("wordy", "x".repeat(500)),
+        ("chatty", "x".to_owned()),
+    ] {
         let (s, g) = app
             .post(
                 "/api/v1/graphs",
@@ -908,6 +913,7 @@ async fn runaway_runs_stop_at_the_server_ceilings(app: TestApp) {
     // Each ceiling stops a run that asks for as many steps as it may.
     for (graph, want) in [
         ("custom:fat", "over this run's limit of 65536 bytes"),
+        ("custom:wordy", "run_max_event_bytes"),
         ("custom:chatty", "sent 400 stream events"),
     ] {
         let t = app.new_thread(&owner.access).await;

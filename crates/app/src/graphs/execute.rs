@@ -52,26 +52,34 @@ fn by_task(interrupts: &[Interrupt]) -> BTreeMap<String, Vec<InterruptView>> {
 }
 
 /// Writes the run's stream events as the task's progress events, in order, until the run
-/// ends — at most `max` of them (the engine stops the run at that count). Stops writing
-/// the moment the run is cancelled: what is still queued is dropped.
+/// ends — at most `limits.max_events` of them (the engine stops the run at that count).
+/// Stops writing the moment the run is cancelled: what is still queued is dropped. Stops
+/// the run when its events reach `limits.max_event_bytes`, and returns that reason.
 async fn forward_events(
     ctx: JobContext,
     mut rx: morningai_graph::events::EventReceiver,
     stop: tokio_util::sync::CancellationToken,
-    max: u64,
-) {
-    for _ in 0..max {
+    limits: super::RunLimits,
+) -> Option<String> {
+    let mut bytes = 0u64;
+    for _ in 0..limits.max_events {
         let e = tokio::select! {
             biased;
-            () = stop.cancelled() => return,
-            e = rx.recv() => match e {
-                Some(e) => e,
-                None => return,
-            },
+            () = stop.cancelled() => return None,
+            e = rx.recv() => e?,
         };
-        ctx.progress(json!({"mode": e.mode, "ns": e.ns, "data": e.data}))
-            .await;
+        let event = json!({"mode": e.mode, "ns": e.ns, "data": e.data});
+        bytes += serde_json::to_vec(&event).map_or(0, |v| v.len() as u64);
+        if bytes > limits.max_event_bytes {
+            stop.cancel();
+            return Some(format!(
+                "its stream events passed {} bytes, this server's limit per run (run_max_event_bytes)",
+                limits.max_event_bytes
+            ));
+        }
+        ctx.progress(event).await;
     }
+    None
 }
 
 /// Checks a `graph_run` task's input when it is submitted.
@@ -212,12 +220,7 @@ impl GraphRuns {
         let stop = ctx.cancel.child_token();
         runner.cancel = stop.clone();
         runner.metadata = json!({"run_id": run.run_id});
-        let forward = tokio::spawn(forward_events(
-            ctx.clone(),
-            rx,
-            stop.clone(),
-            self.limits.max_events,
-        ));
+        let forward = tokio::spawn(forward_events(ctx.clone(), rx, stop.clone(), self.limits));
         let work = async {
             if already_started {
                 config.checkpoint_id = None;
@@ -240,8 +243,11 @@ impl GraphRuns {
                 )))
             });
         drop(runner);
-        let _ = forward.await;
-        Ok(outcome)
+        // A run the event writer stopped reports why, not just "cancelled".
+        Ok(match (outcome, forward.await) {
+            (Err(GraphError::Cancelled), Ok(Some(why))) => Err(GraphError::Stopped(why)),
+            (outcome, _) => outcome,
+        })
     }
 
     /// The engine's configuration of a run: the caller's `configurable`, with the tenant,

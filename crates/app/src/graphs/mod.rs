@@ -41,8 +41,9 @@ pub struct RunLimits {
     /// The highest `recursion_limit` a request may set.
     pub max_steps: u32,
     pub max_time: std::time::Duration,
-    /// Stream events one run may write.
+    /// Stream events one run may write, and their bytes (as JSON).
     pub max_events: u64,
+    pub max_event_bytes: u64,
     /// The state's size as JSON, checked before every step.
     pub max_state_bytes: usize,
 }
