@@ -258,6 +258,8 @@ impl Principal {
 pub struct Auth {
     store: Arc<dyn Store>,
     pub tokens: TokenKeys,
+    /// Keys the "known client" proof a browser gets after logging in to an account.
+    client_key: Vec<u8>,
     roles: TimedMap<(TenantId, UserId), Option<Role>>,
     keys: TimedMap<Vec<u8>, Option<ApiKeyGrant>>,
 }
@@ -267,9 +269,28 @@ impl Auth {
         Self {
             store,
             tokens: TokenKeys::new(secret),
+            client_key: sha256(&[b"morningai known client\0".as_slice(), secret].concat()),
             roles: RwLock::default(),
             keys: RwLock::default(),
         }
+    }
+
+    /// Proof that a client once logged in to the account `email`: a keyed hash, so the
+    /// server keeps nothing. It lets that client past the account-wide login limit that a
+    /// stranger guessing passwords may have used up (never past the password).
+    pub fn known_client_token(&self, email: &str) -> String {
+        let mac = sha256(&[&self.client_key, email.to_lowercase().as_bytes()].concat());
+        mac.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    pub fn is_known_client(&self, email: &str, token: &str) -> bool {
+        let want = self.known_client_token(email);
+        want.len() == token.len()
+            && want
+                .bytes()
+                .zip(token.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
     }
 
     /// Forget everything: called after any membership or API key change.

@@ -49,6 +49,9 @@ pub struct Config {
     /// Login attempts allowed per minute from one IP, and for one email.
     pub login_per_minute_per_ip: u32,
     pub login_per_minute_per_email: u32,
+    /// Login attempts per hour for one account from clients that never logged in to it
+    /// (a client that did carries a cookie that passes this limit).
+    pub login_per_hour_per_account: u32,
     /// Sign-ups one client address may make per hour.
     pub signup_per_hour_per_ip: u32,
     /// When set, `GET /metrics` needs `Authorization: Bearer <token>`; in production
@@ -82,6 +85,9 @@ pub struct Config {
     pub run_max_events: u64,
     pub run_max_event_bytes: u64,
     pub run_max_state_bytes: usize,
+    /// Bytes a tenant's thread checkpoints and task events may take before its new runs
+    /// are refused (0: no limit); `morningai tenant quota` sets a tenant's own.
+    pub tenant_max_stored_bytes: u64,
     /// Directory of the local embedding model (all-MiniLM-L6-v2 layout: config.json,
     /// tokenizer.json, model.safetensors). Unset: memory search is lexical only, and
     /// `/readyz` says so.
@@ -126,6 +132,7 @@ impl Default for Config {
             trust_forwarded_for: false,
             login_per_minute_per_ip: 30,
             login_per_minute_per_email: 10,
+            login_per_hour_per_account: 100,
             signup_per_hour_per_ip: 30,
             metrics_token: None,
             worker_concurrency: 16,
@@ -138,10 +145,11 @@ impl Default for Config {
             reconcile_min_age_secs: 30,
             checkpoint_ttl_days: 30,
             run_max_steps: 1000,
-            run_max_secs: 900,
+            run_max_secs: 600,
             run_max_events: 20_000,
             run_max_event_bytes: 64 * 1024 * 1024,
             run_max_state_bytes: 4 * 1024 * 1024,
+            tenant_max_stored_bytes: 20 * 1024 * 1024 * 1024,
             embed_model_dir: None,
             index_roots: Vec::new(),
             chat_base_url: None,
@@ -208,6 +216,7 @@ impl Config {
             max_events: self.run_max_events.max(1),
             max_event_bytes: self.run_max_event_bytes.max(1024),
             max_state_bytes: self.run_max_state_bytes.max(1024),
+            tenant_max_stored_bytes: self.tenant_max_stored_bytes,
         }
     }
 

@@ -45,7 +45,7 @@ impl Checkpointer for Discard {
     async fn expire(&self, _: TenantCtx, _: DateTime<Utc>) -> Result<u64> {
         Ok(0)
     }
-    async fn stored_bytes(&self, _: TenantCtx, _: &str) -> Result<u64> {
+    async fn stored_bytes(&self, _: TenantCtx, _: Option<&str>) -> Result<u64> {
         Ok(0)
     }
 }
@@ -226,7 +226,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
     let all = sqlite.thread_checkpoints(cx, "conversation").await?;
-    let total = sqlite.stored_bytes(cx, "conversation").await?;
+    let total = sqlite.stored_bytes(cx, Some("conversation")).await?;
     for at in [10usize, 100, 250, 499] {
         let c = &all[at.min(all.len() - 1)];
         marks.push(format!("step {at}: {} B", serde_json::to_vec(c)?.len()));

@@ -102,6 +102,15 @@ enum TenantCommand {
         #[arg(long)]
         owner: String,
     },
+    /// Set a tenant's storage quota: bytes of thread checkpoints and task events before its
+    /// new runs are refused (0: none; without it the server's `tenant_max_stored_bytes`).
+    Quota {
+        /// Tenant slug or id.
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        max_stored_bytes: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -182,6 +191,24 @@ async fn run(cli: Cli) -> Result<()> {
                 .create_tenant(NewTenant { slug, name }, owner.id)
                 .await?;
             println!("{}", serde_json::to_string_pretty(&t)?);
+            Ok(())
+        }
+        Command::Tenant(TenantCommand::Quota {
+            tenant,
+            max_stored_bytes,
+        }) => {
+            let store = open_store(&config).await?;
+            let t = find_tenant(&*store, &tenant).await?;
+            morningai_app::graphs::set_storage_quota(
+                &*store,
+                TenantCtx::new(t.id),
+                max_stored_bytes,
+            )
+            .await?;
+            println!(
+                "{}",
+                serde_json::json!({"tenant_id": t.id, "max_stored_bytes": max_stored_bytes})
+            );
             Ok(())
         }
         Command::User(UserCommand::Create {

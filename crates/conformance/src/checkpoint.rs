@@ -61,7 +61,7 @@ fn checkpoint(thread: &str, parent: Option<Uuid>, step: i64) -> Checkpoint {
     }
 }
 
-pub async fn checkpoints_round_trip_and_upsert((a, _b, cp): Setup) {
+pub async fn checkpoints_round_trip_and_upsert((a, b, cp): Setup) {
     let thread = Uuid::new_v4().to_string();
     let c0 = checkpoint(&thread, None, 0);
     let c1 = checkpoint(&thread, Some(c0.id), 1);
@@ -79,7 +79,23 @@ pub async fn checkpoints_round_trip_and_upsert((a, _b, cp): Setup) {
         vec![c0, changed],
         "put is an upsert"
     );
-    assert!(cp.stored_bytes(a, &thread).await.unwrap() > 0);
+    let one = cp.stored_bytes(a, Some(&thread)).await.unwrap();
+    assert!(one > 0);
+    let before_b = cp.stored_bytes(b, None).await.unwrap();
+    assert!(
+        cp.stored_bytes(a, None).await.unwrap() >= one,
+        "the tenant's total"
+    );
+    cp.put(a, &checkpoint("another", None, 0)).await.unwrap();
+    assert!(
+        cp.stored_bytes(a, None).await.unwrap() > one,
+        "every thread counts"
+    );
+    assert_eq!(
+        cp.stored_bytes(b, None).await.unwrap(),
+        before_b,
+        "another tenant's total is its own"
+    );
     assert!(
         cp.thread_checkpoints(a, "no-such-thread")
             .await

@@ -82,6 +82,7 @@ pub trait Checkpointer: Send + Sync + 'static {
     /// Retention: deletes the checkpoints of threads whose newest checkpoint is older
     /// than `before`. Returns how many checkpoints went.
     async fn expire(&self, cx: TenantCtx, before: DateTime<Utc>) -> Result<u64>;
-    /// Bytes the thread's checkpoints take in storage (for the benchmark and quotas).
-    async fn stored_bytes(&self, cx: TenantCtx, thread: &str) -> Result<u64>;
+    /// Bytes the checkpoints of `thread` — or of every thread of the tenant — take in
+    /// storage (for the benchmark and the tenant's storage quota).
+    async fn stored_bytes(&self, cx: TenantCtx, thread: Option<&str>) -> Result<u64>;
 }

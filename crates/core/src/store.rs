@@ -142,6 +142,8 @@ pub trait TaskStore: Send + Sync + 'static {
     async fn append_task_event(&self, cx: TenantCtx, event: NewTaskEvent) -> Result<TaskEvent>;
     /// The id of the tenant's newest event (0 when none): where a live stream starts.
     async fn last_task_event_id(&self, cx: TenantCtx) -> Result<i64>;
+    /// Bytes the tenant's task events take in storage (the tenant's storage quota).
+    async fn task_event_bytes(&self, cx: TenantCtx) -> Result<u64>;
     /// Events after `after` (an event id), oldest first; of one task or the whole tenant.
     async fn task_events(
         &self,

@@ -51,8 +51,10 @@ pub fn channel() -> (EventSender, EventReceiver) {
 
 impl EventSender {
     pub(crate) fn send(&self, e: StreamEvent) {
-        if self.tx.send(e).is_ok() {
-            self.backlog.queued.fetch_add(1, Ordering::AcqRel);
+        // Counted before it can be received, so the consumer never finds it uncounted.
+        self.backlog.queued.fetch_add(1, Ordering::AcqRel);
+        if self.tx.send(e).is_err() {
+            self.backlog.queued.fetch_sub(1, Ordering::AcqRel);
         }
         self.backlog.sent.fetch_add(1, Ordering::Relaxed);
     }
@@ -77,11 +79,7 @@ impl EventSender {
 impl EventReceiver {
     pub async fn recv(&mut self) -> Option<StreamEvent> {
         let e = self.rx.recv().await?;
-        // The sender counts after sending, so the count can briefly lag: never below zero.
-        let _ = self
-            .backlog
-            .queued
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        self.backlog.queued.fetch_sub(1, Ordering::AcqRel);
         self.backlog.drained.notify_waiters();
         Some(e)
     }

@@ -113,12 +113,12 @@ impl Checkpointer for MemoryCheckpointer {
             .sum())
     }
 
-    async fn stored_bytes(&self, cx: TenantCtx, thread: &str) -> Result<u64> {
+    async fn stored_bytes(&self, cx: TenantCtx, thread: Option<&str>) -> Result<u64> {
         let all = self.checkpoints.lock().unwrap_or_else(|p| p.into_inner());
         Ok(all
-            .get(&key(cx, thread))
-            .into_iter()
-            .flatten()
+            .iter()
+            .filter(|((tenant, t), _)| *tenant == cx.tenant_id && thread.is_none_or(|th| th == t))
+            .flat_map(|(_, list)| list)
             .map(|c| serde_json::to_vec(c).map_or(0, |v| v.len() as u64))
             .sum())
     }

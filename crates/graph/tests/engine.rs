@@ -587,7 +587,7 @@ async fn append_channels_are_stored_as_deltas() {
         late <= early + 16,
         "per-step size grew from {early} to {late} bytes"
     );
-    let total = cp.stored_bytes(cx(), "long").await.unwrap();
+    let total = cp.stored_bytes(cx(), Some("long")).await.unwrap();
     assert!(total < 600 * 1024, "{total} bytes for 500 steps");
     let snap = get_state(&r.graph, cp.as_ref(), cx(), "long", None)
         .await
@@ -786,7 +786,11 @@ impl Checkpointer for CountingWrites {
     ) -> morningai_core::Result<u64> {
         self.inner.expire(cx, before).await
     }
-    async fn stored_bytes(&self, cx: TenantCtx, thread: &str) -> morningai_core::Result<u64> {
+    async fn stored_bytes(
+        &self,
+        cx: TenantCtx,
+        thread: Option<&str>,
+    ) -> morningai_core::Result<u64> {
         self.inner.stored_bytes(cx, thread).await
     }
 }

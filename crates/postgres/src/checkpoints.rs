@@ -164,12 +164,12 @@ impl Checkpointer for PgStore {
         Ok(n)
     }
 
-    async fn stored_bytes(&self, cx: TenantCtx, thread: &str) -> Result<u64> {
+    async fn stored_bytes(&self, cx: TenantCtx, thread: Option<&str>) -> Result<u64> {
         let rows = one_shot(
             self.pool(),
             Some(cx),
             "stored bytes",
-            "SELECT coalesce(sum(pg_column_size(c.*)), 0)::bigint FROM checkpoints c WHERE tenant_id = $1 AND thread_id = $2",
+            "SELECT coalesce(sum(pg_column_size(c.*)), 0)::bigint FROM checkpoints c WHERE tenant_id = $1 AND ($2::text IS NULL OR thread_id = $2)",
             &[&cx.tenant_id.0, &thread],
         )
         .await?;

@@ -273,6 +273,18 @@ impl TaskStore for PgStore {
         Ok(rows.first().map_or(0, |r| r.get(0)))
     }
 
+    async fn task_event_bytes(&self, cx: TenantCtx) -> Result<u64> {
+        let rows = self
+            .scoped(
+                cx,
+                "task event bytes",
+                "SELECT coalesce(sum(pg_column_size(e.*)), 0)::bigint FROM task_events e WHERE tenant_id = $1",
+                &[&cx.tenant_id.0],
+            )
+            .await?;
+        Ok(rows.first().map_or(0, |r| r.get::<_, i64>(0)) as u64)
+    }
+
     async fn append_task_event(&self, cx: TenantCtx, e: NewTaskEvent) -> Result<TaskEvent> {
         let tx = Tx::begin(&self.pool, Some(cx)).await?;
         let ev = insert_event(&tx, cx.tenant_id, &e).await?;

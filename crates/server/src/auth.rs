@@ -26,12 +26,13 @@ pub fn client_ip(parts: &Parts, trust_forwarded_for: bool) -> Option<String> {
             .headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok());
-        if let Some(first) = fwd
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
+        // The address our proxy saw is the last one it appended; whatever comes before it
+        // the client wrote itself. Only a well-formed address is taken.
+        if let Some(ip) = fwd
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|s| s.trim().parse::<std::net::IpAddr>().ok())
         {
-            return Some(first.to_owned());
+            return Some(ip.to_string());
         }
     }
     parts

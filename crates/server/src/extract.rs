@@ -105,9 +105,11 @@ fn refuse_nul(bytes: &[u8]) -> Result<(), ApiError> {
             _ => None,
         }
     }
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) else {
-        return Ok(()); // the typed parse reports the syntax error
-    };
+    // A body that does not parse as a value is refused here: the typed parse skips fields
+    // it does not know without checking them, and must not be the one to see this body.
+    let v = serde_json::from_slice::<serde_json::Value>(bytes).map_err(|e| {
+        ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
+    })?;
     match find(&v, "") {
         Some(path) => Err(ApiError::invalid(
             if path.is_empty() {

@@ -13,6 +13,8 @@ pub struct Inner {
     pub login_by_ip: DefaultKeyedRateLimiter<String>,
     /// Keyed by email and client: a stranger's failures do not lock the owner out.
     pub login_by_email: DefaultKeyedRateLimiter<String>,
+    /// Keyed by email alone, for clients without the account's known-client cookie.
+    pub login_by_account: DefaultKeyedRateLimiter<String>,
     pub signup_by_ip: DefaultKeyedRateLimiter<String>,
     pub metrics: PrometheusHandle,
 }
@@ -71,6 +73,7 @@ impl AppState {
         Self(Arc::new(Inner {
             login_by_ip: limiter(app.config.login_per_minute_per_ip),
             login_by_email: limiter(app.config.login_per_minute_per_email),
+            login_by_account: hourly(app.config.login_per_hour_per_account),
             signup_by_ip: hourly(app.config.signup_per_hour_per_ip),
             metrics: metrics_handle(),
             app,

@@ -818,4 +818,25 @@ async fn nul_characters_are_refused_by_every_operation(app: TestApp) {
     // A text path parameter.
     let (s, b) = app.get("/assistants/%00", &a.access).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    // A NUL beside a field the typed parse would skip without reading (a number out of
+    // range, a lone surrogate) is still refused.
+    for body in [
+        r#"{"namespace":["a\u0000"],"key":"k","value":{},"x":1e400}"#,
+        r#"{"namespace":["a\u0000"],"key":"k","value":{},"x":"\ud800"}"#,
+    ] {
+        let res = app
+            .client
+            .put(app.url("/store/items"))
+            .bearer_auth(&a.access)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_client_error(), "{body}: {}", res.status());
+        let (_, item) = app
+            .get("/store/items?namespace=a%00&key=k", &a.access)
+            .await;
+        assert_ne!(item["key"], "k", "{body} was stored");
+    }
 }

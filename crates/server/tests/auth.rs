@@ -589,25 +589,61 @@ async fn login_is_rate_limited(app: TestApp) {
         Some(10),
         "the 11th attempt for one email within a minute is refused"
     );
-    // Behind a proxy, each client has its own budget: a stranger guessing the password
-    // does not lock the owner out.
-    let proxied = spawn_app_with(app.backend, |c| c.trust_forwarded_for = true).await;
+    // Behind a proxy (the client is the last X-Forwarded-For hop), a stranger guessing the
+    // password from many addresses uses up the account's budget for unknown clients, and
+    // the owner's browser, which logged in before, still gets in.
+    let proxied = spawn_app_with(app.backend, |c| {
+        c.trust_forwarded_for = true;
+        c.login_per_hour_per_account = 5;
+    })
+    .await;
     let owner = proxied.signup("rl-owner").await;
-    let login = |from: &'static str, password: &'static str| {
-        proxied
+    let login = |from: String, password: &'static str, client: Option<String>| {
+        let mut req = proxied
             .client
             .post(proxied.url("/api/v1/auth/login"))
-            .header("x-forwarded-for", from)
-            .json(&json!({"email": owner.email, "password": password}))
-            .send()
+            .header("x-forwarded-for", format!("10.9.8.7, {from}"))
+            .json(&json!({"email": owner.email, "password": password}));
+        if let Some(c) = client {
+            req = req.header("cookie", format!("morningai_client={c}"));
+        }
+        req.send()
     };
-    let mut statuses = Vec::new();
-    for _ in 0..11 {
-        statuses.push(login("203.0.113.9", "wrong guess").await.unwrap().status());
+    let res = login("198.51.100.7".into(), PASSWORD, None).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let remembered = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("morningai_client="))
+        .and_then(|v| v.split(';').next())
+        .expect("the client cookie")
+        .to_owned();
+    for i in 1..=4 {
+        let res = login(format!("203.0.113.{i}"), "wrong guess", None)
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "guess {i}");
     }
-    assert_eq!(statuses[10], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
-    let res = login("198.51.100.7", PASSWORD).await.unwrap();
-    assert_eq!(res.status(), StatusCode::OK, "the owner still logs in");
+    let res = login("203.0.113.5".into(), "wrong guess", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the account's budget is spent"
+    );
+    for (client, want) in [
+        (None, StatusCode::TOO_MANY_REQUESTS),
+        (Some("0".repeat(64)), StatusCode::TOO_MANY_REQUESTS),
+        (Some(remembered), StatusCode::OK),
+    ] {
+        let res = login("198.51.100.8".into(), PASSWORD, client.clone())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), want, "{client:?}");
+    }
 }
 
 async fn signup_can_be_disabled_and_validates(app: TestApp) {

@@ -991,4 +991,37 @@ async fn runaway_runs_stop_at_the_server_ceilings(app: TestApp) {
     let (_, st) = app.get(&format!("/threads/{t}/state"), &owner.access).await;
     let steps = st["values"]["log"].as_array().map_or(0, Vec::len);
     assert!(steps < 200, "the cancelled run went on to {steps} steps");
+    // What all those runs stored counts against the tenant's quota: over it, new runs wait.
+    let cx = morningai_core::TenantCtx::new(owner.tenant_id.parse().unwrap());
+    morningai_app::graphs::set_storage_quota(&*app.store, cx, 10_000)
+        .await
+        .unwrap();
+    let t = app.new_thread(&owner.access).await;
+    let (s, b) = app
+        .post(
+            &format!("/threads/{t}/runs"),
+            &owner.access,
+            json!({"assistant_id": "steps", "input": {"target": 1}}),
+        )
+        .await;
+    assert_problem(
+        s,
+        &b,
+        StatusCode::TOO_MANY_REQUESTS,
+        "storage_quota_exceeded",
+    );
+    assert!(
+        b["detail"].as_str().unwrap().contains("quota is 10000"),
+        "{b}"
+    );
+    morningai_app::graphs::set_storage_quota(&*app.store, cx, 0)
+        .await
+        .unwrap();
+    app.run_until(
+        &owner.access,
+        &t,
+        json!({"assistant_id": "steps", "input": {"target": 1}}),
+        "success",
+    )
+    .await;
 }

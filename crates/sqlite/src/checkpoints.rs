@@ -149,12 +149,12 @@ impl Checkpointer for SqliteStore {
             .await
     }
 
-    async fn stored_bytes(&self, cx: TenantCtx, thread: &str) -> Result<u64> {
-        let thread = thread.to_owned();
+    async fn stored_bytes(&self, cx: TenantCtx, thread: Option<&str>) -> Result<u64> {
+        let thread = thread.map(str::to_owned);
         self.db
             .read("stored bytes", move |c| {
                 Ok(c.query_row(
-                    "SELECT coalesce(sum(length(body) + length(id) + length(thread_id) + 24), 0) FROM checkpoints WHERE tenant_id = ?1 AND thread_id = ?2",
+                    "SELECT coalesce(sum(length(body) + length(id) + length(thread_id) + 24), 0) FROM checkpoints WHERE tenant_id = ?1 AND (?2 IS NULL OR thread_id = ?2)",
                     params![cx.tenant_id.to_string(), thread],
                     |r| r.get::<_, i64>(0),
                 )? as u64)

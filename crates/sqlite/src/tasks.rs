@@ -287,6 +287,17 @@ impl TaskStore for SqliteStore {
         .await
     }
 
+    async fn task_event_bytes(&self, cx: TenantCtx) -> Result<u64> {
+        self.read("task event bytes", move |c| {
+            Ok(c.query_row(
+                "SELECT coalesce(sum(length(data) + length(task_id) + length(kind) + 24), 0) FROM task_events WHERE tenant_id = ?1",
+                [cx.tenant_id.to_string()],
+                |r| r.get::<_, i64>(0),
+            )? as u64)
+        })
+        .await
+    }
+
     async fn append_task_event(&self, cx: TenantCtx, e: NewTaskEvent) -> Result<TaskEvent> {
         self.write("append task event", move |tx| {
             insert_event(tx, cx.tenant_id, &e)

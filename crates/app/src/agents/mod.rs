@@ -311,6 +311,7 @@ impl AgentTask {
             task_id: ctx.task_id,
             created_by: ctx.created_by,
             error: None,
+            answers: None,
         };
         crate::graphs::put(store, cx, &mut run).await.map_err(retry)
     }

@@ -107,18 +107,7 @@ impl Graphs {
         } else {
             ApprovalStatus::Rejected
         };
-        let now = morningai_core::now();
-        let claim = StoredObject {
-            kind: DECISION.into(),
-            id: a.id,
-            parent: Some(a.thread_id),
-            status: status.as_str().into(),
-            body: json!({"decided_by": who.user_id}),
-            due_at: None,
-            created_at: now,
-            updated_at: now,
-        };
-        if !self.store.insert_object(cx, &claim).await? {
+        if !self.claim(cx, &a, status, Some(who.user_id)).await? {
             return Err(Error::conflict(
                 "approval_decided",
                 "this approval was decided by someone else a moment ago",
@@ -127,6 +116,29 @@ impl Graphs {
         self.close(cx, a, status, Some(who.user_id), comment)
             .await?;
         Ok(status)
+    }
+
+    /// The insert-only claim that makes one outcome of an approval win — a decision or its
+    /// expiry, whichever comes first; false when another already has.
+    pub(crate) async fn claim(
+        &self,
+        cx: TenantCtx,
+        a: &Approval,
+        status: ApprovalStatus,
+        by: Option<UserId>,
+    ) -> Result<bool> {
+        let now = morningai_core::now();
+        let claim = StoredObject {
+            kind: DECISION.into(),
+            id: a.id,
+            parent: Some(a.thread_id),
+            status: status.as_str().into(),
+            body: json!({"decided_by": by}),
+            due_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.insert_object(cx, &claim).await
     }
 
     /// The audit entry of a decision, naming the path it came by (`approvals` or `langgraph`).

@@ -115,6 +115,7 @@ impl GraphRuns {
             return Ok(json!({"run_id": run_id, "status": run.status}));
         }
         self.wait_turn(ctx, cx, &run).await?;
+        self.still_allowed(cx, &run).await?;
         let entry = self
             .catalog
             .resolve(store, cx, &run.graph_id)
@@ -146,6 +147,10 @@ impl GraphRuns {
             .as_ref()
             .map(|o| o.interrupts.clone())
             .unwrap_or_default();
+        // The approvals exist before the thread says it is interrupted: whoever sees that
+        // status finds them (and a retried job writes the same ones again, no doubles).
+        self.request_approvals(cx, &run, &entry, &interrupts)
+            .await?;
         thread.status = thread_status;
         if let Ok(o) = &outcome {
             thread.values = o.state.clone();
@@ -157,9 +162,38 @@ impl GraphRuns {
             run.error = Some(e.to_string());
         }
         put(store, cx, &mut run).await.map_err(retry)?;
-        self.request_approvals(cx, &run, &entry, &interrupts)
-            .await?;
         result.map(|()| json!({"run_id": run_id, "status": run_status}))
+    }
+
+    /// A run queued before an approval appeared on its thread must not move the thread past
+    /// it: when its turn comes, only a decision (a run answering approvals by interrupt id)
+    /// goes ahead while one is pending.
+    async fn still_allowed(&self, cx: TenantCtx, run: &Run) -> Result<(), JobError> {
+        if run.answers.is_some() {
+            return Ok(());
+        }
+        let pending = list::<Approval>(
+            &*self.store,
+            cx,
+            Some(run.thread_id),
+            Some(ApprovalStatus::Pending.as_str()),
+            1,
+        )
+        .await
+        .map_err(retry)?;
+        match pending.first() {
+            None => Ok(()),
+            Some(a) => {
+                let mut run = run.clone();
+                run.status = RunStatus::Error;
+                run.error = Some(format!(
+                    "approval {} became pending on this thread before the run's turn; answer it first",
+                    a.id
+                ));
+                put(&*self.store, cx, &mut run).await.map_err(retry)?;
+                Err(fatal(run.error.unwrap_or_default()))
+            }
+        }
     }
 
     /// One run at a time per thread, in order: waits while an older run of the thread is
@@ -227,6 +261,9 @@ impl GraphRuns {
                 runner.run(None, None, &config).await
             } else if resume.is_some() {
                 runner.run(None, resume, &config).await
+            } else if run.kwargs.input.as_ref().is_none_or(Value::is_null) && !latest.is_empty() {
+                // No input on a thread with state: continue from it (past a breakpoint).
+                runner.run(None, None, &config).await
             } else {
                 let input = run.kwargs.input_state().unwrap_or_default();
                 runner.run(Some(input), None, &config).await
@@ -295,6 +332,21 @@ impl GraphRuns {
         entry: &Resolved,
         thread: &str,
     ) -> Result<Option<Resume>, JobError> {
+        if let Some(answers) = &run.answers {
+            let snap =
+                morningai_graph::get_state(&entry.graph, &*self.checkpointer, cx, thread, None)
+                    .await
+                    .map_err(retry)?;
+            let pending: Vec<String> = snap
+                .map(|s| s.interrupts.into_iter().map(|i| i.id).collect())
+                .unwrap_or_default();
+            if let Some(gone) = answers.keys().find(|k| !pending.contains(k)) {
+                return Err(fatal(format!(
+                    "interrupt {gone} that this decision answers is no longer pending"
+                )));
+            }
+            return Ok(Some(Resume::ById(answers.clone().into_iter().collect())));
+        }
         let Some(answer) = run.kwargs.resume() else {
             return Ok(None);
         };
@@ -331,7 +383,7 @@ impl GraphRuns {
         for i in interrupts.iter().filter(|i| !i.breakpoint) {
             let now = morningai_core::now();
             let approval = Approval {
-                id: Uuid::now_v7(),
+                id: super::catalog::assistant_id(&format!("{}/{}", run.run_id, i.id)),
                 thread_id: run.thread_id,
                 run_id: run.run_id,
                 graph_id: entry.graph_id.clone(),

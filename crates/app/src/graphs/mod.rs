@@ -34,6 +34,12 @@ pub struct Graphs {
     pub(crate) limits: RunLimits,
 }
 
+/// Sets a tenant's own storage quota in bytes (0: none) — an operator's decision, made
+/// with the CLI, not through the API.
+pub async fn set_storage_quota(store: &dyn Store, cx: TenantCtx, bytes: u64) -> Result<()> {
+    sweeper::set_setting(store, cx, "max_stored_bytes", bytes.into()).await
+}
+
 /// The server's ceilings on one run, whatever the request asks: a looping graph stops at
 /// the first one it reaches, with an error that names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +52,9 @@ pub struct RunLimits {
     pub max_event_bytes: u64,
     /// The state's size as JSON, checked before every step.
     pub max_state_bytes: usize,
+    /// What a tenant's threads (checkpoints) and task events may take in storage before new
+    /// runs are refused (0: no limit); a tenant's own quota, set by the operator, wins.
+    pub tenant_max_stored_bytes: u64,
 }
 
 /// A record kept in the store's objects table: its kind, its owner (a run's or an
@@ -212,6 +221,34 @@ impl Graphs {
             tasks,
             limits,
         }
+    }
+
+    /// The tenant's storage quota in bytes (its own, else the server's; 0: none).
+    pub async fn storage_quota(&self, cx: TenantCtx) -> Result<u64> {
+        Ok(sweeper::setting(&*self.store, cx, "max_stored_bytes")
+            .await?
+            .as_u64()
+            .unwrap_or(self.limits.tenant_max_stored_bytes))
+    }
+
+    /// Refuses new work while the tenant's stored checkpoints and task events are over its
+    /// quota, saying how much is used and what frees it.
+    pub(crate) async fn check_storage(&self, cx: TenantCtx) -> Result<()> {
+        let quota = self.storage_quota(cx).await?;
+        if quota == 0 {
+            return Ok(());
+        }
+        let used = self.checkpointer.stored_bytes(cx, None).await?
+            + self.store.task_event_bytes(cx).await?;
+        if used < quota {
+            return Ok(());
+        }
+        Err(Error::LimitExceeded {
+            code: "storage_quota_exceeded",
+            message: format!(
+                "the tenant stores {used} bytes of thread state and task events, its quota is {quota}: delete threads (or wait for retention) before starting more runs"
+            ),
+        })
     }
 
     pub async fn thread(&self, cx: TenantCtx, id: Uuid) -> Result<Thread> {

@@ -314,6 +314,11 @@ pub struct Run {
     /// Why the run failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// For a run that carries approval decisions: the answer to each interrupt, by id. It
+    /// answers exactly those, and fails if one is no longer pending when its turn comes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub answers: Option<BTreeMap<String, Value>>,
 }
 
 /// A checkpoint's address.

@@ -3,6 +3,7 @@
 
 use super::records::{
     Approval, ApprovalStatus, MultitaskStrategy, Run, RunCommand, RunRequest, RunStatus, Thread,
+    ThreadStatus,
 };
 use super::{Graphs, delete, get, list, put};
 use crate::auth::Principal;
@@ -54,6 +55,8 @@ impl Graphs {
         let pending = self.pending_approvals(who.cx(), t.thread_id).await?;
         let answers = match (req.resume(), pending.first()) {
             (None, None) => return Ok(Vec::new()),
+            // A breakpoint the caller asked for (it is no approval): continued as asked.
+            (Some(_), None) if t.status == ThreadStatus::Interrupted => return Ok(Vec::new()),
             (Some(_), None) => {
                 return Err(Error::conflict(
                     "nothing_to_resume",
@@ -194,9 +197,27 @@ impl Graphs {
         }
         let cx = who.cx();
         let mut t = self.thread(cx, thread_id).await?;
+        if via == Via::Caller && req.resume().is_none() {
+            // New work; a decision on work already started is never refused for storage.
+            self.check_storage(cx).await?;
+        }
         let answers = match via {
             Via::Caller => self.answers_of(who, &t, &req).await?,
             Via::Approval => Vec::new(),
+        };
+        // The interrupts this run answers, by id: its decisions, or the one an approval
+        // decision resumes.
+        let by_id: Option<std::collections::BTreeMap<String, Value>> = match via {
+            Via::Caller => (!answers.is_empty()).then(|| {
+                answers
+                    .iter()
+                    .map(|(a, v)| (a.interrupt_id.clone(), v.clone()))
+                    .collect()
+            }),
+            Via::Approval => req
+                .resume()
+                .and_then(Value::as_object)
+                .map(|m| m.clone().into_iter().collect()),
         };
         let resolved = self
             .catalog
@@ -227,6 +248,7 @@ impl Graphs {
             task_id: TaskId::new(),
             created_by: Some(who.user_id),
             error: None,
+            answers: by_id,
         };
         // The caller's resume decides the approvals it answers, as the approvals API would.
         let mut decided = Vec::with_capacity(answers.len());

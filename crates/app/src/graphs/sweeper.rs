@@ -8,7 +8,7 @@ use crate::auth::Principal;
 use chrono::Utc;
 use morningai_core::objects::StoredObject;
 use morningai_core::{Result, Role, Store, TenantCtx};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -18,17 +18,43 @@ const SETTINGS: &str = "settings";
 
 /// Sets how many days a tenant's idle threads keep their checkpoints (0: forever).
 pub async fn set_checkpoint_ttl(store: &dyn Store, cx: TenantCtx, days: u32) -> Result<()> {
+    set_setting(store, cx, "checkpoint_ttl_days", json!(days)).await
+}
+
+/// One of the tenant's settings (null when it has none).
+pub(crate) async fn setting(store: &dyn Store, cx: TenantCtx, key: &str) -> Result<Value> {
+    Ok(store
+        .get_object(cx, SETTINGS, cx.tenant_id.0)
+        .await?
+        .map_or(Value::Null, |s| s.body[key].clone()))
+}
+
+/// Sets one of the tenant's settings, keeping the others.
+pub(crate) async fn set_setting(
+    store: &dyn Store,
+    cx: TenantCtx,
+    key: &str,
+    value: Value,
+) -> Result<()> {
     let now = morningai_core::now();
-    let settings = StoredObject {
-        kind: SETTINGS.into(),
-        id: cx.tenant_id.0,
-        parent: None,
-        status: "active".into(),
-        body: json!({"checkpoint_ttl_days": days}),
-        due_at: None,
-        created_at: now,
-        updated_at: now,
-    };
+    let mut settings = store
+        .get_object(cx, SETTINGS, cx.tenant_id.0)
+        .await?
+        .unwrap_or(StoredObject {
+            kind: SETTINGS.into(),
+            id: cx.tenant_id.0,
+            parent: None,
+            status: "active".into(),
+            body: json!({}),
+            due_at: None,
+            created_at: now,
+            updated_at: now,
+        });
+    if !settings.body.is_object() {
+        settings.body = json!({});
+    }
+    settings.body[key] = value;
+    settings.updated_at = now;
     store.put_object(cx, &settings).await
 }
 
@@ -79,6 +105,10 @@ impl Graphs {
                 a.interrupt_id.clone(),
                 a.requested_by,
             );
+            // A decision that arrived first wins; expiry then has nothing to do.
+            if !self.claim(cx, &a, ApprovalStatus::Expired, None).await? {
+                continue;
+            }
             self.close(
                 cx,
                 a,
@@ -119,11 +149,10 @@ impl Graphs {
     async fn apply_retention(&self, default_ttl_days: u64) -> Result<()> {
         for tenant in self.store.tenants_with_objects(Thread::KIND).await? {
             let cx = TenantCtx::new(tenant);
-            let days = match self.store.get_object(cx, SETTINGS, tenant.0).await? {
-                Some(s) => s.body["checkpoint_ttl_days"].as_u64(),
-                None => None,
-            }
-            .unwrap_or(default_ttl_days);
+            let days = setting(&*self.store, cx, "checkpoint_ttl_days")
+                .await?
+                .as_u64()
+                .unwrap_or(default_ttl_days);
             if days > 0 {
                 self.checkpointer
                     .expire(cx, Utc::now() - chrono::Duration::days(days as i64))

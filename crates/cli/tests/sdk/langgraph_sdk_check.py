@@ -111,6 +111,9 @@ async def main(url, key, reviewer_key):
     await client.runs.wait(t4, "steps", input={"target": 2}, interrupt_before="*")
     state = await client.threads.get_state(t4)
     assert state["next"] == ["step"] and state["values"]["log"] == [], state
+    # A run without input continues from the breakpoint (it does not start over).
+    out = await client.runs.wait(t4, "steps", input=None)
+    assert out["log"] == [1, 2], out
 
     await client.threads.delete(t2)
     try:

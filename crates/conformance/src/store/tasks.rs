@@ -337,6 +337,10 @@ pub async fn task_events_are_stored_in_order_per_tenant(store: DynStore) {
     let (_v, other) = owner(&store, "ev-other").await;
     let (a, b) = (new_task_in(&store, cx).await, new_task_in(&store, cx).await);
     let theirs = new_task_in(&store, other).await;
+    let (mine_before, theirs_before) = (
+        store.task_event_bytes(cx).await.unwrap(),
+        store.task_event_bytes(other).await.unwrap(),
+    );
     let e1 = store
         .append_task_event(
             cx,
@@ -360,6 +364,15 @@ pub async fn task_events_are_stored_in_order_per_tenant(store: DynStore) {
         .await
         .unwrap();
     assert!(e2.id > e1.id, "ids grow");
+    assert!(
+        store.task_event_bytes(cx).await.unwrap() > mine_before,
+        "the tenant's events take bytes"
+    );
+    assert_eq!(
+        store.task_event_bytes(other).await.unwrap(),
+        theirs_before,
+        "another tenant's bytes are its own"
+    );
     let of_a = store.task_events(cx, Some(a.id), 0, 100).await.unwrap();
     assert_eq!(
         of_a.iter().map(|e| e.kind).collect::<Vec<_>>(),

@@ -14,6 +14,8 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 const REFRESH_COOKIE: &str = "morningai_refresh";
+/// Proof that this browser logged in to the account before (see `login`).
+const CLIENT_COOKIE: &str = "morningai_client";
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -51,15 +53,30 @@ fn clear_cookie() -> HeaderValue {
     )
 }
 
-fn cookie_token(headers: &HeaderMap) -> Option<String> {
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == REFRESH_COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, REFRESH_COOKIE)
+}
+
+/// Marks the response's client as one that logged in to `email` (a year, auth paths only).
+fn remember_client(res: &mut Response, state: &AppState, email: &str) {
+    let value = format!(
+        "{CLIENT_COOKIE}={}; HttpOnly; Secure; SameSite=Strict; Path=/api/v1/auth; Max-Age=31536000",
+        state.auth.known_client_token(email)
+    );
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
 }
 
 /// Creates a user and a tenant the user owns.
@@ -79,8 +96,11 @@ pub async fn signup(
             "too many sign-ups from this address; retry later",
         )?;
     }
+    let email = req.email.as_str().to_owned();
     let session = state.signup(req).await?;
-    Ok(session_response(session, StatusCode::CREATED))
+    let mut res = session_response(session, StatusCode::CREATED);
+    remember_client(&mut res, &state, &email);
+    Ok(res)
 }
 
 /// Takes one request from `key`'s budget, or answers 429 with when to retry. Keys unseen
@@ -107,19 +127,29 @@ fn check(
 pub async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<Response> {
     const TOO_MANY: &str = "too many login attempts; retry later";
+    let email = req.email.as_str().to_owned();
     if let Some(ip) = &ip {
         check(&state.login_by_ip, ip, TOO_MANY)?;
     }
     // Per account *and* client: guessing from one address slows that address down, and
     // leaves the account's owner, logging in from elsewhere, alone.
-    let key = format!("{}|{}", req.email.as_str(), ip.as_deref().unwrap_or("-"));
+    let key = format!("{email}|{}", ip.as_deref().unwrap_or("-"));
     check(&state.login_by_email, &key, TOO_MANY)?;
-
+    // Per account, for clients that never logged in to it: guessing from many addresses is
+    // bounded too, and the owner's own browser (it carries the cookie) is never locked out.
+    let known =
+        cookie(&headers, CLIENT_COOKIE).is_some_and(|t| state.auth.is_known_client(&email, &t));
+    if !known {
+        check(&state.login_by_account, &email, TOO_MANY)?;
+    }
     let session = state.login(req).await?;
-    Ok(session_response(session, StatusCode::OK))
+    let mut res = session_response(session, StatusCode::OK);
+    remember_client(&mut res, &state, &email);
+    Ok(res)
 }
 
 /// Rotates a refresh token. Presenting an already-rotated token revokes its whole family.
