@@ -323,8 +323,24 @@ impl GraphRuns {
         Ok(config)
     }
 
-    /// As in LangGraph, a resume object keyed by pending interrupt ids answers them one by
-    /// one; any other value answers the single pending interrupt.
+    /// The ids of the interrupts the thread's latest checkpoint waits on.
+    async fn pending_interrupts(
+        &self,
+        cx: TenantCtx,
+        entry: &Resolved,
+        thread: &str,
+    ) -> Result<Vec<String>, JobError> {
+        let snap = morningai_graph::get_state(&entry.graph, &*self.checkpointer, cx, thread, None)
+            .await
+            .map_err(retry)?;
+        Ok(snap
+            .map(|s| s.interrupts.into_iter().map(|i| i.id).collect())
+            .unwrap_or_default())
+    }
+
+    /// A run carrying decisions answers exactly the interrupts decided. Otherwise, as in
+    /// LangGraph, a resume object keyed by pending interrupt ids answers them one by one; any
+    /// other value answers the single pending interrupt.
     async fn resume_of(
         &self,
         cx: TenantCtx,
@@ -333,13 +349,7 @@ impl GraphRuns {
         thread: &str,
     ) -> Result<Option<Resume>, JobError> {
         if let Some(answers) = &run.answers {
-            let snap =
-                morningai_graph::get_state(&entry.graph, &*self.checkpointer, cx, thread, None)
-                    .await
-                    .map_err(retry)?;
-            let pending: Vec<String> = snap
-                .map(|s| s.interrupts.into_iter().map(|i| i.id).collect())
-                .unwrap_or_default();
+            let pending = self.pending_interrupts(cx, entry, thread).await?;
             if let Some(gone) = answers.keys().find(|k| !pending.contains(k)) {
                 return Err(fatal(format!(
                     "interrupt {gone} that this decision answers is no longer pending"
@@ -353,13 +363,7 @@ impl GraphRuns {
         if let Value::Object(m) = answer
             && !m.is_empty()
         {
-            let snap =
-                morningai_graph::get_state(&entry.graph, &*self.checkpointer, cx, thread, None)
-                    .await
-                    .map_err(retry)?;
-            let pending: Vec<String> = snap
-                .map(|s| s.interrupts.into_iter().map(|i| i.id).collect())
-                .unwrap_or_default();
+            let pending = self.pending_interrupts(cx, entry, thread).await?;
             if m.keys().all(|k| pending.contains(k)) {
                 return Ok(Some(Resume::ById(
                     m.iter()
