@@ -4,7 +4,9 @@
 # every status code, content type, header and body as documented, invalid input refused.
 # The zip import is left to the Rust tests (schemathesis cannot generate zip bodies).
 # Runs on the embedded backend and, when DATABASE_URL and REDIS_URL are set, on PostgreSQL
-# + Redis too; each run is bounded by FUZZ_SECONDS (default 60). Needs a built binary
+# + Redis too; each run is bounded by FUZZ_SECONDS (default 60) and generated from
+# FUZZ_SEED (fixed by default, so CI explores the same cases each time; set another seed, or
+# FUZZ_SEED=random, to look further). Needs a built binary
 # (MORNINGAI_BIN, default target/debug/morningai) and schemathesis (MORNINGAI_ST, the `st`
 # executable; scripts/test.sh installs it). Exits non-zero on the first failing backend.
 set -euo pipefail
@@ -12,6 +14,9 @@ cd "$(dirname "$0")/.."
 bin=${MORNINGAI_BIN:-${CARGO_TARGET_DIR:-target}/debug/morningai}
 st=${MORNINGAI_ST:?set MORNINGAI_ST to the schemathesis executable (scripts/test.sh does)}
 seconds=${FUZZ_SECONDS:-60}
+seed=${FUZZ_SEED:-20261202}
+seed_args=()
+[[ $seed == random ]] || seed_args=(--seed "$seed")
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -39,7 +44,7 @@ fuzz() {
   local rc=0
   "$st" --config-file scripts/schemathesis.toml run "http://127.0.0.1:$port/api/v1/openapi.json" \
     --exclude-path /api/v1/documents/import \
-    --header "Authorization: Bearer $token" --max-time "$seconds" --workers 2 \
+    --header "Authorization: Bearer $token" --max-time "$seconds" --workers 2 "${seed_args[@]}" \
     --suppress-health-check all --no-color || rc=$?
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
