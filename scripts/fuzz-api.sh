@@ -4,7 +4,8 @@
 # every status code, content type, header and body as documented, invalid input refused.
 # The zip import is left to the Rust tests (schemathesis cannot generate zip bodies).
 # Runs on the embedded backend and, when DATABASE_URL and REDIS_URL are set, on PostgreSQL
-# + Redis too; each run is bounded by FUZZ_SECONDS (default 60) and generated from
+# + Redis too; each of its three runs (schema-driven phases, fuzzing, stateful
+# sequences) is bounded by FUZZ_SECONDS (default 30; a phase finishes its round) and generated from
 # FUZZ_SEED (fixed by default, so CI explores the same cases each time; set another seed, or
 # FUZZ_SEED=random, to look further). Needs a built binary
 # (MORNINGAI_BIN, default target/debug/morningai) and schemathesis (MORNINGAI_ST, the `st`
@@ -13,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${MORNINGAI_BIN:-${CARGO_TARGET_DIR:-target}/debug/morningai}
 st=${MORNINGAI_ST:?set MORNINGAI_ST to the schemathesis executable (scripts/test.sh does)}
-seconds=${FUZZ_SECONDS:-60}
+seconds=${FUZZ_SECONDS:-30}
 seed=${FUZZ_SEED:-20261202}
 seed_args=()
 [[ $seed == random ]] || seed_args=(--seed "$seed")
@@ -40,12 +41,16 @@ fuzz() {
   token=$(curl -fs -X POST "http://127.0.0.1:$port/api/v1/auth/signup" -H 'content-type: application/json' \
     -d '{"email":"fuzz@example.com","password":"fuzz-password-123"}' |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
-  echo "== fuzz: $backend, ${seconds} s" >&2
-  local rc=0
-  "$st" --config-file scripts/schemathesis.toml run "http://127.0.0.1:$port/api/v1/openapi.json" \
-    --exclude-path /api/v1/documents/import \
-    --header "Authorization: Bearer $token" --max-time "$seconds" --workers 2 "${seed_args[@]}" \
-    --suppress-health-check all --no-color || rc=$?
+  # Three runs, each bounded: the schema-driven phases (every operation's documented and
+  # boundary cases), random fuzzing, stateful sequences (create, use, delete).
+  local rc=0 phases
+  for phases in examples,coverage fuzzing stateful; do
+    echo "== fuzz: $backend, $phases, ${seconds} s" >&2
+    "$st" --config-file scripts/schemathesis.toml run "http://127.0.0.1:$port/api/v1/openapi.json" \
+      --exclude-path /api/v1/documents/import --phases "$phases" \
+      --header "Authorization: Bearer $token" --max-time "$seconds" --workers 2 "${seed_args[@]}" \
+      --suppress-health-check all --no-color || rc=$?
+  done
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   if ((rc != 0)); then
