@@ -144,6 +144,24 @@ async fn documents_keep_every_version_and_refuse_conflicting_saves(app: TestApp)
         .get(&format!("/api/v1/documents/{id}/versions/99"), &a.access)
         .await;
     assert_problem(s, &e, StatusCode::NOT_FOUND, "not_found");
+    // A version named in the body or query that the document lacks is the request's fault.
+    let (s, e) = app
+        .post(
+            &format!("/api/v1/documents/{id}/publish"),
+            &a.access,
+            json!({"version": 99}),
+        )
+        .await;
+    assert_problem(s, &e, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(e["errors"][0]["field"], "version", "{e}");
+    let (s, e) = app
+        .get(
+            &format!("/api/v1/documents/{id}/diff?from=1&to=99"),
+            &a.access,
+        )
+        .await;
+    assert_problem(s, &e, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(e["errors"][0]["field"], "to", "{e}");
 
     let (s, d) = app
         .get(

@@ -356,6 +356,27 @@ impl Documents {
         rows.into_iter().map(decode).collect()
     }
 
+    /// A version a request names in its body or query (not its path): one the document
+    /// does not have makes the request wrong, not the document missing — 422 naming `field`.
+    async fn named_version(
+        &self,
+        cx: TenantCtx,
+        doc: &Document,
+        field: &str,
+        n: u32,
+    ) -> Result<Version> {
+        if n == 0 || n > doc.latest_version {
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "the document has versions 1 to {}, not {n}",
+                    doc.latest_version
+                ),
+            ));
+        }
+        self.version(cx, doc.id, n).await
+    }
+
     /// One version (a deleted document's versions are gone with it).
     pub async fn version(&self, cx: TenantCtx, id: Uuid, n: u32) -> Result<Version> {
         let o = self
@@ -482,7 +503,7 @@ impl Documents {
     pub async fn publish(&self, cx: TenantCtx, id: Uuid, n: Option<u32>) -> Result<Document> {
         let mut doc = self.get(cx, id).await?;
         let v = self
-            .version(cx, id, n.unwrap_or(doc.latest_version))
+            .named_version(cx, &doc, "version", n.unwrap_or(doc.latest_version))
             .await?;
         doc.status = DocStatus::Published;
         doc.published_version = Some(v.n);
@@ -501,8 +522,8 @@ impl Documents {
         n: u32,
         author: Author,
     ) -> Result<(Document, Version)> {
-        let old = self.version(cx, id, n).await?;
         let doc = self.get(cx, id).await?;
+        let old = self.named_version(cx, &doc, "version", n).await?;
         let edit = Edit {
             title: Some(old.title),
             text: old.text,
@@ -529,9 +550,10 @@ impl Documents {
 
     /// The unified diff from version `from` to version `to`.
     pub async fn diff(&self, cx: TenantCtx, id: Uuid, from: u32, to: u32) -> Result<String> {
+        let doc = self.get(cx, id).await?;
         let (a, b) = (
-            self.version(cx, id, from).await?,
-            self.version(cx, id, to).await?,
+            self.named_version(cx, &doc, "from", from).await?,
+            self.named_version(cx, &doc, "to", to).await?,
         );
         Ok(similar::TextDiff::from_lines(&a.text, &b.text)
             .unified_diff()
