@@ -31,6 +31,11 @@ pub fn sha256(data: &[u8]) -> Vec<u8> {
     Sha256::digest(data).to_vec()
 }
 
+/// Compares two secrets in time independent of where they differ.
+pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// 32 random bytes, URL-safe base64, behind a readable prefix.
 pub fn random_secret(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
@@ -284,13 +289,7 @@ impl Auth {
     }
 
     pub fn is_known_client(&self, email: &str, token: &str) -> bool {
-        let want = self.known_client_token(email);
-        want.len() == token.len()
-            && want
-                .bytes()
-                .zip(token.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
+        same_secret(self.known_client_token(email).as_bytes(), token.as_bytes())
     }
 
     /// Forget everything: called after any membership or API key change.

@@ -225,3 +225,18 @@ pub(crate) fn members_decide() -> graphs::catalog::ApprovalPolicy {
         on_expiry_fail: false,
     }
 }
+
+/// A stable id for `(scope, name)`: uniqueness guards, version slots, the approval of one
+/// run's interrupt.
+pub(crate) fn derived_id(scope: uuid::Uuid, name: &str) -> uuid::Uuid {
+    use sha2::Digest;
+    let digest = sha2::Sha256::new()
+        .chain_update(scope.as_bytes())
+        .chain_update(name.as_bytes())
+        .finalize();
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest[..16]);
+    b[6] = (b[6] & 0x0f) | 0x80; // version 8: custom
+    b[8] = (b[8] & 0x3f) | 0x80;
+    uuid::Uuid::from_bytes(b)
+}

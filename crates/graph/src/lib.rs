@@ -24,6 +24,6 @@ pub use definition::{Definition, DefinitionError, NodeTypes};
 pub use graph::{END, Graph, GraphBuilder, GraphError, RetryPolicy, Router, START};
 pub use memory::MemoryCheckpointer;
 pub use node::{Command, Node, NodeContext, NodeError, NodeFn, StreamEvent, Target};
-pub use run::{Durability, Outcome, Resume, RunConfig, Runner};
+pub use run::{Durability, Outcome, Resume, RunConfig, Runner, json_size};
 pub use state::{State, StateSnapshot, get_state, history, update_state};
 pub use subgraph::Subgraph;

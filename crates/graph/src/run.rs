@@ -90,8 +90,8 @@ pub struct Runner {
     pub metadata: Value,
 }
 
-/// The state's size as JSON, counted without building the text.
-fn json_size(state: &State) -> usize {
+/// A value's size as JSON, counted without building the text.
+pub fn json_size(value: &impl serde::Serialize) -> usize {
     struct Count(usize);
     impl std::io::Write for Count {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -103,7 +103,7 @@ fn json_size(state: &State) -> usize {
         }
     }
     let mut n = Count(0);
-    let _ = serde_json::to_writer(&mut n, state);
+    let _ = serde_json::to_writer(&mut n, value);
     n.0
 }
 

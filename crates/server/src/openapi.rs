@@ -29,43 +29,40 @@ impl Modify for Security {
     }
 }
 
-/// Operation ids named by tag and handler (`tasks_list`, `approvals_list`): unique across
-/// the document, as generated clients need; a clash is numbered.
+/// Every operation of the document, with its path.
+fn operations_mut(
+    doc: &mut utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = (&str, &mut utoipa::openapi::path::Operation)> {
+    doc.paths.paths.iter_mut().flat_map(|(path, item)| {
+        [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        .map(move |op| (path.as_str(), op))
+    })
+}
+
+/// Operation ids named by tag and handler (`tasks_list`, `approvals_list`); a test checks
+/// they are unique, as generated clients need (a clash is a name to change, not to number).
 struct OperationIds;
 
 impl Modify for OperationIds {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        let mut seen = std::collections::BTreeSet::new();
-        for item in doc.paths.paths.values_mut() {
-            for op in [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.patch,
-                &mut item.delete,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                let tag = op
-                    .tags
-                    .as_ref()
-                    .and_then(|t| t.first())
-                    .map_or("api", String::as_str)
-                    .replace('-', "_");
-                let name = op.operation_id.clone().unwrap_or_default();
-                let base = if name.starts_with(&tag) {
-                    name
-                } else {
-                    format!("{tag}_{name}")
-                };
-                let mut id = base.clone();
-                let mut n = 2;
-                while !seen.insert(id.clone()) {
-                    id = format!("{base}_{n}");
-                    n += 1;
-                }
-                op.operation_id = Some(id);
+        for (_, op) in operations_mut(doc) {
+            let tag = op
+                .tags
+                .as_ref()
+                .and_then(|t| t.first())
+                .map_or("api", String::as_str)
+                .replace('-', "_");
+            let name = op.operation_id.clone().unwrap_or_default();
+            if !name.starts_with(&tag) {
+                op.operation_id = Some(format!("{tag}_{name}"));
             }
         }
     }
@@ -81,46 +78,35 @@ impl Modify for PathParameters {
         use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
         use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
         use utoipa::openapi::{Required, Schema};
-        for (path, item) in doc.paths.paths.iter_mut() {
+        for (path, op) in operations_mut(doc) {
             let names: Vec<&str> = path
                 .split('/')
                 .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
                 .collect();
-            for op in [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.patch,
-                &mut item.delete,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                let params = op.parameters.get_or_insert_with(Vec::new);
-                for name in &names {
-                    if params
-                        .iter()
-                        .any(|p| p.name == *name && p.parameter_in == ParameterIn::Path)
-                    {
-                        continue;
-                    }
-                    let schema = if *name == "n" {
-                        ObjectBuilder::new()
-                            .schema_type(Type::Integer)
-                            .minimum(Some(1))
-                    } else {
-                        ObjectBuilder::new()
-                            .schema_type(Type::String)
-                            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
-                    };
-                    let param: Parameter = ParameterBuilder::new()
-                        .name(*name)
-                        .parameter_in(ParameterIn::Path)
-                        .required(Required::True)
-                        .schema(Some(Schema::Object(schema.build())))
-                        .build();
-                    params.push(param);
+            let params = op.parameters.get_or_insert_with(Vec::new);
+            for name in &names {
+                if params
+                    .iter()
+                    .any(|p| p.name == *name && p.parameter_in == ParameterIn::Path)
+                {
+                    continue;
                 }
+                let schema = if *name == "n" {
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .minimum(Some(1))
+                } else {
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
+                };
+                let param: Parameter = ParameterBuilder::new()
+                    .name(*name)
+                    .parameter_in(ParameterIn::Path)
+                    .required(Required::True)
+                    .schema(Some(Schema::Object(schema.build())))
+                    .build();
+                params.push(param);
             }
         }
     }
@@ -142,67 +128,56 @@ impl Modify for Problems {
                 .schema(Some(Ref::from_schema_name("Problem")))
                 .build()
         };
-        for (path, item) in doc.paths.paths.iter_mut() {
+        for (path, op) in operations_mut(doc) {
             let names_a_resource = path.contains('{');
-            for op in [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.patch,
-                &mut item.delete,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
-                let body = op.request_body.is_some();
-                let json_body = op
-                    .request_body
-                    .as_ref()
-                    .is_some_and(|b| b.content.keys().any(|k| k.contains("json")));
-                let wanted = [
-                    (
-                        "400",
-                        "malformed JSON, or a bad path or query parameter",
-                        true,
-                    ),
-                    ("401", "missing, invalid or expired credentials", secured),
-                    ("403", "the caller's role does not allow this", secured),
-                    (
-                        "404",
-                        "no such resource in the caller's tenant",
-                        names_a_resource || secured,
-                    ),
-                    ("413", "the body is over the configured limit", body),
-                    ("415", "the body is not JSON", json_body),
-                    (
-                        "422",
-                        "a field of the request is invalid (each one named)",
-                        true,
-                    ),
-                ];
-                let responses = &mut op.responses.responses;
-                for (code, description, applies) in wanted {
-                    if applies && !responses.contains_key(code) {
-                        responses.insert(
-                            code.to_owned(),
-                            RefOr::T(
-                                ResponseBuilder::new()
-                                    .description(description)
-                                    .content("application/problem+json", problem())
-                                    .build(),
-                            ),
-                        );
-                    }
+            let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+            let body = op.request_body.is_some();
+            let json_body = op
+                .request_body
+                .as_ref()
+                .is_some_and(|b| b.content.keys().any(|k| k.contains("json")));
+            let wanted = [
+                (
+                    "400",
+                    "malformed JSON, or a bad path or query parameter",
+                    true,
+                ),
+                ("401", "missing, invalid or expired credentials", secured),
+                ("403", "the caller's role does not allow this", secured),
+                (
+                    "404",
+                    "no such resource in the caller's tenant",
+                    names_a_resource || secured,
+                ),
+                ("413", "the body is over the configured limit", body),
+                ("415", "the body is not JSON", json_body),
+                (
+                    "422",
+                    "a field of the request is invalid (each one named)",
+                    true,
+                ),
+            ];
+            let responses = &mut op.responses.responses;
+            for (code, description, applies) in wanted {
+                if applies && !responses.contains_key(code) {
+                    responses.insert(
+                        code.to_owned(),
+                        RefOr::T(
+                            ResponseBuilder::new()
+                                .description(description)
+                                .content("application/problem+json", problem())
+                                .build(),
+                        ),
+                    );
                 }
-                for (code, response) in responses.iter_mut() {
-                    let RefOr::T(r) = response else { continue };
-                    if !(code.starts_with('4') || code.starts_with('5')) {
-                        continue;
-                    }
-                    if let Some(c) = r.content.shift_remove("application/json") {
-                        r.content.insert("application/problem+json".to_owned(), c);
-                    }
+            }
+            for (code, response) in responses.iter_mut() {
+                let RefOr::T(r) = response else { continue };
+                if !(code.starts_with('4') || code.starts_with('5')) {
+                    continue;
+                }
+                if let Some(c) = r.content.shift_remove("application/json") {
+                    r.content.insert("application/problem+json".to_owned(), c);
                 }
             }
         }

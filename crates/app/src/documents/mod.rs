@@ -121,20 +121,6 @@ pub struct Edit {
     pub metadata: Value,
 }
 
-/// A stable id for `(scope, name)` (uniqueness guards and version slots).
-fn derived_id(scope: Uuid, name: &str) -> Uuid {
-    use sha2::Digest;
-    let digest = sha2::Sha256::new()
-        .chain_update(scope.as_bytes())
-        .chain_update(name.as_bytes())
-        .finalize();
-    let mut b = [0u8; 16];
-    b.copy_from_slice(&digest[..16]);
-    b[6] = (b[6] & 0x0f) | 0x80; // version 8: custom
-    b[8] = (b[8] & 0x3f) | 0x80;
-    Uuid::from_bytes(b)
-}
-
 /// `What is the architecture?` → `what-is-the-architecture`.
 pub fn slugify(title: &str) -> String {
     let mut out = String::new();
@@ -211,7 +197,7 @@ impl Documents {
                 cx,
                 &StoredObject {
                     kind: VERSION.into(),
-                    id: derived_id(v.document_id, &v.n.to_string()),
+                    id: crate::derived_id(v.document_id, &v.n.to_string()),
                     parent: Some(v.document_id),
                     status: "version".into(),
                     body: encode(v)?,
@@ -248,7 +234,7 @@ impl Documents {
         // The slug guard makes (project, slug) unique on both databases.
         let guard = StoredObject {
             kind: SLUG.into(),
-            id: derived_id(new.project_id.0, &slug),
+            id: crate::derived_id(new.project_id.0, &slug),
             parent: Some(doc.id),
             status: "taken".into(),
             body: json!({"document_id": doc.id}),
@@ -303,7 +289,7 @@ impl Documents {
             .get_object(
                 cx,
                 VERSION,
-                derived_id(id, &(doc.latest_version + 1).to_string()),
+                crate::derived_id(id, &(doc.latest_version + 1).to_string()),
             )
             .await?
             .is_some()
@@ -322,7 +308,7 @@ impl Documents {
     ) -> Result<Option<Document>> {
         let guard = self
             .store
-            .get_object(cx, SLUG, derived_id(project.0, slug))
+            .get_object(cx, SLUG, crate::derived_id(project.0, slug))
             .await?;
         match guard.and_then(|g| g.body["document_id"].as_str().and_then(|s| s.parse().ok())) {
             Some(id) => match self.get(cx, id).await {
@@ -381,7 +367,7 @@ impl Documents {
     pub async fn version(&self, cx: TenantCtx, id: Uuid, n: u32) -> Result<Version> {
         let o = self
             .store
-            .get_object(cx, VERSION, derived_id(id, &n.to_string()))
+            .get_object(cx, VERSION, crate::derived_id(id, &n.to_string()))
             .await?
             .ok_or(Error::NotFound("version"))?;
         decode(o)
@@ -538,11 +524,11 @@ impl Documents {
         self.unindex(cx, &doc).await?;
         for v in self.versions(cx, id).await? {
             self.store
-                .delete_object(cx, VERSION, derived_id(id, &v.n.to_string()))
+                .delete_object(cx, VERSION, crate::derived_id(id, &v.n.to_string()))
                 .await?;
         }
         self.store
-            .delete_object(cx, SLUG, derived_id(doc.project_id.0, &doc.slug))
+            .delete_object(cx, SLUG, crate::derived_id(doc.project_id.0, &doc.slug))
             .await?;
         self.store.delete_object(cx, DOCUMENT, id).await?;
         Ok(())

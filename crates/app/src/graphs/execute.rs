@@ -69,7 +69,7 @@ async fn forward_events(
             e = rx.recv() => e?,
         };
         let event = json!({"mode": e.mode, "ns": e.ns, "data": e.data});
-        bytes += serde_json::to_vec(&event).map_or(0, |v| v.len() as u64);
+        bytes += morningai_graph::json_size(&event) as u64;
         if bytes > limits.max_event_bytes {
             stop.cancel();
             return Some(format!(
@@ -387,7 +387,7 @@ impl GraphRuns {
         for i in interrupts.iter().filter(|i| !i.breakpoint) {
             let now = morningai_core::now();
             let approval = Approval {
-                id: super::catalog::assistant_id(&format!("{}/{}", run.run_id, i.id)),
+                id: crate::derived_id(run.run_id, &i.id),
                 thread_id: run.thread_id,
                 run_id: run.run_id,
                 graph_id: entry.graph_id.clone(),

@@ -94,7 +94,11 @@ fn metrics_allowed(state: &AppState, headers: &axum::http::HeaderMap) -> Result<
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match (&state.config.metrics_token, sent) {
-        (Some(want), Some(got)) if same_secret(want.as_bytes(), got.as_bytes()) => Ok(()),
+        (Some(want), Some(got))
+            if morningai_app::auth::same_secret(want.as_bytes(), got.as_bytes()) =>
+        {
+            Ok(())
+        }
         (Some(_), _) => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -109,11 +113,6 @@ fn metrics_allowed(state: &AppState, headers: &axum::http::HeaderMap) -> Result<
         }
         (None, _) => Ok(()),
     }
-}
-
-/// Compares two secrets in time independent of where they differ.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "system", responses((status = 200, description = "this document")))]
