@@ -5,6 +5,7 @@
 
 use morningai_core::Result;
 use morningai_core::ai::{ChatMessage, ChatModel, ChatRequest, DeltaSink, TokenUsage};
+use morningai_core::lexical;
 use morningai_core::memory::{ChunkHit, query_terms};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -73,21 +74,6 @@ pub fn numbered_sources(hits: &[ChunkHit]) -> String {
         .collect()
 }
 
-/// Words that say nothing about where an answer is.
-const STOPWORDS: &[&str] = &[
-    "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "how",
-    "i", "in", "is", "it", "of", "on", "or", "the", "this", "to", "what", "when", "where", "which",
-    "who", "why", "with",
-];
-
-/// The question's content words.
-pub fn content_terms(question: &str) -> Vec<String> {
-    query_terms(question)
-        .into_iter()
-        .filter(|t| !STOPWORDS.contains(&t.as_str()))
-        .collect()
-}
-
 /// A run of non-blank lines of a passage, with its place in the source.
 struct Block<'a> {
     hit: &'a ChunkHit,
@@ -135,10 +121,12 @@ fn blocks(rank: usize, hit: &ChunkHit) -> Vec<Block<'_>> {
     out
 }
 
-/// How much of the question a block covers, favouring passages retrieval ranked higher.
+/// How much of the question a block covers (in analysed terms: stems, identifier words),
+/// favouring passages retrieval ranked higher.
 fn score(block: &Block<'_>, terms: &[String]) -> f64 {
-    let lower = block.text.to_lowercase();
-    let covered = terms.iter().filter(|t| lower.contains(t.as_str())).count() as f64;
+    let words: std::collections::HashSet<String> =
+        lexical::terms(&block.text).into_iter().collect();
+    let covered = terms.iter().filter(|t| words.contains(t.as_str())).count() as f64;
     let coverage = if terms.is_empty() {
         0.0
     } else {
@@ -150,7 +138,7 @@ fn score(block: &Block<'_>, terms: &[String]) -> f64 {
 /// The most relevant passages, quoted verbatim with their citations, at most `budget`
 /// characters of quotation.
 pub fn extractive(question: &str, hits: &[ChunkHit], budget: usize) -> Answer {
-    let terms = content_terms(question);
+    let terms = query_terms(question);
     let mut candidates: Vec<(f64, Block<'_>)> = hits
         .iter()
         .enumerate()

@@ -59,13 +59,13 @@ fn generated_text(text: &str) -> bool {
 /// What an indexing run did.
 #[derive(Debug, Default, Serialize, PartialEq)]
 pub struct IndexReport {
-    /// Text files considered (after ignore rules and skips).
+    /// Text files considered (after ignore rules and skips): `indexed + unchanged`.
     pub files: usize,
     pub indexed: usize,
     pub unchanged: usize,
     pub deleted: usize,
     pub chunks: usize,
-    /// Skipped files by reason: binary, generated, oversized, unreadable. (Vendored and
+    /// Skipped files by reason: binary, empty, generated, oversized, unreadable. (Vendored and
     /// ignored directories are not entered at all.)
     pub skipped: Skipped,
 }
@@ -162,13 +162,16 @@ pub async fn index_tree(
             *report.skipped.entry("generated").or_default() += 1;
             continue;
         }
+        if text.trim().is_empty() {
+            // Nothing to find in it (and a file emptied since the last run leaves the
+            // collection with the deleted ones).
+            *report.skipped.entry("empty").or_default() += 1;
+            continue;
+        }
         report.files += 1;
         seen.insert(rel.clone());
         if known.get(&rel) == Some(&content_hash(&text)) {
             report.unchanged += 1;
-            continue;
-        }
-        if text.trim().is_empty() {
             continue;
         }
         let item = retriever

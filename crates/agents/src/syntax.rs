@@ -100,7 +100,18 @@ fn is_comment(n: &Node<'_>) -> bool {
     n.kind().contains("comment") || n.kind() == "attribute_item"
 }
 
+/// The definition a wrapper stands for: Python's `decorated_definition` (the decorators are
+/// not the item) and JavaScript's `export …` name what they wrap.
+fn definition<'t>(n: &Node<'t>) -> Node<'t> {
+    ["definition", "declaration"]
+        .iter()
+        .find_map(|f| n.child_by_field_name(f))
+        .filter(|_| matches!(n.kind(), "decorated_definition" | "export_statement"))
+        .unwrap_or(*n)
+}
+
 fn label(n: &Node<'_>, src: &[u8]) -> String {
+    let n = definition(n);
     let kind = n.kind();
     let word = kind
         .trim_end_matches("_item")
@@ -112,7 +123,7 @@ fn label(n: &Node<'_>, src: &[u8]) -> String {
         .iter()
         .find_map(|f| n.child_by_field_name(f))
         .or_else(|| {
-            // Python decorated definitions, JS `export …`, Go `type …`: name of the inner one.
+            // Go `type …`: the name of the inner spec.
             let mut c = n.walk();
             let inner = n.named_children(&mut c).find(|c| !is_comment(c));
             inner.and_then(|i| {
@@ -131,12 +142,13 @@ fn label(n: &Node<'_>, src: &[u8]) -> String {
 
 /// The body of a container whose members are worth breaking at.
 fn members<'t>(n: &Node<'t>) -> Option<Node<'t>> {
+    let n = &definition(n);
     let body = n.child_by_field_name("body").or_else(|| {
         let mut c = n.walk();
         n.named_children(&mut c).find(|c| {
             matches!(
                 c.kind(),
-                "declaration_list" | "class_body" | "field_declaration_list" | "class_definition"
+                "declaration_list" | "class_body" | "field_declaration_list"
             )
         })
     })?;
@@ -149,9 +161,6 @@ fn members<'t>(n: &Node<'t>) -> Option<Node<'t>> {
             | "class_declaration"
             | "class"
     ) || matches!(body.kind(), "declaration_list" | "class_body");
-    if body.kind() == "class_definition" {
-        return members(&body); // decorated class
-    }
     container.then_some(body)
 }
 
@@ -165,6 +174,9 @@ fn walk_items(parent: &Node<'_>, src: &[u8], depth: u8, out: &mut Outline) {
             n.start_position().row as u32 + 1,
             n.end_position().row as u32 + 1,
         );
+        if n.kind() == "inner_attribute_item" {
+            continue; // `#![…]` belongs to the enclosing module, not to the next item
+        }
         if is_comment(n) {
             // Comments and attributes directly above an item belong to it.
             let adjacent = prev_end.is_some_and(|e| e + 1 >= start) && lead.is_some();
@@ -242,6 +254,31 @@ mod tests {
         );
         assert_eq!(o.breaks.get(&15), Some(&2));
         assert_eq!(o.path_at(8).as_deref(), Some("class Store > function get"));
+        assert_eq!(
+            o.path_at(12).as_deref(),
+            Some("class Store > function size"),
+            "a decorated method is named by its definition, not its decorator"
+        );
+        let decorated = "@dataclass\nclass Point:\n    x: int\n\n    @staticmethod\n    def origin():\n        return Point(0)\n";
+        let o = outline("python", decorated).unwrap();
+        assert_eq!(
+            o.path_at(6).as_deref(),
+            Some("class Point > function origin")
+        );
+    }
+
+    #[test]
+    fn wrappers_are_named_by_what_they_wrap() {
+        let js = "export function serve(port) {\n  return port;\n}\n";
+        let o = outline("javascript", js).unwrap();
+        assert_eq!(o.path_at(2).as_deref(), Some("function serve"));
+        let rust = "#![doc = \"crate\"]\n\n#[inline]\nfn fast() {\n    todo!()\n}\n";
+        let o = outline("rust", rust).unwrap();
+        assert_eq!(o.path_at(5).as_deref(), Some("function fast"));
+        assert!(
+            o.spans.iter().all(|s| !s.label.contains("attribute")),
+            "{o:?}"
+        );
     }
 
     #[test]

@@ -44,6 +44,7 @@ async fn a_tree_is_indexed_once_then_incrementally() {
     );
     write(&root, "logo.png", [0x89u8, b'P', b'N', b'G', 0, 0, 1, 2]);
     write(&root, "big.txt", "x".repeat(MAX_FILE_BYTES as usize + 1));
+    write(&root, "src/empty.py", "\n  \n");
 
     let store = SqliteStore::open(base.join("m.db")).await.unwrap();
     let dynstore: morningai_conformance::DynStore = Arc::new(store.clone());
@@ -70,6 +71,7 @@ async fn a_tree_is_indexed_once_then_incrementally() {
     assert_eq!(r.skipped.get("binary"), Some(&1), "{r:?}");
     assert_eq!(r.skipped.get("generated"), Some(&2), "{r:?}");
     assert_eq!(r.skipped.get("oversized"), Some(&1), "{r:?}");
+    assert_eq!(r.skipped.get("empty"), Some(&1), "{r:?}");
     assert!(
         calls.load(Ordering::Relaxed) >= 4,
         "progress is reported per file"
@@ -91,7 +93,11 @@ async fn a_tree_is_indexed_once_then_incrementally() {
     let r = index_tree(&retriever, memory.as_ref(), cx, &c, &root, &progress)
         .await
         .unwrap();
-    assert_eq!((r.indexed, r.unchanged, r.deleted), (0, 2, 0), "{r:?}");
+    assert_eq!(
+        (r.files, r.indexed, r.unchanged, r.deleted),
+        (2, 0, 2, 0),
+        "an unchanged re-index accounts for every file: {r:?}"
+    );
 
     // One file changed, one deleted, one added.
     write(

@@ -64,18 +64,7 @@ pub async fn open_backends(config: &Config) -> anyhow::Result<Backends> {
         )),
         None => None,
     };
-    let (db, sqlite) = match &config.database_url {
-        Some(url) => {
-            let pg = morningai_postgres::PgStore::connect(url, config.db_max_connections).await?;
-            (Database::of(Arc::new(pg)), None)
-        }
-        None => {
-            let s = morningai_sqlite::SqliteStore::open(config.sqlite_path())
-                .await?
-                .with_embedded_queue(redis.is_none());
-            (Database::of(Arc::new(s.clone())), Some(s))
-        }
-    };
+    let (db, sqlite) = open_database(config, redis.is_none()).await?;
     let embedder = load_embedder(config).await?;
     let chat = crate::models::default_chat(config)?;
     let (queue, bus, queue_in_store): (Arc<dyn JobQueue>, Arc<dyn EventBus>, bool) =
@@ -104,6 +93,43 @@ pub async fn open_backends(config: &Config) -> anyhow::Result<Backends> {
         ledger: db.ledger,
         kv: db.kv,
         chat,
+    })
+}
+
+/// The configured database (and, embedded, the SQLite store for the queue beside it).
+async fn open_database(
+    config: &Config,
+    embedded_queue: bool,
+) -> anyhow::Result<(Database, Option<morningai_sqlite::SqliteStore>)> {
+    Ok(match &config.database_url {
+        Some(url) => {
+            let pg = morningai_postgres::PgStore::connect(url, config.db_max_connections).await?;
+            (Database::of(Arc::new(pg)), None)
+        }
+        None => {
+            let s = morningai_sqlite::SqliteStore::open(config.sqlite_path())
+                .await?
+                .with_embedded_queue(embedded_queue);
+            (Database::of(Arc::new(s.clone())), Some(s))
+        }
+    })
+}
+
+/// What indexing needs and nothing more: the store (tenants), vector memory and the
+/// embedding model — no queue, so `morningai index` on PostgreSQL runs without Redis.
+pub struct MemoryBackends {
+    pub store: Arc<dyn Store>,
+    pub memory: Arc<dyn morningai_core::memory::Memory>,
+    pub embedder: Option<Arc<dyn morningai_core::ai::Embedder>>,
+}
+
+/// Opens the configured database and embedding model (see [`MemoryBackends`]).
+pub async fn open_memory(config: &Config) -> anyhow::Result<MemoryBackends> {
+    let (db, _) = open_database(config, false).await?;
+    Ok(MemoryBackends {
+        store: db.store,
+        memory: db.memory,
+        embedder: load_embedder(config).await?,
     })
 }
 

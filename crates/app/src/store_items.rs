@@ -365,10 +365,10 @@ impl Application {
                         f64::from(morningai_core::ai::cosine(qv, v))
                     }
                     _ => {
-                        let text = indexed_text(&i.value, None)
-                            .unwrap_or_default()
-                            .to_lowercase();
-                        let hit = terms.iter().filter(|t| text.contains(t.as_str())).count();
+                        let text = indexed_text(&i.value, None).unwrap_or_default();
+                        let words: std::collections::HashSet<String> =
+                            morningai_core::lexical::terms(&text).into_iter().collect();
+                        let hit = terms.iter().filter(|t| words.contains(t.as_str())).count();
                         hit as f64 / terms.len().max(1) as f64
                     }
                 };

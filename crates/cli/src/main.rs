@@ -280,12 +280,12 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 async fn index(config: &Config, args: IndexArgs) -> Result<()> {
-    let app = Application::build(config.clone()).await?;
-    let tenant = find_tenant(&*app.store, &args.tenant).await?;
+    let backends = morningai_app::backends::open_memory(config).await?;
+    let tenant = find_tenant(&*backends.store, &args.tenant).await?;
     let cx = TenantCtx::new(tenant.id);
+    let retriever = morningai_agents::Retriever::new(backends.memory.clone(), backends.embedder);
     let collection =
-        morningai_app::indexing::collection_named(&app.retriever, cx, &args.collection, None)
-            .await?;
+        morningai_app::indexing::collection_named(&retriever, cx, &args.collection, None).await?;
     let bar = indicatif::ProgressBar::new(0).with_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} files  {wide_msg}")
             .context("progress bar template")?,
@@ -297,8 +297,8 @@ async fn index(config: &Config, args: IndexArgs) -> Result<()> {
     };
     let started = std::time::Instant::now();
     let report = morningai_agents::ingest::index_tree(
-        &app.retriever,
-        app.memory.as_ref(),
+        &retriever,
+        backends.memory.as_ref(),
         cx,
         &collection,
         &args.path,

@@ -268,29 +268,53 @@ fn help_explains_each_subcommand() {
 
 /// A user `<slug>@example.com` owning the tenant `<slug>`, made with the CLI.
 fn owner_and_tenant(dir: &Path, slug: &str) {
+    owner_and_tenant_with(&|| cmd(dir), slug);
+}
+
+/// As [`owner_and_tenant`], with commands from `mk` (e.g. with a DATABASE_URL).
+fn owner_and_tenant_with(mk: &dyn Fn() -> Command, slug: &str) {
     let email = format!("{slug}@example.com");
-    let (ok, _, err) = run(cmd(dir)
+    let (ok, _, err) = run(mk()
         .args(["user", "create", "--email", &email])
         .env("MORNINGAI_PASSWORD", "correct horse battery"));
     assert!(ok, "{err}");
-    let (ok, _, err) = run(cmd(dir).args([
+    let (ok, _, err) = run(mk().args([
         "tenant", "create", "--name", slug, "--slug", slug, "--owner", &email,
     ]));
     assert!(ok, "{err}");
 }
 
+/// `morningai index` in embedded mode and on PostgreSQL — the latter without REDIS_URL,
+/// since indexing queues nothing.
 #[test]
 fn index_command_indexes_a_tree_incrementally() {
+    let pg = std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL is not set: run the suite with scripts/test.sh");
+    for database_url in [None, Some(pg)] {
+        index_incrementally(database_url);
+    }
+}
+
+fn index_incrementally(database_url: Option<String>) {
     let dir = scratch("index");
-    owner_and_tenant(&dir, "ix");
+    let cmd = |dir: &Path| {
+        let mut c = cmd(dir);
+        if let Some(url) = &database_url {
+            c.env("DATABASE_URL", url);
+        }
+        c
+    };
+    let slug = format!("ix{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    owner_and_tenant_with(&|| cmd(&dir), &slug);
     let tree = dir.join("tree");
     std::fs::create_dir_all(tree.join("src")).unwrap();
     std::fs::write(tree.join("README.md"), "# Tool\n\nIt does things.\n").unwrap();
     std::fs::write(tree.join("src/main.rs"), "fn main() {}\n").unwrap();
+    std::fs::write(tree.join("src/empty.rs"), "").unwrap();
     let index = |c: &mut Command| {
         let (ok, out, err) =
-            run(c.args(["index", "tree", "--tenant", "ix", "--collection", "docs"]));
-        assert!(ok, "{err}");
+            run(c.args(["index", "tree", "--tenant", &slug, "--collection", "docs"]));
+        assert!(ok, "{database_url:?}: {err}");
         assert!(err.contains("docs:"), "a summary line on stderr: {err}");
         serde_json::from_str::<serde_json::Value>(&out).expect("a JSON report")
     };
@@ -300,14 +324,25 @@ fn index_command_indexes_a_tree_incrementally() {
         (Some(2), Some(0)),
         "{first}"
     );
+    assert_eq!(first["skipped"]["empty"], 1, "{first}");
     let again = index(&mut cmd(&dir));
     assert_eq!(
-        (again["indexed"].as_u64(), again["unchanged"].as_u64()),
-        (Some(0), Some(2)),
+        (
+            again["files"].as_u64(),
+            again["indexed"].as_u64(),
+            again["unchanged"].as_u64()
+        ),
+        (Some(2), Some(0), Some(2)),
         "{again}"
     );
-    let (ok, _, err) =
-        run(cmd(&dir).args(["index", "nowhere", "--tenant", "ix", "--collection", "docs"]));
+    let (ok, _, err) = run(cmd(&dir).args([
+        "index",
+        "nowhere",
+        "--tenant",
+        &slug,
+        "--collection",
+        "docs",
+    ]));
     assert!(!ok && err.contains("not a directory"), "{err}");
     let (ok, _, err) = run(cmd(&dir).args([
         "index",

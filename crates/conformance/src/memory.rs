@@ -18,6 +18,7 @@ macro_rules! memory_conformance {
             a_tenant_with_one_percent_of_the_vectors_gets_k_results,
             search_ranks_and_filters,
             embeddings_are_cached_per_tenant,
+            keyword_ranking_is_bm25_over_the_tenants_own_chunks,
         );
     };
     ($make:expr; $($case:ident),* $(,)?) => {
@@ -506,4 +507,110 @@ pub async fn embeddings_are_cached_per_tenant((a, b, m): Setup) {
             .is_empty(),
         "another tenant's vectors are not its cache"
     );
+}
+
+/// A chunk for keyword tests: `text` in `source` under `heading`, without a vector.
+fn words(source: &str, heading: &str, text: &str) -> NewItem {
+    let mut c = chunk(text, 1, Vec::new());
+    c.heading = Some(heading.into());
+    c.embedding = None;
+    item(source, json!({}), vec![c])
+}
+
+pub async fn keyword_ranking_is_bm25_over_the_tenants_own_chunks((a, b, m): Setup) {
+    let c = collection(&m, a, "code").await;
+    for (source, heading, text) in [
+        (
+            "src/queue.rs",
+            "impl Queue > function lease",
+            "Leases the next job of the queue for a worker.",
+        ),
+        (
+            "src/worker.rs",
+            "function run",
+            "The worker loop takes a job from the queue, runs it and acknowledges the job.",
+        ),
+        ("src/registry.rs", "struct Registry", "Holds what is known."),
+        (
+            "src/kinds.rs",
+            "function kinds",
+            "Every kind a registry holds is listed here, from the registry.",
+        ),
+        (
+            "src/http.rs",
+            "function parse_header",
+            "Reads one line of the request.",
+        ),
+        (
+            "src/json.rs",
+            "struct Serializers",
+            "Turns values into bytes.",
+        ),
+        (
+            "src/notes.md",
+            "Notes",
+            "The queue, the queue, the queue: a long note about nothing in particular that mentions the queue and the job and the worker many times over, worker after worker.",
+        ),
+    ] {
+        m.put_item(a, c, words(source, heading, text))
+            .await
+            .unwrap();
+    }
+    let search = |q: &'static str| {
+        let m = m.clone();
+        async move {
+            m.lexical_search(a, &scope(Some(c), 10), &query_terms(q))
+                .await
+                .unwrap()
+        }
+    };
+    let first = |hits: &[morningai_core::memory::ChunkHit]| hits.first().map(|h| h.source.clone());
+    // A rare term outweighs a common one; a short chunk beats a long one that repeats.
+    let hits = search("lease a job from the queue").await;
+    assert_eq!(first(&hits).as_deref(), Some("src/queue.rs"), "{hits:?}");
+    assert!(
+        hits.windows(2).all(|w| w[0].score >= w[1].score),
+        "best first"
+    );
+    // The item path and the file path count more than the body.
+    let hits = search("where is the registry").await;
+    assert_eq!(first(&hits).as_deref(), Some("src/registry.rs"), "{hits:?}");
+    // Identifiers are split into words and also kept whole; words are stemmed.
+    for q in ["parse the header", "parseHeader", "parse_header"] {
+        assert_eq!(
+            first(&search(q).await).as_deref(),
+            Some("src/http.rs"),
+            "{q}"
+        );
+    }
+    assert_eq!(
+        first(&search("how are values serialized").await).as_deref(),
+        Some("src/json.rs")
+    );
+    assert!(search("absent zebras").await.is_empty());
+
+    // Statistics are the tenant's own: another tenant making "lease" common (and adding
+    // chunks) changes neither the order nor a single score of tenant A's results.
+    let before = search("lease a job from the queue").await;
+    let other = collection(&m, b, "noise").await;
+    for i in 0..40 {
+        m.put_item(
+            b,
+            other,
+            words(
+                &format!("lease/{i}.md"),
+                "lease lease",
+                "lease lease lease the lease",
+            ),
+        )
+        .await
+        .unwrap();
+    }
+    let after = search("lease a job from the queue").await;
+    let scored = |hits: &[morningai_core::memory::ChunkHit]| {
+        hits.iter()
+            .map(|h| (h.chunk_id, h.score))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(scored(&before), scored(&after));
 }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod events;
 pub mod ids;
 pub mod kv;
+pub mod lexical;
 pub mod memory;
 pub mod objects;
 pub mod queue;

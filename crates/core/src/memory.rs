@@ -141,18 +141,7 @@ pub struct ChunkHit {
     pub score: f32,
 }
 
-/// Tokens of a free-text query for a lexical index: letters and digits only, so that no
-/// query syntax of either backend can be injected, lower-cased, deduplicated.
-pub fn query_terms(query: &str) -> Vec<String> {
-    let mut seen = std::collections::BTreeSet::new();
-    query
-        .split(|c: char| !c.is_alphanumeric() && c != '_')
-        .filter(|t| !t.is_empty() && t.chars().count() <= 64)
-        .map(str::to_lowercase)
-        .filter(|t| seen.insert(t.clone()))
-        .take(32)
-        .collect()
-}
+pub use crate::lexical::query_terms;
 
 #[async_trait]
 pub trait Memory: Send + Sync + 'static {
@@ -205,7 +194,8 @@ pub trait Memory: Send + Sync + 'static {
         cx: TenantCtx,
         keys: &[String],
     ) -> Result<HashMap<String, Vec<f32>>>;
-    /// The `scope.k` chunks that best match any of `terms` (see [`query_terms`]).
+    /// The `scope.k` chunks that best match any of `terms` (see [`query_terms`]), ranked
+    /// by BM25 over the scope's own statistics ([`crate::lexical`]).
     async fn lexical_search(
         &self,
         cx: TenantCtx,

@@ -5,6 +5,7 @@ use crate::store::{PgStore, unique_violation};
 use crate::tx::{Tx, db_err, one_shot};
 use async_trait::async_trait;
 use chrono::Utc;
+use morningai_core::lexical::{Analysed, analyse, idf, score_sql};
 use morningai_core::memory::{ChunkHit, Collection, Item, Memory, NewItem, SearchScope};
 use morningai_core::{CollectionId, Error, ItemId, Result, TenantCtx};
 use serde_json::Value;
@@ -28,6 +29,65 @@ fn vector_text(v: &[f32]) -> String {
     }
     s.push(']');
     s
+}
+
+/// Most positions PostgreSQL keeps per lexeme (a term's count is capped there) and the
+/// highest position it stores.
+const MAX_POSITIONS: usize = 256;
+const MAX_POSITION: usize = 16_383;
+
+/// The `tsvector` of an analysed chunk, in its text form: body terms at weight D, names at
+/// weight A, each with its positions (so a term's count per field survives). Terms are
+/// letters and digits only, so quoting needs no escapes; the database's parser is never
+/// involved, so the terms are exactly the ones SQLite indexes.
+fn tsvector_text(a: &Analysed) -> String {
+    let mut positions: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    let body = a.body.split_whitespace().map(|t| (t, ""));
+    let names = a.names.split_whitespace().map(|t| (t, "A"));
+    for (i, (term, weight)) in body.chain(names).enumerate() {
+        let at = positions.entry(term).or_default();
+        if at.len() < MAX_POSITIONS {
+            at.push(format!("{}{weight}", (i + 1).min(MAX_POSITION)));
+        }
+    }
+    positions
+        .iter()
+        .map(|(t, at)| format!("'{t}':{}", at.join(",")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Analyses the chunks stored before lexical analysis moved into Rust (migration 10), a
+/// batch per statement; a no-op once none is left. Runs as the platform (owner) role.
+pub(crate) async fn analyse_pending(
+    client: &tokio_postgres::Client,
+) -> std::result::Result<(), tokio_postgres::Error> {
+    loop {
+        let rows = client
+            .query(
+                "SELECT c.id, c.text, c.heading, c.source FROM memory_chunks c
+                 WHERE c.n_terms IS NULL ORDER BY c.id LIMIT 500",
+                &[],
+            )
+            .await?;
+        let (mut ids, mut vectors, mut lengths) = (Vec::new(), Vec::new(), Vec::new());
+        for r in &rows {
+            let a = analyse(r.get(1), r.get(2), r.get(3));
+            ids.push(r.get::<_, i64>(0));
+            vectors.push(tsvector_text(&a));
+            lengths.push(a.length as i32);
+        }
+        client
+            .execute(
+                "UPDATE memory_chunks c SET tsv = u.v::tsvector, n_terms = u.n
+                 FROM unnest($1::int8[], $2::text[], $3::int4[]) AS u(id, v, n) WHERE c.id = u.id",
+                &[&ids, &vectors, &lengths],
+            )
+            .await?;
+        if rows.len() < 500 {
+            return Ok(());
+        }
+    }
 }
 
 const COLLECTION_COLS: &str = "id, name, description, embed_model, dims, created_at";
@@ -212,7 +272,14 @@ impl Memory for PgStore {
             .collect();
         let dims = col.dims as i32;
         let keys: Vec<Option<&str>> = new.chunks.iter().map(|c| c.embed_key.as_deref()).collect();
-        let params: [&(dyn ToSql + Sync); 12] = [
+        let analysed: Vec<Analysed> = new
+            .chunks
+            .iter()
+            .map(|c| analyse(&c.text, c.heading.as_deref(), &new.source))
+            .collect();
+        let tsvs: Vec<String> = analysed.iter().map(tsvector_text).collect();
+        let lengths: Vec<i32> = analysed.iter().map(|a| a.length as i32).collect();
+        let params: [&(dyn ToSql + Sync); 14] = [
             &cx.tenant_id.0,
             &collection.0,
             &id,
@@ -225,11 +292,13 @@ impl Memory for PgStore {
             &vectors,
             &dims,
             &keys,
+            &tsvs,
+            &lengths,
         ];
         tx.execute(
-            "INSERT INTO memory_chunks (tenant_id, collection_id, item_id, source, text, start_line, end_line, language, heading, dims, embedding, embed_key)
-             SELECT $1, $2, $3, $4, t, s, e, l, h, CASE WHEN v IS NULL THEN NULL ELSE $11::int4 END, v::vector, k
-             FROM unnest($5::text[], $6::int4[], $7::int4[], $8::text[], $9::text[], $10::text[], $12::text[]) AS u(t, s, e, l, h, v, k)",
+            "INSERT INTO memory_chunks (tenant_id, collection_id, item_id, source, text, start_line, end_line, language, heading, dims, embedding, embed_key, tsv, n_terms)
+             SELECT $1, $2, $3, $4, t, s, e, l, h, CASE WHEN v IS NULL THEN NULL ELSE $11::int4 END, v::vector, k, w::tsvector, n
+             FROM unnest($5::text[], $6::int4[], $7::int4[], $8::text[], $9::text[], $10::text[], $12::text[], $13::text[], $14::int4[]) AS u(t, s, e, l, h, v, k, w, n)",
             &params,
         )
         .await
@@ -422,30 +491,91 @@ impl Memory for PgStore {
             return Ok(Vec::new());
         }
         let filter = check_filter(scope)?;
-        // Terms are letters, digits and '_' only (query_terms): safe as tsquery operands.
-        let query = terms.join(" | ");
-        let rows = one_shot(
-            self.pool(),
-            Some(cx),
-            "lexical search",
-            &format!(
-                "SELECT {HIT_COLS}, ts_rank_cd(c.tsv, q)::float8 AS score
-                 FROM memory_chunks c
-                 JOIN memory_items i ON i.id = c.item_id,
-                      to_tsquery('english', $4) AS q
-                 WHERE {SCOPE} AND c.tsv @@ q
-                 ORDER BY score DESC, c.id
-                 LIMIT $5"
-            ),
-            &[
-                &cx.tenant_id.0,
-                &scope.collection.map(|c| c.0),
-                &filter,
-                &query,
-                &(scope.k as i64),
-            ],
-        )
-        .await?;
+        let tx = Tx::begin(self.pool(), Some(cx)).await?;
+        // The scope's statistics: chunk count, average length, and per term how many
+        // chunks hold it — this tenant's (and collection's) only, under its RLS policy.
+        // Terms are letters and digits only (query_terms): each is a tsquery lexeme as is.
+        let scope_args: [&(dyn ToSql + Sync); 3] =
+            [&cx.tenant_id.0, &scope.collection.map(|c| c.0), &filter];
+        let stats = tx
+            .query_one(
+                &format!(
+                    "SELECT count(*), coalesce(avg(c.n_terms), 0)::float8 FROM memory_chunks c
+                     JOIN memory_items i ON i.id = c.item_id WHERE {SCOPE}"
+                ),
+                &scope_args,
+            )
+            .await
+            .map_err(db_err("lexical search statistics"))?;
+        let (chunks, avgdl): (i64, f64) = (stats.get(0), stats.get(1));
+        let holding = tx
+            .query(
+                &format!(
+                    "SELECT q.term, (SELECT count(*) FROM memory_chunks c
+                                     JOIN memory_items i ON i.id = c.item_id
+                                     WHERE {SCOPE} AND c.tsv @@ q.term::tsquery)
+                     FROM unnest($4::text[]) AS q(term)"
+                ),
+                &[scope_args[0], scope_args[1], scope_args[2], &terms],
+            )
+            .await
+            .map_err(db_err("lexical search statistics"))?;
+        let (words, idfs): (Vec<String>, Vec<f64>) = holding
+            .iter()
+            .filter(|r| r.get::<_, i64>(1) > 0)
+            .map(|r| {
+                (
+                    r.get::<_, String>(0),
+                    idf(chunks as u64, r.get::<_, i64>(1) as u64),
+                )
+            })
+            .unzip();
+        if words.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        let query = words.join(" | ");
+        // Each chunk holding a term: the term's count per field (weight A: names).
+        let rows = tx
+            .query(
+                &format!(
+                    "WITH q(term, idf) AS (SELECT * FROM unnest($4::text[], $5::float8[])),
+                          k(avgdl) AS (SELECT $6::float8),
+                          ranked AS (
+                            SELECT c.id, sum({score}) AS score
+                            FROM memory_chunks c
+                            JOIN memory_items i ON i.id = c.item_id
+                            CROSS JOIN LATERAL (
+                                SELECT u.lexeme AS term,
+                                       count(*) FILTER (WHERE w <> 'A') AS body_tf,
+                                       count(*) FILTER (WHERE w = 'A') AS names_tf
+                                FROM unnest(c.tsv) AS u, unnest(u.weights) AS w
+                                WHERE u.lexeme = ANY($4)
+                                GROUP BY u.lexeme) t
+                            JOIN q ON q.term = t.term
+                            CROSS JOIN k
+                            WHERE {SCOPE} AND c.tsv @@ $7::text::tsquery
+                            GROUP BY c.id ORDER BY score DESC, c.id LIMIT $8)
+                     SELECT {HIT_COLS}, ranked.score FROM ranked
+                     JOIN memory_chunks c ON c.id = ranked.id
+                     JOIN memory_items i ON i.id = c.item_id
+                     ORDER BY ranked.score DESC, c.id",
+                    score = score_sql()
+                ),
+                &[
+                    scope_args[0],
+                    scope_args[1],
+                    scope_args[2],
+                    &words,
+                    &idfs,
+                    &avgdl.max(1.0),
+                    &query,
+                    &(scope.k as i64),
+                ],
+            )
+            .await
+            .map_err(db_err("lexical search"))?;
+        tx.commit().await?;
         Ok(rows.iter().map(hit).collect())
     }
 }

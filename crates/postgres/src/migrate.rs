@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (7, include_str!("../migrations/0007_model_usage.sql")),
     (8, include_str!("../migrations/0008_kv_items.sql")),
     (9, include_str!("../migrations/0009_objects_due.sql")),
+    (10, include_str!("../migrations/0010_lexical_analysis.sql")),
 ];
 
 /// Arbitrary constant identifying MorningAI's migration lock.
@@ -25,7 +26,10 @@ pub(crate) async fn run(client: &mut Client) -> Result<(), tokio_postgres::Error
     client
         .execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY])
         .await?;
-    let result = apply(client).await;
+    let result = match apply(client).await {
+        Ok(()) => crate::memory::analyse_pending(client).await,
+        Err(e) => Err(e),
+    };
     let unlock = client
         .execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
         .await;

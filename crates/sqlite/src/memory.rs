@@ -6,6 +6,7 @@ use crate::db::Res;
 use crate::store::SqliteStore;
 use async_trait::async_trait;
 use chrono::Utc;
+use morningai_core::lexical::{Analysed, analyse, idf, score_sql};
 use morningai_core::memory::{ChunkHit, Collection, Item, Memory, NewItem, SearchScope};
 use morningai_core::{CollectionId, Error, ItemId, Result, TenantCtx};
 use rusqlite::types::Value as Sql;
@@ -36,6 +37,41 @@ fn bump(c: &Connection, tenant: &str) -> rusqlite::Result<()> {
     )?
     .execute(params![tenant])?;
     Ok(())
+}
+
+/// Adds an analysed chunk to the lexical index.
+fn index_terms(c: &Connection, chunk: i64, a: &Analysed) -> rusqlite::Result<()> {
+    c.prepare_cached("INSERT INTO memory_chunks_fts (rowid, body, names) VALUES (?1, ?2, ?3)")?
+        .execute(params![chunk, a.body, a.names])?;
+    Ok(())
+}
+
+/// Analyses the chunks stored before lexical analysis moved into Rust (migration 12), a
+/// batch per transaction; a no-op once none is left.
+pub(crate) fn analyse_pending(conn: &mut Connection) -> rusqlite::Result<()> {
+    loop {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let batch: Vec<(i64, String, Option<String>, String)> = tx
+            .prepare(
+                "SELECT c.id, c.text, c.heading, i.source FROM memory_chunks c
+                 JOIN memory_items i ON i.id = c.item_id
+                 WHERE c.n_terms IS NULL ORDER BY c.id LIMIT 500",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (id, text, heading, source) in &batch {
+            let a = analyse(text, heading.as_deref(), source);
+            index_terms(&tx, *id, &a)?;
+            tx.execute(
+                "UPDATE memory_chunks SET n_terms = ?2 WHERE id = ?1",
+                params![id, a.length],
+            )?;
+        }
+        tx.commit()?;
+        if batch.len() < 500 {
+            return Ok(());
+        }
+    }
 }
 
 /// Most vector components kept in memory across tenants (128 MB of f32s); the least
@@ -337,22 +373,28 @@ impl Memory for SqliteStore {
                     }
                 };
                 let mut st = tx.prepare_cached(
-                    "INSERT INTO memory_chunks (tenant_id, collection_id, item_id, text, start_line, end_line, language, heading, embedding, embed_key)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    "INSERT INTO memory_chunks (tenant_id, collection_id, item_id, text, start_line, end_line, language, heading, embedding, embed_key, n_terms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
                 )?;
                 for c in &new.chunks {
-                    st.execute(params![
-                        t,
-                        cid,
-                        id.to_string(),
-                        c.text,
-                        c.start_line,
-                        c.end_line,
-                        c.language,
-                        c.heading,
-                        c.embedding.as_deref().map(to_blob),
-                        c.embed_key
-                    ])?;
+                    let a = analyse(&c.text, c.heading.as_deref(), &new.source);
+                    let row: i64 = st.query_row(
+                        params![
+                            t,
+                            cid,
+                            id.to_string(),
+                            c.text,
+                            c.start_line,
+                            c.end_line,
+                            c.language,
+                            c.heading,
+                            c.embedding.as_deref().map(to_blob),
+                            c.embed_key,
+                            a.length
+                        ],
+                        |r| r.get(0),
+                    )?;
+                    index_terms(tx, row, &a)?;
                 }
                 bump(tx, &t)?;
                 Ok(Item {
@@ -568,29 +610,73 @@ impl Memory for SqliteStore {
         if terms.is_empty() {
             return Ok(Vec::new());
         }
-        // Terms are letters, digits and '_' only (query_terms), so quoting is enough.
-        let expr = terms
-            .iter()
-            .map(|t| format!("\"{t}\""))
-            .collect::<Vec<_>>()
-            .join(" OR ");
+        // Terms are letters and digits only (query_terms), so quoting is enough.
+        let terms = terms.to_vec();
         let (cond, scope_args) = scope_sql(cx, scope)?;
-        let mut args = vec![Sql::Text(expr)];
-        args.extend(scope_args);
-        args.push(Sql::Integer(scope.k as i64));
+        let k = scope.k as i64;
         self.db
             .read("lexical search", move |c| {
-                let mut st = c.prepare_cached(&format!(
-                    "SELECT {HIT_COLS}, bm25(memory_chunks_fts, 1.0, 2.0, 2.0) AS rank
-                     FROM memory_chunks_fts f
+                // The scope's statistics: chunk count, average length, and per term how
+                // many chunks hold it — this tenant's (and collection's) only.
+                let (chunks, avgdl): (i64, f64) = c
+                    .prepare_cached(&format!(
+                        "SELECT count(*), coalesce(avg(c.n_terms), 0) FROM memory_chunks c
+                         JOIN memory_items i ON i.id = c.item_id WHERE {cond}"
+                    ))?
+                    .query_row(params_from_iter(scope_args.iter()), |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?;
+                let mut holding = c.prepare_cached(&format!(
+                    "SELECT count(*) FROM memory_chunks_fts f
                      JOIN memory_chunks c ON c.id = f.rowid
                      JOIN memory_items i ON i.id = c.item_id
-                     WHERE memory_chunks_fts MATCH ? AND {cond}
-                     ORDER BY rank LIMIT ?"
+                     WHERE memory_chunks_fts MATCH ? AND {cond}"
+                ))?;
+                let mut weights = Vec::with_capacity(terms.len());
+                for t in &terms {
+                    let args = std::iter::once(Sql::Text(format!("\"{t}\"")))
+                        .chain(scope_args.iter().cloned());
+                    let df: i64 = holding.query_row(params_from_iter(args), |r| r.get(0))?;
+                    if df > 0 {
+                        weights.push((t.clone(), idf(chunks as u64, df as u64)));
+                    }
+                }
+                if weights.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // Each chunk holding a term: the term's count per field, from the index.
+                let values = vec!["(?, ?)"; weights.len()].join(", ");
+                let mut args: Vec<Sql> = weights
+                    .iter()
+                    .flat_map(|(t, w)| [Sql::Text(t.clone()), Sql::Real(*w)])
+                    .collect();
+                args.push(Sql::Real(avgdl.max(1.0)));
+                args.extend(scope_args);
+                args.push(Sql::Integer(k));
+                let mut st = c.prepare_cached(&format!(
+                    "WITH q(term, idf) AS (VALUES {values}),
+                          k(avgdl) AS (SELECT ?),
+                          t AS (SELECT v.doc AS id, v.term,
+                                       sum(v.col = 'body') AS body_tf,
+                                       sum(v.col = 'names') AS names_tf
+                                FROM q JOIN memory_chunks_terms v ON v.term = q.term
+                                GROUP BY v.doc, v.term),
+                          ranked AS (
+                            SELECT c.id, sum({score}) AS score
+                            FROM t JOIN q ON q.term = t.term
+                            JOIN memory_chunks c ON c.id = t.id
+                            JOIN memory_items i ON i.id = c.item_id, k
+                            WHERE {cond}
+                            GROUP BY c.id ORDER BY score DESC, c.id LIMIT ?)
+                     SELECT {HIT_COLS}, ranked.score FROM ranked
+                     JOIN memory_chunks c ON c.id = ranked.id
+                     JOIN memory_items i ON i.id = c.item_id
+                     ORDER BY ranked.score DESC, c.id",
+                    score = score_sql()
                 ))?;
                 let rows = st.query_map(params_from_iter(args), |r| {
-                    let rank: f64 = r.get(10)?;
-                    hit(r, -rank as f32)
+                    let score: f64 = r.get(10)?;
+                    hit(r, score as f32)
                 })?;
                 Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
             })

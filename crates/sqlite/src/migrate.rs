@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("../migrations/0009_model_usage.sql")),
     (10, include_str!("../migrations/0010_kv_items.sql")),
     (11, include_str!("../migrations/0011_objects_due.sql")),
+    (12, include_str!("../migrations/0012_lexical_analysis.sql")),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> rusqlite::Result<()> {
@@ -35,5 +36,5 @@ pub(crate) fn run(conn: &mut Connection) -> rusqlite::Result<()> {
         }
         tx.commit()?;
     }
-    Ok(())
+    crate::memory::analyse_pending(conn)
 }

@@ -10,9 +10,9 @@ use super::{
     AgentDeps, assistant_of, check_ids, fail, needs_approval, scope, strings, system_prompt, update,
 };
 use crate::documents::{Author, DocKind, Edit, NewDocument};
-use morningai_agents::answer::{Citation, content_terms, numbered_sources};
+use morningai_agents::answer::{Citation, numbered_sources};
 use morningai_core::ai::{ChatMessage, ChatRequest, TokenUsage, cosine};
-use morningai_core::memory::ChunkHit;
+use morningai_core::memory::{ChunkHit, query_terms};
 use morningai_core::{CollectionId, Error, ProjectId, TenantCtx};
 use morningai_graph::{
     Command, END, Graph, NodeContext, NodeError, NodeFn, Reducer, START, Target,
@@ -62,7 +62,7 @@ impl AgentDeps {
                 .find(|(_, t)| cosine(&v[0], t) >= 0.9)
                 .map(|(title, _)| *title));
         }
-        let words = |t: &str| content_terms(t).into_iter().collect::<BTreeSet<_>>();
+        let words = |t: &str| query_terms(t).into_iter().collect::<BTreeSet<_>>();
         let asked = words(question);
         Ok((!asked.is_empty())
             .then(|| titles.iter().find(|t| words(t) == asked).copied())
