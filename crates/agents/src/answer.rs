@@ -8,7 +8,7 @@ use morningai_core::ai::{ChatMessage, ChatModel, ChatRequest, DeltaSink, TokenUs
 use morningai_core::lexical;
 use morningai_core::memory::{ChunkHit, query_terms};
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// A passage of an indexed source, as `source:start-end`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
@@ -72,6 +72,173 @@ pub fn numbered_sources(hits: &[ChunkHit]) -> String {
         .enumerate()
         .map(|(i, h)| format!("[{}] [{}]\n{}\n\n", i + 1, Citation::of(h), h.text))
         .collect()
+}
+
+/// A passage chosen for a question, with the sentence that introduces it.
+#[derive(Debug)]
+pub struct Passage<'a> {
+    pub hit: &'a ChunkHit,
+    /// What the passage shows, from its item path and doc comment (never invented):
+    /// e.g. "`impl Queue > function lease` in `src/queue.rs`: Leases the next job."
+    pub intro: String,
+}
+
+/// The passages chosen for a question, and the question's words none of them contains.
+#[derive(Debug)]
+pub struct Selection<'a> {
+    pub passages: Vec<Passage<'a>>,
+    pub missing: Vec<String>,
+}
+
+/// Whether a path is a test, benchmark or fixture (down-weighted unless asked about).
+pub fn is_test_path(path: &str) -> bool {
+    let lower = path.to_lowercase();
+    let file = lower.rsplit('/').next().unwrap_or(&lower);
+    lower.split('/').rev().skip(1).any(|dir| {
+        matches!(
+            dir,
+            "test"
+                | "tests"
+                | "testing"
+                | "testdata"
+                | "bench"
+                | "benches"
+                | "benchmark"
+                | "benchmarks"
+                | "fixtures"
+                | "__tests__"
+                | "spec"
+        )
+    }) || file.starts_with("test_")
+        || file == "conftest.py"
+        || [
+            "_test.go",
+            "_test.rs",
+            "_test.py",
+            "_tests.rs",
+            ".test.js",
+            ".test.ts",
+            ".spec.js",
+            ".spec.ts",
+            "_bench.rs",
+            "_bench.py",
+        ]
+        .iter()
+        .any(|end| file.ends_with(end))
+}
+
+/// Doc-comment and docstring openers, in the languages the chunker knows.
+const DOC_OPENERS: &[&str] = &["///", "//!", "/**", "\"\"\"", "'''", "* ", "# "];
+
+/// The first line of the passage's doc comment or docstring (or a prose passage's first
+/// line), cut at the end of its first sentence.
+fn doc_line(hit: &ChunkHit) -> Option<String> {
+    let line = if is_prose(hit) {
+        hit.text
+            .lines()
+            .map(|l| l.trim().trim_start_matches('#').trim())
+            .find(|l| !l.is_empty() && !l.starts_with("```"))?
+            .to_owned()
+    } else {
+        hit.text.lines().map(str::trim).find_map(|l| {
+            DOC_OPENERS
+                .iter()
+                .find_map(|p| l.strip_prefix(p))
+                .map(|rest| rest.trim().trim_end_matches("\"\"\"").trim())
+                .filter(|rest| rest.chars().any(char::is_alphabetic))
+                .map(str::to_owned)
+        })?
+    };
+    let sentence = match line.find(". ") {
+        Some(i) => &line[..=i],
+        None => &line,
+    };
+    Some(sentence.chars().take(160).collect())
+}
+
+fn intro(hit: &ChunkHit) -> String {
+    let what = match hit.heading.as_deref().filter(|h| !h.is_empty()) {
+        Some(h) => format!("`{h}` in `{}`", hit.source),
+        None => format!("`{}`", hit.source),
+    };
+    match doc_line(hit) {
+        Some(doc) => format!("{what}: {doc}"),
+        None => what,
+    }
+}
+
+/// Most passages a selection holds, and most from one file while other files answer.
+const MAX_PASSAGES: usize = 6;
+const PER_FILE: usize = 2;
+
+/// Chooses the passages that answer `question` among `hits` (best first): each must
+/// contain at least half as many of the question's terms as the best one (a relevance
+/// floor), tests, benchmarks and fixtures count half unless the question is about them,
+/// and no file gives more than two passages while other files qualify.
+pub fn select<'a>(question: &str, hits: &'a [ChunkHit]) -> Selection<'a> {
+    let terms = query_terms(question);
+    let about_tests = terms
+        .iter()
+        .any(|t| ["test", "bench", "benchmark", "fixtur", "spec"].contains(&t.as_str()));
+    let covered: Vec<HashSet<String>> = hits
+        .iter()
+        .map(|h| {
+            let mut words = lexical::terms(&h.text);
+            words.extend(lexical::terms(h.heading.as_deref().unwrap_or_default()));
+            words.extend(lexical::terms(&h.source));
+            words.into_iter().filter(|w| terms.contains(w)).collect()
+        })
+        .collect();
+    let relevance = |i: usize| {
+        let share = covered[i].len() as f64 / terms.len().max(1) as f64;
+        let tests = if !about_tests && is_test_path(&hits[i].source) {
+            0.5
+        } else {
+            1.0
+        };
+        share * tests + 0.1 / (i as f64 + 1.0)
+    };
+    let best = covered.iter().map(HashSet::len).max().unwrap_or(0);
+    let mut ranked: Vec<usize> = (0..hits.len())
+        .filter(|&i| best > 0 && covered[i].len() * 2 >= best)
+        .collect();
+    ranked.sort_by(|&a, &b| relevance(b).total_cmp(&relevance(a)).then(a.cmp(&b)));
+    let mut chosen: Vec<usize> = Vec::new();
+    let mut per_file: HashMap<&str, usize> = HashMap::new();
+    for &i in &ranked {
+        let n = per_file.entry(hits[i].source.as_str()).or_default();
+        if *n < PER_FILE && chosen.len() < MAX_PASSAGES {
+            *n += 1;
+            chosen.push(i);
+        }
+    }
+    // A third passage of a file only when no other file is left to give one.
+    for &i in &ranked {
+        if chosen.len() < MAX_PASSAGES && !chosen.contains(&i) {
+            chosen.push(i);
+        }
+    }
+    let found: HashSet<&String> = chosen.iter().flat_map(|&i| covered[i].iter()).collect();
+    let mut missing: Vec<String> = Vec::new();
+    for word in question.split(|c: char| !c.is_alphanumeric() && c != '_') {
+        let stems = lexical::terms(word);
+        if !stems.is_empty()
+            && stems.iter().all(|s| !found.contains(s))
+            && !missing.iter().any(|m| m == word)
+        {
+            missing.push(word.to_owned());
+        }
+    }
+    Selection {
+        passages: chosen
+            .into_iter()
+            .map(|i| Passage {
+                hit: &hits[i],
+                intro: intro(&hits[i]),
+            })
+            .collect(),
+        missing,
+    }
 }
 
 /// A run of non-blank lines of a passage, with its place in the source.
@@ -139,10 +306,12 @@ fn score(block: &Block<'_>, terms: &[String]) -> f64 {
 /// characters of quotation.
 pub fn extractive(question: &str, hits: &[ChunkHit], budget: usize) -> Answer {
     let terms = query_terms(question);
-    let mut candidates: Vec<(f64, Block<'_>)> = hits
+    let selection = select(question, hits);
+    let mut candidates: Vec<(f64, Block<'_>)> = selection
+        .passages
         .iter()
         .enumerate()
-        .flat_map(|(rank, h)| blocks(rank, h))
+        .flat_map(|(rank, p)| blocks(rank, p.hit))
         .map(|b| (score(&b, &terms), b))
         .collect();
     candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.rank.cmp(&b.1.rank)));
@@ -164,6 +333,11 @@ pub fn extractive(question: &str, hits: &[ChunkHit], budget: usize) -> Answer {
     );
     if chosen.is_empty() {
         text.push_str("\nNothing in the searched memory matches this question.\n");
+    } else if !selection.missing.is_empty() {
+        text.push_str(&format!(
+            "\nNone of these passages mentions: {}.\n",
+            selection.missing.join(", ")
+        ));
     }
     let mut citations = Vec::new();
     for b in &chosen {
@@ -301,6 +475,120 @@ mod tests {
             "{}",
             a.text
         );
+    }
+
+    fn named(source: &str, heading: &str, text: &str) -> ChunkHit {
+        let mut h = hit(source, 1, text, Some("rust"));
+        h.heading = Some(heading.into());
+        h
+    }
+
+    #[test]
+    fn selection_keeps_what_answers_and_says_what_is_missing() {
+        let hits = [
+            named(
+                "benches/queue_bench.rs",
+                "function bench_lease",
+                "/// Times lease on the queue.\nfn bench_lease() { queue.lease(); }",
+            ),
+            named(
+                "src/queue.rs",
+                "impl Queue > function lease",
+                "/// Leases the next job of the queue. Then more.\npub fn lease(&mut self) {}",
+            ),
+            named(
+                "src/queue.rs",
+                "impl Queue > function release",
+                "/// Gives a leased job back to the queue.\npub fn release(&mut self) {}",
+            ),
+            named(
+                "src/queue.rs",
+                "impl Queue > function requeue",
+                "/// Puts a leased job back in the queue.\npub fn requeue(&mut self) {}",
+            ),
+            named(
+                "src/config.rs",
+                "struct Config",
+                "/// Settings.\npub struct Config { pub port: u16 }",
+            ),
+            named(
+                "src/worker.rs",
+                "function run",
+                "/// Leases jobs from the queue forever.\npub fn run() {}",
+            ),
+        ];
+        let s = select(
+            "How does the queue lease a job to a worker, and what about mutexes?",
+            &hits,
+        );
+        let sources: Vec<&str> = s.passages.iter().map(|p| p.hit.source.as_str()).collect();
+        assert!(
+            !sources.contains(&"src/config.rs"),
+            "below the relevance floor: {sources:?}"
+        );
+        assert_eq!(
+            sources.iter().filter(|s| **s == "src/queue.rs").count(),
+            3,
+            "{sources:?}"
+        );
+        assert_eq!(
+            sources.last(),
+            Some(&"src/queue.rs"),
+            "a file's third passage only after every other file that answers: {sources:?}"
+        );
+        assert_eq!(
+            sources[0], "src/worker.rs",
+            "it holds the most question words: {sources:?}"
+        );
+        assert!(
+            sources.iter().position(|s| s.starts_with("benches/"))
+                > sources.iter().position(|s| *s == "src/queue.rs"),
+            "benchmarks count less: {sources:?}"
+        );
+        assert_eq!(
+            s.passages[1].intro,
+            "`impl Queue > function lease` in `src/queue.rs`: Leases the next job of the queue."
+        );
+        assert_eq!(s.missing, ["mutexes"]);
+        let a = extractive(
+            "How does the queue lease a job to a worker, and what about mutexes?",
+            &hits,
+            2_000,
+        );
+        assert!(
+            a.text.contains("None of these passages mentions: mutexes."),
+            "{}",
+            a.text
+        );
+        assert!(
+            a.citations.iter().all(|c| c.source != "src/config.rs"),
+            "{:?}",
+            a.citations
+        );
+        // Asked about benchmarks, they count in full.
+        let s = select("which benchmark times the queue lease?", &hits);
+        assert_eq!(s.passages[0].hit.source, "benches/queue_bench.rs");
+    }
+
+    #[test]
+    fn test_paths_are_recognised() {
+        for p in [
+            "tests/api.rs",
+            "src/foo_test.go",
+            "pkg/test_models.py",
+            "benches/q.rs",
+            "web/a.spec.ts",
+            "conftest.py",
+        ] {
+            assert!(is_test_path(p), "{p}");
+        }
+        for p in [
+            "src/testing_utils_are_not.rs",
+            "src/latest.rs",
+            "docs/contest.md",
+        ] {
+            assert!(!is_test_path(p), "{p}");
+        }
     }
 
     #[test]

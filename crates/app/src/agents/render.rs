@@ -1,7 +1,7 @@
 //! The documentation agent's markdown: the layout every document has, citations in a
 //! text, the metadata block, and the extractive document the offline provider writes.
 
-use morningai_agents::answer::{Citation, GeneratedBy, extractive, is_prose};
+use morningai_agents::answer::{Citation, GeneratedBy, extractive, is_prose, select};
 use morningai_core::memory::ChunkHit;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -85,13 +85,16 @@ const TROUBLE: &[&str] = &["error", "panic", "fail", "troubleshoot", "warning"];
 pub fn extractive_document(question: &str, hits: &[ChunkHit]) -> String {
     let answer = extractive(question, hits, 4_000);
     debug_assert_eq!(answer.generated_by, GeneratedBy::Extractive);
+    // Only passages chosen for the question are quoted, in every section.
+    let selection = select(question, hits);
+    let chosen: Vec<&ChunkHit> = selection.passages.iter().map(|p| p.hit).collect();
     let cite = Citation::of;
     let mut doc = format!("# {question}\n\n");
     doc.push_str("## Overview\n\n");
-    if hits.is_empty() {
+    if chosen.is_empty() {
         doc.push_str("The indexed sources hold nothing that matches this question.\n\n");
     } else {
-        let files: BTreeSet<&str> = hits.iter().map(|h| h.source.as_str()).collect();
+        let files: BTreeSet<&str> = chosen.iter().map(|h| h.source.as_str()).collect();
         doc.push_str(&format!(
             "This is an extractive document: the passages below are quoted from the {} indexed files that best match the question; no language model wrote or checked it.\n\n",
             files.len()
@@ -99,20 +102,29 @@ pub fn extractive_document(question: &str, hits: &[ChunkHit]) -> String {
         if let Some(best) = answer.citations.first() {
             doc.push_str(&format!("The closest match is `{best}`.\n\n"));
         }
+        if !selection.missing.is_empty() {
+            doc.push_str(&format!(
+                "Not found in the indexed sources: nothing here mentions {}.\n\n",
+                selection
+                    .missing
+                    .iter()
+                    .map(|w| format!("*{w}*"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
     }
     doc.push_str("## Key components\n\n");
     let mut seen = BTreeSet::new();
-    for h in hits
+    for p in selection
+        .passages
         .iter()
-        .filter(|h| seen.insert(h.source.clone()))
+        .filter(|p| seen.insert(p.hit.source.clone()))
         .take(5)
     {
+        let h = p.hit;
         let name = h.heading.clone().unwrap_or_else(|| h.source.clone());
-        doc.push_str(&format!(
-            "### {name}\n\nIn `{}` [{}]:\n\n",
-            h.source,
-            cite(h)
-        ));
+        doc.push_str(&format!("### {name}\n\n{} [{}]:\n\n", p.intro, cite(h)));
         let excerpt: String = h.text.lines().take(12).collect::<Vec<_>>().join("\n");
         if !is_prose(h) {
             doc.push_str(&format!(
@@ -126,11 +138,11 @@ pub fn extractive_document(question: &str, hits: &[ChunkHit]) -> String {
             doc.push('\n');
         }
     }
-    if hits.is_empty() {
+    if chosen.is_empty() {
         doc.push_str("None found.\n\n");
     }
     doc.push_str("## Code examples\n\n");
-    match hits.iter().find(|h| !is_prose(h)) {
+    match chosen.iter().find(|h| !is_prose(h)) {
         Some(h) => doc.push_str(&format!(
             "From `{}` [{}]:\n\n```{}\n{}\n```\n\n",
             h.source,
@@ -141,7 +153,7 @@ pub fn extractive_document(question: &str, hits: &[ChunkHit]) -> String {
         None => doc.push_str("No code among the matching passages.\n\n"),
     }
     doc.push_str("## Related documentation\n\n");
-    let docs: Vec<&ChunkHit> = hits.iter().filter(|h| is_prose(h)).collect();
+    let docs: Vec<&&ChunkHit> = chosen.iter().filter(|h| is_prose(h)).collect();
     if docs.is_empty() {
         doc.push_str("No documentation files among the matching passages.\n\n");
     }
@@ -150,7 +162,7 @@ pub fn extractive_document(question: &str, hits: &[ChunkHit]) -> String {
         doc.push_str(&format!("- `{}` {what} [{}]\n", h.source, cite(h)));
     }
     doc.push_str("\n## Troubleshooting\n\n");
-    let trouble: Vec<&ChunkHit> = hits
+    let trouble: Vec<&&ChunkHit> = chosen
         .iter()
         .filter(|h| {
             let t = h.text.to_lowercase();
