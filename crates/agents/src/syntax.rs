@@ -272,6 +272,13 @@ mod tests {
         let js = "export function serve(port) {\n  return port;\n}\n";
         let o = outline("javascript", js).unwrap();
         assert_eq!(o.path_at(2).as_deref(), Some("function serve"));
+        let js = "@register\nclass Jobs {\n  @bound\n  handle(job) {\n    return job;\n  }\n}\n";
+        let o = outline("javascript", js).unwrap();
+        assert_eq!(
+            o.path_at(5).as_deref(),
+            Some("class Jobs > method handle"),
+            "JavaScript decorators: {o:?}"
+        );
         let rust = "#![doc = \"crate\"]\n\n#[inline]\nfn fast() {\n    todo!()\n}\n";
         let o = outline("rust", rust).unwrap();
         assert_eq!(o.path_at(5).as_deref(), Some("function fast"));

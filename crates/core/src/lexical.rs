@@ -161,6 +161,34 @@ const STOP_WORDS: &[&str] = &[
     "yourselves",
 ];
 
+/// Abbreviations common in code, also read as the words they stand for (sorted): a query
+/// about "the function that parses the configuration" meets `fn parse_cfg`.
+const ABBREVIATIONS: &[(&str, &[&str])] = &[
+    ("addr", &["address"]),
+    ("arg", &["argument"]),
+    ("args", &["argument"]),
+    ("buf", &["buffer"]),
+    ("cfg", &["configuration"]),
+    ("conn", &["connection"]),
+    ("ctx", &["context"]),
+    ("db", &["database"]),
+    ("dir", &["directory"]),
+    ("env", &["environment"]),
+    ("err", &["error"]),
+    ("fd", &["file", "descriptor"]),
+    ("fn", &["function"]),
+    ("func", &["function"]),
+    ("impl", &["implementation"]),
+    ("init", &["initialize"]),
+    ("msg", &["message"]),
+    ("param", &["parameter"]),
+    ("params", &["parameter"]),
+    ("req", &["request"]),
+    ("res", &["response"]),
+    ("resp", &["response"]),
+    ("str", &["string"]),
+];
+
 fn is_stop_word(w: &str) -> bool {
     STOP_WORDS.binary_search(&w).is_ok()
 }
@@ -207,9 +235,17 @@ fn each_term(text: &str, mut emit: impl FnMut(String)) {
         let parts = parts(word);
         let mut kept = 0;
         for p in &parts {
-            if let Some(s) = stem(&p.to_lowercase()) {
+            let lower = p.to_lowercase();
+            if let Some(s) = stem(&lower) {
                 emit(s);
                 kept += 1;
+            }
+            if let Ok(i) = ABBREVIATIONS.binary_search_by(|(a, _)| a.cmp(&lower.as_str())) {
+                ABBREVIATIONS[i]
+                    .1
+                    .iter()
+                    .filter_map(|w| stem(w))
+                    .for_each(&mut emit);
             }
         }
         if parts.len() > 1 && kept > 0 {
@@ -346,9 +382,9 @@ mod tests {
         assert_eq!(a.body, "regist job");
         assert_eq!(
             a.names,
-            "impl registri function regist job registerjob src registri rs"
+            "impl implement registri function regist job registerjob src registri rs"
         );
-        assert_eq!(a.length, 11);
+        assert_eq!(a.length, 12);
     }
 
     #[test]
