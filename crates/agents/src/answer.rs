@@ -165,25 +165,20 @@ fn is_history_or_imports(hit: &ChunkHit) -> bool {
 /// Doc-comment and docstring openers, in the languages the chunker knows.
 const DOC_OPENERS: &[&str] = &["///", "//!", "/**", "\"\"\"", "'''", "* ", "# "];
 
-/// The first line of the passage's doc comment or docstring (or a prose passage's first
-/// line), cut at the end of its first sentence.
+/// The first line of a code passage's doc comment or docstring, cut at the end of its
+/// first sentence (prose needs none: its quotation opens with it).
 fn doc_line(hit: &ChunkHit) -> Option<String> {
-    let line = if is_prose(hit) {
-        hit.text
-            .lines()
-            .map(|l| l.trim().trim_start_matches('#').trim())
-            .find(|l| !l.is_empty() && !l.starts_with("```"))?
-            .to_owned()
-    } else {
-        hit.text.lines().map(str::trim).find_map(|l| {
-            DOC_OPENERS
-                .iter()
-                .find_map(|p| l.strip_prefix(p))
-                .map(|rest| rest.trim().trim_end_matches("\"\"\"").trim())
-                .filter(|rest| rest.chars().any(char::is_alphabetic))
-                .map(str::to_owned)
-        })?
-    };
+    if is_prose(hit) {
+        return None;
+    }
+    let line = hit.text.lines().map(str::trim).find_map(|l| {
+        DOC_OPENERS
+            .iter()
+            .find_map(|p| l.strip_prefix(p))
+            .map(|rest| rest.trim().trim_end_matches("\"\"\"").trim())
+            .filter(|rest| rest.chars().any(char::is_alphabetic))
+            .map(str::to_owned)
+    })?;
     let sentence = match line.find(". ") {
         Some(i) => &line[..=i],
         None => &line,

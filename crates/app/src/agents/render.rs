@@ -95,9 +95,12 @@ pub fn extractive_document(question: &str, hits: &[ChunkHit]) -> String {
         doc.push_str("The indexed sources hold nothing that matches this question.\n\n");
     } else {
         let files: BTreeSet<&str> = chosen.iter().map(|h| h.source.as_str()).collect();
+        let files = match files.len() {
+            1 => "the indexed file".to_owned(),
+            n => format!("the {n} indexed files"),
+        };
         doc.push_str(&format!(
-            "This is an extractive document: the passages below are quoted from the {} indexed files that best match the question; no language model wrote or checked it.\n\n",
-            files.len()
+            "This is an extractive document: the passages below are quoted from {files} that best match the question; no language model wrote or checked it.\n\n"
         ));
         if let Some(best) = answer.citations.first() {
             doc.push_str(&format!("The closest match is `{best}`.\n\n"));
