@@ -180,6 +180,8 @@ const ABBREVIATIONS: &[(&str, &[&str])] = &[
     ("func", &["function"]),
     ("impl", &["implementation"]),
     ("init", &["initialize"]),
+    ("max", &["maximum"]),
+    ("min", &["minimum"]),
     ("msg", &["message"]),
     ("param", &["parameter"]),
     ("params", &["parameter"]),

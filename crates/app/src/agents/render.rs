@@ -96,11 +96,11 @@ pub fn extractive_document(question: &str, hits: &[ChunkHit]) -> String {
     } else {
         let files: BTreeSet<&str> = chosen.iter().map(|h| h.source.as_str()).collect();
         let files = match files.len() {
-            1 => "the indexed file".to_owned(),
-            n => format!("the {n} indexed files"),
+            1 => "the indexed file that best matches".to_owned(),
+            n => format!("the {n} indexed files that best match"),
         };
         doc.push_str(&format!(
-            "This is an extractive document: the passages below are quoted from {files} that best match the question; no language model wrote or checked it.\n\n"
+            "This is an extractive document: the passages below are quoted from {files} the question; no language model wrote or checked it.\n\n"
         ));
         if let Some(best) = answer.citations.first() {
             doc.push_str(&format!("The closest match is `{best}`.\n\n"));
