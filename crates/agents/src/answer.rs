@@ -197,6 +197,14 @@ fn intro(hit: &ChunkHit) -> String {
     }
 }
 
+/// The index terms of a passage: its text, item path and file path.
+pub fn passage_terms(hit: &ChunkHit) -> Vec<String> {
+    let mut words = lexical::terms(&hit.text);
+    words.extend(lexical::terms(hit.heading.as_deref().unwrap_or_default()));
+    words.extend(lexical::terms(&hit.source));
+    words
+}
+
 /// Most passages a selection holds, and most from one file while other files answer.
 const MAX_PASSAGES: usize = 6;
 const PER_FILE: usize = 2;
@@ -214,10 +222,10 @@ pub fn select<'a>(question: &str, hits: &'a [ChunkHit]) -> Selection<'a> {
     let covered: Vec<HashSet<String>> = hits
         .iter()
         .map(|h| {
-            let mut words = lexical::terms(&h.text);
-            words.extend(lexical::terms(h.heading.as_deref().unwrap_or_default()));
-            words.extend(lexical::terms(&h.source));
-            words.into_iter().filter(|w| terms.contains(w)).collect()
+            passage_terms(h)
+                .into_iter()
+                .filter(|w| terms.contains(w))
+                .collect()
         })
         .collect();
     let about_history = terms
@@ -340,8 +348,12 @@ fn score(block: &Block<'_>, terms: &[String]) -> f64 {
 /// The most relevant passages, quoted verbatim with their citations, at most `budget`
 /// characters of quotation.
 pub fn extractive(question: &str, hits: &[ChunkHit], budget: usize) -> Answer {
+    extractive_from(question, &select(question, hits), budget)
+}
+
+/// As [`extractive`], from passages already selected for the question.
+pub fn extractive_from(question: &str, selection: &Selection<'_>, budget: usize) -> Answer {
     let terms = query_terms(question);
-    let selection = select(question, hits);
     let mut candidates: Vec<(f64, Block<'_>)> = selection
         .passages
         .iter()

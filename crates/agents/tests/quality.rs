@@ -13,7 +13,7 @@
 
 use async_trait::async_trait;
 use morningai_agents::Retriever;
-use morningai_agents::answer::select;
+use morningai_agents::answer::{passage_terms, select};
 use morningai_agents::ingest::index_tree;
 use morningai_ai::MiniLm;
 use morningai_core::ai::Embedder;
@@ -204,11 +204,7 @@ impl OnTopic {
     ) {
         let terms = query_terms(question);
         for h in passages {
-            let words: std::collections::HashSet<String> = lexical::terms(&h.text)
-                .into_iter()
-                .chain(lexical::terms(h.heading.as_deref().unwrap_or_default()))
-                .chain(lexical::terms(&h.source))
-                .collect();
+            let words: std::collections::HashSet<String> = passage_terms(h).into_iter().collect();
             let held = terms.iter().filter(|t| words.contains(*t)).count();
             let labelled = files.contains(&h.source);
             self.quoted += 1;
@@ -288,7 +284,7 @@ async fn recall(
                         .collect();
                     selected.count(&question, &files, &names, &chosen);
                     for h in &chosen {
-                        let words: Vec<String> = lexical::terms(&h.text);
+                        let words = passage_terms(h);
                         if !files.contains(&h.source) && !names.iter().any(|n| words.contains(n)) {
                             eprintln!(
                                 "{backend} off topic for {question:?}: {}:{} {:?}",

@@ -1,7 +1,7 @@
 //! The documentation agent's markdown: the layout every document has, citations in a
 //! text, the metadata block, and the extractive document the offline provider writes.
 
-use morningai_agents::answer::{Citation, GeneratedBy, extractive, is_prose, select};
+use morningai_agents::answer::{Citation, GeneratedBy, extractive_from, is_prose, select};
 use morningai_core::memory::ChunkHit;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -83,10 +83,10 @@ const TROUBLE: &[&str] = &["error", "panic", "fail", "troubleshoot", "warning"];
 
 /// The document in the agent's layout, made of quoted passages (the offline provider).
 pub fn extractive_document(question: &str, hits: &[ChunkHit]) -> String {
-    let answer = extractive(question, hits, 4_000);
-    debug_assert_eq!(answer.generated_by, GeneratedBy::Extractive);
     // Only passages chosen for the question are quoted, in every section.
     let selection = select(question, hits);
+    let answer = extractive_from(question, &selection, 4_000);
+    debug_assert_eq!(answer.generated_by, GeneratedBy::Extractive);
     let chosen: Vec<&ChunkHit> = selection.passages.iter().map(|p| p.hit).collect();
     let cite = Citation::of;
     let mut doc = format!("# {question}\n\n");
