@@ -42,7 +42,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
 /// A JSON body as `T`. One rule for every request type, on every backend: the body is an
 /// object (serde would also build a struct from an array of its fields); a string (or
 /// object key) holding U+0000 is refused with 422 naming the field — PostgreSQL cannot
-/// store it in text, and SQLite would silently differ — and so is data after the value.
+/// store it in text, and SQLite would silently differ — and so is an integer above
+/// 2^63 - 1 (every integer field is documented as `int64` or narrower; an unsigned field
+/// would take it) and data after the value.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => {}
@@ -51,8 +53,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
         _ => {} // not JSON at all: the parse below says where
     }
-    if bytes.windows(6).any(|w| w == b"\\u0000") {
-        refuse_nul(bytes)?;
+    if bytes.windows(6).any(|w| w == b"\\u0000") || has_long_digit_run(bytes) {
+        refuse_unstorable(bytes)?;
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
@@ -78,10 +80,22 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
-/// 422 naming the first field whose string (or key) holds U+0000 — the text `\u0000` can
-/// also be an escaped backslash followed by "u0000", which is fine.
-fn refuse_nul(bytes: &[u8]) -> Result<(), ApiError> {
-    fn find(v: &serde_json::Value, path: &str) -> Option<String> {
+/// Whether the body has 19 digits in a row: the shortest integer above 2^63 - 1 has 19.
+fn has_long_digit_run(bytes: &[u8]) -> bool {
+    let mut run = 0;
+    bytes.iter().any(|b| {
+        run = if b.is_ascii_digit() { run + 1 } else { 0 };
+        run >= 19
+    })
+}
+
+/// 422 naming the first field whose string (or key) holds U+0000, or whose integer is above
+/// 2^63 - 1. The text `\u0000` can also be an escaped backslash followed by "u0000", and 19
+/// digits can be a string or a smaller number: those are fine.
+fn refuse_unstorable(bytes: &[u8]) -> Result<(), ApiError> {
+    const NUL: &str = "contains a NUL character (U+0000), which text fields cannot hold";
+    const HUGE: &str = "must be at most 9223372036854775807 (2^63 - 1)";
+    fn find(v: &serde_json::Value, path: &str) -> Option<(String, &'static str)> {
         let at = |key: &str| {
             if path.is_empty() {
                 key.to_owned()
@@ -90,14 +104,18 @@ fn refuse_nul(bytes: &[u8]) -> Result<(), ApiError> {
             }
         };
         match v {
-            serde_json::Value::String(s) => s.contains('\0').then(|| path.to_owned()),
+            serde_json::Value::String(s) => s.contains('\0').then(|| (path.to_owned(), NUL)),
+            serde_json::Value::Number(n) => n
+                .as_u64()
+                .is_some_and(|n| i64::try_from(n).is_err())
+                .then(|| (path.to_owned(), HUGE)),
             serde_json::Value::Array(items) => items
                 .iter()
                 .enumerate()
                 .find_map(|(i, x)| find(x, &format!("{path}[{i}]"))),
             serde_json::Value::Object(m) => m.iter().find_map(|(k, x)| {
                 if k.contains('\0') {
-                    Some(at(k))
+                    Some((at(k), NUL))
                 } else {
                     find(x, &at(k))
                 }
@@ -111,13 +129,13 @@ fn refuse_nul(bytes: &[u8]) -> Result<(), ApiError> {
         ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
     })?;
     match find(&v, "") {
-        Some(path) => Err(ApiError::invalid(
+        Some((path, why)) => Err(ApiError::invalid(
             if path.is_empty() {
                 "body".to_owned()
             } else {
                 path
             },
-            "contains a NUL character (U+0000), which text fields cannot hold",
+            why,
         )),
         None => Ok(()),
     }

@@ -17,6 +17,7 @@ on_both_backends!(
     random_bodies_never_cause_a_server_error,
     tracing_metrics_health_and_openapi,
     nul_characters_are_refused_by_every_operation,
+    integers_beyond_their_documented_range_are_refused,
 );
 
 async fn tasks_create_get_list_cancel(app: TestApp) {
@@ -841,4 +842,78 @@ async fn nul_characters_are_refused_by_every_operation(app: TestApp) {
         !spaces.to_string().contains("\\u0000"),
         "a NUL was stored: {spaces}"
     );
+}
+
+/// What the OpenAPI document says an integer may be is what the server takes: an unsigned
+/// 32-bit field is documented up to 2^32 - 1 (not `int32`'s 2^31 - 1), and an integer
+/// above 2^63 - 1 (which an unsigned 64-bit field, or stored JSON, would take) is refused
+/// at the edge with 422 naming the field.
+async fn integers_beyond_their_documented_range_are_refused(app: TestApp) {
+    let a = app.signup("ints").await;
+    let (_, doc) = app
+        .call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
+    let offset = &doc["components"]["schemas"]["ThreadSearch"]["properties"]["offset"];
+    assert_eq!(offset["maximum"], json!(4_294_967_295_u64), "{offset}");
+    assert_eq!(offset["format"], "int64", "{offset}");
+    let limit = &doc["components"]["schemas"]["ThreadSearch"]["properties"]["limit"];
+    assert_eq!(
+        (&limit["minimum"], &limit["maximum"]),
+        (&json!(1), &json!(1000))
+    );
+
+    let (s, b) = app
+        .post(
+            "/threads/search",
+            &a.access,
+            json!({"offset": 2_147_483_648_u64}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "documented, so accepted: {b}");
+    let (s, b) = app
+        .post(
+            "/threads/search",
+            &a.access,
+            json!({"offset": 4_294_967_296_u64}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert_eq!(b["errors"][0]["field"], "offset", "{b}");
+
+    let (s, b) = app
+        .post(
+            "/store/items/search",
+            &a.access,
+            json!({"namespace_prefix": ["a"], "offset": 9_223_372_036_854_775_808_u64}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert_eq!(b["errors"][0]["field"], "offset", "{b}");
+    assert!(
+        b["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2^63 - 1"),
+        "{b}"
+    );
+    // Inside stored JSON too, where no type would catch it; 2^63 - 1 itself is fine.
+    let (s, b) = app
+        .call(
+            Method::PUT,
+            "/store/items",
+            Some(&a.access),
+            Some(json!({"namespace": ["a"], "key": "k", "value": {"n": [1, 9_223_372_036_854_775_808_u64]}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert_eq!(b["errors"][0]["field"], "value.n[1]", "{b}");
+    let (s, b) = app
+        .call(
+            Method::PUT,
+            "/store/items",
+            Some(&a.access),
+            Some(json!({"namespace": ["a"], "key": "k", "value": {"n": i64::MAX}})),
+        )
+        .await;
+    assert!(s.is_success(), "{s}: {b}");
 }

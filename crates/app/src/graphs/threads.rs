@@ -48,7 +48,10 @@ pub struct ThreadSearch {
     pub metadata: Option<Metadata>,
     pub status: Option<ThreadStatus>,
     /// 1–1000, default 10.
+    #[schema(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
+    // A u32: documented as int32, it would seem to stop at 2^31 - 1.
+    #[schema(format = Int64, maximum = 4_294_967_295_u64)]
     pub offset: Option<u32>,
 }
 
@@ -73,7 +76,8 @@ pub struct CheckpointAddress {
 /// `POST /threads/{id}/history`.
 #[derive(Clone, Debug, Default, Deserialize, ToSchema)]
 pub struct HistoryRequest {
-    /// 1–1000, default 10.
+    /// Default 10; taken as 1 when lower and 1000 when higher.
+    #[schema(format = Int64, maximum = 4_294_967_295_u64)]
     pub limit: Option<u32>,
 }
 
