@@ -37,6 +37,13 @@ fuzz() {
   fi
   env "${env[@]}" "$bin" serve >"$dir/server.log" 2>&1 &
   pid=$!
+  # Distributed mode as it is deployed: a worker runs what the server queues (without one,
+  # a run the fuzzer waits for would never finish).
+  local worker=
+  if [[ $backend == postgres ]]; then
+    env "${env[@]}" "$bin" worker >"$dir/worker.log" 2>&1 &
+    worker=$!
+  fi
   for _ in $(seq 100); do
     curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break
     sleep 0.1
@@ -52,10 +59,10 @@ fuzz() {
       --header "Authorization: Bearer $token" --max-time "$seconds" --workers 2 "${seed_args[@]}" \
       --suppress-health-check all --no-color || rc=$?
   done
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
+  kill "$pid" $worker 2>/dev/null || true
+  wait "$pid" $worker 2>/dev/null || true
   if ((rc != 0)); then
-    echo "== fuzz: $backend failed; server log: $dir/server.log" >&2
+    echo "== fuzz: $backend failed; server and worker logs in $dir" >&2
     return "$rc"
   fi
   rm -rf "$dir"
