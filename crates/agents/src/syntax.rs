@@ -77,12 +77,14 @@ impl Outline {
             .filter(|s| s.start <= line && line <= s.end)
             .collect();
         if inside.is_empty() {
-            // A chunk that opens with an item's leading comment: name the item.
+            // A chunk that opens on the blank lines right above an item: name the item
+            // (not one further down: a module's own docs name no item).
             inside = self
                 .spans
                 .iter()
-                .filter(|s| s.start > line)
-                .take(1)
+                .find(|s| s.start > line)
+                .filter(|s| s.start - line <= 2)
+                .into_iter()
                 .collect();
         }
         inside.sort_by_key(|s| s.depth);
@@ -98,6 +100,14 @@ impl Outline {
 
 fn is_comment(n: &Node<'_>) -> bool {
     n.kind().contains("comment") || n.kind() == "attribute_item"
+}
+
+/// Rust's inner attributes and inner doc comments (`#![…]`, `//!`, `/*! … */`).
+fn is_inner(n: &Node<'_>, src: &[u8]) -> bool {
+    n.kind() == "inner_attribute_item"
+        || (n.kind().contains("comment")
+            && n.utf8_text(src)
+                .is_ok_and(|t| t.starts_with("//!") || t.starts_with("/*!")))
 }
 
 /// The definition a wrapper stands for: Python's `decorated_definition` (the decorators are
@@ -174,8 +184,8 @@ fn walk_items(parent: &Node<'_>, src: &[u8], depth: u8, out: &mut Outline) {
             n.start_position().row as u32 + 1,
             n.end_position().row as u32 + 1,
         );
-        if n.kind() == "inner_attribute_item" {
-            continue; // `#![…]` belongs to the enclosing module, not to the next item
+        if is_inner(n, src) {
+            continue; // `#![…]` and `//!` belong to the enclosing module, not to the next item
         }
         if is_comment(n) {
             // Comments and attributes directly above an item belong to it.
@@ -286,6 +296,20 @@ mod tests {
             o.spans.iter().all(|s| !s.label.contains("attribute")),
             "{o:?}"
         );
+    }
+
+    #[test]
+    fn a_crates_own_docs_name_no_item() {
+        let rust = "//! The crate.\n//!\n//! Long docs\n//! go on.\n\n#[macro_use]\nmod macros;\n\n/*! More. */\n\n\nfn run() {\n    todo!()\n}\n";
+        let o = outline("rust", rust).unwrap();
+        assert_eq!(o.path_at(1), None, "{o:?}");
+        assert_eq!(o.path_at(3), None, "{o:?}");
+        assert_eq!(o.path_at(5).as_deref(), Some("mod macros"));
+        assert_eq!(o.path_at(6).as_deref(), Some("mod macros"));
+        assert_eq!(o.breaks.get(&6), Some(&2), "the attribute starts the item");
+        assert_eq!(o.path_at(9), None, "{o:?}");
+        assert_eq!(o.path_at(10).as_deref(), Some("function run"));
+        assert_eq!(o.path_at(13).as_deref(), Some("function run"));
     }
 
     #[test]

@@ -344,6 +344,12 @@ mod tests {
         );
         // The same identifier in either convention meets the same whole term.
         assert!(terms("ParseHeader").contains(&"parseheader".to_owned()));
+        // Abbreviations are also read as their words: `parse_cfg` meets "configuration".
+        assert_eq!(terms("parse_cfg"), ["pars", "cfg", "configur", "parsecfg"]);
+        assert!(
+            ABBREVIATIONS.windows(2).all(|w| w[0].0 < w[1].0),
+            "sorted for binary search"
+        );
     }
 
     #[test]
