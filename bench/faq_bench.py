@@ -5,33 +5,15 @@ Polls the task every 2 ms over one keep-alive connection (the poll adds at most 
 """
 import http.client
 import json
+import os
 import statistics
 import sys
 import time
 import urllib.parse
 
-QUESTIONS = [
-    "How does the tokio runtime schedule tasks across worker threads?",
-    "How do I spawn a blocking task in tokio?",
-    "How does tokio::select! choose between branches?",
-    "How are tokio mpsc channels bounded and what happens when full?",
-    "How does the tokio timer wheel implement sleep?",
-    "How does a oneshot channel notify the receiver?",
-    "How do I read a file asynchronously with tokio::fs?",
-    "How does candle represent a tensor's shape and strides?",
-    "How does candle run a matmul on the CPU?",
-    "How are safetensors files loaded into candle tensors?",
-    "How does candle implement softmax?",
-    "How does the BERT model in candle-transformers compute attention?",
-    "How does candle broadcast tensors of different shapes?",
-    "How is a quantized model loaded with candle?",
-    "How does the redis connection manager reconnect?",
-    "How are Lua scripts invoked and cached in redis-rs?",
-    "How do I send several commands at once with a redis pipeline?",
-    "How does redis-rs parse RESP3 push messages?",
-    "How do redis cluster connections route commands to slots?",
-    "How are redis pub/sub messages received asynchronously?",
-]
+# Also the queries of crates/bench/src/keyword_bench.rs: one list, one file.
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "questions.txt")) as f:
+    QUESTIONS = [line.strip() for line in f if line.strip()]
 
 
 def main(base, email, password):

@@ -15,28 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-const QUESTIONS: &[&str] = &[
-    "How does the tokio runtime schedule tasks across worker threads?",
-    "How do I spawn a blocking task in tokio?",
-    "How does tokio::select! choose between branches?",
-    "How are tokio mpsc channels bounded and what happens when full?",
-    "How does the tokio timer wheel implement sleep?",
-    "How does a oneshot channel notify the receiver?",
-    "How do I read a file asynchronously with tokio::fs?",
-    "How does candle represent a tensor's shape and strides?",
-    "How does candle run a matmul on the CPU?",
-    "How are safetensors files loaded into candle tensors?",
-    "How does candle implement softmax?",
-    "How does the BERT model in candle-transformers compute attention?",
-    "How does candle broadcast tensors of different shapes?",
-    "How is a quantized model loaded with candle?",
-    "How does the redis connection manager reconnect?",
-    "How are Lua scripts invoked and cached in redis-rs?",
-    "How do I send several commands at once with a redis pipeline?",
-    "How does redis-rs parse RESP3 push messages?",
-    "How do redis cluster connections route commands to slots?",
-    "How are redis pub/sub messages received asynchronously?",
-];
+/// The questions of `bench/faq_bench.py`, one per line.
+const QUESTIONS: &str = include_str!("../../../bench/questions.txt");
 
 /// The newest version of each crate in Cargo's registry.
 fn trees() -> anyhow::Result<Vec<PathBuf>> {
@@ -127,7 +107,7 @@ async fn measure(
     };
     let mut times = Vec::new();
     for _ in 0..repeats {
-        for q in QUESTIONS {
+        for q in QUESTIONS.lines().filter(|l| !l.trim().is_empty()) {
             let started = Instant::now();
             let hits = memory.lexical_search(cx, &scope, &query_terms(q)).await?;
             times.push(started.elapsed().as_secs_f64() * 1000.0);
