@@ -146,22 +146,7 @@ async fn main() -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("graph-bench-{}", Uuid::new_v4().simple()));
     let sqlite = morningai_sqlite::SqliteStore::open(dir.join("bench.db")).await?;
     let store: Arc<dyn morningai_core::Store> = Arc::new(sqlite.clone());
-    let (_, tenant) = store
-        .create_user_with_tenant(
-            morningai_core::entities::NewUser {
-                email: morningai_core::Email::parse("bench@example.com")
-                    .map_err(anyhow::Error::msg)?,
-                name: None,
-                password_hash: "x".into(),
-                is_platform_admin: false,
-            },
-            morningai_core::entities::NewTenant {
-                slug: morningai_core::Slug::parse("bench").map_err(anyhow::Error::msg)?,
-                name: "bench".into(),
-            },
-        )
-        .await?;
-    let cx = TenantCtx::new(tenant.id);
+    let cx = morningai_bench::bench_tenant(store.as_ref(), "bench").await?;
     let mem_cx = TenantCtx::new(TenantId::new());
     for (name, graph) in [
         ("linear-10", Arc::new(linear(10))),

@@ -9,8 +9,8 @@
 
 use morningai_agents::Retriever;
 use morningai_agents::ingest::index_tree;
+use morningai_core::Store;
 use morningai_core::memory::{Memory, SearchScope, query_terms};
-use morningai_core::{Store, TenantCtx};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -51,27 +51,6 @@ fn trees() -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-async fn tenant(store: &Arc<dyn Store>, tag: &str) -> anyhow::Result<TenantCtx> {
-    let run = uuid::Uuid::new_v4().simple().to_string();
-    let (_, t) = store
-        .create_user_with_tenant(
-            morningai_core::entities::NewUser {
-                email: morningai_core::Email::parse(&format!("{tag}-{run}@example.com"))
-                    .map_err(anyhow::Error::msg)?,
-                name: None,
-                password_hash: "x".into(),
-                is_platform_admin: false,
-            },
-            morningai_core::entities::NewTenant {
-                slug: morningai_core::Slug::parse(&format!("{tag}-{}", &run[..8]))
-                    .map_err(anyhow::Error::msg)?,
-                name: "bench".into(),
-            },
-        )
-        .await?;
-    Ok(TenantCtx::new(t.id))
-}
-
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
@@ -87,7 +66,7 @@ async fn measure(
     let mut cx = None;
     let mut took = 0.0;
     for tag in ["kw-other", "kw-bench"] {
-        let t = tenant(&store, tag).await?;
+        let t = morningai_bench::bench_tenant(store.as_ref(), tag).await?;
         let c = r.create_collection(t, "tree", None).await?;
         let started = Instant::now();
         let mut chunks = 0;

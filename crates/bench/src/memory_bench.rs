@@ -36,27 +36,10 @@ async fn measure(
 ) -> anyhow::Result<()> {
     let mut seed = 7u64;
     let per_tenant = total / TENANTS;
-    let run = uuid::Uuid::new_v4().simple().to_string();
     let mut probe: Option<(TenantCtx, Vec<Vec<f32>>)> = None;
     let load = Instant::now();
     for t in 0..TENANTS {
-        let (_, tenant) = store
-            .create_user_with_tenant(
-                morningai_core::entities::NewUser {
-                    email: morningai_core::Email::parse(&format!("b{t}-{run}@example.com"))
-                        .map_err(anyhow::Error::msg)?,
-                    name: None,
-                    password_hash: "x".into(),
-                    is_platform_admin: false,
-                },
-                morningai_core::entities::NewTenant {
-                    slug: morningai_core::Slug::parse(&format!("bench-{t}-{}", &run[..8]))
-                        .map_err(anyhow::Error::msg)?,
-                    name: "bench".into(),
-                },
-            )
-            .await?;
-        let cx = TenantCtx::new(tenant.id);
+        let cx = morningai_bench::bench_tenant(store.as_ref(), &format!("bench-{t}")).await?;
         let c = memory
             .create_collection(cx, "main", None, "bench", DIMS as u32)
             .await?;
