@@ -7,7 +7,9 @@
 # + Redis too. FUZZ_RUNS lists the runs (default "examples,coverage fuzzing": the
 # schema-driven phases, then random fuzzing; add "stateful" for create-use-delete sequences,
 # whose interleavings vary from run to run, so the CI gate leaves them out); each run is
-# bounded by FUZZ_SECONDS (default 30; a phase finishes its round) and generated from
+# bounded by FUZZ_SECONDS (default 75: examples + coverage then reach all 100 operations on
+# both backends, fuzzing all on SQLite and 39 on PostgreSQL; at 30 the schema-driven run
+# reached 46; a phase finishes its round) and generated from
 # FUZZ_SEED (fixed by default, so CI explores the same cases each time; set another seed, or
 # FUZZ_SEED=random, to look further). Needs a built binary
 # (MORNINGAI_BIN, default target/debug/morningai) and schemathesis (MORNINGAI_ST, the `st`
@@ -16,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${MORNINGAI_BIN:-${CARGO_TARGET_DIR:-target}/debug/morningai}
 st=${MORNINGAI_ST:?set MORNINGAI_ST to the schemathesis executable (scripts/test.sh does)}
-seconds=${FUZZ_SECONDS:-30}
+seconds=${FUZZ_SECONDS:-75}
 read -r -a runs <<<"${FUZZ_RUNS:-examples,coverage fuzzing}"
 seed=${FUZZ_SEED:-20261202}
 seed_args=()
