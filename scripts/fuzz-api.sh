@@ -8,7 +8,8 @@
 # schema-driven phases, then random fuzzing; add "stateful" for create-use-delete sequences,
 # whose interleavings vary from run to run, so the CI gate leaves them out); each run is
 # bounded by FUZZ_SECONDS (default 75: examples + coverage then reach all 100 operations on
-# both backends, fuzzing all on SQLite and 39 on PostgreSQL; at 30 the schema-driven run
+# both backends, fuzzing all on SQLite and 39–100 on PostgreSQL by machine speed (all
+# 100 on a CI run, 39 locally); at 30 the schema-driven run
 # reached 46; a phase finishes its round) and generated from
 # FUZZ_SEED (fixed by default, so CI explores the same cases each time; set another seed, or
 # FUZZ_SEED=random, to look further). Needs a built binary

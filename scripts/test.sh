@@ -61,7 +61,7 @@ cargo test --workspace --locked "$@"
 phase_done "rust tests"
 # What the crash tests measured (duplicate executions under SIGKILL and FLUSHALL).
 [[ -f $report ]] && cat "$report"
-# The served API against its OpenAPI document, on both backends (~5 minutes each), unless
+# The served API against its OpenAPI document, on both backends (~3–4 minutes each), unless
 # a test filter was given.
 if (($# == 0)); then
   scripts/fuzz-api.sh
