@@ -9,6 +9,7 @@ pub mod agents;
 pub mod assistants;
 pub mod auth;
 pub mod backends;
+pub mod chat;
 pub mod config;
 pub mod documents;
 pub mod events;

@@ -78,7 +78,7 @@ pub struct AddItem {
     pub metadata: Option<Value>,
 }
 
-fn cite(hits: Vec<ChunkHit>) -> Vec<Hit> {
+pub(crate) fn cite(hits: Vec<ChunkHit>) -> Vec<Hit> {
     hits.into_iter()
         .map(|chunk| Hit {
             citation: Citation::of(&chunk).to_string(),

@@ -4,13 +4,15 @@
 
 use crate::Application;
 use crate::auth::Principal;
+use crate::events::Tail;
 use morningai_core::entities::{NewTask, Task, TaskCreated};
-use morningai_core::events::TaskEventKind;
+use morningai_core::events::{TaskEvent, TaskEventKind};
 use morningai_core::queue::{DeadJob, QueueDepth};
 use morningai_core::schedules::Schedule;
 use morningai_core::{Error, Priority, ProjectId, Result, Role, TaskId};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::time::Duration;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -52,6 +54,44 @@ impl Application {
             created_by: Some(who.user_id),
         };
         self.tasks.submit(who.cx(), new).await
+    }
+
+    /// Submits a task and follows it: `on_event` sees each of its events as it is stored,
+    /// until the task ends or `wait` has passed. Returns the task as it then is (still
+    /// running when the wait ran out: the caller can follow it by its id).
+    pub async fn run_task(
+        &self,
+        who: &Principal,
+        req: CreateTask,
+        wait: Duration,
+        mut on_event: impl FnMut(&TaskEvent) + Send,
+    ) -> Result<Task> {
+        // Subscribed before submitting: nothing published in between is missed.
+        let bus = self.tasks.bus.subscribe();
+        let id = match self.submit_task(who, req).await? {
+            TaskCreated::New(task, _) => task.id,
+            TaskCreated::Existing(task) if task.status.is_terminal() => return Ok(task),
+            TaskCreated::Existing(task) => task.id,
+        };
+        let mut tail = Tail::new(self.store.clone(), bus, who.cx(), Some(id), 0);
+        let follow = async {
+            while let Some(batch) = tail.next().await {
+                for e in batch? {
+                    on_event(&e);
+                    if matches!(
+                        e.kind,
+                        TaskEventKind::Succeeded | TaskEventKind::Failed | TaskEventKind::Cancelled
+                    ) {
+                        return Ok(());
+                    }
+                }
+            }
+            Ok::<(), Error>(())
+        };
+        if let Ok(followed) = tokio::time::timeout(wait, follow).await {
+            followed?;
+        }
+        self.store.task(who.cx(), id).await
     }
 
     /// Cancels a task that has not finished (admin+, or the member who created it).

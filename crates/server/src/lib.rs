@@ -7,6 +7,8 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod langgraph;
+pub mod mcp;
+pub mod openai;
 pub mod openapi;
 pub mod routes;
 pub mod state;
@@ -179,6 +181,8 @@ pub fn router(state: AppState) -> Router {
     route_table()
         .into_iter()
         .fold(Router::new(), |r, route| r.route(route.path, route.handler))
+        .merge(openai::router())
+        .merge(mcp::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(axum::middleware::from_fn(trace::mark_route))
@@ -193,6 +197,7 @@ pub fn router(state: AppState) -> Router {
             },
             trace::middleware,
         ))
+        .layer(axum::middleware::from_fn(openai::openai_errors))
         .with_state(state)
 }
 
