@@ -52,7 +52,7 @@ pub struct Embedded {
 /// Longest question taken, in characters.
 pub const MAX_QUESTION: usize = 4_000;
 /// Texts one embeddings request may carry.
-pub const MAX_EMBED_INPUTS: usize = 256;
+pub const MAX_EMBED_INPUTS: usize = 64;
 /// Longest text embedded, in characters (the model reads its first 256 tokens).
 pub const MAX_EMBED_CHARS: usize = 20_000;
 

@@ -327,8 +327,7 @@ async fn mcp(app: &TestApp, key: Option<&str>, body: &str) -> (StatusCode, Value
     let json = text
         .lines()
         .filter_map(|l| l.strip_prefix("data:"))
-        .filter(|d| !d.trim().is_empty())
-        .last()
+        .rfind(|d| !d.trim().is_empty())
         .unwrap_or(&text)
         .trim()
         .to_owned();

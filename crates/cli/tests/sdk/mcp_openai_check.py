@@ -7,6 +7,7 @@ that requires approval and a note to that collection, then checks. Exits non-zer
 first failure; prints "all checks passed" at the end.
 """
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -44,25 +45,14 @@ def cosine(a, b):
     return dot / (math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b)))
 
 
-class Mcp:
+@contextlib.asynccontextmanager
+async def Mcp(url, key):
     """One MCP client session with an API key."""
-
-    def __init__(self, url, key):
-        self.url, self.key = url, key
-
-    async def __aenter__(self):
-        self.http = create_mcp_http_client(headers={"Authorization": f"Bearer {self.key}"})
-        self.transport = streamable_http_client(self.url + "/mcp", http_client=self.http)
-        read, write = await self.transport.__aenter__()
-        self.session = ClientSession(read, write)
-        await self.session.__aenter__()
-        await self.session.initialize()
-        return self.session
-
-    async def __aexit__(self, *exc):
-        await self.session.__aexit__(*exc)
-        await self.transport.__aexit__(*exc)
-        await self.http.aclose()
+    async with create_mcp_http_client(headers={"Authorization": f"Bearer {key}"}) as http:
+        async with streamable_http_client(url + "/mcp", http_client=http) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                yield session
 
 
 def text_of(result):
@@ -78,11 +68,11 @@ async def check_mcp(url, s):
             "search_memory", "ask", "get_task", "list_documents", "get_document",
             "codegen", "list_approvals", "decide_approval",
         }, set(tools)
-        assert tools["ask"].inputSchema["required"] == ["question", "project"], tools["ask"].inputSchema
+        assert tools["ask"].input_schema["required"] == ["question", "project"], tools["ask"].input_schema
 
         found = await mcp.call_tool("search_memory", {"query": "flux capacitors calibrate", "k": 3})
-        assert not found.isError, text_of(found)
-        hits = found.structuredContent["hits"]
+        assert not found.is_error, text_of(found)
+        hits = found.structured_content["hits"]
         assert hits and len(hits) <= 3, hits
         for h in hits:
             check_citation(tree, h["citation"])
@@ -96,29 +86,29 @@ async def check_mcp(url, s):
         asked = await mcp.call_tool(
             "ask", {"question": question, "project": project}, progress_callback=on_progress
         )
-        assert not asked.isError, text_of(asked)
+        assert not asked.is_error, text_of(asked)
         doc_text = text_of(asked)
         assert doc_text.startswith(f"# {question}\n"), doc_text
-        citations = asked.structuredContent["citations"]
-        assert citations, asked.structuredContent
+        citations = asked.structured_content["citations"]
+        assert citations, asked.structured_content
         for c in citations:
             check_citation(tree, c)
         assert any(m and m.startswith("progress") for m in progress), progress
         assert progress[-1] == "succeeded", progress
-        task_id = asked.structuredContent["task_id"]
+        task_id = asked.structured_content["task_id"]
 
         task = await mcp.call_tool("get_task", {"task_id": task_id})
-        assert task.structuredContent["status"] == "succeeded", task.structuredContent
-        assert len(task.structuredContent["trace_id"]) == 32, task.structuredContent
+        assert task.structured_content["status"] == "succeeded", task.structured_content
+        assert len(task.structured_content["trace_id"]) == 32, task.structured_content
 
-        docs = (await mcp.call_tool("list_documents", {"project": project})).structuredContent["documents"]
+        docs = (await mcp.call_tool("list_documents", {"project": project})).structured_content["documents"]
         doc = next(d for d in docs if d["slug"] == "how-are-the-flux-capacitors-calibrated")
         got = await mcp.call_tool("get_document", {"document_id": doc["id"]})
         assert text_of(got) == doc_text
         bad = await mcp.call_tool("get_document", {"document_id": doc["id"], "version": 99})
-        assert bad.isError and "versions 1 to" in text_of(bad), text_of(bad)
+        assert bad.is_error and "versions 1 to" in text_of(bad), text_of(bad)
         wrong = await mcp.call_tool("get_document", {"document_id": "not-a-uuid"})
-        assert wrong.isError and "invalid arguments" in text_of(wrong), text_of(wrong)
+        assert wrong.is_error and "invalid arguments" in text_of(wrong), text_of(wrong)
 
         resources = (await mcp.list_resources()).resources
         uri = f"morningai://documents/{project}/{doc['slug']}"
@@ -130,40 +120,40 @@ async def check_mcp(url, s):
         cg = await mcp.call_tool(
             "codegen", {"request": "Make calibrate return false", "project": project, "path": tree}
         )
-        assert cg.isError and "chat model" in text_of(cg), text_of(cg)
+        assert cg.is_error and "chat model" in text_of(cg), text_of(cg)
 
         # An assistant that wants approval: the run stops at a pending approval.
         pending = await mcp.call_tool(
             "ask",
             {"question": "What does the gizmo do at night?", "project": project, "assistant_id": s["approving_assistant"]},
         )
-        assert not pending.isError, text_of(pending)
-        assert pending.structuredContent["result"]["run_status"] == "interrupted", pending.structuredContent
-        approvals = (await mcp.call_tool("list_approvals", {"status": "pending"})).structuredContent["approvals"]
+        assert not pending.is_error, text_of(pending)
+        assert pending.structured_content["result"]["run_status"] == "interrupted", pending.structured_content
+        approvals = (await mcp.call_tool("list_approvals", {"status": "pending"})).structured_content["approvals"]
         assert len(approvals) == 1, approvals
-        approval_id = approvals[0]["approval_id"]
+        approval_id = approvals[0]["id"]
 
     async with Mcp(url, s["viewer"]) as viewer:
         refused = await viewer.call_tool("decide_approval", {"approval_id": approval_id, "approved": True})
-        assert refused.isError and "forbidden" in text_of(refused), text_of(refused)
+        assert refused.is_error and "forbidden" in text_of(refused), text_of(refused)
         refused = await viewer.call_tool("ask", {"question": question, "project": project})
-        assert refused.isError and "forbidden" in text_of(refused), text_of(refused)
+        assert refused.is_error and "forbidden" in text_of(refused), text_of(refused)
 
     async with Mcp(url, s["reviewer"]) as reviewer:
         decided = await reviewer.call_tool(
             "decide_approval", {"approval_id": approval_id, "approved": True, "comment": "fine"}
         )
-        assert not decided.isError, text_of(decided)
-        assert decided.structuredContent["status"] == "approved", decided.structuredContent
+        assert not decided.is_error, text_of(decided)
+        assert decided.structured_content["status"] == "approved", decided.structured_content
 
     async with Mcp(url, s["other"]) as other:
         assert (await other.list_resources()).resources == []
-        docs = (await other.call_tool("list_documents", {})).structuredContent["documents"]
+        docs = (await other.call_tool("list_documents", {})).structured_content["documents"]
         assert docs == [], docs
         foreign = await other.call_tool("get_document", {"document_id": doc["id"]})
-        assert foreign.isError and "not found" in text_of(foreign), text_of(foreign)
+        assert foreign.is_error and "not found" in text_of(foreign), text_of(foreign)
         foreign = await other.call_tool("get_task", {"task_id": task_id})
-        assert foreign.isError and "not found" in text_of(foreign), text_of(foreign)
+        assert foreign.is_error and "not found" in text_of(foreign), text_of(foreign)
         try:
             await other.read_resource(uri)
         except Exception as e:  # the SDK raises McpError
@@ -171,7 +161,7 @@ async def check_mcp(url, s):
         else:
             raise AssertionError("another tenant read the document")
         found = await other.call_tool("search_memory", {"query": "flux capacitors"})
-        assert found.structuredContent["hits"] == [], found.structuredContent
+        assert found.structured_content["hits"] == [], found.structured_content
     print("mcp: tools, progress, resources, roles and tenancy checked")
 
 
