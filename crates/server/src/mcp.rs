@@ -242,9 +242,13 @@ impl From<Error> for ToolError {
 
 type ToolResult = Result<CallToolResult, ToolError>;
 
+/// A tool's arguments as `T`, by the API's rules for JSON bodies (U+0000 and integers past
+/// 2^63 - 1 refused on every backend, the offending field named).
 fn args<T: DeserializeOwned>(raw: Option<Map<String, Value>>) -> Result<T, ToolError> {
-    serde_json::from_value(Value::Object(raw.unwrap_or_default()))
-        .map_err(|e| ToolError(format!("invalid arguments: {e}")))
+    let bytes = serde_json::to_vec(&raw.unwrap_or_default())
+        .map_err(|e| ToolError(format!("invalid arguments: {e}")))?;
+    crate::extract::parse_json(&bytes)
+        .map_err(|e| ToolError(format!("invalid arguments: {}", e.detail)))
 }
 
 /// A result with `value` both as structured content and as its JSON text.

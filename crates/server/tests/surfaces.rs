@@ -411,6 +411,12 @@ async fn mcp_refuses_strangers_and_reports_tool_errors_as_results(app: TestApp) 
             "invalid arguments",
         ),
         ("get_task", json!({"task_id": 5}), "invalid arguments"),
+        ("search_memory", json!({"query": "a\u{0}b"}), "query"),
+        (
+            "ask",
+            json!({"question": "why\u{0}", "project": project}),
+            "question",
+        ),
         (
             "get_document",
             json!({"document_id": uuid::Uuid::nil()}),
