@@ -426,20 +426,36 @@ Every factual sentence must cite the source it comes from with its label in squa
 Never cite a label that is not listed, never invent file paths, functions or behaviour. \
 If the sources do not answer the question, say so plainly.";
 
+/// How a grounded answer is asked for: the system prompt and the sampling temperature.
+pub struct Instructions {
+    pub system: String,
+    pub temperature: f32,
+}
+
+impl Default for Instructions {
+    fn default() -> Self {
+        Self {
+            system: GROUNDED_PROMPT.to_owned(),
+            temperature: 0.1,
+        }
+    }
+}
+
 /// Asks `model` to answer from `hits`; the citations are the given labels the answer uses.
 pub async fn grounded(
     model: &dyn ChatModel,
     question: &str,
     hits: &[ChunkHit],
+    how: Instructions,
     on_delta: Option<DeltaSink<'_>>,
 ) -> Result<Answer> {
     let sources = numbered_sources(hits);
     let req = ChatRequest {
         messages: vec![
-            ChatMessage::system(GROUNDED_PROMPT),
+            ChatMessage::system(how.system),
             ChatMessage::user(format!("Sources:\n\n{sources}Question: {question}")),
         ],
-        temperature: Some(0.1),
+        temperature: Some(how.temperature),
         max_tokens: Some(1_024),
         ..ChatRequest::default()
     };

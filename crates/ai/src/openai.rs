@@ -369,7 +369,8 @@ impl OpenAiChat {
             }
         }
         if let Some(t) = req.temperature {
-            body["temperature"] = json!(t);
+            // As written (0.7), not the f32 widened to f64 (0.699999988…).
+            body["temperature"] = json!(t.to_string().parse::<f64>().unwrap_or(f64::from(t)));
         }
         if let Some(m) = req.max_tokens {
             body["max_tokens"] = json!(m);

@@ -72,7 +72,7 @@ async fn a_completion_sends_the_openai_request_and_reads_usage() {
     assert_eq!(body["messages"][1]["role"], "user");
     assert_eq!(body["response_format"], json!({"type": "json_object"}));
     assert_eq!(body["max_tokens"], 64);
-    assert!((body["temperature"].as_f64().unwrap() - 0.2).abs() < 1e-6);
+    assert_eq!(body["temperature"], 0.2, "as written, not widened from f32");
     assert!(body.get("stream").is_none());
 }
 

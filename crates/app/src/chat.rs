@@ -2,15 +2,15 @@
 //! (the OpenAI-compatible endpoint, chat platforms): the tenant's `faq` assistants are the
 //! models; a question is answered from the memory the assistant is configured to search —
 //! by the tenant's chat model when one is configured (metered against its budget, the
-//! assistant's model name on the tenant's provider), extractively otherwise — with the
-//! citations it rests on.
+//! assistant's model name, temperature and prompt addition on the tenant's provider),
+//! extractively otherwise — with the citations it rests on.
 
 use crate::Application;
 use crate::agents::AgentDeps;
 use crate::assistants::{self, AssistantConfig};
 use crate::auth::Principal;
 use crate::memory::{Hit, cite};
-use morningai_agents::answer::{Answer, extractive, grounded};
+use morningai_agents::answer::{Answer, GROUNDED_PROMPT, Instructions, extractive, grounded};
 use morningai_core::ai::DeltaSink;
 use morningai_core::{Error, Result};
 use serde::Serialize;
@@ -126,7 +126,16 @@ impl Application {
             .chat_as(who.cx(), None, cfg.model.as_deref())
             .await?;
         let answer = match chat {
-            Some(m) => grounded(m.as_ref(), question, &hits, on_delta).await?,
+            Some(m) => {
+                // The assistant's own prompt addition and temperature.
+                let how = Instructions {
+                    system: crate::agents::system_prompt(GROUNDED_PROMPT, cfg),
+                    temperature: cfg
+                        .temperature
+                        .unwrap_or(Instructions::default().temperature),
+                };
+                grounded(m.as_ref(), question, &hits, how, on_delta).await?
+            }
             None => extractive(question, &hits, 4_000),
         };
         let cost_usd = match &answer.generated_by {

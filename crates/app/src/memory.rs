@@ -4,7 +4,7 @@
 
 use crate::Application;
 use crate::auth::Principal;
-use morningai_agents::answer::{Answer, Citation, extractive, grounded};
+use morningai_agents::answer::{Answer, Citation, Instructions, extractive, grounded};
 use morningai_core::memory::{ChunkHit, Collection, Item, SearchMode, SearchScope};
 use morningai_core::{CollectionId, Error, ItemId, Result, Role};
 use serde::{Deserialize, Serialize};
@@ -167,7 +167,16 @@ impl Application {
             .search(who.cx(), &req.query, req.mode, req.scope()?)
             .await?;
         let answer = match self.models.chat(who.cx(), None).await? {
-            Some(model) => grounded(model.as_ref(), &req.query, &found.hits, None).await?,
+            Some(model) => {
+                grounded(
+                    model.as_ref(),
+                    &req.query,
+                    &found.hits,
+                    Instructions::default(),
+                    None,
+                )
+                .await?
+            }
             None => extractive(&req.query, &found.hits, 4_000),
         };
         Ok(AnswerResponse {

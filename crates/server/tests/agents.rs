@@ -863,7 +863,7 @@ async fn assistants_configure_model_retrieval_prompt_and_approval() {
     );
     let body = &fake.seen()[0].body;
     assert_eq!(body["model"], "fake-big");
-    assert!((body["temperature"].as_f64().unwrap() - 0.7).abs() < 1e-6);
+    assert_eq!(body["temperature"], 0.7, "as written, not widened from f32");
     assert!(
         body["messages"][0]["content"]
             .as_str()

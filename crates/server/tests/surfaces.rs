@@ -212,10 +212,24 @@ async fn openai_answers_from_memory_and_refuses_in_openais_shape(app: TestApp) {
         40,
         12,
     )]);
-    let mut body = ask("faq");
+    // An assistant of B's, with its own prompt addition and temperature.
+    let config = json!({"system_prompt": "Answer in one sentence.", "temperature": 0.7});
+    let (s, mine) = app
+        .post(
+            "/api/v1/assistants",
+            &b.access,
+            json!({"graph_id": "faq", "name": "Brief", "config": config}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{mine}");
+    let mut body = ask(mine["assistant_id"].as_str().unwrap());
     body["stream"] = json!(true);
     body["stream_options"] = json!({"include_usage": true});
     let (s, data) = stream(&app, &b.access, body).await;
+    let sent = fake.seen().last().unwrap().body.clone();
+    assert_eq!(sent["temperature"], 0.7, "{sent}");
+    let system = sent["messages"][0]["content"].as_str().unwrap();
+    assert!(system.ends_with("\n\nAnswer in one sentence."), "{system}");
     assert_eq!(s, StatusCode::OK, "{data:?}");
     let (text, chunks) = reassemble(&data);
     assert_eq!(text, "Jobs are retried with backoff [docs/queue.md:1-3].");
