@@ -72,6 +72,20 @@ impl Tail {
         }
     }
 
+    /// Passes each event to `on_event` up to the task's terminal event (a task tail), or
+    /// until the bus closes.
+    pub async fn until_end(&mut self, mut on_event: impl FnMut(&TaskEvent)) -> Result<()> {
+        while let Some(batch) = self.next().await {
+            for e in batch? {
+                on_event(&e);
+                if e.kind.is_terminal() {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Reads the store from the look-back window's start; returns what was not sent.
     async fn read(&mut self) -> Result<Vec<TaskEvent>> {
         // A failed read waits for the next wake-up rather than retrying at once.

@@ -64,7 +64,7 @@ impl Application {
         who: &Principal,
         req: CreateTask,
         wait: Duration,
-        mut on_event: impl FnMut(&TaskEvent) + Send,
+        on_event: impl FnMut(&TaskEvent) + Send,
     ) -> Result<Task> {
         // Subscribed before submitting: nothing published in between is missed.
         let bus = self.tasks.bus.subscribe();
@@ -74,21 +74,7 @@ impl Application {
             TaskCreated::Existing(task) => task.id,
         };
         let mut tail = Tail::new(self.store.clone(), bus, who.cx(), Some(id), 0);
-        let follow = async {
-            while let Some(batch) = tail.next().await {
-                for e in batch? {
-                    on_event(&e);
-                    if matches!(
-                        e.kind,
-                        TaskEventKind::Succeeded | TaskEventKind::Failed | TaskEventKind::Cancelled
-                    ) {
-                        return Ok(());
-                    }
-                }
-            }
-            Ok::<(), Error>(())
-        };
-        if let Ok(followed) = tokio::time::timeout(wait, follow).await {
+        if let Ok(followed) = tokio::time::timeout(wait, tail.until_end(on_event)).await {
             followed?;
         }
         self.store.task(who.cx(), id).await

@@ -9,7 +9,6 @@ use morningai_app::Application;
 use morningai_app::config::Config;
 use morningai_app::events::Tail;
 use morningai_core::entities::NewTask;
-use morningai_core::events::TaskEventKind;
 use morningai_core::{Priority, TaskId, TenantCtx};
 use morningai_worker::CancellationToken;
 use serde_json::{Value, json};
@@ -216,19 +215,12 @@ async fn embedded(config: &Config, kind: &'static str, a: &AgentArgs) -> Result<
         ..app.config.plan(2)
     };
     let background = morningai_app::runtime::spawn(&app, plan, stop.clone());
-    'follow: while let Some(events) = tail.next().await {
-        for e in events? {
-            show_event(e.kind.as_str(), &e.data);
-            if matches!(
-                e.kind,
-                TaskEventKind::Succeeded | TaskEventKind::Failed | TaskEventKind::Cancelled
-            ) {
-                break 'follow;
-            }
-        }
-    }
+    let followed = tail
+        .until_end(|e| show_event(e.kind.as_str(), &e.data))
+        .await;
     stop.cancel();
     background.join().await;
+    followed?;
     let done = store.task(cx, id).await?;
     let task = serde_json::to_value(&done).context("encode the task")?;
     let documents = app.documents.clone();

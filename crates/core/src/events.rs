@@ -25,6 +25,11 @@ pub enum TaskEventKind {
 }
 
 impl TaskEventKind {
+    /// The event that ends a task: nothing follows it.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Queued => "queued",

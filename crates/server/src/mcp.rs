@@ -259,6 +259,11 @@ fn structured(value: Value) -> CallToolResult {
     r
 }
 
+/// The citations a document's markdown makes, as `source:start-end`.
+fn cited(text: &str) -> Vec<String> {
+    citations_in(text).iter().map(ToString::to_string).collect()
+}
+
 fn json_of(v: &impl serde::Serialize) -> Value {
     serde_json::to_value(v).unwrap_or_default()
 }
@@ -313,19 +318,12 @@ impl Mcp {
                 let a: DocumentArgs = args(raw)?;
                 let doc = app.documents.get(who.cx(), a.document_id).await?;
                 let n = a.version.unwrap_or(doc.latest_version);
-                if n == 0 || n > doc.latest_version {
-                    return Err(ToolError(format!(
-                        "the document has versions 1 to {}, not {n}",
-                        doc.latest_version
-                    )));
-                }
-                let v = app.documents.version(who.cx(), doc.id, n).await?;
-                let citations: Vec<String> = citations_in(&v.text)
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect();
+                let v = app
+                    .documents
+                    .named_version(who.cx(), &doc, "version", n)
+                    .await?;
                 let mut r =
-                    structured(json!({"document": doc, "version": v, "citations": citations}));
+                    structured(json!({"document": doc, "version": v, "citations": cited(&v.text)}));
                 r.content = vec![ContentBlock::text(v.text)];
                 Ok(r)
             }
@@ -406,7 +404,7 @@ impl Mcp {
                 return Err(ToolError(format!(
                     "task {} {}: {}",
                     task.id,
-                    json!(task.status).as_str().unwrap_or("ended"),
+                    task.status.as_str(),
                     task.error.as_deref().unwrap_or("no reason given")
                 )));
             }
@@ -430,12 +428,8 @@ impl Mcp {
             return Ok(r);
         };
         let v = self.app.documents.version(who.cx(), id, n).await?;
-        let citations: Vec<String> = citations_in(&v.text)
-            .iter()
-            .map(ToString::to_string)
-            .collect();
         let mut s = summary;
-        s["citations"] = json!(citations);
+        s["citations"] = json!(cited(&v.text));
         s["document_text"] = json!(v.text);
         let mut r = structured(s);
         r.content = vec![ContentBlock::text(v.text)];

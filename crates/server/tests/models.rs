@@ -50,40 +50,6 @@ async fn production_refuses_internal_provider_addresses() {
     assert_eq!(s, StatusCode::OK);
 }
 
-async fn priced_app(backend: Backend) -> TestApp {
-    spawn_app_with(backend, |c| {
-        c.provider_max_retries = 0;
-        c.prices = serde_json::from_value(
-            json!({"fake-model": {"input_per_mtok": 2.0, "output_per_mtok": 8.0}}),
-        )
-        .unwrap();
-    })
-    .await
-}
-
-async fn remember(app: &TestApp, who: &Account) -> String {
-    let (s, c) = app
-        .post(
-            "/api/v1/memory/collections",
-            &who.access,
-            json!({"name": "docs"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{c}");
-    let id = c["id"].as_str().unwrap().to_owned();
-    let text =
-        "# Queue\n\nJobs are leased for thirty seconds and retried with exponential backoff.\n";
-    let (s, b) = app
-        .post(
-            &format!("/api/v1/memory/collections/{id}/items"),
-            &who.access,
-            json!({"source": "docs/queue.md", "text": text}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
-    id
-}
-
 async fn tenant_models_usage_and_budgets(app: TestApp) {
     let fake = FakeOpenAi::start().await;
     let a = app.signup("models-a").await;

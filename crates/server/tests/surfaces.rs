@@ -21,41 +21,6 @@ mod mcp {
     on_both_backends!(mcp_refuses_strangers_and_reports_tool_errors_as_results);
 }
 
-async fn priced_app(backend: Backend) -> TestApp {
-    spawn_app_with(backend, |c| {
-        c.provider_max_retries = 0;
-        c.prices = serde_json::from_value(
-            json!({"fake-model": {"input_per_mtok": 2.0, "output_per_mtok": 8.0}}),
-        )
-        .unwrap();
-    })
-    .await
-}
-
-async fn remember(app: &TestApp, who: &Account) {
-    let (s, c) = app
-        .post(
-            "/api/v1/memory/collections",
-            &who.access,
-            json!({"name": "docs"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{c}");
-    let text =
-        "# Queue\n\nJobs are leased for thirty seconds and retried with exponential backoff.\n";
-    let (s, b) = app
-        .post(
-            &format!(
-                "/api/v1/memory/collections/{}/items",
-                c["id"].as_str().unwrap()
-            ),
-            &who.access,
-            json!({"source": "docs/queue.md", "text": text}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
-}
-
 /// Asserts OpenAI's error shape.
 fn assert_openai_error(status: StatusCode, body: &Value, want: StatusCode, kind: &str) {
     assert_eq!(status, want, "{body}");

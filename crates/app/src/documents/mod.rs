@@ -344,7 +344,7 @@ impl Documents {
 
     /// A version a request names in its body or query (not its path): one the document
     /// does not have makes the request wrong, not the document missing — 422 naming `field`.
-    async fn named_version(
+    pub async fn named_version(
         &self,
         cx: TenantCtx,
         doc: &Document,

@@ -356,3 +356,40 @@ pub async fn own_database(backend: Backend) -> Option<String> {
         Backend::Sqlite => None,
     }
 }
+
+/// An app whose price table knows `fake-model` ($2 / $8 per million tokens), with no
+/// provider retries.
+pub async fn priced_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |c| {
+        c.provider_max_retries = 0;
+        c.prices = serde_json::from_value(
+            json!({"fake-model": {"input_per_mtok": 2.0, "output_per_mtok": 8.0}}),
+        )
+        .unwrap();
+    })
+    .await
+}
+
+/// A `docs` collection holding `docs/queue.md` (three lines about retries); its id.
+pub async fn remember(app: &TestApp, who: &Account) -> String {
+    let (s, c) = app
+        .post(
+            "/api/v1/memory/collections",
+            &who.access,
+            json!({"name": "docs"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let id = c["id"].as_str().unwrap().to_owned();
+    let text =
+        "# Queue\n\nJobs are leased for thirty seconds and retried with exponential backoff.\n";
+    let (s, b) = app
+        .post(
+            &format!("/api/v1/memory/collections/{id}/items"),
+            &who.access,
+            json!({"source": "docs/queue.md", "text": text}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    id
+}
