@@ -99,6 +99,49 @@ impl OpenAiProvider {
         }
     }
 
+    /// The models the provider lists (`GET /models`): one attempt, for a health check (the
+    /// key is sent as for every call, so a refused key shows here).
+    pub async fn models(&self) -> Result<Vec<String>> {
+        let url = format!("{}/models", self.config.base_url);
+        let mut req = self.http.get(&url).timeout(self.config.timeout);
+        if let Some(key) = &self.config.api_key {
+            req = req.bearer_auth(key).header("api-key", key);
+        }
+        let res = req.send().await.map_err(|e| {
+            Error::unavailable("provider_unavailable", format!("cannot reach {url}: {e}"))
+        })?;
+        let status = res.status();
+        if !status.is_success() {
+            let message = provider_message(res.text().await.unwrap_or_default());
+            let code = if matches!(status.as_u16(), 401 | 403) {
+                "provider_auth"
+            } else {
+                "provider_rejected"
+            };
+            return Err(Error::unavailable(
+                code,
+                format!("{url} answered HTTP {}: {message}", status.as_u16()),
+            ));
+        }
+        let body: Value = res
+            .json()
+            .await
+            .map_err(|e| Error::unavailable("provider_rejected", format!("{url}: {e}")))?;
+        let ids = body
+            .get("data")
+            .and_then(Value::as_array)
+            .ok_or_else(|| {
+                Error::unavailable(
+                    "provider_rejected",
+                    format!("{url} answered without a `data` list of models"),
+                )
+            })?
+            .iter()
+            .filter_map(|m| m.get("id").and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        Ok(ids)
+    }
+
     /// POSTs `body` to `path` and returns the successful response, retrying as configured.
     async fn send(&self, path: &str, body: &Value, streaming: bool) -> Result<reqwest::Response> {
         let url = format!("{}{path}", self.config.base_url);

@@ -164,7 +164,7 @@ impl Database {
 /// The configured embedding model: an OpenAI-compatible API when `embed_base_url` is set,
 /// else the local model, loaded once (about a second for MiniLM). Without either, memory
 /// runs lexical-only and says so in the logs and `/readyz`.
-async fn load_embedder(
+pub(crate) async fn load_embedder(
     config: &Config,
 ) -> anyhow::Result<Option<Arc<dyn morningai_core::ai::Embedder>>> {
     use anyhow::Context;

@@ -166,7 +166,7 @@ impl Default for Config {
     }
 }
 
-fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     // scheme://user:password@host… → scheme://user:***@host…
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {

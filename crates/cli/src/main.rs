@@ -64,6 +64,30 @@ enum Command {
     /// Export or import a project's documents as a folder of markdown files.
     #[command(subcommand)]
     Docs(agents::DocsCommand),
+    /// Check the deployment this configuration describes — database and migrations, the
+    /// RLS role, Redis, the signing key, the embedding model, the chat provider, the index
+    /// roots — and say what is wrong and how to fix it. Exit code 0 only when nothing failed.
+    Doctor {
+        /// Print the checks as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Back up an embedded deployment (the SQLite database, consistent even while serve
+    /// runs, and the signing key) into a new folder; prints the manifest. PostgreSQL
+    /// deployments use pg_dump (README, "Backups").
+    Backup {
+        /// The folder to write (created; must be empty if it exists).
+        dir: std::path::PathBuf,
+    },
+    /// Restore a backup folder into the data directory. Stop serve and workers first: the
+    /// restore is refused while any process has the database open.
+    Restore {
+        /// A folder written by `morningai backup`.
+        dir: std::path::PathBuf,
+        /// Replace the data directory's existing database.
+        #[arg(long)]
+        replace: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -248,6 +272,24 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Ask(args) => agents::run(&config, "faq", args).await,
         Command::Codegen(args) => agents::run(&config, "codegen", args).await,
         Command::Docs(command) => agents::docs(&config, command).await,
+        Command::Doctor { json } => doctor(&config, json).await,
+        Command::Backup { dir } => {
+            let manifest = morningai_app::backup::backup(&config, &dir)
+                .with_context(|| format!("back up into {}", dir.display()))?;
+            println!("{}", serde_json::to_string_pretty(&manifest)?);
+            Ok(())
+        }
+        Command::Restore { dir, replace } => {
+            let manifest = morningai_app::backup::restore(&config, &dir, replace)
+                .with_context(|| format!("restore from {}", dir.display()))?;
+            eprintln!(
+                "restored the backup of {} into {}",
+                manifest.created_at,
+                config.data_dir.display()
+            );
+            println!("{}", serde_json::to_string_pretty(&manifest)?);
+            Ok(())
+        }
         Command::Apikey(ApikeyCommand::Create {
             tenant,
             user,
@@ -317,6 +359,29 @@ async fn index(config: &Config, args: IndexArgs) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+async fn doctor(config: &Config, json: bool) -> Result<()> {
+    use morningai_app::doctor::Status;
+    let checks = morningai_app::doctor::diagnose(config).await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&checks)?);
+    } else {
+        for c in &checks {
+            let mark = match c.status {
+                Status::Ok => "ok  ",
+                Status::Warn => "warn",
+                Status::Fail => "FAIL",
+            };
+            println!("{mark}  {:<20} {}", c.name, c.detail);
+            if let Some(fix) = &c.fix {
+                println!("      {:<20} fix: {fix}", "");
+            }
+        }
+    }
+    let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
+    anyhow::ensure!(failed == 0, "{failed} check(s) failed");
     Ok(())
 }
 

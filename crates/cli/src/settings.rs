@@ -24,6 +24,15 @@ pub struct GlobalArgs {
     /// development or production (production requires an explicit signing key).
     #[arg(long, env = "MORNINGAI_ENV", global = true, value_parser = parse_env)]
     pub env: Option<Environment>,
+    /// HS256 signing key for access tokens, at least 32 bytes; it also seals tenants'
+    /// provider keys, so serve and every worker need the same one.
+    #[arg(
+        long,
+        env = "MORNINGAI_SIGNING_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub signing_key: Option<String>,
     /// text or json.
     #[arg(long, env = "MORNINGAI_LOG_FORMAT", global = true, value_parser = parse_log_format)]
     pub log_format: Option<LogFormat>,
@@ -68,9 +77,6 @@ pub struct ServeArgs {
     /// Address to listen on. Default 127.0.0.1:8080.
     #[arg(long, env = "MORNINGAI_LISTEN")]
     pub listen: Option<SocketAddr>,
-    /// HS256 signing key for access tokens, at least 32 bytes.
-    #[arg(long, env = "MORNINGAI_SIGNING_KEY", hide_env_values = true)]
-    pub signing_key: Option<String>,
     /// Allow self-service sign-up (true/false). Default true.
     #[arg(long, env = "MORNINGAI_SIGNUP_ENABLED")]
     pub signup_enabled: Option<bool>,
@@ -130,6 +136,9 @@ pub fn resolve(g: &GlobalArgs, serve: Option<&ServeArgs>) -> Result<Config> {
         c.redis_url = g.redis_url.clone();
     }
     set(&mut c.env, &g.env);
+    if g.signing_key.is_some() {
+        c.signing_key = g.signing_key.clone();
+    }
     set(&mut c.log_format, &g.log_format);
     set(&mut c.log_level, &g.log_level);
     if g.embed_model_dir.is_some() {
@@ -150,9 +159,6 @@ pub fn resolve(g: &GlobalArgs, serve: Option<&ServeArgs>) -> Result<Config> {
     set(&mut c.embed_dims, &g.embed_dims);
     if let Some(s) = serve {
         set(&mut c.listen, &s.listen);
-        if s.signing_key.is_some() {
-            c.signing_key = s.signing_key.clone();
-        }
         set(&mut c.signup_enabled, &s.signup_enabled);
         set(&mut c.body_limit_bytes, &s.body_limit_bytes);
         set(&mut c.db_max_connections, &s.db_max_connections);

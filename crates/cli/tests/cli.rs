@@ -255,7 +255,8 @@ fn help_explains_each_subcommand() {
     let (ok, out, _) = run(cmd(&dir).arg("--help"));
     assert!(ok);
     for sub in [
-        "serve", "migrate", "tenant", "user", "apikey", "index", "ask", "codegen",
+        "serve", "migrate", "tenant", "user", "apikey", "index", "ask", "codegen", "doctor",
+        "backup", "restore",
     ] {
         assert!(out.contains(sub), "{sub} missing from help: {out}");
     }
@@ -538,4 +539,283 @@ async fn codegen_prints_a_checked_diff_for_a_tree_outside_any_index_root() {
     assert_eq!(out, diff);
     assert!(err.contains("Now returns false."), "{err}");
     assert_eq!(fake.seen().len(), 1);
+}
+
+/// An owner API key for the tenant `slug` made by [`owner_and_tenant`].
+fn owner_key(dir: &Path, slug: &str) -> String {
+    let (ok, key, err) = run(cmd(dir).args([
+        "apikey",
+        "create",
+        "--tenant",
+        slug,
+        "--user",
+        &format!("{slug}@example.com"),
+    ]));
+    assert!(ok, "{err}");
+    key.trim().to_owned()
+}
+
+/// `morningai backup` while `serve` takes writes: the copy holds every task the API had
+/// acknowledged before the backup started; `restore` checks the files against the manifest,
+/// refuses a database in use and an existing one without --replace, and brings back the
+/// signing key (a token issued before the backup still verifies after the restore).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_under_write_load_restores_every_acknowledged_task() {
+    use std::sync::{Arc, Mutex};
+    let dir = scratch("backup");
+    owner_and_tenant(&dir, "bk");
+    let key = owner_key(&dir, "bk");
+    let (server, url) = serve(&mut cmd(&dir));
+    let client = reqwest::Client::new();
+    let login: serde_json::Value = client
+        .post(format!("{url}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": "bk@example.com", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().expect("login").to_owned();
+
+    // Four writers create tasks until told to stop; each acknowledged id is recorded.
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let stop: Arc<std::sync::atomic::AtomicBool> = Arc::default();
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (client, url, key, acked, stop) = (
+                client.clone(),
+                url.clone(),
+                key.clone(),
+                acked.clone(),
+                stop.clone(),
+            );
+            tokio::spawn(async move {
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let res = client
+                        .post(format!("{url}/api/v1/tasks"))
+                        .header("x-api-key", &key)
+                        .json(&serde_json::json!({"kind": "echo", "input": {"writer": w, "n": i}}))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(res.status(), 201);
+                    let id = res.json::<serde_json::Value>().await.unwrap()["id"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned();
+                    acked.lock().unwrap().push(id);
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let before: Vec<String> = acked.lock().unwrap().clone();
+    let backup = dir.join("backup-1");
+    let out = tokio::task::spawn_blocking({
+        let (dir, backup) = (dir.clone(), backup.clone());
+        move || run(cmd(&dir).arg("backup").arg(&backup))
+    })
+    .await
+    .unwrap();
+    assert!(out.0, "{}", out.2);
+    let manifest: serde_json::Value = serde_json::from_str(&out.1).unwrap();
+    assert_eq!(manifest["signing_key"], "data_dir", "{manifest}");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap();
+    }
+    let during = acked.lock().unwrap().len();
+    eprintln!(
+        "backup: {} tasks acknowledged before it began, {during} in all",
+        before.len()
+    );
+    assert!(
+        before.len() >= 20 && during > before.len(),
+        "writes went on around the backup: {} before, {during} in all",
+        before.len()
+    );
+
+    // Refusals: a backup into a folder that is not empty; a restore over the database
+    // serve has open; over an existing database without --replace; a damaged file.
+    let (ok, _, err) = run(cmd(&dir).arg("backup").arg(&backup));
+    assert!(!ok && err.contains("not empty"), "{err}");
+    let (ok, _, err) = run(cmd(&dir).args(["restore", "--replace"]).arg(&backup));
+    assert!(!ok && err.contains("stop it before restoring"), "{err}");
+    drop(server);
+    let (ok, _, err) = run(cmd(&dir).arg("restore").arg(&backup));
+    assert!(!ok && err.contains("--replace"), "{err}");
+    let damaged = dir.join("backup-damaged");
+    std::fs::create_dir_all(&damaged).unwrap();
+    for f in ["manifest.json", "signing.key", "morningai.db"] {
+        std::fs::copy(backup.join(f), damaged.join(f)).unwrap();
+    }
+    let mut db = std::fs::read(damaged.join("morningai.db")).unwrap();
+    let middle = db.len() / 2;
+    db[middle] ^= 0xff;
+    std::fs::write(damaged.join("morningai.db"), db).unwrap();
+    let fresh = scratch("restored");
+    let (ok, _, err) = run(cmd(&fresh).arg("restore").arg(&damaged));
+    assert!(!ok && err.contains("does not match the manifest"), "{err}");
+    assert!(!fresh.join("data/morningai.db").exists());
+
+    // The restore into a new data directory: every task acknowledged before the backup.
+    let (ok, _, err) = run(cmd(&fresh).arg("restore").arg(&backup));
+    assert!(ok, "{err}");
+    assert_eq!(
+        std::fs::read(fresh.join("data/signing.key")).unwrap(),
+        std::fs::read(dir.join("data/signing.key")).unwrap()
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(fresh.join("data/signing.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let (_server, url) = serve(&mut cmd(&fresh));
+    let mut missing = Vec::new();
+    for id in &before {
+        let res = client
+            .get(format!("{url}/api/v1/tasks/{id}"))
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .unwrap();
+        if res.status() != 200 {
+            missing.push(id.clone());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged tasks missing after the restore: {missing:?}",
+        missing.len(),
+        before.len()
+    );
+    let me = client
+        .get(format!("{url}/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200, "a token from before the backup verifies");
+}
+
+/// `morningai doctor` names what is wrong and exits non-zero until nothing fails: an
+/// uninitialised data directory, an unreachable Redis, a chat provider refusing the key, a
+/// signing key others can read; then everything configured and reachable (the real model,
+/// the fake OpenAI provider listing its models, PostgreSQL with its RLS role) passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_says_what_is_wrong_and_passes_when_all_is_well() {
+    use morningai_conformance::fake_openai::{FakeOpenAi, Reply};
+    let doctor = |c: &mut Command| {
+        let (ok, out, err) = run(c.arg("doctor").env("RUST_BACKTRACE", "0"));
+        (ok, out, err)
+    };
+    let dir = scratch("doctor");
+    let (ok, out, _) = doctor(&mut cmd(&dir));
+    assert!(
+        !ok && out.contains("FAIL  database") && out.contains("morningai migrate"),
+        "{out}"
+    );
+    let (ok, _, err) = run(cmd(&dir).arg("migrate"));
+    assert!(ok, "{err}");
+    let (ok, out, err) = doctor(&mut cmd(&dir));
+    assert!(
+        ok && out.contains("schema") && !out.contains("FAIL"),
+        "{out}{err}"
+    );
+
+    let (ok, out, _) = doctor(cmd(&dir).env("REDIS_URL", "redis://127.0.0.1:1"));
+    assert!(!ok && out.contains("FAIL  queue"), "{out}");
+    let roots = |root: &Path| {
+        let file = dir.join(format!("roots-{}.toml", uuid::Uuid::new_v4().simple()));
+        std::fs::write(
+            &file,
+            format!("index_roots = [{:?}]\n", root.display().to_string()),
+        )
+        .unwrap();
+        file
+    };
+    let (ok, out, _) = doctor(cmd(&dir).env("MORNINGAI_CONFIG", roots(&dir.join("nowhere"))));
+    assert!(!ok && out.contains("FAIL  index roots"), "{out}");
+
+    let fake = FakeOpenAi::start().await;
+    let models = Reply::json(
+        200,
+        serde_json::json!({"object": "list", "data": [{"id": "fake-model", "object": "model"}]}),
+    );
+    fake.push([
+        Reply::error(401, "Incorrect API key provided", vec![]),
+        models.clone(),
+    ]);
+    let chat = |c: &mut Command| {
+        c.env("MORNINGAI_CHAT_BASE_URL", fake.base_url())
+            .env("MORNINGAI_CHAT_MODEL", "fake-model")
+            .env("MORNINGAI_CHAT_API_KEY", "sk-test");
+    };
+    let mut c = cmd(&dir);
+    chat(&mut c);
+    let (ok, out, _) = doctor(&mut c);
+    assert!(
+        !ok && out.contains("FAIL  chat provider") && out.contains("HTTP 401"),
+        "{out}"
+    );
+    let model_dir = std::env::var("MORNINGAI_EMBED_MODEL_DIR").expect(
+        "MORNINGAI_EMBED_MODEL_DIR is not set: run the suite with scripts/test.sh, which fetches the MiniLM weights",
+    );
+    let mut c = cmd(&dir);
+    chat(&mut c);
+    c.env("MORNINGAI_EMBED_MODEL_DIR", &model_dir)
+        .env("MORNINGAI_CONFIG", roots(&dir));
+    let (ok, out, err) = doctor(&mut c);
+    assert!(ok, "{out}{err}");
+    assert!(!out.contains("warn") && !out.contains("FAIL"), "{out}");
+    assert!(
+        out.contains("serves fake-model") && out.contains("384 dimensions"),
+        "{out}"
+    );
+    let seen = fake.seen();
+    assert_eq!(seen.last().unwrap().path, "/v1/models");
+    assert_eq!(
+        seen.last().unwrap().headers["authorization"],
+        "Bearer sk-test"
+    );
+
+    // A signing key others can read.
+    let (server, _) = serve(&mut cmd(&dir));
+    drop(server);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key = dir.join("data/signing.key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let (ok, out, _) = doctor(&mut cmd(&dir));
+        assert!(!ok && out.contains("chmod 600"), "{out}");
+    }
+
+    // PostgreSQL: migrated, the RLS role in place, pgvector installed.
+    let pg = std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL is not set: run the suite with scripts/test.sh");
+    let (ok, _, err) = run(cmd(&dir).arg("migrate").env("DATABASE_URL", &pg));
+    assert!(ok, "{err}");
+    let redis = std::env::var("REDIS_URL").expect("REDIS_URL is not set");
+    let (ok, out, err) = doctor(
+        cmd(&dir)
+            .env("DATABASE_URL", &pg)
+            .env("REDIS_URL", &redis)
+            .env("MORNINGAI_SIGNING_KEY", "k7Qp2vXz9LmN4rTb8WcY1sFh6GdJ3eKa"),
+    );
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("ok    row-level security") && out.contains("ok    pgvector"),
+        "{out}"
+    );
+    let (ok, out, _) = doctor(cmd(&dir).env("DATABASE_URL", &pg));
+    assert!(!ok && out.contains("REDIS_URL"), "{out}");
 }

@@ -115,7 +115,7 @@ impl FakeOpenAi {
     pub async fn start() -> Self {
         let script = Arc::new(Script::default());
         let app = Router::new()
-            .fallback(axum::routing::post(handle))
+            .fallback(axum::routing::any(handle))
             .with_state(script.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

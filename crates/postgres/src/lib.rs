@@ -20,4 +20,5 @@ mod tasks;
 mod tx;
 mod usage;
 
+pub use migrate::{Inspection, TenantRole, inspect};
 pub use store::PgStore;

@@ -16,6 +16,82 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (10, include_str!("../migrations/0010_lexical_analysis.sql")),
 ];
 
+/// What a deployment's database holds, read without changing it (`morningai doctor`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspection {
+    /// Migrations applied, and the newest this build has.
+    pub applied: Vec<i32>,
+    pub latest: i32,
+    /// The RLS role: whether it exists, may bypass RLS (it must not), and is granted to
+    /// the login role (it must be).
+    pub tenant_role: Option<TenantRole>,
+    /// pgvector's version, when the extension is installed.
+    pub vector: Option<String>,
+    pub server_version: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TenantRole {
+    pub bypasses_rls: bool,
+    pub granted: bool,
+}
+
+/// Connects once to `url` and reads what [`Inspection`] reports.
+pub async fn inspect(url: &str) -> morningai_core::Result<Inspection> {
+    use morningai_core::Error;
+    let ctx = "inspect the PostgreSQL database";
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| Error::unavailable("database_unreachable", format!("{e}")))?;
+    let driver = tokio::spawn(connection);
+    let read = async {
+        let server_version: String = client
+            .query_one("SHOW server_version", &[])
+            .await?
+            .get(0);
+        let has_table: bool = client
+            .query_one("SELECT to_regclass('morningai_migrations') IS NOT NULL", &[])
+            .await?
+            .get(0);
+        let mut applied: Vec<i32> = if has_table {
+            client
+                .query("SELECT version FROM morningai_migrations", &[])
+                .await?
+                .iter()
+                .map(|r| r.get(0))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        applied.sort_unstable();
+        let tenant_role = client
+            .query_opt(
+                "SELECT rolbypassrls, pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = 'morningai_tenant'",
+                &[],
+            )
+            .await?
+            .map(|r| TenantRole {
+                bypasses_rls: r.get(0),
+                granted: r.get(1),
+            });
+        let vector: Option<String> = client
+            .query_opt("SELECT extversion FROM pg_extension WHERE extname = 'vector'", &[])
+            .await?
+            .map(|r| r.get(0));
+        Ok::<_, tokio_postgres::Error>(Inspection {
+            applied,
+            latest: MIGRATIONS.last().map_or(0, |(v, _)| *v),
+            tenant_role,
+            vector,
+            server_version,
+        })
+    }
+    .await;
+    drop(client);
+    let _ = driver.await;
+    read.map_err(|e| Error::internal(ctx, e))
+}
+
 /// Arbitrary constant identifying MorningAI's migration lock.
 const LOCK_KEY: i64 = 0x6d6f_726e_696e_6761;
 

@@ -79,6 +79,8 @@ struct Pool {
     /// Woken when a job becomes ready, so idle workers in this process pick it up at once.
     work: Notify,
     path: PathBuf,
+    /// The shared lock every process using the file holds (see `backup`).
+    _in_use: std::fs::File,
 }
 
 #[derive(Clone)]
@@ -106,6 +108,7 @@ impl Db {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| Error::internal(&format!("create {}", dir.display()), e))?;
             }
+            let in_use = crate::backup::hold_shared(&path)?;
             let ctx = format!("open {}", path.display());
             let mut writer = connect(&path).map_err(|e| Error::internal(&ctx, e))?;
             migrate::run(&mut writer).map_err(|e| Error::internal("sqlite migrations", e))?;
@@ -148,6 +151,7 @@ impl Db {
                 busy: AtomicUsize::new(0),
                 work: Notify::new(),
                 path,
+                _in_use: in_use,
             })
         })
         .await

@@ -7,6 +7,7 @@
 
 mod accounts;
 mod audit;
+pub mod backup;
 mod checkpoints;
 mod convert;
 mod db;
@@ -20,5 +21,6 @@ mod store;
 mod tasks;
 mod usage;
 
+pub use migrate::{latest as latest_schema, schema_version};
 pub use queue::SqliteQueue;
 pub use store::SqliteStore;

@@ -24,6 +24,23 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("../migrations/0012_lexical_analysis.sql")),
 ];
 
+/// The newest schema version this build migrates to.
+pub fn latest() -> i64 {
+    MIGRATIONS.last().map_or(0, |(v, _)| *v)
+}
+
+/// The schema version of the database file at `path` (None when there is no file yet),
+/// read without migrating it.
+pub fn schema_version(path: &std::path::Path) -> morningai_core::Result<Option<i64>> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .and_then(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
+        .map_err(|e| morningai_core::Error::internal(&format!("read {}", path.display()), e))?;
+    Ok(Some(conn))
+}
+
 pub(crate) fn run(conn: &mut Connection) -> rusqlite::Result<()> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
