@@ -131,6 +131,39 @@ fn production_refuses_to_start_without_a_strong_key() {
             .env("MORNINGAI_SIGNING_KEY", "x".repeat(32)),
     );
     assert!(url.starts_with("http://127.0.0.1:"));
+    // A worker reads the same key (it unseals tenants' provider keys): it starts in
+    // production with it and refuses without it. Its own Redis prefix: it takes no job of
+    // another test.
+    let prefix = dir.join("worker.toml");
+    std::fs::write(
+        &prefix,
+        format!(
+            "redis_prefix = \"prod-{}\"\n",
+            uuid::Uuid::new_v4().simple()
+        ),
+    )
+    .unwrap();
+    let distributed = |c: &mut Command| {
+        c.env("MORNINGAI_ENV", "production")
+            .env(
+                "DATABASE_URL",
+                std::env::var("DATABASE_URL").expect("DATABASE_URL"),
+            )
+            .env("REDIS_URL", std::env::var("REDIS_URL").expect("REDIS_URL"))
+            .env("MORNINGAI_CONFIG", &prefix);
+    };
+    let mut c = cmd(&dir);
+    distributed(&mut c);
+    let (ok, _, err) = run(c.arg("worker"));
+    assert!(
+        !ok && err.contains("MORNINGAI_SIGNING_KEY is required"),
+        "{err}"
+    );
+    let mut c = cmd(&dir);
+    distributed(&mut c);
+    let (_worker, line) =
+        common::spawn_ready(c.env("MORNINGAI_SIGNING_KEY", "x".repeat(32)).arg("worker"));
+    assert!(line.contains("worker running"), "{line:?}");
 }
 
 #[tokio::test]
