@@ -509,3 +509,47 @@ async fn metered_calls_record_cost_from_usage_and_budgets_refuse_before_sending(
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Hosted providers are `https://`: the client opens a TLS connection (a ClientHello
+/// reaches the server, with the provider's host name), and a server that is not TLS gives a
+/// clear, retried-then-reported error.
+#[tokio::test]
+async fn https_providers_are_reached_over_tls() {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hello = tokio::spawn(async move {
+        // Nothing arrives when the client cannot speak TLS (it refuses the URL).
+        let Ok(accepted) = tokio::time::timeout(Duration::from_secs(5), listener.accept()).await
+        else {
+            return Vec::new();
+        };
+        let (mut socket, _) = accepted.unwrap();
+        let mut first = vec![0u8; 512];
+        let n = socket.read(&mut first).await.unwrap();
+        first.truncate(n);
+        first
+    });
+    let provider = OpenAiProvider::new(ProviderConfig {
+        timeout: Duration::from_secs(2),
+        max_retries: 0,
+        ..ProviderConfig::new(
+            format!("https://localhost:{port}/v1"),
+            Some("sk-test".into()),
+        )
+    })
+    .unwrap();
+    let err = provider.models().await.unwrap_err();
+    let first = hello.await.unwrap();
+    // A TLS handshake record (0x16), version 3.x, carrying the host name (SNI).
+    assert_eq!(
+        &first[..2],
+        &[0x16, 0x03],
+        "not a TLS ClientHello: {first:?}"
+    );
+    assert!(
+        first.windows(9).any(|w| w == b"localhost"),
+        "no server name in the ClientHello"
+    );
+    assert!(err.to_string().contains("cannot reach"), "{err}");
+}

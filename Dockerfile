@@ -1,0 +1,37 @@
+# MorningAI: one image for every process (serve, worker, migrate, doctor).
+#   docker build -t morningai .
+#   docker run -p 8080:8080 -v morningai-data:/var/lib/morningai morningai      # embedded mode
+# Distributed mode: docker-compose.yml (PostgreSQL + pgvector, Redis, 2 serve, 2 worker).
+
+# --- build: the release binary -------------------------------------------------------
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+COPY . .
+# The registry and target caches survive between builds (BuildKit); the binary is copied
+# out of the cached target directory.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked -p morningai \
+ && install -m 0755 target/release/morningai /usr/local/bin/morningai
+
+# --- runtime: Debian slim, no toolchain, a non-root user ---------------------------------
+FROM debian:bookworm-slim AS runtime
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates curl \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 morningai \
+ && useradd --system --uid 10001 --gid morningai --home-dir /var/lib/morningai --create-home morningai
+COPY --from=build /usr/local/bin/morningai /usr/local/bin/morningai
+USER morningai:morningai
+WORKDIR /var/lib/morningai
+ENV MORNINGAI_DATA_DIR=/var/lib/morningai \
+    MORNINGAI_LISTEN=0.0.0.0:8080 \
+    MORNINGAI_LOG_FORMAT=json
+VOLUME ["/var/lib/morningai"]
+EXPOSE 8080
+# Ready = the database (and Redis, when configured) answer; a worker has no HTTP port, so
+# compose and Render override or drop this check for workers.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+    CMD curl -fsS http://127.0.0.1:8080/readyz || exit 1
+ENTRYPOINT ["morningai"]
+CMD ["serve"]
