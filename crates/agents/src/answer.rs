@@ -212,7 +212,7 @@ const PER_FILE: usize = 2;
 /// Chooses the passages that answer `question` among `hits` (best first). A passage's
 /// relevance is the share of the question's terms it holds (text, item path, file path),
 /// halved for tests, benchmarks, fixtures, changelogs and import blocks unless the
-/// question is about them; it must reach 80 % of the best passage's (a relevance floor),
+/// question is about them; it must reach 85 % of the best passage's (a relevance floor),
 /// and no file gives more than two passages while other files qualify.
 pub fn select<'a>(question: &str, hits: &'a [ChunkHit]) -> Selection<'a> {
     let terms = query_terms(question);
@@ -240,10 +240,10 @@ pub fn select<'a>(question: &str, hits: &'a [ChunkHit]) -> Selection<'a> {
             share * if aside { 0.5 } else { 1.0 }
         })
         .collect();
-    // The floor: at least 80 % of the best passage's relevance.
+    // The floor: at least 85 % of the best passage's relevance.
     let best = relevance.iter().copied().fold(0.0, f64::max);
     let mut ranked: Vec<usize> = (0..hits.len())
-        .filter(|&i| best > 0.0 && relevance[i] >= 0.8 * best)
+        .filter(|&i| best > 0.0 && relevance[i] >= 0.85 * best)
         .collect();
     ranked.sort_by(|&a, &b| relevance[b].total_cmp(&relevance[a]).then(a.cmp(&b)));
     let mut chosen: Vec<usize> = Vec::new();
