@@ -33,5 +33,6 @@ EXPOSE 8080
 # compose and Render override or drop this check for workers.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
     CMD curl -fsS http://127.0.0.1:8080/readyz || exit 1
-ENTRYPOINT ["morningai"]
-CMD ["serve"]
+# A command, not an entrypoint: `docker run morningai morningai worker`, compose's
+# `command:` and Render's `dockerCommand` all name the binary.
+CMD ["morningai", "serve"]

@@ -74,7 +74,10 @@ impl OpenAiProvider {
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(Error::invalid("base_url", "must be an http or https URL"));
         }
+        // No redirects: a provider that redirects would take the API key (also sent as
+        // `api-key`, which reqwest does not strip) to another host.
         let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             .read_timeout(config.timeout)
             .build()

@@ -35,6 +35,9 @@ pub struct Manifest {
     /// Where the signing key was: `data_dir` (copied into the backup) or `configuration`
     /// (MORNINGAI_SIGNING_KEY: keep it with the backup yourself).
     pub signing_key: String,
+    /// A one-way fingerprint of that key: a restore refuses to pair the database with
+    /// another key (the tenants' provider keys are sealed under it).
+    pub signing_key_fingerprint: String,
     pub files: BTreeMap<String, FileEntry>,
 }
 
@@ -45,6 +48,16 @@ fn sha256_of(path: &Path) -> Result<FileEntry> {
         std::io::copy(&mut file, &mut h).with_context(|| format!("read {}", path.display()))?;
     let sha256 = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
     Ok(FileEntry { bytes, sha256 })
+}
+
+fn fingerprint(key: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(b"morningai/signing-key-fingerprint/v1\0");
+    h.update(key);
+    h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn embedded_only(config: &Config, what: &str) -> Result<()> {
@@ -69,12 +82,18 @@ pub fn backup(config: &Config, dir: &Path) -> Result<Manifest> {
             dir.display()
         );
     }
-    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    // The backup holds every tenant's data, the credential hashes and the key: owner only.
+    let mut mk = std::fs::DirBuilder::new();
+    mk.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut mk, 0o700);
+    mk.create(dir)
+        .with_context(|| format!("create {}", dir.display()))?;
     let snapshot = morningai_sqlite::backup::snapshot(&config.sqlite_path(), &dir.join(DATABASE))?;
     let mut files = BTreeMap::new();
     files.insert(DATABASE.to_owned(), sha256_of(&dir.join(DATABASE))?);
-    let signing_key = if config.signing_key.is_some() {
-        "configuration"
+    let (signing_key, key) = if let Some(k) = &config.signing_key {
+        ("configuration", k.trim().as_bytes().to_vec())
     } else {
         let from = config.data_dir.join(SIGNING_KEY);
         ensure!(
@@ -84,7 +103,9 @@ pub fn backup(config: &Config, dir: &Path) -> Result<Manifest> {
         );
         copy_private(&from, &dir.join(SIGNING_KEY))?;
         files.insert(SIGNING_KEY.to_owned(), sha256_of(&dir.join(SIGNING_KEY))?);
-        "data_dir"
+        let key =
+            std::fs::read_to_string(&from).with_context(|| format!("read {}", from.display()))?;
+        ("data_dir", key.trim().as_bytes().to_vec())
     };
     let manifest = Manifest {
         format: FORMAT,
@@ -92,11 +113,10 @@ pub fn backup(config: &Config, dir: &Path) -> Result<Manifest> {
         morningai_version: env!("CARGO_PKG_VERSION").to_owned(),
         schema_version: snapshot.schema_version,
         signing_key: signing_key.to_owned(),
+        signing_key_fingerprint: fingerprint(&key),
         files,
     };
-    let path = dir.join(MANIFEST);
-    std::fs::write(&path, serde_json::to_vec_pretty(&manifest)?)
-        .with_context(|| format!("write {}", path.display()))?;
+    write_private(&dir.join(MANIFEST), &serde_json::to_vec_pretty(&manifest)?)?;
     Ok(manifest)
 }
 
@@ -140,17 +160,46 @@ pub fn restore(config: &Config, dir: &Path, replace: bool) -> Result<Manifest> {
         "{} exists: pass --replace to overwrite it with the backup",
         target.display()
     );
-    morningai_sqlite::backup::restore(&dir.join(DATABASE), &target)?;
-    if manifest.files.contains_key(SIGNING_KEY) {
-        copy_private(&dir.join(SIGNING_KEY), &config.data_dir.join(SIGNING_KEY))?;
-    }
+    // The key the restored deployment will run with: the configured one, else the backup's.
+    let effective = match (
+        &config.signing_key,
+        manifest.files.contains_key(SIGNING_KEY),
+    ) {
+        (Some(k), _) => k.trim().as_bytes().to_vec(),
+        (None, true) => std::fs::read_to_string(dir.join(SIGNING_KEY))
+            .with_context(|| format!("read {}", dir.join(SIGNING_KEY).display()))?
+            .trim()
+            .as_bytes()
+            .to_vec(),
+        (None, false) => bail!(
+            "this backup was taken with MORNINGAI_SIGNING_KEY from the configuration: set the same key before restoring"
+        ),
+    };
+    ensure!(
+        fingerprint(&effective) == manifest.signing_key_fingerprint,
+        "the configured MORNINGAI_SIGNING_KEY is not the key this backup was taken with: tokens and the tenants' sealed provider keys would not verify; use that key (or unset it to use the backup's)"
+    );
+    let install_key = manifest.files.contains_key(SIGNING_KEY) && config.signing_key.is_none();
+    morningai_sqlite::backup::restore(&dir.join(DATABASE), &target, || {
+        if install_key {
+            copy_private(&dir.join(SIGNING_KEY), &config.data_dir.join(SIGNING_KEY)).map_err(
+                |e| morningai_core::Error::internal("restore the signing key", format!("{e:#}")),
+            )?;
+        }
+        Ok(())
+    })?;
     Ok(manifest)
 }
 
 /// Copies a secret file, readable by its owner only, replacing the destination atomically.
 fn copy_private(from: &Path, to: &Path) -> Result<()> {
     let bytes = std::fs::read(from).with_context(|| format!("read {}", from.display()))?;
-    let staged = to.with_extension("key.new");
+    write_private(to, &bytes)
+}
+
+/// Writes a file readable by its owner only, replacing the destination atomically.
+fn write_private(to: &Path, bytes: &[u8]) -> Result<()> {
+    let staged = to.with_extension("new");
     let _ = std::fs::remove_file(&staged);
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
@@ -159,7 +208,7 @@ fn copy_private(from: &Path, to: &Path) -> Result<()> {
     let mut f = opts
         .open(&staged)
         .with_context(|| format!("create {}", staged.display()))?;
-    std::io::Write::write_all(&mut f, &bytes)
+    std::io::Write::write_all(&mut f, bytes)
         .and_then(|()| f.sync_all())
         .with_context(|| format!("write {}", staged.display()))?;
     std::fs::rename(&staged, to).with_context(|| format!("write {}", to.display()))

@@ -104,14 +104,24 @@ fn signing_key(config: &Config) -> Check {
         );
     }
     let path = config.data_dir.join("signing.key");
-    let Ok(key) = std::fs::read_to_string(&path) else {
-        return Check::ok(
-            NAME,
-            format!(
-                "{} does not exist yet: the first start generates it",
-                path.display()
-            ),
-        );
+    let key = match std::fs::read_to_string(&path) {
+        Ok(key) => key,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Check::ok(
+                NAME,
+                format!(
+                    "{} does not exist yet: the first start generates it",
+                    path.display()
+                ),
+            );
+        }
+        Err(e) => {
+            return Check::fail(
+                NAME,
+                format!("{}: {e}", path.display()),
+                "run morningai as the user that owns the data directory",
+            );
+        }
     };
     if let Err(why) = key_strength(&key) {
         return Check::fail(

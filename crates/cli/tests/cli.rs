@@ -695,6 +695,16 @@ async fn a_backup_taken_under_write_load_restores_every_acknowledged_task() {
     assert!(!ok && err.contains("does not match the manifest"), "{err}");
     assert!(!fresh.join("data/morningai.db").exists());
 
+    let (ok, _, err) = run(cmd(&fresh)
+        .arg("restore")
+        .arg(&backup)
+        .env("MORNINGAI_SIGNING_KEY", "k7Qp2vXz9LmN4rTb8WcY1sFh6GdJ3eKa"));
+    assert!(
+        !ok && err.contains("not the key this backup was taken with"),
+        "{err}"
+    );
+    assert!(!fresh.join("data/morningai.db").exists());
+
     // The restore into a new data directory: every task acknowledged before the backup.
     let (ok, _, err) = run(cmd(&fresh).arg("restore").arg(&backup));
     assert!(ok, "{err}");
@@ -737,6 +747,23 @@ async fn a_backup_taken_under_write_load_restores_every_acknowledged_task() {
         .await
         .unwrap();
     assert_eq!(me.status(), 200, "a token from before the backup verifies");
+
+    // Over the original deployment (killed, its log as it was): --replace sets the old
+    // database and log aside; the last task, acknowledged after the backup, is gone.
+    let last = acked.lock().unwrap().last().unwrap().clone();
+    let (ok, _, err) = run(cmd(&dir).args(["restore", "--replace"]).arg(&backup));
+    assert!(ok, "{err}");
+    assert!(dir.join("data/morningai.db.pre-restore").exists());
+    let (_again, url) = serve(&mut cmd(&dir));
+    for (id, want) in [(&before[0], 200), (&last, 404)] {
+        let res = client
+            .get(format!("{url}/api/v1/tasks/{id}"))
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), want, "task {id}");
+    }
 }
 
 /// `morningai doctor` names what is wrong and exits non-zero until nothing fails: an

@@ -40,9 +40,13 @@ pub struct TenantRole {
 pub async fn inspect(url: &str) -> morningai_core::Result<Inspection> {
     use morningai_core::Error;
     let ctx = "inspect the PostgreSQL database";
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .map_err(|e| Error::unavailable("database_unreachable", format!("{e}")))?;
+    let (client, connection) = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tokio_postgres::connect(url, tokio_postgres::NoTls),
+    )
+    .await
+    .map_err(|_| Error::unavailable("database_unreachable", "no connection within 10 s"))?
+    .map_err(|e| Error::unavailable("database_unreachable", format!("{e}")))?;
     let driver = tokio::spawn(connection);
     let read = async {
         let server_version: String = client

@@ -22,9 +22,13 @@ impl Deref for Caller {
 
 pub fn client_ip(parts: &Parts, trust_forwarded_for: bool) -> Option<String> {
     if trust_forwarded_for {
+        // A proxy may append its own header line rather than extend the client's: the
+        // last line counts.
         let fwd = parts
             .headers
-            .get("x-forwarded-for")
+            .get_all("x-forwarded-for")
+            .iter()
+            .next_back()
             .and_then(|v| v.to_str().ok());
         // The address our proxy saw is the last one it appended; whatever comes before it
         // the client wrote itself. Only a well-formed address is taken.
@@ -84,5 +88,33 @@ impl FromRequestParts<AppState> for ClientIp {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         Ok(ClientIp(client_ip(parts, state.config.trust_forwarded_for)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_ip;
+
+    fn parts(lines: &[&str]) -> axum::http::request::Parts {
+        let mut req = axum::http::Request::builder();
+        for l in lines {
+            req = req.header("x-forwarded-for", *l);
+        }
+        req.body(()).unwrap().into_parts().0
+    }
+
+    /// HAProxy's `option forwardfor` adds a header line of its own after the client's: the
+    /// client's line must not choose the address.
+    #[test]
+    fn the_proxys_last_line_and_last_hop_count() {
+        let p = parts(&["6.6.6.6", "10.0.0.1, 203.0.113.9"]);
+        assert_eq!(client_ip(&p, true).as_deref(), Some("203.0.113.9"));
+        let p = parts(&["6.6.6.6, 198.51.100.4"]);
+        assert_eq!(client_ip(&p, true).as_deref(), Some("198.51.100.4"));
+        assert_eq!(
+            client_ip(&p, false),
+            None,
+            "untrusted: the socket's address only"
+        );
     }
 }

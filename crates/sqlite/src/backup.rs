@@ -32,16 +32,20 @@ fn open_lock(db: &Path) -> Result<File> {
 /// restore replaces the file.
 pub(crate) fn hold_shared(db: &Path) -> Result<File> {
     let file = open_lock(db)?;
-    file.try_lock_shared().map_err(|_| {
-        Error::unavailable(
+    match file.try_lock_shared() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::unavailable(
             "database_restoring",
             format!(
                 "{} is being restored by another process; start again when it is done",
                 db.display()
             ),
-        )
-    })?;
-    Ok(file)
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::internal(
+            &format!("lock {}", lock_path(db).display()),
+            e,
+        )),
+    }
 }
 
 /// What a backup file holds.
@@ -68,6 +72,8 @@ pub fn snapshot(db: &Path, out: &Path) -> Result<Snapshot> {
             format!("{} exists already", out.display()),
         ));
     }
+    // A restore must not swap the file (and its write-ahead log) under the copy.
+    let _in_use = hold_shared(db)?;
     let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_WRITE)
         .map_err(|e| Error::internal(&ctx, e))?;
     conn.busy_timeout(std::time::Duration::from_secs(30))
@@ -77,6 +83,14 @@ pub fn snapshot(db: &Path, out: &Path) -> Result<Snapshot> {
         .ok_or_else(|| Error::invalid("backup", "the backup path is not UTF-8"))?;
     conn.execute("VACUUM INTO ?1", [target])
         .map_err(|e| Error::internal(&ctx, e))?;
+    drop(conn);
+    // The copy holds every tenant's data and the credential hashes.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::internal(&ctx, e))?;
+    }
     check(out)
 }
 
@@ -120,38 +134,59 @@ pub fn check(file: &Path) -> Result<Snapshot> {
     })
 }
 
-/// Replaces the database `db` with the backup file `from` (checked first). Refused while
-/// any process has `db` open. The old file's write-ahead log goes with it: left behind, it
-/// would be replayed into the restored file.
-pub fn restore(from: &Path, db: &Path) -> Result<Snapshot> {
+/// Replaces the database `db` with the backup file `from` (checked first), running
+/// `install` (the files that belong with it, e.g. the signing key) under the same lock just
+/// before the swap. Refused while any process has `db` open. The replaced database and its
+/// write-ahead log are kept beside it as `<db>.pre-restore` (`-wal`, `-shm`): left in
+/// place, the old log would be replayed into the restored file.
+pub fn restore(from: &Path, db: &Path, install: impl FnOnce() -> Result<()>) -> Result<Snapshot> {
     let snapshot = check(from)?;
     if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::internal(&format!("create {}", dir.display()), e))?;
     }
     let lock = open_lock(db)?;
-    lock.try_lock().map_err(|_| {
-        Error::conflict(
-            "database_in_use",
-            format!(
-            "{} is open in another process (serve, worker or a command): stop it before restoring",
-            db.display()
-        ))
-    })?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(Error::conflict(
+                "database_in_use",
+                format!(
+                    "{} is open in another process (serve, worker or a command): stop it before restoring",
+                    db.display()
+                ),
+            ));
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(Error::internal(
+                &format!("lock {}", lock_path(db).display()),
+                e,
+            ));
+        }
+    }
     let ctx = format!("restore {} from {}", db.display(), from.display());
-    let staged = {
+    let with = |suffix: &str| {
         let mut name = db.as_os_str().to_owned();
-        name.push(".restoring");
+        name.push(suffix);
         PathBuf::from(name)
     };
+    let staged = with(".restoring");
     std::fs::copy(from, &staged).map_err(|e| Error::internal(&ctx, e))?;
     File::open(&staged)
         .and_then(|f| f.sync_all())
         .map_err(|e| Error::internal(&ctx, e))?;
-    for suffix in ["-wal", "-shm"] {
-        let mut name = db.as_os_str().to_owned();
-        name.push(suffix);
-        match std::fs::remove_file(PathBuf::from(name)) {
+    install()?;
+    for stale in [".pre-restore-wal", ".pre-restore-shm"] {
+        match std::fs::remove_file(with(stale)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::internal(&ctx, e)),
+        }
+    }
+    // Set the old files aside (the database first: a crash after it leaves no database
+    // with a foreign log), then put the copy in place.
+    for suffix in ["", "-wal", "-shm"] {
+        match std::fs::rename(with(suffix), with(&format!(".pre-restore{suffix}"))) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::internal(&ctx, e)),
