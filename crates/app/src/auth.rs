@@ -172,14 +172,19 @@ pub fn signing_key(config: &Config) -> anyhow::Result<Vec<u8>> {
 
 fn load_or_create_key(path: &Path) -> anyhow::Result<Vec<u8>> {
     use anyhow::Context;
-    if let Ok(existing) = std::fs::read_to_string(path) {
-        let k = existing.trim().to_owned();
-        anyhow::ensure!(
-            k.len() >= 32,
-            "{} holds a key shorter than 32 bytes",
-            path.display()
-        );
-        return Ok(k.into_bytes());
+    match std::fs::read_to_string(path) {
+        Ok(existing) => {
+            let k = existing.trim().to_owned();
+            anyhow::ensure!(
+                k.len() >= 32,
+                "{} holds a key shorter than 32 bytes",
+                path.display()
+            );
+            return Ok(k.into_bytes());
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        // Unreadable (permissions): creating it would fail as "exists" and come back here.
+        Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
     }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
@@ -360,6 +365,21 @@ impl Auth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A key path that cannot be read (here a directory) is an error, not a loop of
+    /// "create it" → "it exists" → "read it".
+    #[test]
+    fn an_unreadable_key_file_is_an_error() {
+        let dir = std::env::temp_dir().join(format!("key-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(dir.join("signing.key")).unwrap();
+        let config = Config {
+            data_dir: dir.clone(),
+            ..Config::default()
+        };
+        let err = signing_key(&config).unwrap_err();
+        assert!(format!("{err:#}").contains("signing.key"), "{err:#}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 
     #[test]
     fn passwords_round_trip() {
