@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Soak of the distributed deployment under faults, on loopback: HAProxy (deploy/haproxy.cfg's
+# settings) in front of two `serve`, two `worker`, PostgreSQL 18 + pgvector and Redis from
+# scripts/test-services.sh. bench/soak.py posts echo tasks at RATE/s for SECONDS_TOTAL and reads
+# each back, with SSE clients attached through the balancer. On a schedule: SIGKILL a
+# worker (20 %), SIGKILL a serve (40 %), restart Redis empty (60 %), restart PostgreSQL
+# (80 %); each killed process is started again after 3 s. RSS of every process is sampled
+# every 5 s. The driver then reconciles (see bench/soak.py) and prints a JSON report.
+#
+#   bench/soak.sh                 # 600 s at half the measured saturation rate
+#   SECONDS_TOTAL=60 RATE=20 bench/soak.sh
+# MORNINGAI_BIN picks the binary (default: the release build, built if missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${SECONDS_TOTAL:-600}
+
+command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }; }
+command -v haproxy >/dev/null || { apt-get install -y -qq haproxy >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq haproxy; }; }
+if [[ -n ${MORNINGAI_BIN:-} ]]; then BIN=$MORNINGAI_BIN; else
+  cargo build --release -q -p morningai
+  BIN=$PWD/target/release/morningai
+fi
+
+# shellcheck source=scripts/test-services.sh
+source scripts/test-services.sh
+work=$(mktemp -d)
+declare -A pid
+cleanup() {
+  for p in "${pid[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+  morningai_services_cleanup
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+export MORNINGAI_ENV=production MORNINGAI_SIGNING_KEY=$(head -c 48 /dev/urandom | base64 | tr -d '\n')
+export MORNINGAI_LOG_LEVEL=warn MORNINGAI_DATA_DIR=$work/data MORNINGAI_TRUST_FORWARDED_FOR=true
+cat >"$work/morningai.toml" <<EOF
+job_lease_secs = 5
+reconcile_interval_secs = 2
+reconcile_min_age_secs = 3
+EOF
+export MORNINGAI_CONFIG=$work/morningai.toml
+"$BIN" migrate >/dev/null
+email="soak-$RANDOM@example.com"
+MORNINGAI_PASSWORD=soak-password-123 "$BIN" user create --email "$email" >/dev/null
+"$BIN" tenant create --name Soak --slug soak --owner "$email" >/dev/null
+key=$("$BIN" apikey create --tenant soak --user "$email" --role member 2>/dev/null)
+
+declare -A port=([serve-1]=$(free_port) [serve-2]=$(free_port))
+lb=$(free_port)
+start() {
+  case $1 in
+    serve-*) "$BIN" serve --listen "127.0.0.1:${port[$1]}" >>"$work/$1.log" 2>&1 & ;;
+    worker-*) "$BIN" worker --concurrency 8 --grace-secs 5 >>"$work/$1.log" 2>&1 & ;;
+  esac
+  pid[$1]=$!
+}
+for role in serve-1 serve-2 worker-1 worker-2; do start "$role"; done
+sed -e "s/bind \*:8080/bind 127.0.0.1:$lb/" \
+    -e "s/server serve-1 serve-1:8080/server serve-1 127.0.0.1:${port[serve-1]}/" \
+    -e "s/server serve-2 serve-2:8080/server serve-2 127.0.0.1:${port[serve-2]}/" \
+    deploy/haproxy.cfg >"$work/haproxy.cfg"
+haproxy -f "$work/haproxy.cfg" -db >"$work/haproxy.log" 2>&1 &
+pid[haproxy]=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$lb/readyz" >/dev/null && break; sleep 0.2; done
+
+# The load: half the measured saturation rate of POST /api/v1/tasks through the balancer
+# (wrk, 2 threads, 32 connections, 10 s; the workers drain that backlog before the run
+# starts), unless RATE is given.
+if [[ -z ${RATE:-} ]]; then
+  cat >"$work/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"kind":"echo","input":{"n":0}}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+  sat=$(wrk -t2 -c32 -d10s -s "$work/post.lua" -H "x-api-key: $key" "http://127.0.0.1:$lb/api/v1/tasks" \
+        | awk '/^Requests\/sec/ {print $2}')
+  RATE=$(python3 -c "print(round($sat / 2))")
+  echo "saturation: $sat POST/s through the balancer; soak rate $RATE/s" >&2
+  for _ in $(seq 120); do
+    left=$(psql "$DATABASE_URL" -qAtX -c "SELECT count(*) FROM tasks WHERE status NOT IN ('succeeded','failed','cancelled')")
+    [[ $left == 0 ]] && break
+    sleep 1
+  done
+fi
+
+# RSS (kB) of each role, sampled every 5 s while the run waits for its next fault.
+rss_sample() {
+  local now; now=$(date +%s)
+  for role in serve-1 serve-2 worker-1 worker-2; do
+    local p=${pid[$role]}
+    local rss; rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+    echo "$now $role $p $rss" >>"$work/rss.txt"
+  done
+}
+
+python3 bench/soak.py --base "http://127.0.0.1:$lb" --key "$key" --database-url "$DATABASE_URL" \
+  --rate "$RATE" --seconds "$SECS" --faults "$work/faults.txt" >"$work/report.json" &
+driver=$!
+t0=$(date +%s.%N)
+: >"$work/faults.txt"
+fault() {  # name, then the commands of the fault; the window runs until the system answers again
+  local name=$1; shift
+  local s; s=$(date +%s.%N)
+  "$@"
+  for _ in $(seq 300); do curl -fs "http://127.0.0.1:$lb/readyz" >/dev/null && break; sleep 0.1; done
+  echo "$name $s $(date +%s.%N)" >>"$work/faults.txt"
+  echo "fault $name: $(python3 -c "print(round($(date +%s.%N) - $s, 1))") s" >&2
+}
+kill_and_restart() { kill -9 "${pid[$1]}"; wait "${pid[$1]}" 2>/dev/null || true; sleep 3; start "$1"; }
+redis_restart() {
+  local p; p=$(cat "$_mai_redis_tmp/redis.pid")
+  kill -9 "$p"; sleep 1
+  redis-server --port "$_mai_redis_port" --bind 127.0.0.1 --save '' --appendonly no \
+    --daemonize yes --pidfile "$_mai_redis_tmp/redis.pid" --logfile "$_mai_redis_tmp/redis.log" \
+    --dir "$_mai_redis_tmp" >/dev/null
+}
+pg_restart() { (cd "$_mai_pg_tmp" && _mai_as_pg "$_mai_pg_ctl" -D "$_mai_pg_tmp/data" -m fast -w -l "$_mai_pg_tmp/postgres.log" restart >/dev/null); }
+
+at() {  # wait until fraction $1 of the run, sampling RSS meanwhile
+  local target; target=$(python3 -c "print($t0 + $SECS * $1)")
+  while python3 -c "import sys,time; sys.exit(0 if time.time() < $target else 1)"; do rss_sample; sleep 5; done
+}
+at 0.2; fault worker_kill kill_and_restart worker-1
+at 0.4; fault serve_kill kill_and_restart serve-1
+at 0.6; fault redis_restart redis_restart
+at 0.8; fault postgres_restart pg_restart
+at 1.0
+status=0
+wait "$driver" || status=$?
+cat "$work/report.json"
+python3 - "$work/rss.txt" "$SECS" <<'PY'
+import sys, collections
+rows = [l.split() for l in open(sys.argv[1])]
+secs = float(sys.argv[2])
+t0 = float(rows[0][0])
+by = collections.defaultdict(list)  # (role, pid) -> [(t, rss)]
+for t, role, pid, rss in rows:
+    if rss != "0":
+        by[(role, pid)].append((float(t) - t0, int(rss)))
+print("RSS (MiB) per process lifetime: after warm-up (first sample past 20 % of the run or of its life) -> last")
+worst = 0.0
+for (role, pid), xs in sorted(by.items()):
+    if len(xs) < 3:
+        continue
+    warm = next((r for t, r in xs if t >= xs[0][0] + max(secs * 0.2, 10)), xs[len(xs) // 3][1])
+    last = xs[-1][1]
+    growth = (last - warm) / warm * 100
+    worst = max(worst, growth)
+    print(f"  {role} pid {pid}: {warm/1024:.1f} -> {last/1024:.1f} ({growth:+.1f} %), {len(xs)} samples")
+print(f"largest growth after warm-up: {worst:+.1f} %")
+PY
+rm -rf /tmp/morningai-soak-last && cp -r "$work" /tmp/morningai-soak-last
+echo "logs, report and RSS samples in /tmp/morningai-soak-last" >&2
+exit $status
