@@ -130,7 +130,7 @@ at 1.0
 status=0
 wait "$driver" || status=$?
 cat "$work/report.json"
-python3 - "$work/rss.txt" "$SECS" <<'PY'
+if python3 - "$work/rss.txt" "$SECS" <<'PY'
 import sys, collections
 rows = [l.split() for l in open(sys.argv[1])]
 secs = float(sys.argv[2])
@@ -142,7 +142,7 @@ for t, role, pid, rss in rows:
 print("RSS (MiB) per process lifetime: after warm-up (first sample past 20 % of the run or of its life) -> last")
 worst = 0.0
 for (role, pid), xs in sorted(by.items()):
-    if len(xs) < 3:
+    if len(xs) < 6:
         continue
     warm = next((r for t, r in xs if t >= xs[0][0] + max(secs * 0.2, 10)), xs[len(xs) // 3][1])
     last = xs[-1][1]
@@ -150,7 +150,9 @@ for (role, pid), xs in sorted(by.items()):
     worst = max(worst, growth)
     print(f"  {role} pid {pid}: {warm/1024:.1f} -> {last/1024:.1f} ({growth:+.1f} %), {len(xs)} samples")
 print(f"largest growth after warm-up: {worst:+.1f} %")
+sys.exit(0 if worst <= 10 else 1)
 PY
+then :; else echo "RSS grew more than 10 % after warm-up" >&2; status=1; fi
 rm -rf /tmp/morningai-soak-last && cp -r "$work" /tmp/morningai-soak-last
 echo "logs, report and RSS samples in /tmp/morningai-soak-last" >&2
 exit $status

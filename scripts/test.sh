@@ -66,5 +66,11 @@ phase_done "rust tests"
 if (($# == 0)); then
   scripts/fuzz-api.sh
   phase_done "api fuzz"
+  # The distributed deployment under faults for 60 s (bench/soak.sh: HAProxy, two serve,
+  # two workers; a worker and a serve SIGKILLed, Redis and PostgreSQL restarted) with its
+  # reconciliation asserted; on services of its own, so it can restart them.
+  env -u DATABASE_URL -u REDIS_URL SECONDS_TOTAL=60 RATE=20 \
+    MORNINGAI_BIN="${CARGO_TARGET_DIR:-target}/debug/morningai" bench/soak.sh
+  phase_done "soak (60 s)"
 fi
 exit 0
