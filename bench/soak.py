@@ -1,6 +1,6 @@
 """Load, SSE clients and the final reconciliation of bench/soak.sh (standard library only).
 
-Posts echo tasks at a fixed rate through the load balancer (each with an idempotency key, so
+Posts echo tasks (and, every tenth slot, a small graph run on a new thread) at a fixed rate through the load balancer (each with an idempotency key, so
 a request the balancer retries on another server creates one task) and reads one back after
 each post; SSE clients follow the tenant's event stream and resume with Last-Event-ID whenever a
 connection drops. After the load it waits for every acknowledged task to finish, then
@@ -39,13 +39,31 @@ def request(base, method, path, key, body=None, timeout=10):
 
 
 class Load:
-    def __init__(self, base, key, rate, seconds, threads):
+    def __init__(self, base, key, rate, seconds, threads, assistant):
         self.base, self.key, self.rate, self.seconds = base, key, rate, seconds
-        self.threads = threads
+        self.threads, self.assistant = threads, assistant
         self.lock = threading.Lock()
         self.next = 0
         self.acked = []  # (id, n, t_post)
+        self.graph_tasks = []  # task ids of acknowledged graph runs
         self.samples = []  # (t, op, status, latency_s)
+
+    def graph_run(self, i):
+        """A small graph run (every tenth iteration): a thread, then a run on it."""
+        t0 = time.time()
+        try:
+            status, payload = request(self.base, "POST", "/threads", self.key, {})
+            if status == 200:
+                thread = json.loads(payload)["thread_id"]
+                status, payload = request(self.base, "POST", f"/threads/{thread}/runs", self.key,
+                                          {"assistant_id": self.assistant,
+                                           "input": {"topic": f"soak {i}"}})
+        except OSError:
+            status, payload = 0, b""
+        with self.lock:
+            self.samples.append((t0, "run", status, time.time() - t0))
+            if status == 200:
+                self.graph_tasks.append(json.loads(payload)["task_id"])
 
     def run(self):
         self.start = time.time()
@@ -66,6 +84,9 @@ class Load:
             pause = due - time.time()
             if pause > 0:
                 time.sleep(pause)
+            if i % 10 == 9:
+                self.graph_run(i)
+                continue
             t0 = time.time()
             try:
                 status, payload = request(self.base, "POST", "/api/v1/tasks", self.key,
@@ -149,6 +170,7 @@ def main():
     p.add_argument("--base", required=True)
     p.add_argument("--key", required=True)
     p.add_argument("--database-url", required=True)
+    p.add_argument("--assistant", required=True, help="assistant id of the uploaded soak graph")
     p.add_argument("--rate", type=float, default=50)
     p.add_argument("--seconds", type=float, default=600)
     p.add_argument("--threads", type=int, default=16)
@@ -162,13 +184,14 @@ def main():
     for c in clients:
         c.start()
     time.sleep(1)
-    load = Load(a.base, a.key, a.rate, a.seconds, a.threads)
+    load = Load(a.base, a.key, a.rate, a.seconds, a.threads, a.assistant)
     load.run()
     ended = time.time()
 
     # Drain: every acknowledged task terminal, then give the streams a moment.
-    ids = "\n".join(i for i, _, _ in load.acked) + "\n"
-    setup = "CREATE TEMP TABLE acked(id uuid); COPY acked FROM STDIN;"
+    graph_ids = "".join(f"{i}\tgraph\n" for i in load.graph_tasks)
+    all_ids = "".join(f"{i}\techo\n" for i, _, _ in load.acked) + graph_ids
+    setup = "CREATE TEMP TABLE acked(id uuid, what text); COPY acked FROM STDIN;"
     pending = None
     deadline = time.time() + a.drain
     while time.time() < deadline:
@@ -176,7 +199,7 @@ def main():
             ["psql", a.database_url, "-qAtX", "-v", "ON_ERROR_STOP=1", "-c", setup, "-c",
              "SELECT count(*) FROM acked LEFT JOIN tasks t USING (id) "
              "WHERE t.status IS NULL OR t.status NOT IN ('succeeded','failed','cancelled')"],
-            input=ids, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+            input=all_ids, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
         if pending == 0:
             break
         time.sleep(2)
@@ -190,17 +213,21 @@ def main():
               'acked', (SELECT count(*) FROM acked),
               'missing', (SELECT count(*) FROM acked LEFT JOIN tasks t USING (id) WHERE t.id IS NULL),
               'not_succeeded', (SELECT count(*) FROM acked JOIN tasks t USING (id) WHERE t.status <> 'succeeded'),
+              'graph_runs', (SELECT count(*) FROM acked WHERE what = 'graph'),
               'wrong_result', (SELECT count(*) FROM acked JOIN tasks t USING (id)
-                               WHERE t.status = 'succeeded' AND t.result IS DISTINCT FROM t.input),
+                               WHERE t.status = 'succeeded' AND CASE what
+                                 WHEN 'echo' THEN t.result IS DISTINCT FROM t.input
+                                 ELSE t.result IS NULL END),
               'terminal_not_once', (SELECT count(*) FROM acked a WHERE (SELECT count(*) FROM task_events e
                                WHERE e.task_id = a.id AND e.kind IN ('succeeded','failed','cancelled')) <> 1),
               'without_queued_or_started', (SELECT count(*) FROM acked a WHERE NOT EXISTS (SELECT 1 FROM task_events e
                                WHERE e.task_id = a.id AND e.kind = 'queued') OR NOT EXISTS (SELECT 1 FROM task_events e
                                WHERE e.task_id = a.id AND e.kind = 'started')),
-              'tasks_in_database', (SELECT count(*) FROM tasks WHERE idempotency_key LIKE 'soak-%'),
+              'echo_tasks_in_database', (SELECT count(*) FROM tasks WHERE idempotency_key LIKE 'soak-%'),
+              'graph_tasks_in_database', (SELECT count(*) FROM tasks WHERE kind = 'graph_run'),
               'started_more_than_once', (SELECT count(*) FROM acked a WHERE (SELECT count(*) FROM task_events e
                                WHERE e.task_id = a.id AND e.kind = 'started') > 1))"""],
-        input=ids, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        input=all_ids, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
     reconciled = json.loads(check)
 
     faults = []
@@ -210,7 +237,7 @@ def main():
 
     sse = []
     for c in clients:
-        owed = [i for i, _, t in load.acked if c.attached_at and t >= c.attached_at + 2]
+        owed = [i for i, _, t in load.acked if c.attached_at and t >= c.attached_at + 2]  # echo tasks
         missed = [i for i in owed if i not in c.terminal]
         sse.append({"owed": len(owed), "missed": len(missed), "reconnects": c.reconnects})
 
@@ -228,12 +255,13 @@ def main():
 
     quiet = {op: [lat for t, o, s, lat in load.samples
                   if o == op and 200 <= s < 300 and window_of(t, lat, faults) == "none"]
-             for op in ("post", "get")}
+             for op in ("post", "get", "run")}
     report = {
         "rate_per_s": a.rate,
         "seconds": a.seconds,
         "posted": sum(1 for _, o, _, _ in load.samples if o == "post"),
         "acked": len(load.acked),
+        "graph_runs_acked": len(load.graph_tasks),
         "throughput_acked_per_s": round(len(load.acked) / a.seconds, 1),
         "latency_ms_outside_faults": {op: {"p50": pct(v, 0.5), "p99": pct(v, 0.99), "n": len(v)}
                                       for op, v in quiet.items()},

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Soak of the distributed deployment under faults, on loopback: HAProxy (deploy/haproxy.cfg's
 # settings) in front of two `serve`, two `worker`, PostgreSQL 18 + pgvector and Redis from
-# scripts/test-services.sh. bench/soak.py posts echo tasks at RATE/s for SECONDS_TOTAL and reads
-# each back, with SSE clients attached through the balancer. On a schedule: SIGKILL a
+# scripts/test-services.sh. bench/soak.py posts echo tasks (every tenth slot a small graph
+# run instead) at RATE/s for SECONDS_TOTAL and reads each echo task back, with SSE clients attached through the balancer. On a schedule: SIGKILL a
 # worker (20 %), SIGKILL a serve (40 %), restart Redis empty (60 %), restart PostgreSQL
 # (80 %); each killed process is started again after 3 s. RSS of every process is sampled
 # every 5 s. The driver then reconciles (see bench/soak.py) and prints a JSON report.
@@ -46,6 +46,7 @@ email="soak-$RANDOM@example.com"
 MORNINGAI_PASSWORD=soak-password-123 "$BIN" user create --email "$email" >/dev/null
 "$BIN" tenant create --name Soak --slug soak --owner "$email" >/dev/null
 key=$("$BIN" apikey create --tenant soak --user "$email" --role member 2>/dev/null)
+owner_key=$("$BIN" apikey create --tenant soak --user "$email" 2>/dev/null)
 
 declare -A port=([serve-1]=$(free_port) [serve-2]=$(free_port))
 lb=$(free_port)
@@ -64,6 +65,15 @@ sed -e "s/bind \*:8080/bind 127.0.0.1:$lb/" \
 haproxy -f "$work/haproxy.cfg" -db >"$work/haproxy.log" 2>&1 &
 pid[haproxy]=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$lb/readyz" >/dev/null && break; sleep 0.2; done
+
+# The small graph the load runs beside echo tasks: a template node and a set node.
+assistant=$(curl -fsS -X POST "http://127.0.0.1:$lb/api/v1/graphs" -H "x-api-key: $owner_key" \
+  -H 'content-type: application/json' -d '{"name": "soak-flow", "definition": {
+    "channels": {"topic": {}, "draft": {}, "log": {"reducer": "append"}},
+    "nodes": {"write": {"type": "template", "config": {"channel": "draft", "template": "About {topic}"}},
+              "done": {"type": "set", "config": {"channel": "log", "value": "written"}}},
+    "edges": [{"from": "__start__", "to": "write"}, {"from": "write", "to": "done"}, {"from": "done", "to": "__end__"}]}}' \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["assistant_id"])')
 
 # The load: half the measured saturation rate of POST /api/v1/tasks through the balancer
 # (wrk, 2 threads, 32 connections, 10 s; the workers drain that backlog before the run
@@ -95,7 +105,7 @@ rss_sample() {
   done
 }
 
-python3 bench/soak.py --base "http://127.0.0.1:$lb" --key "$key" --database-url "$DATABASE_URL" \
+python3 bench/soak.py --base "http://127.0.0.1:$lb" --key "$key" --database-url "$DATABASE_URL" --assistant "$assistant" \
   --rate "$RATE" --seconds "$SECS" --faults "$work/faults.txt" >"$work/report.json" &
 driver=$!
 t0=$(date +%s.%N)
