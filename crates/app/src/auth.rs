@@ -189,19 +189,31 @@ fn load_or_create_key(path: &Path) -> anyhow::Result<Vec<u8>> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     }
+    // Written whole under a name of its own, then linked into place: a process starting
+    // beside this one (serve and worker on one data directory) sees no key or the whole
+    // key, never a file created but not yet written.
     let key = random_secret("");
+    let staged = path.with_extension(format!("key.{}", uuid::Uuid::new_v4().simple()));
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    match opts.open(path) {
-        Ok(mut f) => {
-            std::io::Write::write_all(&mut f, key.as_bytes())
-                .with_context(|| format!("write {}", path.display()))?;
+    let written = opts.open(&staged).and_then(|mut f| {
+        std::io::Write::write_all(&mut f, key.as_bytes())?;
+        f.sync_all()
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&staged);
+        return Err(e).with_context(|| format!("write {}", staged.display()));
+    }
+    let linked = std::fs::hard_link(&staged, path);
+    let _ = std::fs::remove_file(&staged);
+    match linked {
+        Ok(()) => {
             tracing::info!(path = %path.display(), "generated a new signing key");
             Ok(key.into_bytes())
         }
-        // Another process created it first: use theirs.
+        // Another process put its key there first: use theirs.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create_key(path),
         Err(e) => Err(e).with_context(|| format!("create {}", path.display())),
     }
@@ -365,6 +377,30 @@ impl Auth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Processes starting together on one data directory (serve and worker) all get the
+    /// same, whole key: none reads a file created but not yet written.
+    #[test]
+    fn a_key_generated_by_several_at_once_is_one_whole_key() {
+        for _ in 0..20 {
+            let dir = std::env::temp_dir().join(format!("key-{}", uuid::Uuid::new_v4().simple()));
+            let config = Config {
+                data_dir: dir.clone(),
+                ..Config::default()
+            };
+            let keys: Vec<Vec<u8>> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..8).map(|_| s.spawn(|| signing_key(&config))).collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap().unwrap())
+                    .collect()
+            });
+            assert!(keys.iter().all(|k| k == &keys[0] && k.len() >= 32));
+            let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+            assert_eq!(left.len(), 1, "only signing.key remains");
+            std::fs::remove_dir_all(dir).unwrap();
+        }
+    }
 
     /// A key path that cannot be read (here a directory) is an error, not a loop of
     /// "create it" → "it exists" → "read it".
