@@ -14,7 +14,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${SECONDS_TOTAL:-600}
 
-command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }; }
 command -v haproxy >/dev/null || { apt-get install -y -qq haproxy >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq haproxy; }; }
 if [[ -n ${MORNINGAI_BIN:-} ]]; then BIN=$MORNINGAI_BIN; else
   cargo build --release -q -p morningai
@@ -79,6 +78,7 @@ assistant=$(curl -fsS -X POST "http://127.0.0.1:$lb/api/v1/graphs" -H "x-api-key
 # (wrk, 2 threads, 32 connections, 10 s; the workers drain that backlog before the run
 # starts), unless RATE is given.
 if [[ -z ${RATE:-} ]]; then
+  command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }; }
   cat >"$work/post.lua" <<'LUA'
 wrk.method = "POST"
 wrk.body = '{"kind":"echo","input":{"n":0}}'

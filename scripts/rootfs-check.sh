@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 
 bin=${MORNINGAI_BIN:-${CARGO_TARGET_DIR:-target}/release/morningai}
 [[ -x $bin ]] || { echo "no binary at $bin: cargo build --release -p morningai (or set MORNINGAI_BIN)" >&2; exit 1; }
-command -v debootstrap >/dev/null || apt-get install -y --no-install-recommends debootstrap >&2
+command -v debootstrap >/dev/null || { apt-get install -y -qq debootstrap >&2 || { apt-get update -qq && apt-get install -y -qq debootstrap >&2; }; }
 
 root=${MORNINGAI_ROOTFS:-$HOME/.cache/morningai/rootfs-bookworm}
 if [[ ! -x $root/usr/bin/curl ]]; then

@@ -102,14 +102,19 @@ impl OpenAiProvider {
         }
     }
 
+    /// `req` with the API key, when one is set: as a bearer token and as `api-key` (Azure).
+    fn authorized(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.config.api_key {
+            Some(key) => req.bearer_auth(key).header("api-key", key),
+            None => req,
+        }
+    }
+
     /// The models the provider lists (`GET /models`): one attempt, for a health check (the
     /// key is sent as for every call, so a refused key shows here).
     pub async fn models(&self) -> Result<Vec<String>> {
         let url = format!("{}/models", self.config.base_url);
-        let mut req = self.http.get(&url).timeout(self.config.timeout);
-        if let Some(key) = &self.config.api_key {
-            req = req.bearer_auth(key).header("api-key", key);
-        }
+        let req = self.authorized(self.http.get(&url).timeout(self.config.timeout));
         let res = req.send().await.map_err(|e| {
             Error::unavailable("provider_unavailable", format!("cannot reach {url}: {e}"))
         })?;
@@ -151,12 +156,9 @@ impl OpenAiProvider {
         let mut last = String::new();
         for attempt in 0..=self.config.max_retries {
             self.breaker.admit(&self.config.base_url)?;
-            let mut req = self.http.post(&url).json(body);
+            let mut req = self.authorized(self.http.post(&url).json(body));
             if !streaming {
                 req = req.timeout(self.config.timeout);
-            }
-            if let Some(key) = &self.config.api_key {
-                req = req.bearer_auth(key).header("api-key", key);
             }
             let wait = match req.send().await {
                 Ok(res) if res.status().is_success() => {

@@ -170,6 +170,17 @@ pub fn signing_key(config: &Config) -> anyhow::Result<Vec<u8>> {
     load_or_create_key(&config.data_dir.join("signing.key"))
 }
 
+/// Creates `path` (it must not exist) readable by its owner only, with `bytes`, synced.
+pub(crate) fn write_new_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path)?;
+    std::io::Write::write_all(&mut f, bytes)?;
+    f.sync_all()
+}
+
 fn load_or_create_key(path: &Path) -> anyhow::Result<Vec<u8>> {
     use anyhow::Context;
     match std::fs::read_to_string(path) {
@@ -194,15 +205,7 @@ fn load_or_create_key(path: &Path) -> anyhow::Result<Vec<u8>> {
     // key, never a file created but not yet written.
     let key = random_secret("");
     let staged = path.with_extension(format!("key.{}", uuid::Uuid::new_v4().simple()));
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let written = opts.open(&staged).and_then(|mut f| {
-        std::io::Write::write_all(&mut f, key.as_bytes())?;
-        f.sync_all()
-    });
-    if let Err(e) = written {
+    if let Err(e) = write_new_private(&staged, key.as_bytes()) {
         let _ = std::fs::remove_file(&staged);
         return Err(e).with_context(|| format!("write {}", staged.display()));
     }

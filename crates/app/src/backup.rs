@@ -50,6 +50,7 @@ fn sha256_of(path: &Path) -> Result<FileEntry> {
     Ok(FileEntry { bytes, sha256 })
 }
 
+/// Fingerprint of a key as the deployment uses it (surrounding whitespace trimmed).
 fn fingerprint(key: &[u8]) -> String {
     let mut h = Sha256::new();
     h.update(b"morningai/signing-key-fingerprint/v1\0");
@@ -101,11 +102,10 @@ pub fn backup(config: &Config, dir: &Path) -> Result<Manifest> {
             "{} is missing: the database's sealed provider keys cannot be read without it",
             from.display()
         );
-        copy_private(&from, &dir.join(SIGNING_KEY))?;
+        let key = std::fs::read(&from).with_context(|| format!("read {}", from.display()))?;
+        write_private(&dir.join(SIGNING_KEY), &key)?;
         files.insert(SIGNING_KEY.to_owned(), sha256_of(&dir.join(SIGNING_KEY))?);
-        let key =
-            std::fs::read_to_string(&from).with_context(|| format!("read {}", from.display()))?;
-        ("data_dir", key.trim().as_bytes().to_vec())
+        ("data_dir", key.trim_ascii().to_vec())
     };
     let manifest = Manifest {
         format: FORMAT,
@@ -160,56 +160,39 @@ pub fn restore(config: &Config, dir: &Path, replace: bool) -> Result<Manifest> {
         "{} exists: pass --replace to overwrite it with the backup",
         target.display()
     );
-    // The key the restored deployment will run with: the configured one, else the backup's.
-    let effective = match (
-        &config.signing_key,
-        manifest.files.contains_key(SIGNING_KEY),
-    ) {
-        (Some(k), _) => k.trim().as_bytes().to_vec(),
-        (None, true) => std::fs::read_to_string(dir.join(SIGNING_KEY))
-            .with_context(|| format!("read {}", dir.join(SIGNING_KEY).display()))?
-            .trim()
-            .as_bytes()
-            .to_vec(),
-        (None, false) => bail!(
+    // The key the restored deployment will run with: the configured one, else the backup's
+    // (installed with the database).
+    let backup_key = if manifest.files.contains_key(SIGNING_KEY) {
+        let path = dir.join(SIGNING_KEY);
+        Some(std::fs::read(&path).with_context(|| format!("read {}", path.display()))?)
+    } else {
+        None
+    };
+    let (effective, install) = match (&config.signing_key, &backup_key) {
+        (Some(k), _) => (k.trim().as_bytes(), None),
+        (None, Some(k)) => (k.trim_ascii(), Some(k)),
+        (None, None) => bail!(
             "this backup was taken with MORNINGAI_SIGNING_KEY from the configuration: set the same key before restoring"
         ),
     };
     ensure!(
-        fingerprint(&effective) == manifest.signing_key_fingerprint,
+        fingerprint(effective) == manifest.signing_key_fingerprint,
         "the configured MORNINGAI_SIGNING_KEY is not the key this backup was taken with: tokens and the tenants' sealed provider keys would not verify; use that key (or unset it to use the backup's)"
     );
-    let install_key = manifest.files.contains_key(SIGNING_KEY) && config.signing_key.is_none();
-    morningai_sqlite::backup::restore(&dir.join(DATABASE), &target, || {
-        if install_key {
-            copy_private(&dir.join(SIGNING_KEY), &config.data_dir.join(SIGNING_KEY)).map_err(
-                |e| morningai_core::Error::internal("restore the signing key", format!("{e:#}")),
-            )?;
-        }
-        Ok(())
+    morningai_sqlite::backup::restore(&dir.join(DATABASE), &target, || match install {
+        Some(key) => write_private(&config.data_dir.join(SIGNING_KEY), key).map_err(|e| {
+            morningai_core::Error::internal("restore the signing key", format!("{e:#}"))
+        }),
+        None => Ok(()),
     })?;
     Ok(manifest)
-}
-
-/// Copies a secret file, readable by its owner only, replacing the destination atomically.
-fn copy_private(from: &Path, to: &Path) -> Result<()> {
-    let bytes = std::fs::read(from).with_context(|| format!("read {}", from.display()))?;
-    write_private(to, &bytes)
 }
 
 /// Writes a file readable by its owner only, replacing the destination atomically.
 fn write_private(to: &Path, bytes: &[u8]) -> Result<()> {
     let staged = to.with_extension("new");
     let _ = std::fs::remove_file(&staged);
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts
-        .open(&staged)
-        .with_context(|| format!("create {}", staged.display()))?;
-    std::io::Write::write_all(&mut f, bytes)
-        .and_then(|()| f.sync_all())
+    crate::auth::write_new_private(&staged, bytes)
         .with_context(|| format!("write {}", staged.display()))?;
     std::fs::rename(&staged, to).with_context(|| format!("write {}", to.display()))
 }

@@ -208,11 +208,10 @@ async fn postgres(shown: &str, url: &str) -> Vec<Check> {
             )];
         }
     };
-    let current = found.applied.last().copied().unwrap_or(0);
     let mut checks = vec![schema(
         "database",
         &format!("{place} (server {})", found.server_version),
-        i64::from(current),
+        i64::from(found.current),
         i64::from(found.latest),
     )];
     checks.push(match found.tenant_role {

@@ -8,6 +8,20 @@ mod common;
 
 use common::{clean_cmd, scratch, serve};
 
+/// Logs `email` in (the password every test user here has) and returns the access token.
+async fn access_token(client: &reqwest::Client, url: &str, email: &str) -> String {
+    let login: serde_json::Value = client
+        .post(format!("{url}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": email, "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    login["access_token"].as_str().expect("login").to_owned()
+}
+
 /// A command with a clean MorningAI environment (no inherited DATABASE_URL etc.).
 fn cmd(dir: &Path) -> Command {
     clean_cmd(dir)
@@ -233,16 +247,7 @@ async fn embedded_key_is_generated_once_and_admin_commands_work() {
         .await
         .unwrap();
     assert_eq!(tenant["slug"], "acme");
-    let login: serde_json::Value = client
-        .post(format!("{url}/api/v1/auth/login"))
-        .json(&serde_json::json!({"email": "ada@example.com", "password": "correct horse battery"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().expect("login").to_owned();
+    let token = access_token(&client, &url, "ada@example.com").await;
     let key_file = dir.join("data/signing.key");
     let first = std::fs::read(&key_file).unwrap();
     #[cfg(unix)]
@@ -600,16 +605,7 @@ async fn a_backup_taken_under_write_load_restores_every_acknowledged_task() {
     let key = owner_key(&dir, "bk");
     let (server, url) = serve(&mut cmd(&dir));
     let client = reqwest::Client::new();
-    let login: serde_json::Value = client
-        .post(format!("{url}/api/v1/auth/login"))
-        .json(&serde_json::json!({"email": "bk@example.com", "password": "correct horse battery"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().expect("login").to_owned();
+    let token = access_token(&client, &url, "bk@example.com").await;
 
     // Four writers create tasks until told to stop; each acknowledged id is recorded.
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();

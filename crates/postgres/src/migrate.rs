@@ -19,8 +19,8 @@ const MIGRATIONS: &[(i32, &str)] = &[
 /// What a deployment's database holds, read without changing it (`morningai doctor`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inspection {
-    /// Migrations applied, and the newest this build has.
-    pub applied: Vec<i32>,
+    /// The newest migration applied (0: none), and the newest this build has.
+    pub current: i32,
     pub latest: i32,
     /// The RLS role: whether it exists, may bypass RLS (it must not), and is granted to
     /// the login role (it must be).
@@ -57,17 +57,17 @@ pub async fn inspect(url: &str) -> morningai_core::Result<Inspection> {
             .query_one("SELECT to_regclass('morningai_migrations') IS NOT NULL", &[])
             .await?
             .get(0);
-        let mut applied: Vec<i32> = if has_table {
+        let current: i32 = if has_table {
             client
-                .query("SELECT version FROM morningai_migrations", &[])
+                .query_one(
+                    "SELECT coalesce(max(version), 0) FROM morningai_migrations",
+                    &[],
+                )
                 .await?
-                .iter()
-                .map(|r| r.get(0))
-                .collect()
+                .get(0)
         } else {
-            Vec::new()
+            0
         };
-        applied.sort_unstable();
         let tenant_role = client
             .query_opt(
                 "SELECT rolbypassrls, pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = 'morningai_tenant'",
@@ -83,7 +83,7 @@ pub async fn inspect(url: &str) -> morningai_core::Result<Inspection> {
             .await?
             .map(|r| r.get(0));
         Ok::<_, tokio_postgres::Error>(Inspection {
-            applied,
+            current,
             latest: MIGRATIONS.last().map_or(0, |(v, _)| *v),
             tenant_role,
             vector,

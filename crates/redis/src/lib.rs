@@ -12,6 +12,7 @@ pub use queue::RedisQueue;
 /// Connects to `url` once and PINGs; returns the server's version (`morningai doctor`).
 pub async fn ping(url: &str) -> morningai_core::Result<String> {
     use morningai_core::Error;
+    let down = |e: redis::RedisError| Error::unavailable("redis_unreachable", e.to_string());
     let client = redis::Client::open(url).map_err(|e| Error::invalid("redis_url", e))?;
     let mut conn = tokio::time::timeout(
         std::time::Duration::from_secs(5),
@@ -19,11 +20,11 @@ pub async fn ping(url: &str) -> morningai_core::Result<String> {
     )
     .await
     .map_err(|_| Error::unavailable("redis_unreachable", "no connection within 5 s"))?
-    .map_err(|e| Error::unavailable("redis_unreachable", e.to_string()))?;
+    .map_err(down)?;
     let pong: String = redis::cmd("PING")
         .query_async(&mut conn)
         .await
-        .map_err(|e| Error::unavailable("redis_unreachable", e.to_string()))?;
+        .map_err(down)?;
     if pong != "PONG" {
         return Err(Error::unavailable(
             "redis_unreachable",
@@ -34,7 +35,7 @@ pub async fn ping(url: &str) -> morningai_core::Result<String> {
         .arg("server")
         .query_async(&mut conn)
         .await
-        .map_err(|e| Error::unavailable("redis_unreachable", e.to_string()))?;
+        .map_err(down)?;
     Ok(info
         .lines()
         .find_map(|l| l.strip_prefix("redis_version:"))

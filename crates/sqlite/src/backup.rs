@@ -11,11 +11,34 @@ use rusqlite::{Connection, OpenFlags};
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
+/// A file beside the database file: `<db><suffix>` (`.lock`, `-wal`, `.pre-restore`…).
+fn beside(db: &Path, suffix: &str) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 /// The lock file beside a database file.
 fn lock_path(db: &Path) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
-    name.push(".lock");
-    PathBuf::from(name)
+    beside(db, ".lock")
+}
+
+/// Takes the lock (shared or exclusive) without waiting; `busy` is the error when another
+/// process holds it the other way.
+fn try_lock(file: &File, db: &Path, shared: bool, busy: impl FnOnce() -> Error) -> Result<()> {
+    let taken = if shared {
+        file.try_lock_shared()
+    } else {
+        file.try_lock()
+    };
+    match taken {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => Err(busy()),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::internal(
+            &format!("lock {}", lock_path(db).display()),
+            e,
+        )),
+    }
 }
 
 fn open_lock(db: &Path) -> Result<File> {
@@ -32,20 +55,16 @@ fn open_lock(db: &Path) -> Result<File> {
 /// restore replaces the file.
 pub(crate) fn hold_shared(db: &Path) -> Result<File> {
     let file = open_lock(db)?;
-    match file.try_lock_shared() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::unavailable(
+    try_lock(&file, db, true, || {
+        Error::unavailable(
             "database_restoring",
             format!(
                 "{} is being restored by another process; start again when it is done",
                 db.display()
             ),
-        )),
-        Err(std::fs::TryLockError::Error(e)) => Err(Error::internal(
-            &format!("lock {}", lock_path(db).display()),
-            e,
-        )),
-    }
+        )
+    })?;
+    Ok(file)
 }
 
 /// What a backup file holds.
@@ -53,7 +72,6 @@ pub(crate) fn hold_shared(db: &Path) -> Result<File> {
 pub struct Snapshot {
     /// The schema version (migrations applied) of the copy.
     pub schema_version: i64,
-    pub bytes: u64,
 }
 
 /// Writes a consistent copy of the database `db` to `out` (a new file) while other
@@ -125,13 +143,7 @@ pub fn check(file: &Path) -> Result<Snapshot> {
             ),
         ));
     }
-    let bytes = std::fs::metadata(file)
-        .map_err(|e| Error::internal(&ctx, e))?
-        .len();
-    Ok(Snapshot {
-        schema_version,
-        bytes,
-    })
+    Ok(Snapshot { schema_version })
 }
 
 /// Replaces the database `db` with the backup file `from` (checked first), running
@@ -146,30 +158,17 @@ pub fn restore(from: &Path, db: &Path, install: impl FnOnce() -> Result<()>) -> 
             .map_err(|e| Error::internal(&format!("create {}", dir.display()), e))?;
     }
     let lock = open_lock(db)?;
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            return Err(Error::conflict(
-                "database_in_use",
-                format!(
-                    "{} is open in another process (serve, worker or a command): stop it before restoring",
-                    db.display()
-                ),
-            ));
-        }
-        Err(std::fs::TryLockError::Error(e)) => {
-            return Err(Error::internal(
-                &format!("lock {}", lock_path(db).display()),
-                e,
-            ));
-        }
-    }
+    try_lock(&lock, db, false, || {
+        Error::conflict(
+            "database_in_use",
+            format!(
+                "{} is open in another process (serve, worker or a command): stop it before restoring",
+                db.display()
+            ),
+        )
+    })?;
     let ctx = format!("restore {} from {}", db.display(), from.display());
-    let with = |suffix: &str| {
-        let mut name = db.as_os_str().to_owned();
-        name.push(suffix);
-        PathBuf::from(name)
-    };
+    let with = |suffix: &str| beside(db, suffix);
     let staged = with(".restoring");
     std::fs::copy(from, &staged).map_err(|e| Error::internal(&ctx, e))?;
     File::open(&staged)

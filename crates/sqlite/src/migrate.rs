@@ -36,10 +36,10 @@ pub fn schema_version(path: &std::path::Path) -> morningai_core::Result<Option<i
         return Ok(None);
     }
     let _in_use = crate::backup::hold_shared(path)?;
-    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    let version = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .and_then(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
         .map_err(|e| morningai_core::Error::internal(&format!("read {}", path.display()), e))?;
-    Ok(Some(conn))
+    Ok(Some(version))
 }
 
 pub(crate) fn run(conn: &mut Connection) -> rusqlite::Result<()> {
