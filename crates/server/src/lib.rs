@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod routes;
 pub mod state;
 pub mod trace;
+pub mod web;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -30,10 +31,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-
-async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route")
-}
 
 async fn method_not_allowed() -> ApiError {
     ApiError::new(
@@ -183,7 +180,7 @@ pub fn router(state: AppState) -> Router {
         .fold(Router::new(), |r, route| r.route(route.path, route.handler))
         .merge(openai::router())
         .merge(mcp::router(state.clone()))
-        .fallback(not_found)
+        .fallback(web::fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(axum::middleware::from_fn(trace::mark_route))
         .layer(DefaultBodyLimit::max(body_limit))
@@ -207,8 +204,13 @@ pub async fn serve(
     app: Arc<Application>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let service = router(AppState::new(app)).into_make_service_with_connect_info::<SocketAddr>();
+    let state = AppState::new(app);
+    let closing = state.closing.clone();
+    let service = router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            closing.cancel();
+        })
         .await
 }

@@ -188,6 +188,8 @@ impl Modify for Problems {
 #[openapi(
     info(title = "MorningAI API", description = "Multi-tenant platform for autonomous AI agents: the REST API under /api/v1 and the LangGraph Server API at the root."),
     modifiers(&Security, &OperationIds, &PathParameters, &Problems),
+    // The frames of the event streams (text/event-stream, so no operation names them).
+    components(schemas(morningai_core::events::TaskEvent)),
     paths(
         auth::signup, auth::login, auth::refresh, auth::logout, auth::switch_tenant, auth::me,
         tenant::get, tenant::update, tenant::create, tenant::members, tenant::add_member,

@@ -17,6 +17,9 @@ pub struct Inner {
     pub login_by_account: DefaultKeyedRateLimiter<String>,
     pub signup_by_ip: DefaultKeyedRateLimiter<String>,
     pub metrics: PrometheusHandle,
+    /// Cancelled when the server starts shutting down: open event streams end, so the
+    /// graceful shutdown does not wait for clients that never leave.
+    pub closing: tokio_util::sync::CancellationToken,
 }
 
 /// The handlers' state: derefs to the [`Application`].
@@ -76,6 +79,7 @@ impl AppState {
             login_by_account: hourly(app.config.login_per_hour_per_account),
             signup_by_ip: hourly(app.config.signup_per_hour_per_ip),
             metrics: metrics_handle(),
+            closing: tokio_util::sync::CancellationToken::new(),
             app,
         }))
     }

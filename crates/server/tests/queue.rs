@@ -488,8 +488,18 @@ async fn sse_streams_live_and_resumes_after_last_event_id(app: TestApp) {
         rest.iter().map(|f| f.id.unwrap()).collect::<Vec<_>>(),
         ids[2..].to_vec()
     );
-    // The tenant-wide stream starts now, or resumes by id across tasks.
+    // The tenant-wide stream starts now, or resumes by id across tasks. Without
+    // Last-Event-ID it first names its position: an id alone, no event.
     let mut all = app.sse("/api/v1/events", &a.access, None).await;
+    let position = all
+        .next(Duration::from_secs(20))
+        .await
+        .expect("a first frame");
+    assert_eq!(position.id, ids.last().copied(), "{position:?}");
+    assert!(
+        position.event.is_none() && position.data.is_none(),
+        "{position:?}"
+    );
     let second = app.create_task(&a.access, json!({"kind": "echo"})).await;
     let frames = all.events_until(&second, &["succeeded"]).await;
     assert_eq!(

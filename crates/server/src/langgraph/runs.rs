@@ -263,7 +263,7 @@ fn stream(state: AppState, cx: TenantCtx, run: Run, after: i64) -> Response {
         Some(run.task_id),
         after,
     );
-    let heartbeat = state.config.sse_heartbeat_secs;
+    let response_state = state.clone();
     tokio::spawn(async move {
         if after == 0 {
             let meta = Event::default()
@@ -312,5 +312,5 @@ fn stream(state: AppState, cx: TenantCtx, run: Run, after: i64) -> Response {
             }
         }
     });
-    sse(heartbeat, rx).into_response()
+    sse(&response_state, rx).into_response()
 }

@@ -44,30 +44,43 @@ fn frame(e: &TaskEvent) -> Event {
         .unwrap_or_else(|_| Event::default().comment("unencodable event"))
 }
 
+/// The frames `rx` delivers as an SSE response, with heartbeats, until the sender is done or
+/// the server shuts down (a client reconnects elsewhere with `Last-Event-ID`).
 pub(crate) fn sse(
-    heartbeat_secs: u64,
+    state: &AppState,
     rx: mpsc::Receiver<Event>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
-    let stream =
-        futures_util::stream::unfold(
-            rx,
-            |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
-        );
+    let closing = state.closing.clone();
+    let stream = futures_util::stream::unfold((rx, closing), |(mut rx, closing)| async move {
+        let next = tokio::select! {
+            e = rx.recv() => e,
+            () = closing.cancelled() => None,
+        };
+        next.map(|e| (Ok(e), (rx, closing)))
+    });
     Sse::new(stream).keep_alive(
         KeepAlive::new()
-            .interval(Duration::from_secs(heartbeat_secs.max(1)))
+            .interval(Duration::from_secs(state.config.sse_heartbeat_secs.max(1)))
             .text("heartbeat"),
     )
 }
 
 /// Streams events of the tenant (optionally one task) after `after`, until the client leaves.
+/// `announce` first sends a frame with only `id: after` (no data, so no event is dispatched):
+/// a client that connected without `Last-Event-ID` and sees no event before the connection
+/// drops still knows where to resume, and loses nothing in between.
 fn spawn_stream(
     state: AppState,
     cx: TenantCtx,
     task: Option<TaskId>,
     after: i64,
+    announce: bool,
 ) -> mpsc::Receiver<Event> {
     let (tx, rx) = mpsc::channel(256);
+    if announce {
+        // The channel is new and empty: this cannot fail.
+        let _ = tx.try_send(Event::default().id(after.to_string()));
+    }
     let mut tail = Tail::new(
         state.store.clone(),
         state.tasks.bus.subscribe(),
@@ -112,11 +125,13 @@ pub async fn task_events(
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let after = last_event_id(&headers)?.unwrap_or(0);
     state.store.task(who.cx(), id).await?;
-    let rx = spawn_stream(state.clone(), who.cx(), Some(id), after);
-    Ok(sse(state.config.sse_heartbeat_secs, rx))
+    let rx = spawn_stream(state.clone(), who.cx(), Some(id), after, false);
+    Ok(sse(&state, rx))
 }
 
-/// Every task event of the caller's tenant from now on (or after `Last-Event-ID`).
+/// Every task event of the caller's tenant from now on (or after `Last-Event-ID`). Without
+/// `Last-Event-ID` the first frame is `id: <latest event id>` alone, the position to resume
+/// from.
 #[utoipa::path(get, path = "/api/v1/events", tag = "tasks",
     params(("Last-Event-ID" = Option<i64>, Header, description = "resume after this event id")),
     responses((status = 200, description = "text/event-stream of TaskEvent frames", content_type = "text/event-stream")),
@@ -126,10 +141,10 @@ pub async fn tenant_events(
     who: Caller,
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    let after = match last_event_id(&headers)? {
-        Some(id) => id,
-        None => state.store.last_task_event_id(who.cx()).await?,
+    let (after, announce) = match last_event_id(&headers)? {
+        Some(id) => (id, false),
+        None => (state.store.last_task_event_id(who.cx()).await?, true),
     };
-    let rx = spawn_stream(state.clone(), who.cx(), None, after);
-    Ok(sse(state.config.sse_heartbeat_secs, rx))
+    let rx = spawn_stream(state.clone(), who.cx(), None, after, announce);
+    Ok(sse(&state, rx))
 }

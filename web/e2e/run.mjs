@@ -1,0 +1,357 @@
+// End to end: the release (or debug) `morningai` binary on a random port, embedded mode,
+// a local fake OpenAI provider for streamed tokens, and Debian's Chromium driven by
+// playwright-core. Walks the product as its users do, checks accessibility (axe-core) on
+// every page, fails on console errors and failed requests, and writes screenshots of every
+// page at 1440×900 and 390×844 to web/e2e/screenshots/.
+//
+//   MORNINGAI_BIN=target/release/morningai node web/e2e/run.mjs
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import { startFakeOpenAI } from "./fake-openai.mjs";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, "../..");
+const bin = path.resolve(repo, process.env.MORNINGAI_BIN ?? `${process.env.CARGO_TARGET_DIR ?? "target"}/debug/morningai`);
+const shots = path.join(here, "screenshots");
+const axeSource = readFileSync(path.join(here, "../node_modules/axe-core/axe.min.js"), "utf8");
+const SIZES = { desktop: { width: 1440, height: 900 }, phone: { width: 390, height: 844 } };
+const T = 60_000;
+
+let step = "start";
+/** The page a failure is photographed from. */
+let current = null;
+function log(msg) {
+  console.log(`e2e: ${msg}`);
+}
+function check(cond, msg) {
+  if (!cond) throw new Error(`${step}: ${msg}`);
+}
+
+async function freePort() {
+  const s = net.createServer();
+  await new Promise((r) => s.listen(0, "127.0.0.1", r));
+  const { port } = s.address();
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** Starts `morningai serve`; resolves once /readyz answers. */
+async function startServer(dir, port, key) {
+  const child = spawn(bin, ["--config", path.join(dir, "config.toml"), "serve"], {
+    env: { ...process.env, MORNINGAI_LISTEN: `127.0.0.1:${port}`, MORNINGAI_DATA_DIR: path.join(dir, "data"), MORNINGAI_SIGNING_KEY: key, MORNINGAI_LOG_LEVEL: "warn" },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  const deadline = Date.now() + T;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode}`);
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/readyz`);
+      if (r.ok) return child;
+    } catch {}
+    if (Date.now() > deadline) throw new Error("serve did not become ready");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function stopServer(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once("exit", () => r(true)));
+  child.kill("SIGTERM");
+  // Open event streams must not hold the shutdown up.
+  const stopped = await Promise.race([exited, new Promise((r) => setTimeout(() => r(false), 15_000))]);
+  if (!stopped) {
+    child.kill("SIGKILL");
+    throw new Error("serve did not stop within 15 s of SIGTERM");
+  }
+}
+
+/** Console errors, page errors and failed requests of every page of a context. */
+function watch(context, problems, allowed) {
+  context.on("page", (page) => {
+    page.on("console", (m) => {
+      if (m.type() === "error" && !allowed()) problems.push(`console: ${m.text()} (${page.url()})`);
+    });
+    page.on("pageerror", (e) => problems.push(`page error: ${e.message} (${page.url()})`));
+  });
+  context.on("requestfailed", (r) => {
+    const failure = r.failure()?.errorText ?? "";
+    // Streams and downloads end aborted when their page moves on: not a failure.
+    if (failure.includes("ERR_ABORTED") || allowed()) return;
+    problems.push(`request failed: ${r.method()} ${r.url()} ${failure}`);
+  });
+  context.on("response", (r) => {
+    if (r.status() >= 500 || (r.status() >= 400 && !allowed() && !r.url().includes("/api/v1/auth/refresh"))) {
+      problems.push(`HTTP ${r.status()}: ${r.request().method()} ${r.url()}`);
+    }
+  });
+}
+
+/** axe-core on the page as it is now: no serious or critical violation. */
+async function axe(page, name) {
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(async () => {
+    const r = await globalThis.axe.run(document, { resultTypes: ["violations"] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(" ")) }));
+  });
+  const bad = result.filter((v) => v.impact === "serious" || v.impact === "critical");
+  check(bad.length === 0, `axe on ${name}: ${JSON.stringify(bad)}`);
+  return result.length;
+}
+
+/** Screenshots of the current page at both sizes, and axe at both. */
+async function capture(page, name) {
+  for (const [size, viewport] of Object.entries(SIZES)) {
+    await page.setViewportSize(viewport);
+    await page.waitForTimeout(150);
+    await axe(page, `${name} (${size})`);
+    await page.screenshot({ path: path.join(shots, `${name}-${size}.png`), fullPage: true });
+  }
+  await page.setViewportSize(SIZES.desktop);
+}
+
+/** A link of the main navigation. */
+function nav(page, name) {
+  return page.getByRole("navigation", { name: "Main" }).getByRole("link", { name, exact: true });
+}
+
+async function api(base, token, method, p, body) {
+  const r = await fetch(`${base}${p}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  if (!r.ok) throw new Error(`${method} ${p}: ${r.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+async function main() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "morningai-e2e-"));
+  rmSync(shots, { recursive: true, force: true });
+  mkdirSync(shots, { recursive: true });
+  // A small repository to index.
+  const repoDir = path.join(dir, "repo");
+  mkdirSync(path.join(repoDir, "src"), { recursive: true });
+  writeFileSync(
+    path.join(repoDir, "src/auth.rs"),
+    "/// Checks the bearer token of a request and returns its session.\npub fn authenticate(token: &str) -> Option<Session> {\n    sessions().get(token)\n}\n\n/// Ends a session.\npub fn logout(session: &Session) {\n    sessions().remove(&session.token);\n}\n",
+  );
+  writeFileSync(path.join(repoDir, "README.md"), "# Demo service\n\nAuthentication: every request carries a bearer token; `authenticate` checks it.\n");
+  const fake = await startFakeOpenAI();
+  writeFileSync(
+    path.join(dir, "config.toml"),
+    `index_roots = [${JSON.stringify(repoDir)}]\nchat_base_url = ${JSON.stringify(fake.url)}\nchat_model = "fake-model"\nchat_api_key = "sk-e2e"\n\n[prices."fake-model"]\ninput_per_mtok = 1.0\noutput_per_mtok = 2.0\n`,
+  );
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  let server = await startServer(dir, port, "e2e-signing-key-one-0123456789abcdef");
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: ["--no-sandbox"] });
+  const problems = [];
+  // Set while the run provokes errors on purpose (another tenant's ids, a restart).
+  let provoking = false;
+  const allowed = () => provoking;
+  try {
+    const owner = await browser.newContext({ viewport: SIZES.desktop, baseURL: base, acceptDownloads: true });
+    watch(owner, problems, allowed);
+    const page = await owner.newPage();
+    current = page;
+
+    step = "sign up";
+    log(step);
+    await page.goto("/");
+    await page.waitForURL(/\/login/);
+    await capture(page, "login");
+    await page.getByRole("link", { name: "Create an account" }).click();
+    await page.getByLabel("Email").fill("owner@example.com");
+    await page.getByLabel("Password").fill("correct horse battery");
+    await page.getByLabel("Team name").fill("Acme docs");
+    await capture(page, "signup");
+    await page.getByRole("button", { name: "Create account" }).click();
+    await page.getByRole("heading", { name: "Home" }).waitFor();
+    await page.getByText("live", { exact: true }).waitFor();
+    await capture(page, "home");
+    // The refresh token is an HttpOnly cookie; nothing is kept in storage.
+    const stored = await page.evaluate(() => JSON.stringify(localStorage) + JSON.stringify(sessionStorage) + document.cookie);
+    check(!stored.includes("mrt_") && !stored.includes("eyJ"), `a token reached storage: ${stored}`);
+
+    step = "index a folder";
+    log(step);
+    await nav(page, "Memory").click();
+    await page.getByLabel("New collection").fill("demo");
+    await page.getByRole("button", { name: "Create", exact: true }).click();
+    await page.getByRole("button", { name: "demo" }).waitFor();
+    await page.getByLabel("Path on the server").fill(repoDir);
+    await page.getByRole("button", { name: "Index", exact: true }).click();
+    await page.getByTestId("index-progress").getByText("succeeded").waitFor({ timeout: T });
+    await page.getByLabel("Query").fill("authenticate bearer token");
+    await page.getByRole("button", { name: "Search", exact: true }).click();
+    await page.getByTestId("hits").getByText("src/auth.rs").first().waitFor();
+    await capture(page, "memory");
+
+    step = "ask";
+    log(step);
+    await nav(page, "Ask").click();
+    await page.getByLabel("New project").fill("demo-service");
+    await page.getByRole("button", { name: "Create project" }).click();
+    await page.getByLabel("Question").fill("How are requests authenticated?");
+    await page.getByLabel("Hold for approval before publishing").check();
+    await capture(page, "ask");
+    await page.getByRole("button", { name: "Ask", exact: true }).click();
+    await page.waitForURL(/\/tasks\//);
+    await page.getByTestId("nodes").getByText("write").waitFor({ timeout: T });
+    await page.getByTestId("tokens").getByText("## Overview", { exact: false }).waitFor({ timeout: T });
+    await page.getByText("Waiting for approval").waitFor({ timeout: T });
+    const tokens = await page.getByTestId("tokens").innerText();
+    check(tokens.includes("## Troubleshooting"), `streamed tokens incomplete: ${tokens.slice(0, 200)}`);
+    await capture(page, "task-awaiting-approval");
+
+    step = "approve";
+    log(step);
+    await page.getByRole("link", { name: "open the approvals inbox" }).click();
+    await page.getByText("How are requests authenticated?").first().waitFor();
+    await capture(page, "approvals");
+    await page.getByLabel("Comment").fill("Looks right");
+    await page.getByRole("button", { name: "Approve", exact: true }).click();
+    await page.getByText("Nothing pending.").waitFor({ timeout: T });
+
+    step = "read the published document";
+    log(step);
+    await nav(page, "Documents").click();
+    const docLink = page.getByTestId("documents").getByRole("link").first();
+    await docLink.waitFor({ timeout: T });
+    await page.waitForFunction(() => document.querySelector("[data-testid=documents]")?.textContent?.includes("published"), null, { timeout: T });
+    await capture(page, "documents");
+    await docLink.click();
+    await page.getByTestId("document-text").getByRole("heading", { name: "Overview" }).waitFor();
+    const docText = await page.getByTestId("document-text").innerText();
+    check(docText.includes("authenticate"), `document text: ${docText.slice(0, 300)}`);
+    await page.getByTestId("sources").getByText("src/auth.rs").first().waitFor();
+    await capture(page, "document");
+    const docUrl = page.url();
+
+    step = "edit, diff, export";
+    log(step);
+    await page.getByRole("tab", { name: "Edit" }).click();
+    const editor = page.getByTestId("editor");
+    await editor.fill((await editor.inputValue()).replace("## Troubleshooting", "## Troubleshooting\n\nEdited in the browser."));
+    await capture(page, "document-edit");
+    await page.getByRole("button", { name: "Save as a new version" }).click();
+    await page.getByText("Version 2", { exact: false }).first().waitFor();
+    await page.getByRole("tab", { name: "Compare" }).click();
+    await page.getByTestId("side-by-side").getByText("Edited in the browser.").waitFor();
+    await capture(page, "document-diff");
+    await page.getByRole("tab", { name: "Versions" }).click();
+    await page.getByTestId("versions").getByText("Version 2").waitFor();
+    await capture(page, "document-versions");
+    await nav(page, "Documents").click();
+    const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Export zip" }).click()]);
+    const zipPath = path.join(dir, "export.zip");
+    await download.saveAs(zipPath);
+    const zip = readFileSync(zipPath);
+    check(zip.subarray(0, 2).toString() === "PK" && zip.includes(Buffer.from(".md")), "the export is not a zip of markdown files");
+
+    step = "tasks";
+    log(step);
+    await nav(page, "Tasks").click();
+    await page.getByRole("table").getByText("faq").first().waitFor();
+    await capture(page, "tasks");
+
+    step = "a viewer of the same tenant";
+    log(step);
+    const session = await (await fetch(`${base}/api/v1/auth/signup`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: "viewer@example.com", password: "correct horse viewer", tenant_name: "Viewer's own" }) })).json();
+    const ownerLogin = await (await fetch(`${base}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: "owner@example.com", password: "correct horse battery" }) })).json();
+    await api(base, ownerLogin.access_token, "POST", "/api/v1/tenant/members", { email: "viewer@example.com", role: "viewer" });
+    void session;
+    const viewer = await browser.newContext({ viewport: SIZES.desktop, baseURL: base });
+    watch(viewer, problems, allowed);
+    const vpage = await viewer.newPage();
+    current = vpage;
+    await vpage.goto("/login");
+    await vpage.getByLabel("Email").fill("viewer@example.com");
+    await vpage.getByLabel("Password").fill("correct horse viewer");
+    await vpage.getByRole("button", { name: "Sign in" }).click();
+    await vpage.getByRole("heading", { name: "Home" }).waitFor();
+    // Its own tenant first: none of the owner's data.
+    await vpage.goto("/documents");
+    await vpage.getByText("No projects yet.").or(vpage.getByText("Create project")).first().waitFor();
+    provoking = true;
+    await vpage.goto(docUrl);
+    await vpage.getByRole("alert").first().waitFor();
+    check((await vpage.locator("[data-testid=document-text]").count()) === 0, "another tenant's document was shown");
+    provoking = false;
+    // Then the owner's tenant, as a viewer.
+    await vpage.goto("/");
+    await vpage.getByLabel("Tenant").selectOption({ label: "Acme docs" });
+    await vpage.getByText("viewer", { exact: true }).waitFor();
+    await capture(vpage, "home-viewer");
+    await vpage.goto(docUrl);
+    await vpage.getByTestId("document-text").waitFor();
+    check((await vpage.getByRole("tab", { name: "Edit" }).count()) === 0, "a viewer sees Edit");
+    check((await vpage.getByRole("button", { name: /Publish/ }).count()) === 0, "a viewer sees Publish");
+    await vpage.getByRole("tab", { name: "Versions" }).click();
+    await vpage.getByTestId("versions").getByText("Version 2").waitFor();
+    check((await vpage.getByRole("button", { name: "Restore" }).count()) === 0, "a viewer sees Restore");
+    await vpage.goto("/ask");
+    await vpage.getByText("Viewers read documents").waitFor();
+    await vpage.goto("/memory");
+    await vpage.getByRole("button", { name: "demo" }).waitFor();
+    check((await vpage.getByText("Add files").count()) === 0, "a viewer sees Add files");
+    check((await vpage.getByLabel("New collection").count()) === 0, "a viewer sees New collection");
+    // The server refuses what the page hides.
+    const vToken = (await (await fetch(`${base}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: "viewer@example.com", password: "correct horse viewer", tenant_id: ownerLogin.tenant.id }) })).json()).access_token;
+    const refused = await fetch(`${base}/api/v1/tasks`, { method: "POST", headers: { authorization: `Bearer ${vToken}`, "content-type": "application/json" }, body: JSON.stringify({ kind: "echo", input: {} }) });
+    check(refused.status === 403, `a viewer's task was answered ${refused.status}`);
+    current = page;
+    await viewer.close();
+
+    step = "restart mid-stream with a new signing key";
+    log(step);
+    await page.goto("/");
+    await page.getByText("live", { exact: true }).waitFor();
+    provoking = true;
+    await stopServer(server);
+    await page.getByText("reconnecting…").waitFor({ timeout: T });
+    server = await startServer(dir, port, "e2e-signing-key-two-0123456789abcdef");
+    const fresh = await (await fetch(`${base}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: "owner@example.com", password: "correct horse battery" }) })).json();
+    const created = [];
+    for (let i = 0; i < 3; i++) created.push((await api(base, fresh.access_token, "POST", "/api/v1/tasks", { kind: "echo", input: { n: i } })).id);
+    // The page's old access token no longer verifies: it refreshes through the cookie,
+    // reconnects with Last-Event-ID, and shows every event of the new tasks once.
+    await page.getByText("live", { exact: true }).waitFor({ timeout: T });
+    for (const id of created) {
+      await page.waitForFunction((id) => [...document.querySelectorAll("[data-testid=feed] a")].some((a) => a.getAttribute("href") === `/tasks/${id}`), id, { timeout: T });
+    }
+    await page.waitForFunction((n) => document.querySelectorAll("[data-testid=feed] li").length >= n, created.length * 3, { timeout: T });
+    const feed = await page.getByTestId("feed").innerText();
+    check(feed.split("succeeded").length - 1 >= created.length, `feed after restart: ${feed}`);
+    provoking = false;
+    await nav(page, "Tasks").click();
+    await page.getByRole("table").getByText("echo").first().waitFor();
+
+    step = "done";
+    log(step);
+    check(problems.length === 0, `problems during the run:\n${problems.join("\n")}`);
+    check(fake.seen.some((s) => s.url === "/v1/chat/completions"), "the provider was never called");
+    log(`passed; screenshots in ${path.relative(repo, shots)}`);
+  } catch (e) {
+    await current?.screenshot({ path: path.join(shots, "failure.png"), fullPage: true }).catch(() => {});
+    if (problems.length) console.error(`problems so far:\n${problems.join("\n")}`);
+    throw e;
+  } finally {
+    if (process.env.E2E_DUMP_PROVIDER) writeFileSync(process.env.E2E_DUMP_PROVIDER, JSON.stringify(fake.seen, null, 1));
+    await browser.close();
+    await stopServer(server).catch(() => {});
+    fake.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  console.error(`e2e failed: ${e.stack ?? e}`);
+  process.exit(1);
+});

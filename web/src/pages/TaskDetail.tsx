@@ -1,0 +1,225 @@
+// One task: status, trace id and cost; its events as they happen; for agent runs the
+// graph's nodes with their status, the streamed tokens, the result (a document, a diff)
+// and the checkpoints of its thread.
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { lazy, Suspense, useState } from "react";
+import { Link, useNavigate, useParams } from "react-router";
+import { api, must, type Task, type TaskEvent } from "../api/client";
+import { atLeast, useMe } from "../auth";
+import { Button, Card, ErrorLine, Page, Status, When } from "../components/ui";
+import { LiveBadge, useEvents } from "../live";
+import { describe } from "./Home";
+
+const Checkpoints = lazy(() => import("../components/Checkpoints"));
+const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
+
+interface Node {
+  name: string;
+  state: "running" | "done";
+}
+
+/** The graph's nodes in the order they first appeared, and the tokens streamed so far. */
+export function runView(events: TaskEvent[]): { nodes: Node[]; tokens: string } {
+  const nodes: Node[] = [];
+  let tokens = "";
+  const touch = (name: string, state: Node["state"]) => {
+    const n = nodes.find((x) => x.name === name);
+    if (n) n.state = state === "done" ? "done" : n.state;
+    else nodes.push({ name, state });
+  };
+  for (const e of events) {
+    if (e.kind !== "progress" || !e.data || typeof e.data !== "object") continue;
+    const { mode, data } = e.data as { mode?: string; data?: unknown };
+    if (mode === "custom" && data && typeof data === "object" && "step" in data) {
+      touch(String((data as { step: unknown }).step), "running");
+    } else if (mode === "updates" && data && typeof data === "object") {
+      for (const name of Object.keys(data)) if (!name.startsWith("__")) touch(name, "done");
+    } else if (mode === "messages" && data && typeof data === "object") {
+      const { node, content } = data as { node?: unknown; content?: unknown };
+      if (typeof node === "string") touch(node, "running");
+      if (typeof content === "string") tokens += content;
+    }
+  }
+  return { nodes, tokens };
+}
+
+export function TaskDetail() {
+  const { id = "" } = useParams();
+  const qc = useQueryClient();
+  const me = useMe().data;
+  const navigate = useNavigate();
+  const [events, setEvents] = useState<TaskEvent[]>([]);
+  const task = useQuery({
+    queryKey: ["task", id],
+    queryFn: () => must(api.GET("/api/v1/tasks/{id}", { params: { path: { id } } })),
+  });
+  const live = useEvents(`/api/v1/tasks/${encodeURIComponent(id)}/events`, (e) => {
+    setEvents((prev) => [...prev, e]);
+    if (e.kind !== "progress") void qc.invalidateQueries({ queryKey: ["task", id] });
+  });
+  const cancel = useMutation({
+    mutationFn: () => must(api.POST("/api/v1/tasks/{id}/cancel", { params: { path: { id } } })),
+    onSuccess: (t) => qc.setQueryData(["task", id], t),
+  });
+  const again = useMutation({
+    mutationFn: (t: Task) =>
+      must(api.POST("/api/v1/tasks", { body: { kind: t.kind, input: t.input as Record<string, unknown>, project_id: t.project_id ?? undefined } })),
+    onSuccess: (t) => navigate(`/tasks/${t.id}`),
+  });
+  const t = task.data;
+  const role = me?.current_role;
+  const mayCancel = t && !TERMINAL.has(t.status) && (atLeast(role, "admin") || (atLeast(role, "member") && t.created_by === me?.user.id));
+  const { nodes, tokens } = runView(events);
+  const result = (t?.result ?? null) as Record<string, unknown> | null;
+
+  return (
+    <Page
+      title={t ? `${t.kind} task` : "Task"}
+      actions={
+        <div className="flex items-center gap-2">
+          <LiveBadge state={live} />
+          {mayCancel && (
+            <Button tone="danger" onClick={() => cancel.mutate()} disabled={cancel.isPending}>
+              Cancel
+            </Button>
+          )}
+          {t && TERMINAL.has(t.status) && atLeast(role, "member") && (
+            <Button tone="secondary" onClick={() => again.mutate(t)} disabled={again.isPending}>
+              Run again
+            </Button>
+          )}
+        </div>
+      }
+    >
+      <ErrorLine error={task.error ?? cancel.error ?? again.error} />
+      {t && (
+        <Card className="mb-4">
+          <dl className="grid grid-cols-1 gap-x-6 gap-y-2 text-sm sm:grid-cols-[max-content_1fr]">
+            <dt className="font-medium text-slate-600">Status</dt>
+            <dd data-testid="task-status">
+              <Status value={t.status} />
+            </dd>
+            <dt className="font-medium text-slate-600">Task id</dt>
+            <dd className="break-all font-mono text-xs">{t.id}</dd>
+            <dt className="font-medium text-slate-600">Trace id</dt>
+            <dd className="break-all font-mono text-xs">{t.trace_id}</dd>
+            <dt className="font-medium text-slate-600">Created</dt>
+            <dd>
+              <When at={t.created_at} />
+            </dd>
+            {typeof result?.model === "string" && (
+              <>
+                <dt className="font-medium text-slate-600">Model</dt>
+                <dd>{result.model}</dd>
+              </>
+            )}
+            {result?.usage !== undefined && (
+              <>
+                <dt className="font-medium text-slate-600">Cost</dt>
+                <dd>{JSON.stringify(result.usage)}</dd>
+              </>
+            )}
+            {t.error && (
+              <>
+                <dt className="font-medium text-slate-600">Error</dt>
+                <dd className="text-red-900">{t.error}</dd>
+              </>
+            )}
+          </dl>
+        </Card>
+      )}
+      <div className="grid gap-4 lg:grid-cols-2">
+        {nodes.length > 0 && (
+          <Card title="Graph">
+            <ol className="flex flex-wrap items-center gap-2" data-testid="nodes">
+              {nodes.map((n, i) => (
+                <li key={n.name} className="flex items-center gap-2">
+                  {i > 0 && <span aria-hidden="true">→</span>}
+                  <span
+                    className={`rounded-md border px-2 py-1 text-sm ${n.state === "done" ? "border-green-600 bg-green-50" : "border-blue-600 bg-blue-50"}`}
+                  >
+                    {n.name}
+                    <span className="sr-only"> ({n.state})</span>
+                  </span>
+                </li>
+              ))}
+            </ol>
+          </Card>
+        )}
+        {tokens && (
+          <Card title="Streamed tokens">
+            <p className="whitespace-pre-wrap text-sm" data-testid="tokens">
+              {tokens}
+            </p>
+          </Card>
+        )}
+        {result && <ResultCard result={result} />}
+        <Card title="Events">
+          <ol className="space-y-1 text-sm" data-testid="events">
+            {events.map((e) => (
+              <li key={e.id} className="flex flex-wrap items-center gap-2">
+                <Status value={e.kind} />
+                <span className="text-slate-700">{describe(e.data)}</span>
+                <span className="ml-auto text-xs text-slate-600">
+                  <When at={e.at} />
+                </span>
+              </li>
+            ))}
+          </ol>
+        </Card>
+      </div>
+      {typeof result?.thread_id === "string" && (
+        <Suspense fallback={<p className="mt-4 text-sm text-slate-600">Loading checkpoints…</p>}>
+          <Checkpoints threadId={result.thread_id} canFork={atLeast(role, "member")} />
+        </Suspense>
+      )}
+    </Page>
+  );
+}
+
+function ResultCard({ result }: { result: Record<string, unknown> }) {
+  const doc = result.document as { id?: string; version?: number; title?: string } | undefined;
+  return (
+    <Card title="Result">
+      {result.run_status === "interrupted" && (
+        <p className="mb-2 text-sm">
+          Waiting for approval: <Link to="/approvals" className="underline">open the approvals inbox</Link>.
+        </p>
+      )}
+      {doc?.id && (
+        <p className="mb-2 text-sm">
+          <Link to={`/documents/${doc.id}`} className="font-medium underline" data-testid="result-document">
+            {doc.title ?? "The document"} (version {doc.version})
+          </Link>
+        </p>
+      )}
+      {typeof result.diff === "string" && <Diff text={result.diff} />}
+      <details className="text-sm">
+        <summary className="cursor-pointer text-slate-700">Result as JSON</summary>
+        <pre tabIndex={0} className="mt-2 max-h-96 overflow-auto rounded bg-slate-100 p-2 text-xs">{JSON.stringify(result, null, 2)}</pre>
+      </details>
+    </Card>
+  );
+}
+
+/** A unified diff with added and removed lines marked. */
+export function Diff({ text }: { text: string }) {
+  return (
+    <pre tabIndex={0} className="mb-2 max-h-[32rem] overflow-auto rounded bg-slate-950 p-2 text-xs text-slate-100" data-testid="diff">
+      {text.split("\n").map((line, i) => {
+        const tone = line.startsWith("+") && !line.startsWith("+++")
+          ? "text-green-300"
+          : line.startsWith("-") && !line.startsWith("---")
+            ? "text-red-300"
+            : line.startsWith("@@")
+              ? "text-sky-300"
+              : "";
+        return (
+          <span key={i} className={`block ${tone}`}>
+            {line || " "}
+          </span>
+        );
+      })}
+    </pre>
+  );
+}
