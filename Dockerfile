@@ -3,10 +3,21 @@
 #   docker run -p 8080:8080 -v morningai-data:/var/lib/morningai morningai      # embedded mode
 # Distributed mode: docker-compose.yml (PostgreSQL + pgvector, Redis, 2 serve, 2 worker).
 
-# --- build: the release binary -------------------------------------------------------
+# --- dashboard: web/ built with Node 20 (Debian bookworm's own Node is too old for Vite 8) ---
+FROM node:20-bookworm-slim AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web/ ./
+RUN npx vite build --outDir /dist
+
+# --- build: the release binary, with the dashboard embedded ---------------------------
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
+COPY --from=web /dist /web-dist
+# crates/web embeds this folder instead of running npm (there is no Node in this stage).
+ENV MORNINGAI_WEB_DIST=/web-dist
 # The registry and target caches survive between builds (BuildKit); the binary is copied
 # out of the cached target directory.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \

@@ -49,7 +49,9 @@ fi
 phase_done tools
 
 cargo fmt --all -- --check
+# Clippy also builds the dashboard (crates/web's build script runs npm ci and vite build).
 cargo clippy --workspace --all-targets --locked -- -D warnings
+(cd web && npm run --silent typecheck)
 phase_done lint
 
 # One build of every test binary (and the morningai binary the CLI tests run), then the run.
@@ -61,9 +63,15 @@ cargo test --workspace --locked "$@"
 phase_done "rust tests"
 # What the crash tests measured (duplicate executions under SIGKILL and FLUSHALL).
 [[ -f $report ]] && cat "$report"
-# The served API against its OpenAPI document, on both backends (~3–4 minutes each), unless
-# a test filter was given.
+# Unless a test filter was given: the dashboard, the API fuzz and the soak.
 if (($# == 0)); then
+  # The dashboard: component tests (Vitest), then end to end in Debian's Chromium against the
+  # morningai binary (web/e2e/run.mjs; screenshots in web/e2e/screenshots/).
+  (cd web && npm test --silent)
+  command -v chromium >/dev/null || { apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; }; }
+  MORNINGAI_BIN="${CARGO_TARGET_DIR:-target}/debug/morningai" node web/e2e/run.mjs
+  phase_done dashboard
+  # The served API against its OpenAPI document, on both backends (~3–4 minutes each).
   scripts/fuzz-api.sh
   phase_done "api fuzz"
   # The distributed deployment under faults for 60 s (bench/soak.sh: HAProxy, two serve,

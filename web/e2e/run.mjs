@@ -40,10 +40,16 @@ async function freePort() {
   return port;
 }
 
+function withoutServices(env) {
+  const { DATABASE_URL: _db, REDIS_URL: _redis, ...rest } = env;
+  return rest;
+}
+
 /** Starts `morningai serve`; resolves once /readyz answers. */
 async function startServer(dir, port, key) {
   const child = spawn(bin, ["--config", path.join(dir, "config.toml"), "serve"], {
-    env: { ...process.env, MORNINGAI_LISTEN: `127.0.0.1:${port}`, MORNINGAI_DATA_DIR: path.join(dir, "data"), MORNINGAI_SIGNING_KEY: key, MORNINGAI_LOG_LEVEL: "warn" },
+    // Embedded mode, whatever services the calling shell points at.
+    env: { ...withoutServices(process.env), MORNINGAI_LISTEN: `127.0.0.1:${port}`, MORNINGAI_DATA_DIR: path.join(dir, "data"), MORNINGAI_SIGNING_KEY: key, MORNINGAI_LOG_LEVEL: "warn" },
     stdio: ["ignore", "inherit", "inherit"],
   });
   const deadline = Date.now() + T;

@@ -30,7 +30,12 @@ const auth: Middleware = {
   },
 };
 
-export const api = createClient<paths>({ baseUrl: "", credentials: "same-origin" });
+export const api = createClient<paths>({
+  baseUrl: window.location.origin,
+  credentials: "same-origin",
+  // Looked up per request (not captured once), so tests can stand a server in for fetch.
+  fetch: (request) => fetch(request),
+});
 api.use(auth);
 
 export type Task = components["schemas"]["Task"];

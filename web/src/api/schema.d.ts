@@ -360,7 +360,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every task event of the caller's tenant from now on (or after `Last-Event-ID`). */
+        /**
+         * Every task event of the caller's tenant from now on (or after `Last-Event-ID`). Without
+         *     `Last-Event-ID` the first frame is `id: <latest event id>` alone, the position to resume
+         *     from.
+         */
         get: operations["tasks_tenant_events"];
         put?: never;
         post?: never;

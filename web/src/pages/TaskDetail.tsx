@@ -43,6 +43,20 @@ export function runView(events: TaskEvent[]): { nodes: Node[]; tokens: string } 
   return { nodes, tokens };
 }
 
+/** The events as a timeline: runs of progress events with the same description (a token
+ *  stream, say) folded into one line with a count. */
+export function timeline(events: TaskEvent[]): { first: TaskEvent; count: number; label: string }[] {
+  const out: { first: TaskEvent; count: number; label: string }[] = [];
+  for (const e of events) {
+    const mode = (e.data as { mode?: unknown } | null)?.mode;
+    const label = describe(e.data) || (mode === "messages" ? "tokens" : typeof mode === "string" ? mode : "");
+    const prev = out.at(-1);
+    if (prev && e.kind === "progress" && prev.first.kind === "progress" && prev.label === label) prev.count += 1;
+    else out.push({ first: e, count: 1, label });
+  }
+  return out;
+}
+
 export function TaskDetail() {
   const { id = "" } = useParams();
   const qc = useQueryClient();
@@ -156,12 +170,15 @@ export function TaskDetail() {
         {result && <ResultCard result={result} />}
         <Card title="Events">
           <ol className="space-y-1 text-sm" data-testid="events">
-            {events.map((e) => (
-              <li key={e.id} className="flex flex-wrap items-center gap-2">
-                <Status value={e.kind} />
-                <span className="text-slate-700">{describe(e.data)}</span>
+            {timeline(events).map(({ first, count, label }) => (
+              <li key={first.id} className="flex flex-wrap items-center gap-2">
+                <Status value={first.kind} />
+                <span className="text-slate-700">
+                  {label}
+                  {count > 1 && <span className="text-slate-600"> ×{count}</span>}
+                </span>
                 <span className="ml-auto text-xs text-slate-600">
-                  <When at={e.at} />
+                  <When at={first.at} />
                 </span>
               </li>
             ))}

@@ -1,0 +1,54 @@
+import { render, screen } from "@testing-library/react";
+import { describe, expect, it } from "vitest";
+import type { TaskEvent } from "../api/client";
+import { Diff, runView, timeline } from "./TaskDetail";
+
+let next = 1;
+function ev(kind: TaskEvent["kind"], data: unknown): TaskEvent {
+  const id = next++;
+  return { id, kind, data, task_id: "t", tenant_id: "x", at: new Date(2026, 0, 1, 0, 0, id).toISOString() };
+}
+
+describe("runView", () => {
+  it("lists nodes in order, marks finished ones, and joins streamed tokens", () => {
+    const events = [
+      ev("started", {}),
+      ev("progress", { mode: "custom", data: { step: "retrieve" } }),
+      ev("progress", { mode: "updates", data: { retrieve: {} } }),
+      ev("progress", { mode: "messages", data: { node: "write", content: "Hel" } }),
+      ev("progress", { mode: "messages", data: { node: "write", content: "lo" } }),
+    ];
+    const { nodes, tokens } = runView(events);
+    expect(nodes).toEqual([
+      { name: "retrieve", state: "done" },
+      { name: "write", state: "running" },
+    ]);
+    expect(tokens).toBe("Hello");
+  });
+});
+
+describe("timeline", () => {
+  it("folds a run of token events into one line with a count", () => {
+    const events = [
+      ev("queued", {}),
+      ev("progress", { mode: "messages", data: { node: "write", content: "a" } }),
+      ev("progress", { mode: "messages", data: { node: "write", content: "b" } }),
+      ev("progress", { mode: "messages", data: { node: "write", content: "c" } }),
+      ev("succeeded", {}),
+    ];
+    expect(timeline(events).map((l) => [l.first.kind, l.label, l.count])).toEqual([
+      ["queued", "", 1],
+      ["progress", "tokens", 3],
+      ["succeeded", "", 1],
+    ]);
+  });
+});
+
+describe("Diff", () => {
+  it("marks added and removed lines", () => {
+    render(<Diff text={"--- a\n+++ b\n@@ -1 +1 @@\n-old\n+new\n same"} />);
+    expect(screen.getByText("-old").className).toContain("text-red-300");
+    expect(screen.getByText("+new").className).toContain("text-green-300");
+    expect(screen.getByText("+++ b").className).not.toContain("text-green-300");
+  });
+});
