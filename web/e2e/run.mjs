@@ -5,18 +5,15 @@
 // page at 1440×900 and 390×844 to web/e2e/screenshots/.
 //
 //   MORNINGAI_BIN=target/release/morningai node web/e2e/run.mjs
-import { spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { startFakeOpenAI } from "./fake-openai.mjs";
+import { api, freePort, repo, session as apiSession, startServer, stopServer } from "./harness.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, "../..");
-const bin = path.resolve(repo, process.env.MORNINGAI_BIN ?? `${process.env.CARGO_TARGET_DIR ?? "target"}/debug/morningai`);
 const shots = path.join(here, "screenshots");
 const axeSource = readFileSync(path.join(here, "../node_modules/axe-core/axe.min.js"), "utf8");
 const SIZES = { desktop: { width: 1440, height: 900 }, phone: { width: 390, height: 844 } };
@@ -30,50 +27,6 @@ function log(msg) {
 }
 function check(cond, msg) {
   if (!cond) throw new Error(`${step}: ${msg}`);
-}
-
-async function freePort() {
-  const s = net.createServer();
-  await new Promise((r) => s.listen(0, "127.0.0.1", r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-function withoutServices(env) {
-  const { DATABASE_URL: _db, REDIS_URL: _redis, ...rest } = env;
-  return rest;
-}
-
-/** Starts `morningai serve`; resolves once /readyz answers. */
-async function startServer(dir, port, key) {
-  const child = spawn(bin, ["--config", path.join(dir, "config.toml"), "serve"], {
-    // Embedded mode, whatever services the calling shell points at.
-    env: { ...withoutServices(process.env), MORNINGAI_LISTEN: `127.0.0.1:${port}`, MORNINGAI_DATA_DIR: path.join(dir, "data"), MORNINGAI_SIGNING_KEY: key, MORNINGAI_LOG_LEVEL: "warn" },
-    stdio: ["ignore", "inherit", "inherit"],
-  });
-  const deadline = Date.now() + T;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode}`);
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/readyz`);
-      if (r.ok) return child;
-    } catch {}
-    if (Date.now() > deadline) throw new Error("serve did not become ready");
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function stopServer(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once("exit", () => r(true)));
-  child.kill("SIGTERM");
-  // Open event streams must not hold the shutdown up.
-  const stopped = await Promise.race([exited, new Promise((r) => setTimeout(() => r(false), 15_000))]);
-  if (!stopped) {
-    child.kill("SIGKILL");
-    throw new Error("serve did not stop within 15 s of SIGTERM");
-  }
 }
 
 /** Console errors, page errors and failed requests of every page of a context. */
@@ -123,17 +76,6 @@ async function capture(page, name) {
 /** A link of the main navigation. */
 function nav(page, name) {
   return page.getByRole("navigation", { name: "Main" }).getByRole("link", { name, exact: true });
-}
-
-async function api(base, token, method, p, body) {
-  const r = await fetch(`${base}${p}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await r.text();
-  if (!r.ok) throw new Error(`${method} ${p}: ${r.status} ${text}`);
-  return text ? JSON.parse(text) : null;
 }
 
 async function main() {
@@ -269,10 +211,9 @@ async function main() {
 
     step = "a viewer of the same tenant";
     log(step);
-    const session = await (await fetch(`${base}/api/v1/auth/signup`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: "viewer@example.com", password: "correct horse viewer", tenant_name: "Viewer's own" }) })).json();
-    const ownerLogin = await (await fetch(`${base}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: "owner@example.com", password: "correct horse battery" }) })).json();
+    await apiSession(base, "signup", { email: "viewer@example.com", password: "correct horse viewer", tenant_name: "Viewer's own" });
+    const ownerLogin = await apiSession(base, "login", { email: "owner@example.com", password: "correct horse battery" });
     await api(base, ownerLogin.access_token, "POST", "/api/v1/tenant/members", { email: "viewer@example.com", role: "viewer" });
-    void session;
     const viewer = await browser.newContext({ viewport: SIZES.desktop, baseURL: base });
     watch(viewer, problems, allowed);
     const vpage = await viewer.newPage();
@@ -309,7 +250,7 @@ async function main() {
     check((await vpage.getByText("Add files").count()) === 0, "a viewer sees Add files");
     check((await vpage.getByLabel("New collection").count()) === 0, "a viewer sees New collection");
     // The server refuses what the page hides.
-    const vToken = (await (await fetch(`${base}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: "viewer@example.com", password: "correct horse viewer", tenant_id: ownerLogin.tenant.id }) })).json()).access_token;
+    const vToken = (await apiSession(base, "login", { email: "viewer@example.com", password: "correct horse viewer", tenant_id: ownerLogin.tenant.id })).access_token;
     const refused = await fetch(`${base}/api/v1/tasks`, { method: "POST", headers: { authorization: `Bearer ${vToken}`, "content-type": "application/json" }, body: JSON.stringify({ kind: "echo", input: {} }) });
     check(refused.status === 403, `a viewer's task was answered ${refused.status}`);
     current = page;
@@ -323,7 +264,7 @@ async function main() {
     await stopServer(server);
     await page.getByText("reconnecting…").waitFor({ timeout: T });
     server = await startServer(dir, port, "e2e-signing-key-two-0123456789abcdef");
-    const fresh = await (await fetch(`${base}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: "owner@example.com", password: "correct horse battery" }) })).json();
+    const fresh = await apiSession(base, "login", { email: "owner@example.com", password: "correct horse battery" });
     const created = [];
     for (let i = 0; i < 3; i++) created.push((await api(base, fresh.access_token, "POST", "/api/v1/tasks", { kind: "echo", input: { n: i } })).id);
     // The page's old access token no longer verifies: it refreshes through the cookie,

@@ -31,15 +31,22 @@ export function useEvents(path: string | null, onEvent: (e: TaskEvent) => void, 
 export function useTenantFeed(keep = 20): { events: TaskEvent[]; state: LiveState } {
   const qc = useQueryClient();
   const [events, setEvents] = useState<TaskEvent[]>([]);
+  const pending = useRef<Set<string> | null>(null);
   const state = useEvents("/api/v1/events", (e) => {
     setEvents((prev) => [e, ...prev].slice(0, keep));
-    if (e.kind !== "progress") {
-      void qc.invalidateQueries({ queryKey: ["tasks"] });
-      void qc.invalidateQueries({ queryKey: ["task", e.task_id] });
-      void qc.invalidateQueries({ queryKey: ["approvals"] });
-      void qc.invalidateQueries({ queryKey: ["usage"] });
-      void qc.invalidateQueries({ queryKey: ["queue"] });
+    if (e.kind === "progress") return;
+    // A burst of events refetches the lists once, a quarter second later, not per event.
+    if (pending.current) {
+      pending.current.add(e.task_id);
+      return;
     }
+    pending.current = new Set([e.task_id]);
+    setTimeout(() => {
+      const tasks = pending.current ?? new Set<string>();
+      pending.current = null;
+      for (const key of ["tasks", "approvals", "usage", "queue"]) void qc.invalidateQueries({ queryKey: [key] });
+      for (const id of tasks) void qc.invalidateQueries({ queryKey: ["task", id] });
+    }, 250);
   });
   return { events, state };
 }

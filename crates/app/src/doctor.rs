@@ -64,6 +64,23 @@ pub async fn diagnose(config: &Config) -> Vec<Check> {
     checks
 }
 
+/// The dashboard built into the binary (`files`: how many assets it embeds). A binary built
+/// without Node.js serves the API but no UI: a warning, not a failure.
+pub fn dashboard(files: usize) -> Check {
+    if files > 0 {
+        Check::ok(
+            "dashboard",
+            format!("built in ({files} files), served at /"),
+        )
+    } else {
+        Check::warn(
+            "dashboard",
+            "this binary was built without the dashboard (no Node.js at build time): / explains how to get it",
+            "install Node.js >= 20.19 and npm and rebuild (cargo build --release -p morningai), or build web/ and set MORNINGAI_WEB_DIST to its dist folder when building",
+        )
+    }
+}
+
 /// Fewest distinct characters a signing key may have: a long run of one character, or a
 /// word repeated, is not a secret.
 const MIN_DISTINCT: usize = 12;

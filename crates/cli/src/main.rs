@@ -364,7 +364,10 @@ async fn index(config: &Config, args: IndexArgs) -> Result<()> {
 
 async fn doctor(config: &Config, json: bool) -> Result<()> {
     use morningai_app::doctor::Status;
-    let checks = morningai_app::doctor::diagnose(config).await;
+    let mut checks = morningai_app::doctor::diagnose(config).await;
+    checks.push(morningai_app::doctor::dashboard(
+        morningai_web::ASSETS.len(),
+    ));
     if json {
         println!("{}", serde_json::to_string_pretty(&checks)?);
     } else {

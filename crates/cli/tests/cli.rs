@@ -833,7 +833,9 @@ async fn doctor_says_what_is_wrong_and_passes_when_all_is_well() {
     assert!(ok, "{out}{err}");
     assert!(!out.contains("warn") && !out.contains("FAIL"), "{out}");
     assert!(
-        out.contains("serves fake-model") && out.contains("384 dimensions"),
+        out.contains("serves fake-model")
+            && out.contains("384 dimensions")
+            && out.contains("ok    dashboard            built in ("),
         "{out}"
     );
     let seen = fake.seen();

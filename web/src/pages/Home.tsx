@@ -72,7 +72,7 @@ export function Home() {
         ) : (
           <ol className="divide-y divide-slate-100" aria-live="polite" data-testid="feed">
             {events.map((e) => (
-              <li key={e.id} className="flex flex-wrap items-center gap-2 py-2 text-sm">
+              <li key={e.id} data-at={e.at} className="flex flex-wrap items-center gap-2 py-2 text-sm">
                 <Status value={e.kind} />
                 <Link to={`/tasks/${e.task_id}`} className="font-mono text-xs underline-offset-2 hover:underline">
                   {e.task_id.slice(0, 13)}…
