@@ -1,11 +1,14 @@
-// The dashboard's numbers (BENCHMARKS.md, "Dashboard"): the JavaScript a signed-in first
-// visit to / downloads (bytes on the wire, gzip), and the time from a task event stored by
-// the server to its line in an open home page, over N echo tasks.
+// The dashboard's numbers (BENCHMARKS.md, "Dashboard"): the JavaScript a first visit to /
+// downloads (bytes on the wire, gzip), the time from a task event stored by the server to
+// its line in an open home page over N echo tasks, and Lighthouse's performance and
+// accessibility scores for the home and a document page (signed in; mobile and desktop).
 //
 //   MORNINGAI_BIN=target/release/morningai node web/e2e/bench.mjs [N]
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import lighthouse from "lighthouse";
+import desktopConfig from "lighthouse/core/config/desktop-config.js";
 import { chromium } from "playwright-core";
 import { api, freePort, session, startServer, stopServer } from "./harness.mjs";
 
@@ -59,6 +62,43 @@ try {
   console.log(
     `event → page: ${ms.length} events of ${N} tasks; p50 ${quantile(ms, 0.5).toFixed(1)} ms, p95 ${quantile(ms, 0.95).toFixed(1)} ms, p99 ${quantile(ms, 0.99).toFixed(1)} ms, max ${ms.at(-1).toFixed(1)} ms`,
   );
+
+  // Lighthouse drives a browser of its own through the DevTools port; that browser's
+  // profile holds the session (the refresh cookie), so it opens the pages signed in.
+  const doc = await api(base, owner.access_token, "POST", "/api/v1/documents", {
+    project_id: (await api(base, owner.access_token, "POST", "/api/v1/projects", { name: "bench" })).id,
+    title: "How are requests authenticated?",
+    kind: "faq",
+    text: "# How are requests authenticated?\n\n## Overview\n\nEvery request carries a bearer token [src/auth.rs:1-4].\n\n```rust\npub fn authenticate(token: &str) -> Option<Session> {\n    sessions().get(token)\n}\n```\n",
+  });
+  const debugPort = await freePort();
+  const profile = mkdtempSync(path.join(os.tmpdir(), "morningai-lh-"));
+  const lh = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", `--remote-debugging-port=${debugPort}`],
+    baseURL: base,
+  });
+  const signin = lh.pages()[0] ?? (await lh.newPage());
+  await signin.goto("/login");
+  await signin.getByLabel("Email").fill("bench@example.com");
+  await signin.getByLabel("Password").fill("correct horse battery");
+  await signin.getByRole("button", { name: "Sign in" }).click();
+  await signin.getByText("live", { exact: true }).waitFor();
+  for (const [name, url] of [["home", `${base}/`], ["document", `${base}/documents/${doc.document.id}`]]) {
+    for (const [preset, config] of [["mobile", undefined], ["desktop", desktopConfig]]) {
+      const run = await lighthouse(url, { port: debugPort, onlyCategories: ["performance", "accessibility"], disableStorageReset: true, logLevel: "error" }, config);
+      if (new URL(run.lhr.finalDisplayedUrl).pathname !== new URL(url).pathname) {
+        throw new Error(`lighthouse ended on ${run.lhr.finalDisplayedUrl}, not ${url}: not signed in?`);
+      }
+      const c = run.lhr.categories;
+      const a = run.lhr.audits;
+      console.log(
+        `lighthouse ${name} (${preset}): performance ${Math.round(c.performance.score * 100)}, accessibility ${Math.round(c.accessibility.score * 100)}; FCP ${a["first-contentful-paint"].displayValue}, LCP ${a["largest-contentful-paint"].displayValue}, TBT ${a["total-blocking-time"].displayValue}, CLS ${a["cumulative-layout-shift"].displayValue}`,
+      );
+    }
+  }
+  await lh.close();
+  rmSync(profile, { recursive: true, force: true });
 } finally {
   await browser.close();
   await stopServer(server);

@@ -6,10 +6,14 @@ import { atLeast, useMe, useSession, useSignOut, useSwitchTenant } from "../auth
 const LINKS: { to: string; label: string; admin?: boolean }[] = [
   { to: "/", label: "Home" },
   { to: "/ask", label: "Ask" },
+  { to: "/codegen", label: "Codegen" },
   { to: "/tasks", label: "Tasks" },
   { to: "/approvals", label: "Approvals" },
   { to: "/documents", label: "Documents" },
   { to: "/memory", label: "Memory" },
+  { to: "/usage", label: "Usage" },
+  { to: "/settings", label: "Settings", admin: true },
+  { to: "/operations", label: "Operations", admin: true },
 ];
 
 export function Layout() {

@@ -1,5 +1,5 @@
 // Small shared pieces: headings, buttons, status badges, dates, errors.
-import type { ButtonHTMLAttributes, ReactNode } from "react";
+import { cloneElement, useId, type ButtonHTMLAttributes, type ReactElement, type ReactNode } from "react";
 
 export function Page({ title, actions, children }: { title: string; actions?: ReactNode; children: ReactNode }) {
   return (
@@ -76,13 +76,22 @@ export function ErrorLine({ error }: { error: unknown }) {
   );
 }
 
-export function Field({ label, children, hint }: { label: string; children: ReactNode; hint?: string }) {
+/** A labelled control: the label names it by id (a wrapping label would add a select's
+ *  option text to its accessible name), the hint describes it. */
+export function Field({ label, children, hint }: { label: string; children: ReactElement<{ id?: string; "aria-describedby"?: string }>; hint?: string }) {
+  const id = useId();
   return (
-    <label className="block text-sm">
-      <span className="mb-1 block font-medium text-slate-800">{label}</span>
-      {children}
-      {hint && <span className="mt-1 block text-xs text-slate-600">{hint}</span>}
-    </label>
+    <div className="block text-sm">
+      <label htmlFor={id} className="mb-1 block font-medium text-slate-800">
+        {label}
+      </label>
+      {cloneElement(children, { id, "aria-describedby": hint ? `${id}-hint` : undefined })}
+      {hint && (
+        <span id={`${id}-hint`} className="mt-1 block text-xs text-slate-600">
+          {hint}
+        </span>
+      )}
+    </div>
   );
 }
 

@@ -6,7 +6,7 @@ import { useSearchParams } from "react-router";
 import { api, must } from "../api/client";
 import type { components } from "../api/schema";
 import { atLeast, useRole } from "../auth";
-import { Button, Card, ErrorLine, Page, Status, When, input } from "../components/ui";
+import { Button, Card, ErrorLine, Field, Page, Status, When, input } from "../components/ui";
 import { LiveBadge, useTenantFeed } from "../live";
 import { Diff } from "./TaskDetail";
 
@@ -87,10 +87,11 @@ function ApprovalCard({ approval: a }: { approval: Approval }) {
       {a.comment && <p className="mb-2 text-sm text-slate-700">Comment: {a.comment}</p>}
       {a.status === "pending" && atLeast(role, "member") && (
         <div className="flex flex-wrap items-end gap-2">
-          <label className="min-w-48 flex-1 text-sm">
-            <span className="mb-1 block font-medium">Comment</span>
-            <input className={input} value={comment} maxLength={2000} onChange={(e) => setComment(e.target.value)} />
-          </label>
+          <div className="min-w-48 flex-1">
+            <Field label="Comment">
+              <input className={input} value={comment} maxLength={2000} onChange={(e) => setComment(e.target.value)} />
+            </Field>
+          </div>
           <Button onClick={() => decide.mutate(true)} disabled={decide.isPending}>
             Approve
           </Button>

@@ -2,7 +2,7 @@
 import { useInfiniteQuery } from "@tanstack/react-query";
 import { Link, useSearchParams } from "react-router";
 import { api, must } from "../api/client";
-import { Button, Card, ErrorLine, Page, Status, When, input } from "../components/ui";
+import { Button, Card, ErrorLine, Field, Page, Status, When, input } from "../components/ui";
 import { LiveBadge, useTenantFeed } from "../live";
 
 const STATUSES = ["", "queued", "running", "retrying", "succeeded", "failed", "cancelled"];
@@ -34,8 +34,7 @@ export function Tasks() {
   return (
     <Page title="Tasks" actions={<LiveBadge state={state} />}>
       <form className="mb-4 flex flex-wrap gap-3" onSubmit={(e) => e.preventDefault()} aria-label="Filter tasks">
-        <label className="text-sm">
-          <span className="mb-1 block font-medium">Status</span>
+        <Field label="Status">
           <select className={input} value={status} onChange={(e) => set("status", e.target.value)}>
             {STATUSES.map((s) => (
               <option key={s} value={s}>
@@ -43,11 +42,10 @@ export function Tasks() {
               </option>
             ))}
           </select>
-        </label>
-        <label className="text-sm">
-          <span className="mb-1 block font-medium">Kind</span>
+        </Field>
+        <Field label="Kind">
           <input className={input} value={kind} placeholder="faq, codegen, index, echo…" onChange={(e) => set("kind", e.target.value.trim())} />
-        </label>
+        </Field>
       </form>
       <ErrorLine error={list.error} />
       <Card>
