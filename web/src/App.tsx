@@ -47,6 +47,7 @@ const router = createBrowserRouter([
       { path: "/documents/:id", element: page(() => import("./pages/DocumentView").then((m) => m.DocumentView)) },
       { path: "/memory", element: page(() => import("./pages/Memory").then((m) => m.Memory)) },
       { path: "/codegen", element: page(() => import("./pages/Codegen").then((m) => m.Codegen)) },
+      { path: "/automation", element: page(() => import("./pages/Automation").then((m) => m.Automation)) },
       { path: "/usage", element: page(() => import("./pages/Usage").then((m) => m.Usage)) },
       { path: "/settings/:tab?", element: page(() => import("./pages/Settings").then((m) => m.Settings)) },
       { path: "/operations", element: page(() => import("./pages/Admin").then((m) => m.Admin)) },

@@ -11,6 +11,7 @@ const LINKS: { to: string; label: string; admin?: boolean }[] = [
   { to: "/approvals", label: "Approvals" },
   { to: "/documents", label: "Documents" },
   { to: "/memory", label: "Memory" },
+  { to: "/automation", label: "Automation" },
   { to: "/usage", label: "Usage" },
   { to: "/settings", label: "Settings", admin: true },
   { to: "/operations", label: "Operations", admin: true },
@@ -28,43 +29,24 @@ export function Layout() {
         Skip to content
       </a>
       <header className="bg-slate-900 text-white">
-        <div className="mx-auto flex max-w-6xl flex-wrap items-center gap-3 px-4 py-3 sm:px-6">
+        <div className="mx-auto flex max-w-6xl items-center gap-3 px-4 pt-3 sm:px-6">
           <NavLink to="/" className="mr-2 text-lg font-semibold tracking-tight">
             MorningAI
           </NavLink>
-          <nav aria-label="Main" className="order-last -mx-4 w-[calc(100%+2rem)] overflow-x-auto px-4 sm:order-none sm:mx-0 sm:w-auto sm:px-0">
-            <ul className="flex gap-1">
-              {LINKS.filter((l) => !l.admin || atLeast(me?.current_role, "admin")).map((l) => (
-                <li key={l.to}>
-                  <NavLink
-                    to={l.to}
-                    end={l.to === "/"}
-                    className={({ isActive }) =>
-                      `block whitespace-nowrap rounded-md px-3 py-2 text-sm ${isActive ? "bg-slate-700 text-white" : "text-slate-200 hover:bg-slate-800"}`
-                    }
-                  >
-                    {l.label}
-                  </NavLink>
-                </li>
-              ))}
-            </ul>
-          </nav>
           <div className="ml-auto flex items-center gap-2 text-sm">
             {me && me.memberships.length > 1 ? (
-              <label className="flex items-center gap-2">
-                <span className="sr-only">Tenant</span>
-                <select
-                  className="max-w-40 rounded-md border border-slate-600 bg-slate-800 px-2 py-1.5 text-white"
-                  value={s?.tenant.id}
-                  onChange={(e) => void switchTenant(e.target.value).then(() => navigate("/"))}
-                >
-                  {me.memberships.map((m) => (
-                    <option key={m.tenant.id} value={m.tenant.id}>
-                      {m.tenant.name}
-                    </option>
-                  ))}
-                </select>
-              </label>
+              <select
+                aria-label="Tenant"
+                className="max-w-40 rounded-md border border-slate-600 bg-slate-800 px-2 py-1.5 text-white"
+                value={s?.tenant.id}
+                onChange={(e) => void switchTenant(e.target.value).then(() => navigate("/"))}
+              >
+                {me.memberships.map((m) => (
+                  <option key={m.tenant.id} value={m.tenant.id}>
+                    {m.tenant.name}
+                  </option>
+                ))}
+              </select>
             ) : (
               <span className="max-w-40 truncate text-slate-200">{s?.tenant.name}</span>
             )}
@@ -82,6 +64,23 @@ export function Layout() {
             </button>
           </div>
         </div>
+        <nav aria-label="Main" className="mx-auto max-w-6xl overflow-x-auto px-4 py-2 sm:px-6">
+          <ul className="flex gap-1">
+            {LINKS.filter((l) => !l.admin || atLeast(me?.current_role, "admin")).map((l) => (
+              <li key={l.to}>
+                <NavLink
+                  to={l.to}
+                  end={l.to === "/"}
+                  className={({ isActive }) =>
+                    `block whitespace-nowrap rounded-md px-3 py-2 text-sm ${isActive ? "bg-slate-700 text-white" : "text-slate-200 hover:bg-slate-800"}`
+                  }
+                >
+                  {l.label}
+                </NavLink>
+              </li>
+            ))}
+          </ul>
+        </nav>
       </header>
       <main id="main" className="flex-1">
         <Outlet />

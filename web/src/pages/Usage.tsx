@@ -38,7 +38,7 @@ export function Usage() {
       </form>
       <ErrorLine error={usage.error} />
       {usage.data && (
-        <Card title={`Total: $${usage.data.total.cost_usd.toFixed(4)} · ${usage.data.total.total_tokens.toLocaleString()} tokens · ${usage.data.total.calls} calls`}>
+        <Card title={`Total: $${usage.data.total.cost_usd.toFixed(4)} · ${usage.data.total.total_tokens.toLocaleString()} tokens · ${usage.data.total.calls} call${usage.data.total.calls === 1 ? "" : "s"}`}>
           {rows.length === 0 ? (
             <p className="text-sm text-slate-600">No model calls in this period.</p>
           ) : (
