@@ -109,4 +109,34 @@ async fn the_dashboard_is_served_with_its_headers() {
     }
     let post = app.client.post(app.url("/")).send().await.unwrap();
     assert_eq!(post.status(), StatusCode::NOT_FOUND);
+
+    // Hostile paths: files are looked up in the embedded table by exact name, so nothing
+    // outside it is reachable, and nothing odd reaches a page either.
+    let long = format!("/assets/{}.js", "a".repeat(8_000));
+    for path in [
+        "/assets/../../../../etc/passwd",
+        "/assets/%2e%2e/%2e%2e/etc/passwd",
+        "/..%2f..%2fetc%2fpasswd",
+        "/assets/index.js%00.html",
+        "/index.html/.",
+        long.as_str(),
+    ] {
+        let res = app.client.get(app.url(path)).send().await.unwrap();
+        let status = res.status();
+        let body = res.text().await.unwrap();
+        assert!(
+            status == StatusCode::NOT_FOUND || status == StatusCode::BAD_REQUEST,
+            "{path}: {status}"
+        );
+        assert!(!body.contains("root:"), "{path}: {body}");
+    }
+    let head = app
+        .client
+        .head(app.url("/documents"))
+        .header(ACCEPT, "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    assert!(head.headers().contains_key(CONTENT_SECURITY_POLICY));
 }
