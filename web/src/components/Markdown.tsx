@@ -1,26 +1,30 @@
 // Markdown as the documents are written (GitHub flavour), with syntax-highlighted code.
 // react-markdown builds React elements, never raw HTML, so a document cannot inject markup.
-import hljs from "highlight.js/lib/core";
-import bash from "highlight.js/lib/languages/bash";
-import json from "highlight.js/lib/languages/json";
-import python from "highlight.js/lib/languages/python";
-import rust from "highlight.js/lib/languages/rust";
-import typescript from "highlight.js/lib/languages/typescript";
-import yaml from "highlight.js/lib/languages/yaml";
-import type { ReactNode } from "react";
+import { useEffect, useState, type ReactNode } from "react";
 import ReactMarkdown from "react-markdown";
 import remarkGfm from "remark-gfm";
 
-for (const [name, lang] of Object.entries({ bash, json, python, rust, typescript, yaml })) hljs.registerLanguage(name, lang);
-hljs.registerAliases(["sh", "shell"], { languageName: "bash" });
-hljs.registerAliases(["ts", "tsx", "js", "javascript"], { languageName: "typescript" });
-hljs.registerAliases(["py"], { languageName: "python" });
-hljs.registerAliases(["rs"], { languageName: "rust" });
+type Highlighter = (code: string, language: string) => string | null;
+let loading: Promise<Highlighter> | null = null;
 
-/** The highlighted tokens of `code` as React spans (no HTML strings). */
-function highlight(code: string, language: string): ReactNode {
-  if (!hljs.getLanguage(language)) return code;
-  const html = hljs.highlight(code, { language, ignoreIllegals: true }).value;
+/** highlight.js, fetched once after the first document renders. */
+function useHighlighter(): Highlighter | null {
+  const [h, setH] = useState<Highlighter | null>(null);
+  useEffect(() => {
+    let live = true;
+    loading ??= import("./highlight").then((m) => m.highlightHtml);
+    void loading.then((f) => live && setH(() => f));
+    return () => {
+      live = false;
+    };
+  }, []);
+  return h;
+}
+
+/** The highlighted tokens of `code` as React spans (no HTML strings reach the page). */
+function highlight(h: Highlighter | null, code: string, language: string): ReactNode {
+  const html = h?.(code, language);
+  if (!html) return code;
   const doc = new DOMParser().parseFromString(`<pre>${html}</pre>`, "text/html");
   const walk = (node: Node, key: number): ReactNode => {
     if (node.nodeType === Node.TEXT_NODE) return node.textContent;
@@ -35,6 +39,7 @@ function highlight(code: string, language: string): ReactNode {
 }
 
 export function Markdown({ text }: { text: string }) {
+  const h = useHighlighter();
   return (
     <div className="prose-doc">
       <ReactMarkdown
@@ -45,7 +50,7 @@ export function Markdown({ text }: { text: string }) {
           code({ className, children }) {
             const language = /language-([\w-]+)/.exec(className ?? "")?.[1];
             const code = String(children);
-            return language ? <code className={`hljs ${className ?? ""}`}>{highlight(code.replace(/\n$/, ""), language)}</code> : <code>{children}</code>;
+            return language ? <code className={`hljs ${className ?? ""}`}>{highlight(h, code.replace(/\n$/, ""), language)}</code> : <code>{children}</code>;
           },
         }}
       >
