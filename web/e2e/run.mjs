@@ -68,6 +68,8 @@ async function capture(page, name) {
     await page.setViewportSize(viewport);
     await page.waitForTimeout(150);
     await axe(page, `${name} (${size})`);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(overflow <= 0, `${name} (${size}) is ${overflow} px wider than the window`);
     await page.screenshot({ path: path.join(shots, `${name}-${size}.png`), fullPage: true });
   }
   await page.setViewportSize(SIZES.desktop);

@@ -28,7 +28,7 @@ export function Admin() {
   const q = queue.data;
   return (
     <Page title="Operations">
-      <div className="grid gap-4 sm:grid-cols-2">
+      <div className="grid grid-cols-1 gap-4 sm:grid-cols-2">
         <Card title="Health">
           <pre tabIndex={0} className="max-h-48 overflow-auto text-xs">{ready.data ? JSON.stringify(ready.data, null, 2) : "…"}</pre>
           <ErrorLine error={ready.error} />

@@ -86,7 +86,7 @@ export function Ask() {
           <NewProject onCreated={setProject} />
         ) : (
           <form onSubmit={submit} className="space-y-4">
-            <div className="grid gap-4 sm:grid-cols-2">
+            <div className="grid grid-cols-1 gap-4 sm:grid-cols-2">
               <Field label="Project">
                 <select className={input} value={projectId} onChange={(e) => setProject(e.target.value)}>
                   {projects.data?.map((p) => (

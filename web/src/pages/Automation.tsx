@@ -23,7 +23,7 @@ export function Automation() {
   const role = useRole();
   return (
     <Page title="Assistants and schedules">
-      <div className="grid gap-4 lg:grid-cols-2">
+      <div className="grid grid-cols-1 gap-4 lg:grid-cols-2">
         <Assistants admin={atLeast(role, "admin")} />
         <Schedules member={atLeast(role, "member")} />
       </div>
@@ -56,7 +56,7 @@ function Assistants({ admin }: { admin: boolean }) {
       </ul>
       {admin && (
         <form
-          className="grid gap-3 sm:grid-cols-2"
+          className="grid grid-cols-1 gap-3 sm:grid-cols-2"
           onSubmit={(e) => {
             e.preventDefault();
             const form = e.currentTarget;
@@ -161,7 +161,7 @@ function Schedules({ member }: { member: boolean }) {
       </ul>
       {member && (
         <form
-          className="grid gap-3 sm:grid-cols-2"
+          className="grid grid-cols-1 gap-3 sm:grid-cols-2"
           onSubmit={(e) => {
             e.preventDefault();
             const form = e.currentTarget;

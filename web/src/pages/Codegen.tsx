@@ -46,7 +46,7 @@ export function Codegen() {
           <NewProject onCreated={setProject} />
         ) : (
           <form onSubmit={submit} className="space-y-4">
-            <div className="grid gap-4 sm:grid-cols-3">
+            <div className="grid grid-cols-1 gap-4 sm:grid-cols-3">
               <Field label="Project">
                 <select className={input} value={projectId} onChange={(e) => setProject(e.target.value)}>
                   {projects.data?.map((p) => (

@@ -63,7 +63,7 @@ export function DocumentView() {
         ))}
       </div>
       {tab === "read" && version.data && (
-        <div className="grid gap-4 lg:grid-cols-[1fr_18rem]">
+        <div className="grid grid-cols-1 gap-4 lg:grid-cols-[minmax(0,1fr)_18rem]">
           <Card>
             <p className="mb-3 text-xs text-slate-600">
               Version {version.data.n}
@@ -144,7 +144,7 @@ function Editor({ id, base, title, text, onSaved }: { id: string; base: number; 
       <Field label="Title">
         <input className={input} value={name} maxLength={300} onChange={(e) => setName(e.target.value)} />
       </Field>
-      <div className="grid gap-4 lg:grid-cols-2">
+      <div className="grid grid-cols-1 gap-4 lg:grid-cols-2">
         <Field label={`Markdown (on top of version ${base})`}>
           <textarea className={`${input} min-h-96 font-mono`} value={draft} onChange={(e) => setDraft(e.target.value)} data-testid="editor" />
         </Field>

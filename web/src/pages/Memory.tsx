@@ -22,7 +22,7 @@ export function Memory() {
   const selected = params.get("collection") || collections.data?.items[0]?.id || "";
   return (
     <Page title="Memory">
-      <div className="grid gap-4 lg:grid-cols-[16rem_1fr]">
+      <div className="grid grid-cols-1 gap-4 lg:grid-cols-[16rem_minmax(0,1fr)]">
         <Card title="Collections">
           <ul className="space-y-1 text-sm" data-testid="collections">
             {collections.data?.items.map((c) => (

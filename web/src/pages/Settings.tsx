@@ -231,7 +231,7 @@ function AiSettings() {
   return (
     <Card>
       <form
-        className="grid gap-4 sm:grid-cols-2"
+        className="grid grid-cols-1 gap-4 sm:grid-cols-2"
         onSubmit={(e) => {
           e.preventDefault();
           const f = new FormData(e.currentTarget);
@@ -258,7 +258,7 @@ function AiSettings() {
         <Field label="API key" hint={s.api_key_set ? `Set (…${s.api_key_hint ?? ""}); empty keeps it.` : "Not set."}>
           <input name="api_key" type="password" autoComplete="off" className={input} />
         </Field>
-        <p className="self-end text-sm text-slate-700">Now answering: {JSON.stringify(s.effective)}</p>
+        <p className="self-end break-all text-sm text-slate-700">Now answering: {JSON.stringify(s.effective)}</p>
         <Field label="Daily budget (USD)">
           <input name="daily_usd" type="number" min={0} step="0.01" defaultValue={s.budget.daily_usd ?? ""} className={input} />
         </Field>
@@ -295,7 +295,7 @@ function TenantSettings() {
   return (
     <Card>
       <form
-        className="grid gap-4 sm:grid-cols-2"
+        className="grid grid-cols-1 gap-4 sm:grid-cols-2"
         onSubmit={(e) => {
           e.preventDefault();
           const f = new FormData(e.currentTarget);

@@ -142,7 +142,7 @@ export function TaskDetail() {
           </dl>
         </Card>
       )}
-      <div className="grid gap-4 lg:grid-cols-2">
+      <div className="grid grid-cols-1 gap-4 lg:grid-cols-2">
         {nodes.length > 0 && (
           <Card title="Graph">
             <ol className="flex flex-wrap items-center gap-2" data-testid="nodes">
