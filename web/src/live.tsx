@@ -44,7 +44,8 @@ export function useTenantFeed(keep = 20): { events: TaskEvent[]; state: LiveStat
     setTimeout(() => {
       const tasks = pending.current ?? new Set<string>();
       pending.current = null;
-      for (const key of ["tasks", "approvals", "usage", "queue"]) void qc.invalidateQueries({ queryKey: [key] });
+      // An agent's task ending may have published or changed a document.
+      for (const key of ["tasks", "approvals", "usage", "queue", "documents", "document"]) void qc.invalidateQueries({ queryKey: [key] });
       for (const id of tasks) void qc.invalidateQueries({ queryKey: ["task", id] });
     }, 250);
   });

@@ -6,6 +6,7 @@ import { Link, useSearchParams } from "react-router";
 import { api, must } from "../api/client";
 import { atLeast, useRole } from "../auth";
 import { Button, Card, ErrorLine, Field, Page, Status, When, input } from "../components/ui";
+import { LiveBadge, useTenantFeed } from "../live";
 import { NewProject, useProjects } from "./Ask";
 
 export function Documents() {
@@ -16,6 +17,8 @@ export function Documents() {
   const projectId = params.get("project") || projects.data?.[0]?.id || "";
   const q = params.get("q") ?? "";
   const [typed, setTyped] = useState(q);
+  // Live: a document an agent publishes appears without a reload.
+  const { state } = useTenantFeed();
   const list = useQuery({
     queryKey: ["documents", projectId, q],
     queryFn: () =>
@@ -59,7 +62,8 @@ export function Documents() {
       title="Documents"
       actions={
         projectId ? (
-          <div className="flex flex-wrap gap-2">
+          <div className="flex flex-wrap items-center gap-2">
+            <LiveBadge state={state} />
             <Button tone="secondary" onClick={() => exportZip.mutate()} disabled={exportZip.isPending}>
               Export zip
             </Button>
