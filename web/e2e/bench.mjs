@@ -10,7 +10,7 @@ import path from "node:path";
 import lighthouse from "lighthouse";
 import desktopConfig from "lighthouse/core/config/desktop-config.js";
 import { chromium } from "playwright-core";
-import { api, freePort, session, startServer, stopServer } from "./harness.mjs";
+import { api, freePort, session, signIn, startServer, stopServer } from "./harness.mjs";
 
 const N = Number(process.argv[2] ?? 200);
 
@@ -35,9 +35,7 @@ try {
     if (res.request().resourceType() === "script") scripts.push({ url: res.url(), bytes: Number(res.headers()["content-length"] ?? 0), encoding: res.headers()["content-encoding"] });
   });
   await page.goto("/");
-  await page.getByLabel("Email").fill("bench@example.com");
-  await page.getByLabel("Password").fill("correct horse battery");
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await signIn(page, "bench@example.com", "correct horse battery");
   await page.getByText("live", { exact: true }).waitFor();
   await page.waitForTimeout(500);
   const js = scripts.reduce((a, s) => a + s.bytes, 0);
@@ -80,9 +78,7 @@ try {
   });
   const signin = lh.pages()[0] ?? (await lh.newPage());
   await signin.goto("/login");
-  await signin.getByLabel("Email").fill("bench@example.com");
-  await signin.getByLabel("Password").fill("correct horse battery");
-  await signin.getByRole("button", { name: "Sign in" }).click();
+  await signIn(signin, "bench@example.com", "correct horse battery");
   await signin.getByText("live", { exact: true }).waitFor();
   for (const [name, url] of [["home", `${base}/`], ["document", `${base}/documents/${doc.document.id}`]]) {
     for (const [preset, config] of [["mobile", undefined], ["desktop", desktopConfig]]) {

@@ -72,3 +72,10 @@ export async function session(base, route, body) {
   if (!r.ok) throw new Error(`${route}: ${r.status} ${await r.text()}`);
   return r.json();
 }
+
+/** Signs in through the login page `page` is on (or is sent to). */
+export async function signIn(page, email, password) {
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+}

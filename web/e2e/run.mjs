@@ -11,7 +11,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { startFakeOpenAI } from "./fake-openai.mjs";
-import { api, freePort, repo, session as apiSession, startServer, stopServer } from "./harness.mjs";
+import { api, freePort, repo, session as apiSession, signIn, startServer, stopServer } from "./harness.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const shots = path.join(here, "screenshots");
@@ -274,9 +274,7 @@ async function main() {
     const vpage = await viewer.newPage();
     current = vpage;
     await vpage.goto("/login");
-    await vpage.getByLabel("Email").fill("viewer@example.com");
-    await vpage.getByLabel("Password").fill("correct horse viewer");
-    await vpage.getByRole("button", { name: "Sign in" }).click();
+    await signIn(vpage, "viewer@example.com", "correct horse viewer");
     await vpage.getByRole("heading", { name: "Home" }).waitFor();
     // Its own tenant first: none of the owner's data.
     await vpage.goto("/documents");

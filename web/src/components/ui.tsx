@@ -97,3 +97,8 @@ export function Field({ label, children, hint }: { label: string; children: Reac
 
 export const input =
   "block w-full rounded-md border border-slate-300 bg-white px-3 py-2 text-sm shadow-sm focus:border-slate-500";
+
+/** A form's number field: null when left empty. */
+export function optionalNumber(v: FormDataEntryValue | null): number | null {
+  return v === null || String(v).trim() === "" ? null : Number(v);
+}

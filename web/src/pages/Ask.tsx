@@ -15,6 +15,38 @@ export function useCollections() {
   return useQuery({ queryKey: ["collections"], queryFn: () => must(api.GET("/api/v1/memory/collections")) });
 }
 
+/** Field props a control receives from `Field` (its id and hint). */
+type Labelled = { id?: string; "aria-describedby"?: string };
+
+/** The tenant's projects; `value` is the chosen project's id. */
+export function ProjectSelect({ value, onChange, ...labelled }: Labelled & { value: string; onChange: (id: string) => void }) {
+  const projects = useProjects();
+  return (
+    <select {...labelled} className={input} value={value} onChange={(e) => onChange(e.target.value)}>
+      {projects.data?.map((p) => (
+        <option key={p.id} value={p.id}>
+          {p.name}
+        </option>
+      ))}
+    </select>
+  );
+}
+
+/** The tenant's memory collections, as the form field `collection` ("" = all). */
+export function CollectionSelect(labelled: Labelled) {
+  const collections = useCollections();
+  return (
+    <select {...labelled} name="collection" className={input} defaultValue="">
+      <option value="">all</option>
+      {collections.data?.items.map((c) => (
+        <option key={c.id} value={c.id}>
+          {c.name}
+        </option>
+      ))}
+    </select>
+  );
+}
+
 /** Creates a project and selects it. */
 export function NewProject({ onCreated }: { onCreated: (id: string) => void }) {
   const qc = useQueryClient();
@@ -49,7 +81,6 @@ export function Ask() {
   const role = useRole();
   const navigate = useNavigate();
   const projects = useProjects();
-  const collections = useCollections();
   const [project, setProject] = useState("");
   const projectId = project || projects.data?.[0]?.id || "";
   const ask = useMutation({
@@ -88,23 +119,10 @@ export function Ask() {
           <form onSubmit={submit} className="space-y-4">
             <div className="grid grid-cols-1 gap-4 sm:grid-cols-2">
               <Field label="Project">
-                <select className={input} value={projectId} onChange={(e) => setProject(e.target.value)}>
-                  {projects.data?.map((p) => (
-                    <option key={p.id} value={p.id}>
-                      {p.name}
-                    </option>
-                  ))}
-                </select>
+                <ProjectSelect value={projectId} onChange={setProject} />
               </Field>
               <Field label="Memory collection" hint="Where the agent looks; all of the project's when empty.">
-                <select name="collection" className={input} defaultValue="">
-                  <option value="">all</option>
-                  {collections.data?.items.map((c) => (
-                    <option key={c.id} value={c.id}>
-                      {c.name}
-                    </option>
-                  ))}
-                </select>
+                <CollectionSelect />
               </Field>
             </div>
             <Field label="Question">

@@ -6,7 +6,7 @@ import { useState } from "react";
 import { api, must } from "../api/client";
 import type { components } from "../api/schema";
 import { atLeast, useRole } from "../auth";
-import { Button, Card, ErrorLine, Field, Page, When, input } from "../components/ui";
+import { Button, Card, ErrorLine, Field, Page, When, input, optionalNumber } from "../components/ui";
 
 type Role = components["schemas"]["Role"];
 
@@ -61,15 +61,14 @@ function Assistants({ admin }: { admin: boolean }) {
             e.preventDefault();
             const form = e.currentTarget;
             const f = new FormData(form);
-            const num = (k: string) => (String(f.get(k) ?? "") === "" ? null : Number(f.get(k)));
             create.mutate(
               {
               graph_id: String(f.get("graph")),
               name: String(f.get("name")),
               config: {
                 model: String(f.get("model") ?? "") || null,
-                temperature: num("temperature"),
-                k: num("k"),
+                temperature: optionalNumber(f.get("temperature")),
+                k: optionalNumber(f.get("k")),
                 require_approval: f.get("approval") === "on",
                 approver_role: String(f.get("approver")) as Role,
                 system_prompt: String(f.get("prompt") ?? "") || null,

@@ -6,13 +6,12 @@ import { useNavigate } from "react-router";
 import { api, must } from "../api/client";
 import { atLeast, useRole } from "../auth";
 import { Button, Card, ErrorLine, Field, Page, input } from "../components/ui";
-import { NewProject, useCollections, useProjects } from "./Ask";
+import { CollectionSelect, NewProject, ProjectSelect, useProjects } from "./Ask";
 
 export function Codegen() {
   const role = useRole();
   const navigate = useNavigate();
   const projects = useProjects();
-  const collections = useCollections();
   const [project, setProject] = useState("");
   const projectId = project || projects.data?.[0]?.id || "";
   const run = useMutation({
@@ -48,23 +47,10 @@ export function Codegen() {
           <form onSubmit={submit} className="space-y-4">
             <div className="grid grid-cols-1 gap-4 sm:grid-cols-3">
               <Field label="Project">
-                <select className={input} value={projectId} onChange={(e) => setProject(e.target.value)}>
-                  {projects.data?.map((p) => (
-                    <option key={p.id} value={p.id}>
-                      {p.name}
-                    </option>
-                  ))}
-                </select>
+                <ProjectSelect value={projectId} onChange={setProject} />
               </Field>
               <Field label="Memory collection">
-                <select name="collection" className={input} defaultValue="">
-                  <option value="">all</option>
-                  {collections.data?.items.map((c) => (
-                    <option key={c.id} value={c.id}>
-                      {c.name}
-                    </option>
-                  ))}
-                </select>
+                <CollectionSelect />
               </Field>
               <Field label="Tree on the server" hint="The indexed folder, under index_roots.">
                 <input name="path" required maxLength={4096} className={input} />

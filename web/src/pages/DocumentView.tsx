@@ -211,27 +211,14 @@ function Compare({ id, latest }: { id: string; latest: number }) {
     queryFn: () => must(api.GET("/api/v1/documents/{id}/diff", { params: { path: { id }, query: { from, to } } })),
   });
   const rows = sideBySide(diff.data?.diff ?? "");
-  const options = Array.from({ length: latest }, (_, i) => i + 1);
   return (
     <Card>
       <div className="mb-3 flex flex-wrap gap-3">
         <Field label="From">
-          <select className={input} value={from} onChange={(e) => setFrom(Number(e.target.value))}>
-            {options.map((v) => (
-              <option key={v} value={v}>
-                v{v}
-              </option>
-            ))}
-          </select>
+          <VersionSelect latest={latest} value={from} onChange={setFrom} />
         </Field>
         <Field label="To">
-          <select className={input} value={to} onChange={(e) => setTo(Number(e.target.value))}>
-            {options.map((v) => (
-              <option key={v} value={v}>
-                v{v}
-              </option>
-            ))}
-          </select>
+          <VersionSelect latest={latest} value={to} onChange={setTo} />
         </Field>
       </div>
       <ErrorLine error={diff.error} />
@@ -257,6 +244,19 @@ function Compare({ id, latest }: { id: string; latest: number }) {
         </table>
       </div>
     </Card>
+  );
+}
+
+/** Versions 1 to `latest`. */
+function VersionSelect({ latest, value, onChange, ...labelled }: { latest: number; value: number; onChange: (v: number) => void; id?: string }) {
+  return (
+    <select {...labelled} className={input} value={value} onChange={(e) => onChange(Number(e.target.value))}>
+      {Array.from({ length: latest }, (_, i) => i + 1).map((v) => (
+        <option key={v} value={v}>
+          v{v}
+        </option>
+      ))}
+    </select>
   );
 }
 

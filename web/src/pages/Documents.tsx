@@ -7,7 +7,7 @@ import { api, must } from "../api/client";
 import { atLeast, useRole } from "../auth";
 import { Button, Card, ErrorLine, Field, Page, Status, When, input } from "../components/ui";
 import { LiveBadge, useTenantFeed } from "../live";
-import { NewProject, useProjects } from "./Ask";
+import { NewProject, ProjectSelect, useProjects } from "./Ask";
 
 export function Documents() {
   const role = useRole();
@@ -105,13 +105,7 @@ export function Documents() {
             }}
           >
             <Field label="Project">
-              <select className={input} value={projectId} onChange={(e) => set("project", e.target.value)}>
-                {projects.data?.map((p) => (
-                  <option key={p.id} value={p.id}>
-                    {p.name}
-                  </option>
-                ))}
-              </select>
+              <ProjectSelect value={projectId} onChange={(id) => set("project", id)} />
             </Field>
             <Field label="Search published documents">
               <input type="search" className={input} value={typed} maxLength={500} onChange={(e) => setTyped(e.target.value)} />

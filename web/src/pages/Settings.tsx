@@ -6,7 +6,7 @@ import { NavLink, useParams } from "react-router";
 import { api, must } from "../api/client";
 import type { components } from "../api/schema";
 import { atLeast, useRole } from "../auth";
-import { Button, Card, ErrorLine, Field, Page, When, input } from "../components/ui";
+import { Button, Card, ErrorLine, Field, Page, When, input, optionalNumber } from "../components/ui";
 
 type Role = components["schemas"]["Role"];
 const ROLES: Role[] = ["viewer", "member", "admin", "owner"];
@@ -217,7 +217,18 @@ function Members({ owner }: { owner: boolean }) {
   );
 }
 
-const num = (v: FormDataEntryValue | null) => (v === null || String(v).trim() === "" ? null : Number(v));
+/** A settings form's last row: its error, "Saved." once saved, the button. */
+function SaveRow({ save }: { save: { error: unknown; isSuccess: boolean; isPending: boolean } }) {
+  return (
+    <div className="sm:col-span-2">
+      <ErrorLine error={save.error} />
+      {save.isSuccess && <p role="status" className="mb-2 text-sm text-green-900">Saved.</p>}
+      <Button type="submit" disabled={save.isPending}>
+        Save
+      </Button>
+    </div>
+  );
+}
 
 function AiSettings() {
   const qc = useQueryClient();
@@ -241,10 +252,10 @@ function AiSettings() {
             model: String(f.get("model") ?? "") || null,
             ...(key ? { api_key: key } : {}),
             budget: {
-              daily_usd: num(f.get("daily_usd")),
-              monthly_usd: num(f.get("monthly_usd")),
-              daily_tokens: num(f.get("daily_tokens")),
-              monthly_tokens: num(f.get("monthly_tokens")),
+              daily_usd: optionalNumber(f.get("daily_usd")),
+              monthly_usd: optionalNumber(f.get("monthly_usd")),
+              daily_tokens: optionalNumber(f.get("daily_tokens")),
+              monthly_tokens: optionalNumber(f.get("monthly_tokens")),
             },
           });
         }}
@@ -271,13 +282,7 @@ function AiSettings() {
         <Field label="Monthly tokens">
           <input name="monthly_tokens" type="number" min={0} step={1} defaultValue={s.budget.monthly_tokens ?? ""} className={input} />
         </Field>
-        <div className="sm:col-span-2">
-          <ErrorLine error={save.error} />
-          {save.isSuccess && <p role="status" className="mb-2 text-sm text-green-900">Saved.</p>}
-          <Button type="submit" disabled={save.isPending}>
-            Save
-          </Button>
-        </div>
+        <SaveRow save={save} />
       </form>
     </Card>
   );
@@ -299,7 +304,7 @@ function TenantSettings() {
         onSubmit={(e) => {
           e.preventDefault();
           const f = new FormData(e.currentTarget);
-          save.mutate({ name: String(f.get("name")), checkpoint_ttl_days: num(f.get("ttl")) });
+          save.mutate({ name: String(f.get("name")), checkpoint_ttl_days: optionalNumber(f.get("ttl")) });
         }}
       >
         <Field label="Name">
@@ -311,13 +316,7 @@ function TenantSettings() {
         <p className="text-sm text-slate-700">
           Slug <code>{t.slug}</code> · created <When at={t.created_at} />
         </p>
-        <div className="sm:col-span-2">
-          <ErrorLine error={save.error} />
-          {save.isSuccess && <p role="status" className="mb-2 text-sm text-green-900">Saved.</p>}
-          <Button type="submit" disabled={save.isPending}>
-            Save
-          </Button>
-        </div>
+        <SaveRow save={save} />
       </form>
     </Card>
   );
