@@ -66,19 +66,22 @@ phase_done "rust tests"
 # Unless a test filter was given: the dashboard, the API fuzz and the soak.
 if (($# == 0)); then
   # The dashboard: component tests (Vitest), then end to end in Debian's Chromium against the
-  # morningai binary (web/e2e/run.mjs; screenshots in web/e2e/screenshots/).
+  # release binary, as deployed (web/e2e/run.mjs; screenshots in web/e2e/screenshots/).
   (cd web && npm test --silent)
   command -v chromium >/dev/null || { apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; }; }
-  MORNINGAI_BIN="${CARGO_TARGET_DIR:-target}/debug/morningai" node web/e2e/run.mjs
+  cargo build --release --locked -p morningai
+  phase_done "release build"
+  MORNINGAI_BIN="${CARGO_TARGET_DIR:-target}/release/morningai" node web/e2e/run.mjs
   phase_done dashboard
   # The served API against its OpenAPI document, on both backends (~3–4 minutes each).
   scripts/fuzz-api.sh
   phase_done "api fuzz"
   # The distributed deployment under faults for 60 s (bench/soak.sh: HAProxy, two serve,
   # two workers; a worker and a serve SIGKILLed, Redis and PostgreSQL restarted) with its
-  # reconciliation asserted; on services of its own, so it can restart them.
+  # reconciliation asserted; on services of its own, so it can restart them. The release
+  # binary, as deployed (the fuzz keeps the debug one: its overflow checks are findings).
   env -u DATABASE_URL -u REDIS_URL SECONDS_TOTAL=60 RATE=20 \
-    MORNINGAI_BIN="${CARGO_TARGET_DIR:-target}/debug/morningai" bench/soak.sh
+    MORNINGAI_BIN="${CARGO_TARGET_DIR:-target}/release/morningai" bench/soak.sh
   phase_done "soak (60 s)"
 fi
 exit 0

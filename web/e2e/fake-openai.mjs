@@ -1,10 +1,12 @@
 // A local stand-in for an OpenAI-compatible chat provider: `POST /v1/chat/completions`
 // answers with a streamed (SSE) document in the documentation agent's layout, citing the
 // source labels it was given and quoting the last source, one small delta every 15 ms so a page can watch the
-// tokens arrive; `GET /v1/models` lists the model. Records every request.
+// tokens arrive; asked for a code change (the codegen agent's prompt), it answers `change`
+// (plan, explanation, diff) as the JSON object that agent asks for; `GET /v1/models` lists the
+// model. Records every request.
 import http from "node:http";
 
-export async function startFakeOpenAI() {
+export async function startFakeOpenAI({ change } = {}) {
   const seen = [];
   const server = http.createServer(async (req, res) => {
     let body = "";
@@ -54,7 +56,8 @@ export async function startFakeOpenAI() {
       "A 401 means the token expired: refresh it.",
       "",
     ].join("\n");
-    const pieces = text.match(/[\s\S]{1,24}/g) ?? [];
+    const content = change && prompt.includes("You change a code base") ? JSON.stringify(change) : text;
+    const pieces = content.match(/[\s\S]{1,24}/g) ?? [];
     const chunk = (delta, finish = null) =>
       JSON.stringify({
         id: "chatcmpl-e2e",
@@ -71,7 +74,7 @@ export async function startFakeOpenAI() {
           object: "chat.completion",
           created: 1,
           model: "fake-model",
-          choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: "stop" }],
+          choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
           usage: { prompt_tokens: 300, completion_tokens: 120, total_tokens: 420 },
         }),
       );

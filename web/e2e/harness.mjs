@@ -1,6 +1,6 @@
 // What the dashboard's e2e run and its benchmark share: a free port, the morningai binary
 // started in embedded mode on it (and stopped), and JSON calls to its API.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,11 +23,16 @@ function withoutServices(env) {
   return rest;
 }
 
+/** The environment of a morningai process on `dir`: embedded mode, whatever services the
+ *  calling shell points at. */
+function envFor(dir, extra) {
+  return { ...withoutServices(process.env), MORNINGAI_DATA_DIR: path.join(dir, "data"), MORNINGAI_LOG_LEVEL: "warn", ...extra };
+}
+
 /** Starts `morningai serve`; resolves once /readyz answers. */
 export async function startServer(dir, port, key) {
   const child = spawn(bin, ["--config", path.join(dir, "config.toml"), "serve"], {
-    // Embedded mode, whatever services the calling shell points at.
-    env: { ...withoutServices(process.env), MORNINGAI_LISTEN: `127.0.0.1:${port}`, MORNINGAI_DATA_DIR: path.join(dir, "data"), MORNINGAI_SIGNING_KEY: key, MORNINGAI_LOG_LEVEL: "warn" },
+    env: envFor(dir, { MORNINGAI_LISTEN: `127.0.0.1:${port}`, MORNINGAI_SIGNING_KEY: key }),
     stdio: ["ignore", "inherit", "inherit"],
   });
   const deadline = Date.now() + T;
@@ -40,6 +45,13 @@ export async function startServer(dir, port, key) {
     if (Date.now() > deadline) throw new Error("serve did not become ready");
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** Runs a CLI command on the same data directory (beside a running serve); returns its JSON. */
+export function cli(dir, args, extra = {}) {
+  const r = spawnSync(bin, ["--config", path.join(dir, "config.toml"), ...args], { env: envFor(dir, extra), encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`morningai ${args.join(" ")}: ${r.status} ${r.stderr}`);
+  return JSON.parse(r.stdout);
 }
 
 export async function stopServer(child) {

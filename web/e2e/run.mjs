@@ -11,7 +11,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { startFakeOpenAI } from "./fake-openai.mjs";
-import { api, freePort, repo, session as apiSession, signIn, startServer, stopServer } from "./harness.mjs";
+import { api, cli, freePort, repo, session as apiSession, signIn, startServer, stopServer } from "./harness.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const shots = path.join(here, "screenshots");
@@ -62,8 +62,66 @@ async function axe(page, name) {
   return result.length;
 }
 
-/** Screenshots of the current page at both sizes, and axe at both. */
+/** Every visible control of the page is reached by Tab from the top of the document (a
+ *  radio group counts once: arrows move within it). */
+async function keyboardReach(page, name) {
+  const total = await page.evaluate(() => {
+    for (const el of document.querySelectorAll("[data-kb]")) delete el.dataset.kb;
+    const controls =
+      'a[href], button:not([disabled]), input:not([disabled]):not([type=hidden]), select:not([disabled]), textarea:not([disabled]), summary, [tabindex]:not([tabindex="-1"])';
+    const groups = new Set();
+    let n = 0;
+    for (const el of document.querySelectorAll(controls)) {
+      // checkVisibility: not rendered, hidden, or inside a closed <details>.
+      if (!el.checkVisibility({ visibilityProperty: true }) || el.closest("[inert]")) continue;
+      if (el.type === "radio") {
+        if (groups.has(el.name)) continue;
+        groups.add(el.name);
+      }
+      el.dataset.kb = String(n++);
+    }
+    document.activeElement?.blur();
+    return n;
+  });
+  const reached = new Set();
+  for (let i = 0; i < total + 10 && reached.size < total; i++) {
+    await page.keyboard.press("Tab");
+    const k = await page.evaluate(() => {
+      const a = document.activeElement;
+      const el = a?.type === "radio" ? document.querySelector(`input[type=radio][name="${a.name}"][data-kb]`) : a;
+      return el?.dataset.kb ?? null;
+    });
+    if (k !== null) reached.add(k);
+  }
+  // Compared with the page as it is now: a list refetched meanwhile may have replaced a
+  // control it held.
+  if (reached.size < total) {
+    const missing = await page.evaluate(
+      (seen) =>
+        [...document.querySelectorAll("[data-kb]")]
+          .filter((el) => !seen.includes(el.dataset.kb))
+          .map((el) => `${el.tagName.toLowerCase()} "${(el.getAttribute("aria-label") ?? el.textContent ?? "").trim().slice(0, 40)}"`),
+      [...reached],
+    );
+    check(missing.length === 0, `on ${name}, Tab never reaches: ${missing.join(", ")}`);
+  }
+  return total;
+}
+
+/** Presses Tab until the focused element matches `role` and `name`; fails after `max`. */
+async function tabTo(page, role, name, max = 80) {
+  const target = page.getByRole(role, { name, exact: true }).first();
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press("Tab");
+    if (await target.evaluate((el) => el === document.activeElement)) return;
+  }
+  check(false, `Tab never reached the ${role} "${name}"`);
+}
+
+/** Screenshots of the current page at both sizes, axe at both, and every control reached
+ *  by keyboard. */
 async function capture(page, name) {
+  await keyboardReach(page, name);
   for (const [size, viewport] of Object.entries(SIZES)) {
     await page.setViewportSize(viewport);
     await page.waitForTimeout(150);
@@ -92,7 +150,14 @@ async function main() {
     "/// Checks the bearer token of a request and returns its session.\npub fn authenticate(token: &str) -> Option<Session> {\n    sessions().get(token)\n}\n\n/// Ends a session.\npub fn logout(session: &Session) {\n    sessions().remove(&session.token);\n}\n",
   );
   writeFileSync(path.join(repoDir, "README.md"), "# Demo service\n\nAuthentication: every request carries a bearer token; `authenticate` checks it.\n");
-  const fake = await startFakeOpenAI();
+  // What the code generation agent is answered: a change to src/auth.rs that applies.
+  const fake = await startFakeOpenAI({
+    change: {
+      plan: ["Read logout in src/auth.rs", "Say in its doc comment that the token stops working"],
+      explanation: "Callers should know that a logged-out token is refused at once.",
+      diff: "--- a/src/auth.rs\n+++ b/src/auth.rs\n@@ -5,5 +5,6 @@\n \n /// Ends a session.\n+/// The session's token stops working at once.\n pub fn logout(session: &Session) {\n     sessions().remove(&session.token);\n }\n",
+    },
+  });
   writeFileSync(
     path.join(dir, "config.toml"),
     `index_roots = [${JSON.stringify(repoDir)}]\nchat_base_url = ${JSON.stringify(fake.url)}\nchat_model = "fake-model"\nchat_api_key = "sk-e2e"\n\n[prices."fake-model"]\ninput_per_mtok = 1.0\noutput_per_mtok = 2.0\n`,
@@ -156,6 +221,7 @@ async function main() {
     await page.getByTestId("nodes").getByText("write").waitFor({ timeout: T });
     await page.getByTestId("tokens").getByText("## Overview", { exact: false }).waitFor({ timeout: T });
     await page.getByText("Waiting for approval").waitFor({ timeout: T });
+    await page.getByTestId("nodes").getByText("(waiting)").waitFor();
     const tokens = await page.getByTestId("tokens").innerText();
     check(tokens.includes("## Troubleshooting"), `streamed tokens incomplete: ${tokens.slice(0, 200)}`);
     await capture(page, "task-awaiting-approval");
@@ -165,8 +231,12 @@ async function main() {
     await page.getByRole("link", { name: "open the approvals inbox" }).click();
     await page.getByText("How are requests authenticated?").first().waitFor();
     await capture(page, "approvals");
-    await page.getByLabel("Comment").fill("Looks right");
-    await page.getByRole("button", { name: "Approve", exact: true }).click();
+    // By keyboard alone: Tab to the comment, type, Tab to Approve, Enter.
+    await page.evaluate(() => document.activeElement?.blur());
+    await tabTo(page, "textbox", "Comment");
+    await page.keyboard.type("Looks right");
+    await tabTo(page, "button", "Approve");
+    await page.keyboard.press("Enter");
     await page.getByText("Nothing pending.").waitFor({ timeout: T });
 
     step = "read the published document";
@@ -211,11 +281,33 @@ async function main() {
     await page.getByRole("table").getByText("faq").first().waitFor();
     await capture(page, "tasks");
 
-    step = "codegen, usage";
+    step = "codegen";
     log(step);
     await nav(page, "Codegen").click();
-    await page.getByLabel("Change").waitFor();
+    await page.getByLabel("Memory collection").selectOption({ label: "demo" });
+    await page.getByLabel("Tree on the server").fill(repoDir);
+    await page.getByLabel("Change").fill("Say in logout's doc comment what happens to the token");
     await capture(page, "codegen");
+    await page.getByRole("button", { name: "Generate" }).click();
+    await page.waitForURL(/\/tasks\//);
+    const codegenTask = page.url();
+    await page.getByText("Waiting for approval").waitFor({ timeout: T });
+    await page.getByRole("link", { name: "open the approvals inbox" }).click();
+    const change = page.getByTestId("change");
+    await change.getByText("Say in its doc comment that the token stops working").waitFor();
+    await change.getByText("a logged-out token is refused at once").waitFor();
+    await change.getByTestId("diff").getByText("+/// The session's token stops working at once.").waitFor();
+    await capture(page, "approvals-codegen");
+    await page.getByRole("button", { name: "Approve", exact: true }).click();
+    await page.getByText("Nothing pending.").waitFor({ timeout: T });
+    await page.goto(codegenTask);
+    await page.getByTestId("decision").getByText("approved", { exact: false }).waitFor({ timeout: T });
+    check((await page.getByText("Waiting for approval").count()) === 0, "the approved task still says it waits");
+    await page.getByTestId("change").getByTestId("diff").waitFor({ timeout: T });
+    await capture(page, "task-codegen");
+
+    step = "usage";
+    log(step);
     await nav(page, "Usage").click();
     await page.getByLabel("Group by").selectOption("model");
     await page.getByTestId("usage").getByText("fake-model").waitFor({ timeout: T });
@@ -265,6 +357,37 @@ async function main() {
     await capture(page, "operations");
     await nav(page, "Home").click();
     await page.getByText("of $5.00 daily budget").waitFor();
+
+    step = "platform admin";
+    log(step);
+    // Platform admins are made with the CLI, beside the running server.
+    cli(dir, ["user", "create", "--email", "root@example.com", "--platform-admin"], { MORNINGAI_PASSWORD: "correct horse root" });
+    cli(dir, ["tenant", "create", "--name", "Operators", "--owner", "root@example.com"]);
+    check((await nav(page, "Platform").count()) === 0, "a tenant's owner sees Platform");
+    // A dead letter in the owner's tenant: a folder outside the index roots fails for good.
+    const acme = await apiSession(base, "login", { email: "owner@example.com", password: "correct horse battery" });
+    const doomed = await api(base, acme.access_token, "POST", "/api/v1/tasks", { kind: "index", input: { path: "/", collection: "outside" } });
+    for (let t = Date.now(); (await api(base, acme.access_token, "GET", `/api/v1/tasks/${doomed.id}`)).status !== "failed"; ) {
+      check(Date.now() - t < T, "the index task outside the roots did not fail");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const operator = await browser.newContext({ viewport: SIZES.desktop, baseURL: base });
+    watch(operator, problems, allowed);
+    const opage = await operator.newPage();
+    current = opage;
+    await opage.goto("/login");
+    await signIn(opage, "root@example.com", "correct horse root");
+    await opage.getByRole("heading", { name: "Home" }).waitFor();
+    await nav(opage, "Platform").click();
+    const acmeRow = opage.getByTestId("tenants").getByRole("listitem").filter({ hasText: "Acme docs" });
+    await acmeRow.getByText(/2 members/).waitFor();
+    await acmeRow.getByRole("button", { name: "Dead letters (1)" }).click();
+    await acmeRow.getByText("is not under an allowed index root", { exact: false }).waitFor();
+    await capture(opage, "platform");
+    await acmeRow.getByRole("button", { name: "Purge", exact: true }).click();
+    await acmeRow.getByRole("button", { name: "Dead letters (0)" }).waitFor({ timeout: T });
+    current = page;
+    await operator.close();
 
     step = "a viewer of the same tenant";
     log(step);

@@ -51,6 +51,7 @@ const router = createBrowserRouter([
       { path: "/usage", element: page(() => import("./pages/Usage").then((m) => m.Usage)) },
       { path: "/settings/:tab?", element: page(() => import("./pages/Settings").then((m) => m.Settings)) },
       { path: "/operations", element: page(() => import("./pages/Admin").then((m) => m.Admin)) },
+      { path: "/platform", element: page(() => import("./pages/Platform").then((m) => m.Platform)) },
       { path: "*", element: <NotFound /> },
     ],
   },

@@ -19,6 +19,7 @@ pub mod graphs;
 pub mod indexing;
 pub mod memory;
 pub mod models;
+pub mod platform;
 pub mod runtime;
 pub mod store_items;
 pub mod tasks;

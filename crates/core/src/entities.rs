@@ -18,6 +18,16 @@ pub struct Tenant {
     pub created_at: DateTime<Utc>,
 }
 
+/// A tenant as the platform's operators see it: who is in it and how much work it holds.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct TenantOverview {
+    pub tenant: Tenant,
+    pub members: u64,
+    pub tasks: u64,
+    /// Queued, running or retrying.
+    pub active_tasks: u64,
+}
+
 /// A user as shown to clients (no password hash).
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct User {

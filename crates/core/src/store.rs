@@ -56,6 +56,13 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn create_tenant(&self, tenant: NewTenant, owner: UserId) -> Result<Tenant>;
     /// Platform path: finds a tenant by slug (CLI administration).
     async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>>;
+    /// Platform path (platform admins): tenants in slug order after `after`, at most
+    /// `limit`, with their member and task counts.
+    async fn tenants_overview(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<TenantOverview>>;
     /// Every tenant the user belongs to, with the role there.
     async fn memberships_of(&self, user: UserId) -> Result<Vec<Membership>>;
     /// The user's role in the tenant, read from the membership row.

@@ -199,6 +199,36 @@ impl AccountStore for PgStore {
             .collect()
     }
 
+    async fn tenants_overview(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<TenantOverview>> {
+        let rows = self
+            .platform(
+                "tenants overview",
+                "SELECT t.id, t.slug, t.name, t.created_at,
+                   (SELECT count(*) FROM memberships m WHERE m.tenant_id = t.id),
+                   (SELECT count(*) FROM tasks k WHERE k.tenant_id = t.id),
+                   (SELECT count(*) FROM tasks k WHERE k.tenant_id = t.id
+                      AND k.status IN ('queued', 'running', 'retrying'))
+                 FROM tenants t WHERE $1::text IS NULL OR t.slug > $1 COLLATE \"C\"
+                 ORDER BY t.slug COLLATE \"C\" LIMIT $2",
+                &[&after, &i64::from(limit)],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TenantOverview {
+                    tenant: rows::tenant_at(r, 0)?,
+                    members: r.get::<_, i64>(4) as u64,
+                    tasks: r.get::<_, i64>(5) as u64,
+                    active_tasks: r.get::<_, i64>(6) as u64,
+                })
+            })
+            .collect()
+    }
+
     async fn role_of(&self, tenant: TenantId, user: UserId) -> Result<Option<Role>> {
         let rows = self
             .platform(

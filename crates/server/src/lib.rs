@@ -23,8 +23,8 @@ use error::ApiError;
 use langgraph::{approvals, graphs, runs, store as lg_store, threads};
 use morningai_app::Application;
 use routes::{
-    api_keys, assistants, auth as auth_routes, documents, events, memory, models, projects, queue,
-    schedules, system, tasks, tenant,
+    api_keys, assistants, auth as auth_routes, documents, events, memory, models, platform,
+    projects, queue, schedules, system, tasks, tenant,
 };
 pub use state::AppState;
 use std::future::Future;
@@ -106,6 +106,11 @@ pub fn route_table() -> Vec<Route> {
         delete "/api/v1/queue/dead" => queue::purge_all,
         delete "/api/v1/queue/dead/{id}" => queue::purge_one,
         post "/api/v1/queue/dead/{id}/retry" => queue::retry,
+        get "/api/v1/platform/tenants" => platform::tenants,
+        get "/api/v1/platform/tenants/{tenant_id}/queue/dead" => platform::dead,
+        delete "/api/v1/platform/tenants/{tenant_id}/queue/dead" => platform::purge_all,
+        delete "/api/v1/platform/tenants/{tenant_id}/queue/dead/{id}" => platform::purge_one,
+        post "/api/v1/platform/tenants/{tenant_id}/queue/dead/{id}/retry" => platform::retry,
         get "/api/v1/memory/collections" => memory::list_collections,
         post "/api/v1/memory/collections" => memory::create_collection,
         get "/api/v1/memory/collections/{id}" => memory::get_collection,

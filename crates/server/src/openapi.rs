@@ -2,8 +2,8 @@
 
 use crate::langgraph::{approvals, graphs, runs, store as lg_store, threads};
 use crate::routes::{
-    api_keys, assistants, auth, documents, events, memory, models, projects, queue, schedules,
-    system, tasks, tenant,
+    api_keys, assistants, auth, documents, events, memory, models, platform, projects, queue,
+    schedules, system, tasks, tenant,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -200,6 +200,7 @@ impl Modify for Problems {
         events::task_events, events::tenant_events,
         schedules::create, schedules::list, schedules::delete,
         queue::depth, queue::dead, queue::retry, queue::purge_one, queue::purge_all,
+        platform::tenants, platform::dead, platform::retry, platform::purge_one, platform::purge_all,
         memory::create_collection, memory::list_collections, memory::get_collection,
         memory::delete_collection, memory::add_item, memory::list_items, memory::delete_item,
         memory::search, memory::answer,

@@ -22,6 +22,7 @@ running_on_both_backends!(super::running_app;
     sse_is_tenant_isolated,
     schedules_validate_and_fire,
     queue_operations_are_admin_only_and_validate_input,
+    platform_admins_list_tenants_and_work_their_dead_letters,
 );
 
 /// Succeeds on attempt `fail_times + 1`.
@@ -706,4 +707,132 @@ async fn queue_operations_are_admin_only_and_validate_input(app: TestApp) {
     assert_eq!(purged["purged"], 0);
     let (_, mine) = app.get("/api/v1/queue/dead", &a.access).await;
     assert_eq!(mine.as_array().unwrap().len(), 1);
+}
+
+async fn platform_admins_list_tenants_and_work_their_dead_letters(app: TestApp) {
+    // Platform admins are made by the CLI (`user create --platform-admin`): the store path.
+    let email = unique_email("root");
+    let root = app
+        .store
+        .create_user(morningai_core::entities::NewUser {
+            email: morningai_core::Email::parse(&email).unwrap(),
+            name: None,
+            password_hash: morningai_app::auth::hash_password(PASSWORD).unwrap(),
+            is_platform_admin: true,
+        })
+        .await
+        .unwrap();
+    let slug = format!(
+        "operators-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    app.store
+        .create_tenant(
+            morningai_core::entities::NewTenant {
+                slug: morningai_core::Slug::parse(&slug).unwrap(),
+                name: "Operators".into(),
+            },
+            root.id,
+        )
+        .await
+        .unwrap();
+    let root = app.login(&email, None).await;
+    let a = app.signup("plat-a").await;
+    let dead = app.create_task(&a.access, json!({"kind": "fatal"})).await;
+    app.wait_status(&a.access, &dead, &["failed"]).await;
+    let tenant = &a.tenant_id;
+    let routes = [
+        (Method::GET, "/api/v1/platform/tenants".to_owned()),
+        (
+            Method::GET,
+            format!("/api/v1/platform/tenants/{tenant}/queue/dead"),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/platform/tenants/{tenant}/queue/dead"),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/platform/tenants/{tenant}/queue/dead/{dead}"),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/platform/tenants/{tenant}/queue/dead/{dead}/retry"),
+        ),
+    ];
+    // A tenant's owner is no platform admin, and a platform admin's API key speaks for
+    // one tenant only.
+    let root_key = app.api_key(&root, None).await;
+    for auth in [&a.access, &root_key] {
+        for (method, path) in &routes {
+            let (s, b) = app.call(method.clone(), path, Some(auth), None).await;
+            assert_problem(s, &b, StatusCode::FORBIDDEN, "platform_admin_required");
+        }
+    }
+    // The tenant, found by keyset paging on slugs, with its counts and its queue.
+    let (_, t) = app.get("/api/v1/tenant", &a.access).await;
+    let a_slug = t["slug"].as_str().unwrap();
+    let (s, page) = app
+        .get(
+            &format!(
+                "/api/v1/platform/tenants?limit=1&after={}",
+                &a_slug[..a_slug.len() - 1]
+            ),
+            &root.access,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert_eq!(page[0]["tenant"]["id"], tenant.as_str(), "{page}");
+    assert_eq!(
+        (
+            &page[0]["members"],
+            &page[0]["tasks"],
+            &page[0]["active_tasks"]
+        ),
+        (&json!(1), &json!(1), &json!(0))
+    );
+    assert_eq!(page[0]["queue"]["dead"], 1, "{page}");
+    let long = "a".repeat(201);
+    for bad in [
+        "limit=0",
+        "limit=101",
+        "limit=x",
+        "after=%00",
+        &format!("after={long}"),
+    ] {
+        let (s, b) = app
+            .get(&format!("/api/v1/platform/tenants?{bad}"), &root.access)
+            .await;
+        assert_problem(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    }
+    let (s, b) = app
+        .get(
+            &format!(
+                "/api/v1/platform/tenants/{}/queue/dead",
+                uuid::Uuid::now_v7()
+            ),
+            &root.access,
+        )
+        .await;
+    assert_problem(s, &b, StatusCode::NOT_FOUND, "not_found");
+    // The tenant's dead letters: list, retry (it runs again), purge one, purge all.
+    let (s, list) = app.get(&routes[1].1, &root.access).await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    assert_eq!(list[0]["id"], dead.as_str());
+    let (s, b) = app.post(&routes[4].1, &root.access, json!(null)).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    app.wait_status(&a.access, &dead, &["failed"]).await;
+    let started = app.event_kinds(tenant, &dead).await;
+    assert_eq!(started.iter().filter(|k| *k == "started").count(), 2);
+    let (s, _) = app.delete(&routes[3].1, &root.access).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, b) = app.delete(&routes[3].1, &root.access).await;
+    assert_problem(s, &b, StatusCode::NOT_FOUND, "not_found");
+    let again = app.create_task(&a.access, json!({"kind": "fatal"})).await;
+    app.wait_status(&a.access, &again, &["failed"]).await;
+    let (_, purged) = app.delete(&routes[2].1, &root.access).await;
+    assert_eq!(purged["purged"], 1);
+    // The tenant's own admins see what the platform admin did.
+    let (_, mine) = app.get("/api/v1/queue/dead", &a.access).await;
+    assert_eq!(mine, json!([]));
 }

@@ -259,6 +259,34 @@ impl AccountStore for SqliteStore {
         .await
     }
 
+    async fn tenants_overview(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<TenantOverview>> {
+        let after = after.map(str::to_owned);
+        self.read("tenants overview", move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT t.id, t.slug, t.name, t.created_at,
+                   (SELECT count(*) FROM memberships m WHERE m.tenant_id = t.id),
+                   (SELECT count(*) FROM tasks k WHERE k.tenant_id = t.id),
+                   (SELECT count(*) FROM tasks k WHERE k.tenant_id = t.id
+                      AND k.status IN ('queued', 'running', 'retrying'))
+                 FROM tenants t WHERE ?1 IS NULL OR t.slug > ?1 ORDER BY t.slug LIMIT ?2",
+            )?;
+            let rows = st.query_map(params![after, limit], |r| {
+                Ok(TenantOverview {
+                    tenant: tenant_row_at(r, 0)?,
+                    members: r.get(4)?,
+                    tasks: r.get(5)?,
+                    active_tasks: r.get(6)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
     async fn role_of(&self, tenant: TenantId, user: UserId) -> Result<Option<Role>> {
         self.read("role of user", move |c| {
             let mut st = c.prepare_cached(

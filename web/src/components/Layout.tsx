@@ -3,7 +3,7 @@
 import { NavLink, Outlet, useNavigate } from "react-router";
 import { atLeast, useMe, useSession, useSignOut, useSwitchTenant } from "../auth";
 
-const LINKS: { to: string; label: string; admin?: boolean }[] = [
+const LINKS: { to: string; label: string; admin?: boolean; platform?: boolean }[] = [
   { to: "/", label: "Home" },
   { to: "/ask", label: "Ask" },
   { to: "/codegen", label: "Codegen" },
@@ -15,6 +15,7 @@ const LINKS: { to: string; label: string; admin?: boolean }[] = [
   { to: "/usage", label: "Usage" },
   { to: "/settings", label: "Settings", admin: true },
   { to: "/operations", label: "Operations", admin: true },
+  { to: "/platform", label: "Platform", platform: true },
 ];
 
 export function Layout() {
@@ -66,7 +67,7 @@ export function Layout() {
         </div>
         <nav aria-label="Main" className="mx-auto max-w-6xl overflow-x-auto px-4 py-2 sm:px-6">
           <ul className="flex gap-1">
-            {LINKS.filter((l) => !l.admin || atLeast(me?.current_role, "admin")).map((l) => (
+            {LINKS.filter((l) => (!l.admin || atLeast(me?.current_role, "admin")) && (!l.platform || me?.user.is_platform_admin)).map((l) => (
               <li key={l.to}>
                 <NavLink
                   to={l.to}

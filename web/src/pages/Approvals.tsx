@@ -8,7 +8,7 @@ import type { components } from "../api/schema";
 import { atLeast, useRole } from "../auth";
 import { Button, Card, ErrorLine, Field, Page, Status, When, input } from "../components/ui";
 import { LiveBadge, useTenantFeed } from "../live";
-import { Diff } from "./TaskDetail";
+import { Change } from "./TaskDetail";
 
 type Approval = components["schemas"]["Approval"];
 const FILTERS = ["pending", "approved", "rejected", "expired"] as const;
@@ -79,7 +79,7 @@ function ApprovalCard({ approval: a }: { approval: Approval }) {
           {typeof value.min_role === "string" && ` · decided by a ${value.min_role} or above`}
         </p>
       )}
-      {typeof value.diff === "string" && <Diff text={value.diff} />}
+      <Change value={value} />
       {draft && <pre tabIndex={0} className="mb-2 max-h-80 overflow-auto whitespace-pre-wrap rounded bg-slate-100 p-2 text-xs">{draft}</pre>}
       {!draft && typeof value.diff !== "string" && (
         <pre tabIndex={0} className="mb-2 max-h-80 overflow-auto rounded bg-slate-100 p-2 text-xs">{JSON.stringify(value, null, 2)}</pre>

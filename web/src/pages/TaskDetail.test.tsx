@@ -1,7 +1,7 @@
 import { render, screen } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
 import type { TaskEvent } from "../api/client";
-import { Diff, runView, timeline } from "./TaskDetail";
+import { afterDecision, Diff, runView, timeline } from "./TaskDetail";
 
 let next = 1;
 function ev(kind: TaskEvent["kind"], data: unknown): TaskEvent {
@@ -24,6 +24,15 @@ describe("runView", () => {
       { name: "write", state: "running" },
     ]);
     expect(tokens).toBe("Hello");
+  });
+
+  it("marks the nodes an interrupted run waits in", () => {
+    const events = [ev("progress", { mode: "updates", data: { write: {} } }), ev("progress", { mode: "custom", data: { step: "approve" } })];
+    expect(runView(events, ["approve", "review"]).nodes).toEqual([
+      { name: "write", state: "done" },
+      { name: "approve", state: "waiting" },
+      { name: "review", state: "waiting" },
+    ]);
   });
 });
 
@@ -50,5 +59,18 @@ describe("Diff", () => {
     expect(screen.getByText("-old").className).toContain("text-red-300");
     expect(screen.getByText("+new").className).toContain("text-green-300");
     expect(screen.getByText("+++ b").className).not.toContain("text-green-300");
+  });
+});
+
+describe("afterDecision", () => {
+  const stored = { run_status: "interrupted", thread_id: "t", status: "ready", diff: "old", waiting_on: ["review"] };
+  it("keeps the stored result while the thread waits", () => {
+    expect(afterDecision(stored, undefined)).toBe(stored);
+    expect(afterDecision(stored, { status: "interrupted", values: { status: "approved" } })).toBe(stored);
+  });
+  it("shows the thread's values once the approval is decided", () => {
+    const now = afterDecision(stored, { status: "idle", values: { status: "approved", diff: "new", other: 1 } });
+    expect(now).toMatchObject({ run_status: "success", decided: true, status: "approved", diff: "new", thread_id: "t" });
+    expect(now).not.toHaveProperty("other");
   });
 });

@@ -15,11 +15,17 @@ const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
 
 interface Node {
   name: string;
-  state: "running" | "done";
+  state: "running" | "done" | "waiting";
 }
 
+const NODE_TONE: Record<Node["state"], string> = {
+  running: "border-blue-600 bg-blue-50",
+  done: "border-green-600 bg-green-50",
+  waiting: "border-amber-600 bg-amber-50",
+};
+
 /** The graph's nodes in the order they first appeared, and the tokens streamed so far. */
-export function runView(events: TaskEvent[]): { nodes: Node[]; tokens: string } {
+export function runView(events: TaskEvent[], waitingOn: string[] = []): { nodes: Node[]; tokens: string } {
   const nodes: Node[] = [];
   let tokens = "";
   const touch = (name: string, state: Node["state"]) => {
@@ -40,6 +46,12 @@ export function runView(events: TaskEvent[]): { nodes: Node[]; tokens: string } 
       if (typeof content === "string") tokens += content;
     }
   }
+  // The nodes an interrupted run waits in (an approval): they did not finish.
+  for (const name of waitingOn) {
+    const n = nodes.find((x) => x.name === name);
+    if (n) n.state = "waiting";
+    else nodes.push({ name, state: "waiting" });
+  }
   return { nodes, tokens };
 }
 
@@ -55,6 +67,21 @@ export function timeline(events: TaskEvent[]): { first: TaskEvent; count: number
     else out.push({ first: e, count: 1, label });
   }
   return out;
+}
+
+/** What a thread shows that its task's stored result may predate. */
+const THREAD_KEYS = ["status", "document", "diff", "plan", "explanation", "files", "model"];
+
+/** A task's result as it stands now: once the approval it waited for is decided, the
+ *  thread's values and status instead of those stored when the run stopped. */
+export function afterDecision(
+  result: Record<string, unknown>,
+  thread: { status: string; values: Record<string, unknown> } | undefined,
+): Record<string, unknown> {
+  if (!thread || thread.status === "interrupted") return result;
+  const now: Record<string, unknown> = { ...result, run_status: thread.status === "idle" ? "success" : thread.status, decided: true };
+  for (const k of THREAD_KEYS) if (k in thread.values) now[k] = thread.values[k];
+  return now;
 }
 
 export function TaskDetail() {
@@ -83,8 +110,19 @@ export function TaskDetail() {
   const t = task.data;
   const role = me?.current_role;
   const mayCancel = t && !TERMINAL.has(t.status) && (atLeast(role, "admin") || (atLeast(role, "member") && t.created_by === me?.user.id));
-  const { nodes, tokens } = runView(events);
-  const result = (t?.result ?? null) as Record<string, unknown> | null;
+  const stored = (t?.result ?? null) as Record<string, unknown> | null;
+  // A run that stopped for an approval goes on in the thread once someone decides: its
+  // thread says how it stands now.
+  const threadId = stored?.run_status === "interrupted" && typeof stored.thread_id === "string" ? stored.thread_id : null;
+  const thread = useQuery({
+    queryKey: ["thread", threadId],
+    queryFn: () => must(api.GET("/threads/{id}", { params: { path: { id: threadId ?? "" } } })),
+    enabled: threadId !== null,
+    refetchInterval: (q) => (q.state.data?.status === "interrupted" || q.state.data?.status === "busy" ? 2_000 : false),
+  });
+  const result = stored && afterDecision(stored, thread.data);
+  const waitingOn = result?.run_status === "interrupted" && Array.isArray(result.waiting_on) ? result.waiting_on.map(String) : [];
+  const { nodes, tokens } = runView(events, waitingOn);
 
   return (
     <Page
@@ -150,7 +188,7 @@ export function TaskDetail() {
                 <li key={n.name} className="flex items-center gap-2">
                   {i > 0 && <span aria-hidden="true">→</span>}
                   <span
-                    className={`rounded-md border px-2 py-1 text-sm ${n.state === "done" ? "border-green-600 bg-green-50" : "border-blue-600 bg-blue-50"}`}
+                    className={`rounded-md border px-2 py-1 text-sm ${NODE_TONE[n.state]}`}
                   >
                     {n.name}
                     <span className="sr-only"> ({n.state})</span>
@@ -203,6 +241,12 @@ function ResultCard({ result }: { result: Record<string, unknown> }) {
           Waiting for approval: <Link to="/approvals" className="underline">open the approvals inbox</Link>.
         </p>
       )}
+      {result.decided === true && (
+        <p className="mb-2 text-sm" data-testid="decision">
+          Decided in the approvals inbox{typeof result.status === "string" ? `: ${result.status}` : ""}
+          {result.run_status === "busy" ? "; the run is finishing…" : result.run_status === "error" ? "; the run then failed." : "."}
+        </p>
+      )}
       {doc?.id && (
         <p className="mb-2 text-sm">
           <Link to={`/documents/${doc.id}`} className="font-medium underline" data-testid="result-document">
@@ -210,12 +254,39 @@ function ResultCard({ result }: { result: Record<string, unknown> }) {
           </Link>
         </p>
       )}
-      {typeof result.diff === "string" && <Diff text={result.diff} />}
+      <Change value={result} />
       <details className="text-sm">
         <summary className="cursor-pointer text-slate-700">Result as JSON</summary>
         <pre tabIndex={0} className="mt-2 max-h-96 overflow-auto rounded bg-slate-100 p-2 text-xs">{JSON.stringify(result, null, 2)}</pre>
       </details>
     </Card>
+  );
+}
+
+/** A code change as the codegen agent proposes it: its plan, its explanation, its diff. */
+export function Change({ value }: { value: Record<string, unknown> }) {
+  if (typeof value.diff !== "string") return null;
+  const plan = Array.isArray(value.plan) ? value.plan.map(String) : typeof value.plan === "string" ? [value.plan] : [];
+  return (
+    <div className="mb-2 space-y-2 text-sm" data-testid="change">
+      {plan.length > 0 && (
+        <>
+          <h3 className="font-medium">Plan</h3>
+          <ol className="list-decimal space-y-0.5 pl-5">
+            {plan.map((step, i) => (
+              <li key={i}>{step}</li>
+            ))}
+          </ol>
+        </>
+      )}
+      {typeof value.explanation === "string" && (
+        <>
+          <h3 className="font-medium">Explanation</h3>
+          <p className="whitespace-pre-wrap">{value.explanation}</p>
+        </>
+      )}
+      <Diff text={value.diff} />
+    </div>
   );
 }
 

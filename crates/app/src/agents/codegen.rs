@@ -309,6 +309,7 @@ pub fn graph(deps: Arc<AgentDeps>, roots: Vec<PathBuf>) -> Graph {
                     "min_role": assistant_of(&ctx).approver_role,
                     "question": "Apply this change?",
                     "request": ctx.state["request"],
+                    "plan": ctx.state["plan"],
                     "diff": ctx.state["diff"],
                     "explanation": ctx.state["explanation"],
                     "files": ctx.state["files"],

@@ -334,6 +334,9 @@ impl Handler for AgentTask {
             "run_status": out["status"],
             "interrupts": thread.interrupts,
         });
+        if let Some(nodes) = out.get("waiting_on") {
+            result["waiting_on"] = nodes.clone();
+        }
         for key in RESULT_KEYS {
             if let Some(v) = thread.values.get(key) {
                 result[key] = v.clone();

@@ -162,7 +162,14 @@ impl GraphRuns {
             run.error = Some(e.to_string());
         }
         put(store, cx, &mut run).await.map_err(retry)?;
-        result.map(|()| json!({"run_id": run_id, "status": run_status}))
+        result.map(|()| {
+            let mut out = json!({"run_id": run_id, "status": run_status});
+            if !interrupts.is_empty() {
+                // The nodes the run waits in (an approval, a breakpoint), for whoever shows it.
+                out["waiting_on"] = json!(interrupts.iter().map(|i| &i.node).collect::<Vec<_>>());
+            }
+            out
+        })
     }
 
     /// A run queued before an approval appeared on its thread must not move the thread past

@@ -48,6 +48,7 @@ macro_rules! store_conformance {
             task_lifecycle_writes_the_result_once,
             task_events_are_stored_in_order_per_tenant,
             unfinished_tasks_span_tenants,
+            tenants_overview_counts_members_and_tasks,
             schedules_fire_once_by_compare_and_set,
             workflow_documents_are_tenant_scoped,
             records_are_found_by_body_fields,

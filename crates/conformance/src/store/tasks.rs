@@ -498,3 +498,42 @@ pub async fn schedules_fire_once_by_compare_and_set(store: DynStore) {
     store.delete_schedule(cx, s.id).await.unwrap();
     assert!(store.schedules(cx).await.unwrap().is_empty());
 }
+
+pub async fn tenants_overview_counts_members_and_tasks(store: DynStore) {
+    let (_u, cx) = owner(&store, "overview").await;
+    let slug = store.tenant(cx).await.unwrap().slug.as_str().to_owned();
+    let guest = store.create_user(new_user("guest")).await.unwrap();
+    store
+        .add_member(cx, guest.id, morningai_core::Role::Viewer)
+        .await
+        .unwrap();
+    let done = new_task_in(&store, cx).await;
+    new_task_in(&store, cx).await;
+    store.start_task(cx, done.id, json!({})).await.unwrap();
+    store
+        .finish_task(
+            cx,
+            done.id,
+            outcome(TaskStatus::Succeeded, Some(json!(1)), None),
+        )
+        .await
+        .unwrap();
+    // The slug minus its last character sorts right before it (the rest is random).
+    let before = &slug[..slug.len() - 1];
+    let page = store.tenants_overview(Some(before), 1).await.unwrap();
+    assert_eq!(page.len(), 1);
+    let o = &page[0];
+    assert_eq!(o.tenant, store.tenant(cx).await.unwrap());
+    assert_eq!((o.members, o.tasks, o.active_tasks), (2, 2, 1));
+    // Keyset paging: after the slug itself, the tenant is not listed again.
+    let next = store.tenants_overview(Some(&slug), 50).await.unwrap();
+    assert!(next.iter().all(|t| t.tenant.slug.as_str() > slug.as_str()));
+    assert!(next.len() <= 50);
+    let first = store.tenants_overview(None, 2).await.unwrap();
+    assert!(!first.is_empty() && first.len() <= 2);
+    assert!(
+        first
+            .windows(2)
+            .all(|w| w[0].tenant.slug.as_str() < w[1].tenant.slug.as_str())
+    );
+}

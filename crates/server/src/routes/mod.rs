@@ -7,6 +7,7 @@ pub mod documents;
 pub mod events;
 pub mod memory;
 pub mod models;
+pub mod platform;
 pub mod projects;
 pub mod queue;
 pub mod schedules;

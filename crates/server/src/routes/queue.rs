@@ -18,6 +18,17 @@ pub struct DeadQuery {
     pub limit: Option<String>,
 }
 
+impl DeadQuery {
+    pub fn limit(&self) -> ApiResult<u32> {
+        match self.limit.as_deref() {
+            None => Ok(100),
+            Some(s) => s
+                .parse::<u32>()
+                .map_err(|_| ApiError::invalid("limit", "must be between 1 and 500")),
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct Purged {
     pub purged: u64,
@@ -39,13 +50,7 @@ pub async fn dead(
     who: Caller,
     Query(q): Query<DeadQuery>,
 ) -> ApiResult<axum::Json<Vec<DeadJob>>> {
-    let limit = match q.limit.as_deref() {
-        None => 100,
-        Some(s) => s
-            .parse::<u32>()
-            .map_err(|_| ApiError::invalid("limit", "must be between 1 and 500"))?,
-    };
-    Ok(axum::Json(state.dead_jobs(&who, limit).await?))
+    Ok(axum::Json(state.dead_jobs(&who, q.limit()?).await?))
 }
 
 /// Moves a dead-lettered job back to the queue with fresh attempts; its task is queued again.
