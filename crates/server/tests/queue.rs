@@ -832,7 +832,21 @@ async fn platform_admins_list_tenants_and_work_their_dead_letters(app: TestApp) 
     app.wait_status(&a.access, &again, &["failed"]).await;
     let (_, purged) = app.delete(&routes[2].1, &root.access).await;
     assert_eq!(purged["purged"], 1);
-    // The tenant's own admins see what the platform admin did.
+    // The tenant's own admins see what the platform admin did, and its audit log says who.
     let (_, mine) = app.get("/api/v1/queue/dead", &a.access).await;
     assert_eq!(mine, json!([]));
+    let cx = morningai_core::TenantCtx::new(tenant.parse::<uuid::Uuid>().unwrap().into());
+    let log = app.store.audit_log(cx, 50, None).await.unwrap();
+    let by_root: Vec<&str> = log
+        .iter()
+        .filter(|e| {
+            matches!(e.actor, morningai_core::entities::Actor::User { id } if id.to_string() == root.user_id)
+        })
+        .map(|e| e.action.as_str())
+        .collect();
+    assert_eq!(
+        by_root,
+        ["queue.purge_dead", "queue.purge_dead", "queue.retry_dead"],
+        "{log:?}"
+    );
 }
