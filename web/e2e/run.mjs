@@ -274,6 +274,9 @@ async function main() {
     await download.saveAs(zipPath);
     const zip = readFileSync(zipPath);
     check(zip.subarray(0, 2).toString() === "PK" && zip.includes(Buffer.from(".md")), "the export is not a zip of markdown files");
+    // The same zip imported back changes nothing.
+    await page.getByLabel("Import zip").setInputFiles(zipPath);
+    await page.getByTestId("import-report").getByText(/0 created, 0 updated, [1-9]\d* unchanged, 0 skipped/).waitFor({ timeout: T });
 
     step = "tasks";
     log(step);

@@ -425,9 +425,39 @@ async fn export_then_import_round_trips(app: TestApp) {
         .unwrap();
     let again = morningai_app::documents::unzip_files(&res.bytes().await.unwrap()).unwrap();
     assert_eq!(again, files, "export → import → export is the identity");
-    // Importing the same again changes nothing; a changed file is a new version.
+    // Importing the same again changes nothing, even over an edit not yet published (the
+    // export holds the published versions); a changed file is a new version.
+    let (_, listed) = app
+        .get(&format!("/api/v1/documents?project_id={p2}"), &a.access)
+        .await;
+    let setup = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["slug"] == "setup-guide")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, b) = save(
+        &app,
+        &a,
+        &setup,
+        1,
+        "# Setup guide\n\nAn edit in progress.\n",
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
     let (_, report) = import_zip(&app, &a, &p2, zip).await;
     assert_eq!(report["unchanged"].as_array().unwrap().len(), 2, "{report}");
+    let (_, d) = app
+        .get(&format!("/api/v1/documents/{setup}"), &a.access)
+        .await;
+    assert_eq!(
+        (&d["published_version"], &d["latest_version"]),
+        (&json!(1), &json!(2)),
+        "{d}"
+    );
     // A decompression bomb (8 MiB of one byte in a few KiB) is refused while inflating.
     let bomb =
         morningai_app::documents::zip_files(&[("docs/guide/bomb.md".into(), "a".repeat(8 << 20))])

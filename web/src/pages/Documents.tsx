@@ -86,7 +86,21 @@ export function Documents() {
       }
     >
       <ErrorLine error={list.error ?? exportZip.error ?? importZip.error} />
-      {importZip.data && <p role="status" className="mb-3 text-sm text-green-900">Imported: {JSON.stringify(importZip.data)}</p>}
+      {importZip.data && (
+        <div role="status" className="mb-3 text-sm text-green-900" data-testid="import-report">
+          <p>
+            Imported: {importZip.data.created.length} created, {importZip.data.updated.length} updated, {importZip.data.unchanged.length} unchanged,{" "}
+            {importZip.data.skipped.length} skipped.
+          </p>
+          {importZip.data.skipped.length > 0 && (
+            <ul className="mt-1 list-disc pl-5 text-amber-900">
+              {importZip.data.skipped.map((s) => (
+                <li key={s}>{s}</li>
+              ))}
+            </ul>
+          )}
+        </div>
+      )}
       {projects.data?.length === 0 ? (
         atLeast(role, "member") ? (
           <Card>

@@ -66,7 +66,8 @@ impl Documents {
     }
 
     /// Imports markdown files as published documents: new slugs are created, changed ones
-    /// get a new version, identical ones are left alone.
+    /// get a new version, ones identical to the published version (a draft: its latest)
+    /// are left alone — so importing an export changes nothing.
     pub async fn import(
         &self,
         cx: TenantCtx,
@@ -88,7 +89,10 @@ impl Documents {
             let title = title_of(&text, &slug);
             match existing.iter().find(|d| d.slug == slug) {
                 Some(d) => {
-                    if self.version(cx, d.id, d.latest_version).await?.text == text {
+                    // What an export of this document holds: its published version (a
+                    // draft's latest). An edit saved since is not what the file differs from.
+                    let current = d.published_version.unwrap_or(d.latest_version);
+                    if self.version(cx, d.id, current).await?.text == text {
                         report.unchanged.push(path);
                         continue;
                     }
