@@ -79,7 +79,8 @@ class Load:
                 i = self.next
                 self.next += 1
             due = self.start + i / self.rate
-            if due - self.start >= self.seconds:
+            # Bounded in time: a driver that falls behind the rate stops at the end too.
+            if due - self.start >= self.seconds or time.time() - self.start >= self.seconds:
                 return
             pause = due - time.time()
             if pause > 0:
@@ -263,6 +264,7 @@ def main():
         "acked": len(load.acked),
         "graph_runs_acked": len(load.graph_tasks),
         "throughput_acked_per_s": round(len(load.acked) / a.seconds, 1),
+        "slots_offered_per_s": round(load.next / a.seconds, 1),
         "latency_ms_outside_faults": {op: {"p50": pct(v, 0.5), "p99": pct(v, 0.99), "n": len(v)}
                                       for op, v in quiet.items()},
         "by_window": by_window,
