@@ -93,6 +93,8 @@ async function keyboardReach(page, name) {
     });
     if (k !== null) reached.add(k);
   }
+  // The screenshots that follow show the page, not the last control Tab reached.
+  await page.evaluate(() => document.activeElement?.blur());
   // Compared with the page as it is now: a list refetched meanwhile may have replaced a
   // control it held.
   if (reached.size < total) {
@@ -105,7 +107,6 @@ async function keyboardReach(page, name) {
     );
     check(missing.length === 0, `on ${name}, Tab never reaches: ${missing.join(", ")}`);
   }
-  return total;
 }
 
 /** Presses Tab until the focused element matches `role` and `name`; fails after `max`. */
@@ -170,6 +171,17 @@ async function main() {
   // Set while the run provokes errors on purpose (another tenant's ids, a restart).
   let provoking = false;
   const allowed = () => provoking;
+  /** A second browser, watched like the first, signed in through the login page. */
+  async function signedIn(email, password) {
+    const context = await browser.newContext({ viewport: SIZES.desktop, baseURL: base });
+    watch(context, problems, allowed);
+    const page = await context.newPage();
+    current = page;
+    await page.goto("/login");
+    await signIn(page, email, password);
+    await page.getByRole("heading", { name: "Home" }).waitFor();
+    return { context, page };
+  }
   try {
     const owner = await browser.newContext({ viewport: SIZES.desktop, baseURL: base, acceptDownloads: true });
     watch(owner, problems, allowed);
@@ -368,19 +380,13 @@ async function main() {
     cli(dir, ["tenant", "create", "--name", "Operators", "--owner", "root@example.com"]);
     check((await nav(page, "Platform").count()) === 0, "a tenant's owner sees Platform");
     // A dead letter in the owner's tenant: a folder outside the index roots fails for good.
-    const acme = await apiSession(base, "login", { email: "owner@example.com", password: "correct horse battery" });
-    const doomed = await api(base, acme.access_token, "POST", "/api/v1/tasks", { kind: "index", input: { path: "/", collection: "outside" } });
-    for (let t = Date.now(); (await api(base, acme.access_token, "GET", `/api/v1/tasks/${doomed.id}`)).status !== "failed"; ) {
+    const ownerLogin = await apiSession(base, "login", { email: "owner@example.com", password: "correct horse battery" });
+    const doomed = await api(base, ownerLogin.access_token, "POST", "/api/v1/tasks", { kind: "index", input: { path: "/", collection: "outside" } });
+    for (let t = Date.now(); (await api(base, ownerLogin.access_token, "GET", `/api/v1/tasks/${doomed.id}`)).status !== "failed"; ) {
       check(Date.now() - t < T, "the index task outside the roots did not fail");
       await new Promise((r) => setTimeout(r, 100));
     }
-    const operator = await browser.newContext({ viewport: SIZES.desktop, baseURL: base });
-    watch(operator, problems, allowed);
-    const opage = await operator.newPage();
-    current = opage;
-    await opage.goto("/login");
-    await signIn(opage, "root@example.com", "correct horse root");
-    await opage.getByRole("heading", { name: "Home" }).waitFor();
+    const { context: operator, page: opage } = await signedIn("root@example.com", "correct horse root");
     await nav(opage, "Platform").click();
     const acmeRow = opage.getByTestId("tenants").getByRole("listitem").filter({ hasText: "Acme docs" });
     await acmeRow.getByText(/2 members/).waitFor();
@@ -394,14 +400,7 @@ async function main() {
 
     step = "a viewer of the same tenant";
     log(step);
-    const ownerLogin = await apiSession(base, "login", { email: "owner@example.com", password: "correct horse battery" });
-    const viewer = await browser.newContext({ viewport: SIZES.desktop, baseURL: base });
-    watch(viewer, problems, allowed);
-    const vpage = await viewer.newPage();
-    current = vpage;
-    await vpage.goto("/login");
-    await signIn(vpage, "viewer@example.com", "correct horse viewer");
-    await vpage.getByRole("heading", { name: "Home" }).waitFor();
+    const { context: viewer, page: vpage } = await signedIn("viewer@example.com", "correct horse viewer");
     // Its own tenant first: none of the owner's data.
     await vpage.goto("/documents");
     await vpage.getByText("No projects yet.").or(vpage.getByText("Create project")).first().waitFor();

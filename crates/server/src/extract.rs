@@ -308,3 +308,14 @@ fn query_rejection(r: QueryRejection) -> ApiError {
         .to_owned();
     ApiError::bad_request("invalid_query", detail)
 }
+
+/// A `limit` query parameter (kept as text so a bad one gets this problem, not a generic
+/// query rejection): `default` when absent; anything but a whole number from 1 to `max` is
+/// a 422 saying so.
+pub fn limit_param(raw: Option<&str>, default: u32, max: u32) -> Result<u32, ApiError> {
+    let Some(raw) = raw else { return Ok(default) };
+    raw.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| ApiError::invalid("limit", format!("must be between 1 and {max}")))
+}

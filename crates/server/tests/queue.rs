@@ -822,8 +822,12 @@ async fn platform_admins_list_tenants_and_work_their_dead_letters(app: TestApp) 
     let (s, b) = app.post(&routes[4].1, &root.access, json!(null)).await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
     app.wait_status(&a.access, &dead, &["failed"]).await;
-    let started = app.event_kinds(tenant, &dead).await;
-    assert_eq!(started.iter().filter(|k| *k == "started").count(), 2);
+    let kinds = app.event_kinds(tenant, &dead).await;
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "started").count(),
+        2,
+        "{kinds:?}"
+    );
     let (s, _) = app.delete(&routes[3].1, &root.access).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (s, b) = app.delete(&routes[3].1, &root.access).await;

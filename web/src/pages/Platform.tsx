@@ -71,7 +71,7 @@ export function Platform() {
           <Button tone="secondary" disabled={cursors.length === 0} onClick={() => setCursors(cursors.slice(0, -1))}>
             Previous
           </Button>
-          <Button tone="secondary" disabled={list.length < PAGE || !last} onClick={() => last && setCursors([...cursors, last.tenant.slug])}>
+          <Button tone="secondary" disabled={list.length < PAGE} onClick={() => last && setCursors([...cursors, last.tenant.slug])}>
             Next
           </Button>
         </div>

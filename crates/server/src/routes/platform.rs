@@ -3,8 +3,8 @@
 //! admins have under /api/v1/queue, audited in that tenant.
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{Path, Query};
+use crate::error::{ApiResult, Problem};
+use crate::extract::{Path, Query, limit_param};
 use crate::routes::queue::{DeadQuery, Purged};
 use crate::state::AppState;
 use axum::extract::State;
@@ -32,12 +32,7 @@ pub async fn tenants(
     who: Caller,
     Query(q): Query<TenantsQuery>,
 ) -> ApiResult<axum::Json<Vec<PlatformTenant>>> {
-    let limit = match q.limit.as_deref() {
-        None => 50,
-        Some(s) => s
-            .parse::<u32>()
-            .map_err(|_| ApiError::invalid("limit", "must be between 1 and 100"))?,
-    };
+    let limit = limit_param(q.limit.as_deref(), 50, 100)?;
     Ok(axum::Json(
         state
             .platform_tenants(&who, q.after.as_deref(), limit)
@@ -55,9 +50,8 @@ pub async fn dead(
     Path(tenant): Path<TenantId>,
     Query(q): Query<DeadQuery>,
 ) -> ApiResult<axum::Json<Vec<DeadJob>>> {
-    let limit = q.limit()?;
     let admin = state.as_tenant_admin(&who, tenant).await?;
-    Ok(axum::Json(state.dead_jobs(&admin, limit).await?))
+    Ok(axum::Json(state.dead_jobs(&admin, q.limit()?).await?))
 }
 
 /// Moves one of a tenant's dead-lettered jobs back to its queue.

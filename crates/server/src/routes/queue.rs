@@ -1,8 +1,8 @@
 //! Queue operations for the caller's tenant (admin+): depth, dead letters, retry, purge.
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{Path, Query};
+use crate::error::{ApiResult, Problem};
+use crate::extract::{Path, Query, limit_param};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -20,12 +20,7 @@ pub struct DeadQuery {
 
 impl DeadQuery {
     pub fn limit(&self) -> ApiResult<u32> {
-        match self.limit.as_deref() {
-            None => Ok(100),
-            Some(s) => s
-                .parse::<u32>()
-                .map_err(|_| ApiError::invalid("limit", "must be between 1 and 500")),
-        }
+        limit_param(self.limit.as_deref(), 100, 500)
     }
 }
 

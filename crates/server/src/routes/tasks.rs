@@ -2,7 +2,7 @@
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::{Json, Path, Query};
+use crate::extract::{Json, Path, Query, limit_param};
 use crate::routes::Page;
 use crate::state::AppState;
 use axum::extract::State;
@@ -86,10 +86,7 @@ pub async fn list(
     who: Caller,
     Query(q): Query<ListTasks>,
 ) -> ApiResult<axum::Json<Page<Task>>> {
-    let limit: u32 = parse_param("limit", q.limit.as_deref())?.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::invalid("limit", "must be between 1 and 200"));
-    }
+    let limit = limit_param(q.limit.as_deref(), 50, 200)?;
     let filter = TaskFilter {
         status: parse_param::<TaskStatus>("status", q.status.as_deref())?,
         kind: q.kind,
