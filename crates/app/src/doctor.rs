@@ -225,6 +225,7 @@ async fn postgres(shown: &str, url: &str) -> Vec<Check> {
             )];
         }
     };
+    let tls = database_tls(&found);
     let mut checks = vec![schema(
         "database",
         &format!("{place} (server {})", found.server_version),
@@ -260,7 +261,46 @@ async fn postgres(shown: &str, url: &str) -> Vec<Check> {
             "install pgvector on the server, then run `morningai migrate`",
         ),
     });
+    checks.push(tls);
     checks
+}
+
+/// Whether the connection to PostgreSQL is encrypted, and whether the server was verified.
+fn database_tls(found: &morningai_postgres::Inspection) -> Check {
+    use morningai_postgres::SslMode;
+    const NAME: &str = "database TLS";
+    const FIX: &str = "add sslmode=verify-full to DATABASE_URL (and sslrootcert=/path/to/ca.pem when the server's certificate is not from a public CA)";
+    match (&found.tls, found.tls_settings.mode) {
+        (Some(version), SslMode::VerifyFull) => Check::ok(
+            NAME,
+            format!("{version}, the certificate and host name verified (sslmode=verify-full)"),
+        ),
+        (Some(version), SslMode::VerifyCa) => Check::ok(
+            NAME,
+            format!(
+                "{version}, the certificate chain verified, not the host name (sslmode=verify-ca)"
+            ),
+        ),
+        (Some(version), SslMode::Require) if found.tls_settings.root_cert.is_some() => Check::ok(
+            NAME,
+            format!("{version}, the certificate chain verified (sslmode=require with sslrootcert)"),
+        ),
+        (Some(version), _) => Check::warn(
+            NAME,
+            format!(
+                "{version}, but the server's certificate is not verified: a machine in the path could pose as the database"
+            ),
+            FIX,
+        ),
+        (None, _) if found.tls_settings.loopback => {
+            Check::ok(NAME, "not encrypted: the database is on this machine")
+        }
+        (None, _) => Check::warn(
+            NAME,
+            "not encrypted: passwords and tenants' data cross the network in plain text",
+            format!("enable ssl on the server, then {FIX}"),
+        ),
+    }
 }
 
 async fn queue(config: &Config) -> Check {

@@ -874,6 +874,18 @@ async fn doctor_says_what_is_wrong_and_passes_when_all_is_well() {
         out.contains("ok    row-level security") && out.contains("ok    pgvector"),
         "{out}"
     );
+    // The suite's server has no TLS and listens on loopback: plain text is fine there.
+    assert!(
+        out.contains("ok    database TLS") && out.contains("the database is on this machine"),
+        "{out}"
+    );
+    // sslmode=require against a server without TLS fails, and says so.
+    let (ok, out, _) = doctor(
+        cmd(&dir)
+            .env("DATABASE_URL", format!("{pg}?sslmode=require"))
+            .env("REDIS_URL", &redis),
+    );
+    assert!(!ok && out.contains("FAIL  database"), "{out}");
     let (ok, out, _) = doctor(cmd(&dir).env("DATABASE_URL", &pg));
     assert!(!ok && out.contains("REDIS_URL"), "{out}");
 }

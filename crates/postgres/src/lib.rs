@@ -17,8 +17,10 @@ mod rows;
 mod schedules;
 mod store;
 mod tasks;
+mod tls;
 mod tx;
 mod usage;
 
 pub use migrate::{Inspection, TenantRole, inspect};
 pub use store::PgStore;
+pub use tls::{SslMode, TlsSettings, connect_config};

@@ -28,6 +28,10 @@ pub struct Inspection {
     /// pgvector's version, when the extension is installed.
     pub vector: Option<String>,
     pub server_version: String,
+    /// This connection's TLS version (`pg_stat_ssl`), `None` when it is not encrypted.
+    pub tls: Option<String>,
+    /// What the URL asked for (`sslmode`, `sslrootcert`).
+    pub tls_settings: crate::TlsSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,13 +44,21 @@ pub struct TenantRole {
 pub async fn inspect(url: &str) -> morningai_core::Result<Inspection> {
     use morningai_core::Error;
     let ctx = "inspect the PostgreSQL database";
-    let (client, connection) = tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        tokio_postgres::connect(url, tokio_postgres::NoTls),
-    )
-    .await
-    .map_err(|_| Error::unavailable("database_unreachable", "no connection within 10 s"))?
-    .map_err(|e| Error::unavailable("database_unreachable", format!("{e}")))?;
+    let (config, tls, tls_settings) = crate::tls::connect_config(url)?;
+    let (client, connection) =
+        tokio::time::timeout(std::time::Duration::from_secs(10), config.connect(tls))
+            .await
+            .map_err(|_| Error::unavailable("database_unreachable", "no connection within 10 s"))?
+            .map_err(|e| {
+                // tokio-postgres's text omits the cause ("error performing TLS handshake"): add it.
+                let mut text = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(cause) = source {
+                    text = format!("{text}: {cause}");
+                    source = cause.source();
+                }
+                Error::unavailable("database_unreachable", text)
+            })?;
     let driver = tokio::spawn(connection);
     let read = async {
         let server_version: String = client
@@ -82,12 +94,21 @@ pub async fn inspect(url: &str) -> morningai_core::Result<Inspection> {
             .query_opt("SELECT extversion FROM pg_extension WHERE extname = 'vector'", &[])
             .await?
             .map(|r| r.get(0));
+        let tls: Option<String> = client
+            .query_opt(
+                "SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl",
+                &[],
+            )
+            .await?
+            .map(|r| r.get(0));
         Ok::<_, tokio_postgres::Error>(Inspection {
             current,
             latest: MIGRATIONS.last().map_or(0, |(v, _)| *v),
             tenant_role,
             vector,
             server_version,
+            tls,
+            tls_settings,
         })
     }
     .await;

@@ -7,8 +7,6 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use morningai_core::store::PoolStats;
 use morningai_core::{Error, Result, Store, TenantCtx};
-use std::str::FromStr;
-use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
 /// PostgreSQL implementation of [`Store`].
@@ -26,11 +24,10 @@ pub(crate) fn unique_violation(e: &tokio_postgres::Error) -> bool {
 impl PgStore {
     /// Connects (pool of `max_connections`) and applies pending migrations.
     pub async fn connect(url: &str, max_connections: usize) -> Result<Self> {
-        let config = tokio_postgres::Config::from_str(url)
-            .map_err(|e| Error::internal("parse DATABASE_URL", e))?;
+        let (config, tls, _) = crate::tls::connect_config(url)?;
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
