@@ -49,16 +49,7 @@ pub async fn inspect(url: &str) -> morningai_core::Result<Inspection> {
         tokio::time::timeout(std::time::Duration::from_secs(10), config.connect(tls))
             .await
             .map_err(|_| Error::unavailable("database_unreachable", "no connection within 10 s"))?
-            .map_err(|e| {
-                // tokio-postgres's text omits the cause ("error performing TLS handshake"): add it.
-                let mut text = e.to_string();
-                let mut source = std::error::Error::source(&e);
-                while let Some(cause) = source {
-                    text = format!("{text}: {cause}");
-                    source = cause.source();
-                }
-                Error::unavailable("database_unreachable", text)
-            })?;
+            .map_err(|e| Error::unavailable("database_unreachable", crate::tx::with_causes(&e)))?;
     let driver = tokio::spawn(connection);
     let read = async {
         let server_version: String = client

@@ -93,8 +93,17 @@ pub fn connect_config(
             format!("not a PostgreSQL connection string: {e}"),
         )
     })?;
-    let mut settings = settings;
-    settings.loopback = config.get_hosts().iter().all(|host| match host {
+    let settings = TlsSettings {
+        loopback: config.get_hosts().iter().all(is_loopback),
+        ..settings
+    };
+    config.ssl_mode(settings.mode.wire());
+    let connector = MakeRustlsConnect::new(client_config(&settings)?);
+    Ok((config, connector, settings))
+}
+
+fn is_loopback(host: &tokio_postgres::config::Host) -> bool {
+    match host {
         tokio_postgres::config::Host::Unix(_) => true,
         tokio_postgres::config::Host::Tcp(name) => {
             name == "localhost"
@@ -102,10 +111,7 @@ pub fn connect_config(
                     .parse::<std::net::IpAddr>()
                     .is_ok_and(|ip| ip.is_loopback())
         }
-    });
-    config.ssl_mode(settings.mode.wire());
-    let connector = MakeRustlsConnect::new(client_config(&settings)?);
-    Ok((config, connector, settings))
+    }
 }
 
 /// Removes `sslmode` and `sslrootcert` from `url` (both forms) and returns what they said.

@@ -26,14 +26,26 @@ fn begin_sql(cx: Option<TenantCtx>) -> String {
 pub(crate) fn db_err(context: &str) -> impl Fn(tokio_postgres::Error) -> Error + '_ {
     move |e| match e.as_db_error() {
         Some(db) => Error::internal(context, db),
-        None => Error::internal(context, e),
+        None => Error::internal(context, with_causes(&e)),
     }
+}
+
+/// An error's text followed by its causes': tokio-postgres's own text omits them
+/// ("error performing TLS handshake" without the certificate's problem).
+pub(crate) fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
 }
 
 pub(crate) async fn conn(pool: &Pool) -> Result<Object, Error> {
     pool.get()
         .await
-        .map_err(|e| Error::internal("postgres pool", e))
+        .map_err(|e| Error::internal("postgres pool", with_causes(&e)))
 }
 
 /// An open transaction. Dropped without `commit`, its connection is detached from the pool
