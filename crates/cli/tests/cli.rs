@@ -886,6 +886,24 @@ async fn doctor_says_what_is_wrong_and_passes_when_all_is_well() {
             .env("REDIS_URL", &redis),
     );
     assert!(!ok && out.contains("FAIL  database"), "{out}");
+    // A server with TLS (certificate for localhost from a throwaway CA; no pgvector, so other
+    // checks fail): verified says so, unverified is a warning that names the fix.
+    let tls = std::env::var("MORNINGAI_TEST_PG_TLS_URL").expect("MORNINGAI_TEST_PG_TLS_URL");
+    let ca = std::env::var("MORNINGAI_TEST_PG_CA").expect("MORNINGAI_TEST_PG_CA");
+    let verified = format!(
+        "{}?sslmode=verify-full&sslrootcert={ca}",
+        tls.replace("127.0.0.1", "localhost")
+    );
+    let (_, out, _) = doctor(cmd(&dir).env("DATABASE_URL", &verified));
+    assert!(
+        out.contains("ok    database TLS") && out.contains("certificate and host name verified"),
+        "{out}"
+    );
+    let (_, out, _) = doctor(cmd(&dir).env("DATABASE_URL", format!("{tls}?sslmode=require")));
+    assert!(
+        out.contains("warn  database TLS") && out.contains("sslmode=verify-full"),
+        "{out}"
+    );
     let (ok, out, _) = doctor(cmd(&dir).env("DATABASE_URL", &pg));
     assert!(!ok && out.contains("REDIS_URL"), "{out}");
 }
