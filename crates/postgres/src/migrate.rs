@@ -153,3 +153,106 @@ async fn apply(client: &mut Client) -> Result<(), tokio_postgres::Error> {
     }
     tx.commit().await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::MIGRATIONS;
+
+    /// The last migration written before rollouts had to keep old binaries working.
+    const ADDITIVE_FROM: i32 = 11;
+
+    /// What in `sql` an older binary, still running during a rollout, could trip over:
+    /// removed or renamed objects, changed column types, new mandatory columns it does not
+    /// fill, revoked rights. A migration that must break compatibility says so on a line
+    /// `-- breaking: <why>`, and its release stops the old processes before migrating.
+    fn breaking(sql: &str) -> Vec<String> {
+        if sql
+            .lines()
+            .any(|l| l.trim_start().starts_with("-- breaking:"))
+        {
+            return Vec::new();
+        }
+        let code: String = sql
+            .lines()
+            .map(|l| l.split("--").next().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut found = Vec::new();
+        for statement in code.split(';') {
+            let s = statement
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_uppercase();
+            for banned in [
+                "DROP TABLE",
+                "DROP COLUMN",
+                "DROP VIEW",
+                "DROP FUNCTION",
+                "RENAME",
+                "SET DATA TYPE",
+                "SET NOT NULL",
+                "DROP DEFAULT",
+                "REVOKE",
+                "TRUNCATE",
+            ] {
+                if s.contains(banned) {
+                    found.push(format!("{banned}: {s}"));
+                }
+            }
+            if s.contains("ALTER COLUMN") && s.contains(" TYPE ") {
+                found.push(format!("ALTER COLUMN … TYPE: {s}"));
+            }
+            // Every `ADD COLUMN … NOT NULL` needs a DEFAULT: old binaries do not fill it.
+            for added in s.split("ADD COLUMN").skip(1) {
+                let column = added.split(", ADD ").next().unwrap_or_default();
+                if column.contains("NOT NULL") && !column.contains("DEFAULT") {
+                    found.push(format!("ADD COLUMN … NOT NULL without DEFAULT: {s}"));
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn migrations_after_the_rollout_rule_stay_additive() {
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v >= ADDITIVE_FROM) {
+            let found = breaking(sql);
+            assert!(
+                found.is_empty(),
+                "migration {version} would break the binaries still running during a rollout \
+                 (make it additive, or mark it `-- breaking: <why>`): {found:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_rule_sees_what_breaks_an_old_binary() {
+        // Migration 10 (before the rule) dropped and re-added a column.
+        let ten = MIGRATIONS.iter().find(|(v, _)| *v == 10).unwrap().1;
+        assert!(breaking(ten).iter().any(|f| f.starts_with("DROP COLUMN")));
+        for bad in [
+            "ALTER TABLE tasks RENAME COLUMN kind TO type;",
+            "ALTER TABLE tasks ALTER COLUMN attempts TYPE bigint;",
+            "alter table tasks\n  add column priority int not null;",
+            "ALTER TABLE tasks ADD COLUMN a text, ADD COLUMN b int NOT NULL;",
+            "ALTER TABLE tasks ALTER COLUMN result SET NOT NULL;",
+            "REVOKE UPDATE ON tasks FROM morningai_tenant;",
+        ] {
+            assert!(!breaking(bad).is_empty(), "{bad}");
+        }
+        // The next release's stand-in the conformance suite runs on is itself allowed.
+        assert_eq!(
+            breaking(include_str!("../tests/next_schema.sql")),
+            Vec::<String>::new()
+        );
+        for fine in [
+            "ALTER TABLE tasks ADD COLUMN priority int NOT NULL DEFAULT 0, ADD COLUMN note text;",
+            "CREATE INDEX tasks_priority ON tasks (priority); -- DROP TABLE in a comment",
+            "CREATE TABLE IF NOT EXISTS webhooks (id uuid PRIMARY KEY, url text NOT NULL);",
+            "-- breaking: the old column was never read\nALTER TABLE tasks DROP COLUMN x;",
+        ] {
+            assert_eq!(breaking(fine), Vec::<String>::new(), "{fine}");
+        }
+    }
+}

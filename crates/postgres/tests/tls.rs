@@ -54,7 +54,11 @@ async fn session_tls(url: &str) -> Result<Option<String>, String> {
     let (ssl, version): (bool, Option<String>) = (row.get(0), row.get(1));
     drop(client);
     driver.abort();
-    assert_eq!(ssl, version.is_some(), "{url}: pg_stat_ssl disagrees with itself");
+    assert_eq!(
+        ssl,
+        version.is_some(),
+        "{url}: pg_stat_ssl disagrees with itself"
+    );
     Ok(version)
 }
 

@@ -1,4 +1,5 @@
-//! The documentation agent end to end in embedded mode with the offline provider: a real
+//! The documentation agent end to end in embedded mode (and on PostgreSQL with the next
+//! release's schema) with the offline provider: a real
 //! source tree nobody here wrote (the `redis` crate's sources from Cargo's registry) is
 //! indexed by an `index` task, three questions become `faq` tasks, and each published
 //! document must have the layout, cite only paths and line ranges that exist in that tree,
@@ -113,12 +114,27 @@ fn check_document(root: &Path, question: &str, task: &Value, text: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_documentation_agent_end_to_end() {
+    documentation_agent_end_to_end(Backend::Sqlite, None).await;
+}
+
+/// The same flow by this binary on the next release's schema (PostgreSQL + Redis): what an
+/// old process does between `morningai migrate` with a new image and its replacement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documentation_agent_end_to_end_on_the_next_schema() {
+    let url = next_schema_pg_database().await;
+    documentation_agent_end_to_end(Backend::Postgres, Some(url)).await;
+}
+
+async fn documentation_agent_end_to_end(backend: Backend, database_url: Option<String>) {
     let root = morningai_conformance::corpus::registry_crate(CRATE);
     let app = spawn_app_full(
-        Backend::Sqlite,
+        backend,
         |c| {
             c.worker_concurrency = 2;
             c.index_roots = vec![root.clone()];
+            if database_url.is_some() {
+                c.database_url = database_url;
+            }
         },
         morningai_worker::Registry::builtin(),
     )

@@ -120,6 +120,27 @@ pub async fn fresh_pg_database() -> String {
     }
 }
 
+/// A fresh PostgreSQL database on the next release's schema: this binary's migrations,
+/// then `crates/postgres/tests/next_schema.sql` (every additive change the rollout rule
+/// allows, recorded as one version ahead).
+pub async fn next_schema_pg_database() -> String {
+    let url = fresh_pg_database().await;
+    drop(
+        morningai_postgres::PgStore::connect(&url, 1)
+            .await
+            .expect("migrate"),
+    );
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    client
+        .batch_execute(include_str!("../../../postgres/tests/next_schema.sql"))
+        .await
+        .expect("apply next_schema.sql");
+    url
+}
+
 pub async fn spawn_app_full(
     backend: Backend,
     tweak: impl FnOnce(&mut Config),
