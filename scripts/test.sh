@@ -69,7 +69,8 @@ if (($# == 0)); then
   # release binary, as deployed (web/e2e/run.mjs; screenshots in web/e2e/screenshots/).
   (cd web && npm test --silent)
   command -v chromium >/dev/null || { apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; }; }
-  cargo build --release --locked -p morningai
+  # The release binary, and the soak's load driver beside it (one build, shared features).
+  cargo build --release --locked -p morningai -p morningai-bench --bin morningai --bin soak-load
   phase_done "release build"
   MORNINGAI_BIN="${CARGO_TARGET_DIR:-target}/release/morningai" node web/e2e/run.mjs
   phase_done dashboard
@@ -77,8 +78,8 @@ if (($# == 0)); then
   scripts/fuzz-api.sh
   phase_done "api fuzz"
   # The distributed deployment under faults for 60 s (bench/soak.sh: HAProxy, two serve,
-  # two workers; a worker and a serve SIGKILLed, Redis and PostgreSQL restarted) with its
-  # reconciliation asserted; on services of its own, so it can restart them. The release
+  # two workers; a worker and a serve SIGKILLed, Redis and PostgreSQL restarted in the first
+  # half, RSS judged in the second) with its reconciliation asserted; on services of its own, so it can restart them. The release
   # binary, as deployed (the fuzz keeps the debug one: its overflow checks are findings).
   env -u DATABASE_URL -u REDIS_URL SECONDS_TOTAL=60 RATE=20 \
     MORNINGAI_BIN="${CARGO_TARGET_DIR:-target}/release/morningai" bench/soak.sh
