@@ -102,9 +102,11 @@ def main():
                                WHERE e.task_id = a.id AND e.kind = 'queued') OR NOT EXISTS (SELECT 1 FROM task_events e
                                WHERE e.task_id = a.id AND e.kind = 'started')),
               'echo_tasks_in_database', (SELECT count(*) FROM tasks WHERE idempotency_key LIKE 'soak-%'),
-              'graph_tasks_in_database', (SELECT count(*) FROM tasks WHERE kind = 'graph_run'),
+              'graph_tasks_in_database', (SELECT count(*) FROM tasks WHERE kind = 'graph_run'
+                                          AND created_at >= to_timestamp(LOAD_START)),
               'started_more_than_once', (SELECT count(*) FROM acked a WHERE (SELECT count(*) FROM task_events e
-                               WHERE e.task_id = a.id AND e.kind = 'started') > 1))"""],
+                               WHERE e.task_id = a.id AND e.kind = 'started') > 1))"""
+         .replace("LOAD_START", str(min(t for t, _, _, _ in samples) - 1))],
         input=all_ids, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
     reconciled = json.loads(check)
 

@@ -9,7 +9,7 @@
 # PostgreSQL (40 %); each killed process is started again after 3 s. RSS of every process is
 # sampled every 5 s. bench/soak.py then reconciles and prints a JSON report.
 #
-#   bench/soak.sh                 # 600 s at half the saturation measured on the same mix
+#   bench/soak.sh                 # 600 s at half the end-to-end saturation of the same mix
 #   SECONDS_TOTAL=60 RATE=20 bench/soak.sh
 # MORNINGAI_BIN picks the binary (default: the release build, built if missing); the driver
 # is the soak-load next to it (built with it: cargo build --release -p morningai -p
@@ -80,21 +80,34 @@ assistant=$(curl -fsS -X POST "http://127.0.0.1:$lb/api/v1/graphs" -H "x-api-key
     "edges": [{"from": "__start__", "to": "write"}, {"from": "write", "to": "done"}, {"from": "done", "to": "__end__"}]}}' \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["assistant_id"])')
 
-# The load: half the saturation of the same mix through the balancer — the driver's closed
-# mode (32 loops back to back for 15 s, workers running; its echo tasks keyed probe-*, so the
-# reconciliation does not count them), then the workers drain that backlog — unless RATE is
-# given.
+# The load: half the saturation of the same mix, unless RATE is given. Saturation is the
+# highest rate the whole deployment keeps up with end to end — the API answering, the SSE
+# clients fed, the workers finishing — found by 20-second steps of the same load (the
+# driver's open mode with 4 SSE clients; echo tasks keyed probe-*, so the reconciliation
+# does not count them): doubling from 25/s while it keeps up, then halving the gap twice. A
+# step keeps up when the driver offered its rate and at most two seconds' worth of tasks is
+# unfinished when the step ends. (Accepting tasks is not keeping up: the API alone takes
+# them ~4x faster than two workers beside it finish them.)
+pending() { psql "$DATABASE_URL" -qAtX -c "SELECT count(*) FROM tasks WHERE status NOT IN ('succeeded','failed','cancelled')"; }
+keeps_up() {  # rate -> exit 0 when the deployment kept up with it
+  local out; out=$("$DRIVER" --mode open --rate "$1" --seconds 20 --sse 4 --base "http://127.0.0.1:$lb" \
+    --key "$key" --assistant "$assistant" --key-prefix "probe-$1-" --out "$work/probe-$1" </dev/null)
+  local left; left=$(pending)
+  local offered; offered=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['slots_offered_per_s'])" "$out")
+  echo "probe $1/s: offered $offered/s, $left unfinished at the end" >&2
+  for _ in $(seq 600); do [[ $(pending) == 0 ]] && break; sleep 0.5; done
+  python3 -c "import sys; r, o, l = map(float, sys.argv[1:]); sys.exit(0 if o >= 0.95 * r and l <= 2 * r else 1)" "$1" "$offered" "$left"
+}
 if [[ -z ${RATE:-} ]]; then
-  probe=$("$DRIVER" --mode closed --concurrency 32 --seconds 15 --base "http://127.0.0.1:$lb" \
-          --key "$key" --assistant "$assistant" --key-prefix probe- --out "$work/probe")
-  sat=$(python3 -c "import json,sys; print(round(json.loads(sys.argv[1])['slots_offered_per_s'], 1))" "$probe")
-  RATE=$(python3 -c "print(round($sat / 2))")
-  echo "saturation: $sat slots/s (the soak's mix) through the balancer; soak rate $RATE/s" >&2
-  for _ in $(seq 300); do
-    left=$(psql "$DATABASE_URL" -qAtX -c "SELECT count(*) FROM tasks WHERE status NOT IN ('succeeded','failed','cancelled')")
-    [[ $left == 0 ]] && break
-    sleep 1
+  good=0 bad=25
+  while keeps_up "$bad"; do good=$bad; bad=$((bad * 2)); done
+  for _ in 1 2; do
+    mid=$(((good + bad) / 2))
+    if keeps_up "$mid"; then good=$mid; else bad=$mid; fi
   done
+  ((good > 0)) || { echo "the deployment did not keep up with 25 tasks/s" >&2; exit 1; }
+  RATE=$(((good + 1) / 2))
+  echo "saturation: $good slots/s kept up with end to end (not $bad); soak rate $RATE/s" >&2
 fi
 
 # RSS (kB) of each role, sampled every 5 s while the run waits for its next fault.
