@@ -120,7 +120,17 @@ def main():
         seen = set(c["terminal"])
         owed = [i for i, _, t in acked if c["attached_at"] and t >= c["attached_at"] + 2]  # echo tasks
         missed = [i for i in owed if i not in seen]
-        sse.append({"owed": len(owed), "missed": len(missed), "reconnects": c["reconnects"]})
+        entry = {"owed": len(owed), "missed": len(missed), "reconnects": c["reconnects"],
+                 "resumes": c["resumes"]}
+        if missed:  # what the missed tasks' terminal events were, to compare with the resumes
+            entry["missed_terminal_events"] = subprocess.run(
+                ["psql", a.database_url, "-qAtX", "-c",
+                 "SELECT json_agg(json_build_object('task', task_id, 'event_id', id, 'at', "
+                 "extract(epoch FROM created_at))) FROM task_events WHERE kind IN "
+                 "('succeeded','failed','cancelled') AND task_id IN ("
+                 + ",".join(f"'{i}'" for i in missed[:10]) + ")"],
+                capture_output=True, text=True, check=True).stdout.strip()
+        sse.append(entry)
 
     by_window = {}
     for t, op, status, latency in samples:

@@ -87,7 +87,7 @@ assistant=$(curl -fsS -X POST "http://127.0.0.1:$lb/api/v1/graphs" -H "x-api-key
 # does not count them): doubling from 25/s while it keeps up, then halving the gap twice. A
 # step keeps up when the driver offered its rate and at most two seconds' worth of tasks is
 # unfinished when the step ends. (Accepting tasks is not keeping up: the API alone takes
-# them ~4x faster than two workers beside it finish them.)
+# them ~3x faster than two workers beside it finish them.)
 pending() { psql "$DATABASE_URL" -qAtX -c "SELECT count(*) FROM tasks WHERE status NOT IN ('succeeded','failed','cancelled')"; }
 keeps_up() {  # rate -> exit 0 when the deployment kept up with it
   local out; out=$("$DRIVER" --mode open --rate "$1" --seconds 20 --sse 4 --base "http://127.0.0.1:$lb" \

@@ -165,6 +165,8 @@ impl Load {
 struct SseSeen {
     attached_at: Option<f64>,
     reconnects: u64,
+    /// When each reconnection was sent, and the Last-Event-ID it carried.
+    resumes: Vec<(f64, Option<String>)>,
     terminal: HashSet<String>,
 }
 
@@ -185,6 +187,9 @@ async fn sse_client(
         if let Some(id) = &last_id {
             req = req.header("last-event-id", id);
         }
+        if seen.lock().unwrap().attached_at.is_some() {
+            seen.lock().unwrap().resumes.push((now(), last_id.clone()));
+        }
         let followed = async {
             let res = req.send().await.ok().filter(|r| r.status() == 200)?;
             seen.lock().unwrap().attached_at.get_or_insert_with(now);
@@ -200,11 +205,12 @@ async fn sse_client(
                         id = Some(v.trim().to_owned());
                     } else if let Some(v) = line.strip_prefix("data:") {
                         data = serde_json::from_str(v.trim()).ok();
-                    } else if line.is_empty()
-                        && let Some(d) = data.take()
-                    {
-                        if ["succeeded", "failed", "cancelled"]
-                            .contains(&d["kind"].as_str().unwrap_or(""))
+                    } else if line.is_empty() {
+                        // A frame with only an id (the position announced to a client that
+                        // came without Last-Event-ID) moves the resume point too.
+                        if let Some(d) = data.take()
+                            && ["succeeded", "failed", "cancelled"]
+                                .contains(&d["kind"].as_str().unwrap_or(""))
                         {
                             let task = d["task_id"].as_str().unwrap_or_default().to_owned();
                             seen.lock().unwrap().terminal.insert(task);
@@ -336,6 +342,7 @@ async fn main() -> Result<()> {
             report.push(json!({
                 "attached_at": seen.attached_at,
                 "reconnects": seen.reconnects,
+                "resumes": seen.resumes,
                 "terminal": seen.terminal,
             }));
         }
