@@ -135,9 +135,13 @@ if [[ -z ${DATABASE_URL:-} ]]; then
       -A trust -U postgres --no-sync -E UTF8 --no-locale >"$_mai_pg_tmp/initdb.log" 2>&1) \
     || { tail -n 20 "$_mai_pg_tmp/initdb.log" >&2; _mai_die "initdb failed"; }
   _mai_pg_port=$(_mai_free_port)
+  # Throwaway data needs no durability; MORNINGAI_TEST_PG_DURABLE=1 keeps PostgreSQL's
+  # defaults (fsync, synchronous commit) for benchmarks that should pay what production pays.
+  _mai_pg_speed="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  [[ ${MORNINGAI_TEST_PG_DURABLE:-} == 1 ]] && _mai_pg_speed=
   if ! (cd "$_mai_pg_tmp" && _mai_as_pg "$_mai_pg_ctl" -D "$_mai_pg_tmp/data" -w -t 60 \
       -l "$_mai_pg_tmp/postgres.log" start -o "-k $_mai_pg_tmp -p $_mai_pg_port -h 127.0.0.1 \
-      -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+      $_mai_pg_speed -c max_connections=300" \
       >"$_mai_pg_tmp/pg_ctl.out" 2>&1); then
     tail -n 30 "$_mai_pg_tmp/pg_ctl.out" "$_mai_pg_tmp/postgres.log" >&2 2>/dev/null || true
     _mai_die "postgres failed to start (port $_mai_pg_port)"

@@ -3,21 +3,18 @@
 //! bus only wakes the tail up, and every wake-up (or a periodic poll, in case a bus message
 //! was lost) reads the store, so a reconnect or a dropped pub/sub message loses nothing.
 //!
-//! Event ids come from one database-wide sequence, and on PostgreSQL a transaction that
-//! took an id may commit after one that took a later id: a reader that only asks for ids
-//! above the last one it saw would skip the late one for good. The tail therefore re-reads
-//! a window of [`LOOKBACK`] ids below the highest it has sent and skips those already sent.
+//! The tail's cursor is the last id it sent: the store promises that a tenant's event ids
+//! become visible in id order ([`morningai_core::TaskStore::task_events`]), so nothing
+//! below the cursor can appear later — in this connection or in the next one, which
+//! resumes from the client's `Last-Event-ID`.
 
 use morningai_core::events::TaskEvent;
 use morningai_core::{Result, Store, TaskId, TenantCtx};
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
-/// Ids re-read below the highest sent one.
-pub const LOOKBACK: i64 = 256;
 /// Read the store this often even when the bus says nothing.
 const POLL: Duration = Duration::from_secs(2);
 /// Events read per store round trip.
@@ -29,10 +26,8 @@ pub struct Tail {
     bus: broadcast::Receiver<TaskEvent>,
     cx: TenantCtx,
     task: Option<TaskId>,
-    /// Ids sent within the look-back window.
-    sent: BTreeSet<i64>,
-    /// Everything at or below this id has been sent (or was before the start).
-    floor: i64,
+    /// The last id sent (or the one the tail started after).
+    cursor: i64,
     /// The last read returned a full page: read again before waiting.
     backlog: bool,
 }
@@ -52,8 +47,7 @@ impl Tail {
             bus,
             cx,
             task,
-            sent: BTreeSet::new(),
-            floor: after,
+            cursor: after,
             backlog: true,
         }
     }
@@ -86,35 +80,19 @@ impl Tail {
         Ok(())
     }
 
-    /// Reads the store from the look-back window's start; returns what was not sent.
+    /// Reads the events after the cursor and moves it past them.
     async fn read(&mut self) -> Result<Vec<TaskEvent>> {
         // A failed read waits for the next wake-up rather than retrying at once.
         self.backlog = false;
-        let from = self
-            .sent
-            .last()
-            .map_or(self.floor, |max| (max - LOOKBACK).max(self.floor));
         let events = self
             .store
-            .task_events(self.cx, self.task, from, PAGE)
+            .task_events(self.cx, self.task, self.cursor, PAGE)
             .await?;
         self.backlog = events.len() == PAGE as usize;
-        let fresh: Vec<TaskEvent> = events
-            .into_iter()
-            .filter(|e| !self.sent.contains(&e.id))
-            .collect();
-        self.sent.extend(fresh.iter().map(|e| e.id));
-        // Ids far below the newest can no longer arrive late: fold them into the floor.
-        if let Some(&max) = self.sent.last() {
-            while let Some(&min) = self.sent.first() {
-                if min >= max - LOOKBACK {
-                    break;
-                }
-                self.sent.pop_first();
-                self.floor = self.floor.max(min);
-            }
+        if let Some(last) = events.last() {
+            self.cursor = last.id;
         }
-        Ok(fresh)
+        Ok(events)
     }
 
     /// Waits until the bus announces an event of the tenant (and of the task, if any), the

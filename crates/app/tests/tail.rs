@@ -1,13 +1,13 @@
-//! The event tail on PostgreSQL, where a transaction that took an event id may commit after
-//! one that took a later id: every event still reaches the reader, exactly once.
+//! The event tail on PostgreSQL while another transaction holds an uncommitted event of the
+//! tenant: later events wait for it (ids are taken in commit order), and every event
+//! reaches the reader exactly once, in id order, across more than one page.
 
-use morningai_app::events::{LOOKBACK, Tail};
+use morningai_app::events::Tail;
 use morningai_core::entities::{NewTask, TaskCreated};
 use morningai_core::events::{EventBus, LocalBus, NewTaskEvent, TaskEvent, TaskEventKind};
 use morningai_core::{Priority, TaskId, TaskStore, TenantCtx};
 use morningai_postgres::PgStore;
 use serde_json::json;
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,12 +36,12 @@ async fn log(store: &PgStore, bus: &LocalBus, cx: TenantCtx, task: TaskId, n: u3
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events_committed_out_of_id_order_arrive_exactly_once() {
+async fn events_arrive_once_in_commit_order() {
     let url = std::env::var("DATABASE_URL")
         .expect("DATABASE_URL is not set: run the suite with scripts/test.sh");
     let store = Arc::new(PgStore::connect(&url, 4).await.unwrap());
     let (cx, _) = morningai_conformance::two_tenants(store.clone()).await;
-    let bus = LocalBus::default();
+    let bus = Arc::new(LocalBus::default());
     let created = store
         .create_task(
             cx,
@@ -65,7 +65,7 @@ async fn events_committed_out_of_id_order_arrive_exactly_once() {
     let mut seen: Vec<i64> = next(&mut tail).await.iter().map(|e| e.id).collect();
     assert_eq!(seen, [queued.id]);
 
-    // A transaction takes an id and holds it, uncommitted …
+    // A transaction inserts an event and holds it, uncommitted …
     let (late, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
         .unwrap();
@@ -80,38 +80,72 @@ async fn events_committed_out_of_id_order_arrive_exactly_once() {
         .await
         .unwrap()
         .get(0);
-    // … while a later id commits and is read.
-    let early = log(&store, &bus, cx, task.id, 1).await;
-    assert!(early.id > late_id, "{} > {late_id}", early.id);
-    let batch: Vec<i64> = next(&mut tail).await.iter().map(|e| e.id).collect();
-    assert_eq!(batch, [early.id], "only the committed event is visible yet");
-    seen.extend(batch);
+    // … so the store's next event of the tenant waits for it, on the tenant's lock.
+    let early = tokio::spawn({
+        let (store, bus) = (store.clone(), bus.clone());
+        async move { log(&store, &bus, cx, task.id, 1).await }
+    });
+    let (watch, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let waiting: i64 = watch
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity
+                     WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'
+                       AND query LIKE 'INSERT INTO task_events%'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if waiting > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the second insert waits for the first transaction");
+    assert!(!early.is_finished());
+    assert!(
+        store
+            .task_events(cx, Some(task.id), queued.id, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing after the queued event is visible yet"
+    );
 
-    // The held transaction commits: the tail still delivers its event, once.
+    // The held transaction commits: the waiting event takes the next id, and the tail
+    // delivers both in id order.
     late.batch_execute("COMMIT").await.unwrap();
-    let after = log(&store, &bus, cx, task.id, 2).await;
+    let early = early.await.unwrap();
+    assert!(early.id > late_id, "{} > {late_id}", early.id);
     let mut batch: Vec<i64> = Vec::new();
-    while !batch.contains(&after.id) || !batch.contains(&late_id) {
+    while !batch.contains(&early.id) {
         batch.extend(next(&mut tail).await.iter().map(|e| e.id));
     }
+    assert_eq!(batch, [late_id, early.id]);
     seen.extend(batch);
 
-    // Many more events, past the look-back window: nothing is delivered twice.
-    let mut last = after.id;
-    for n in 0..(LOOKBACK as u32 + 50) {
+    // More events than one page of the tail's reads: each once, in order.
+    let mut last = early.id;
+    for n in 0..1_050 {
         last = log(&store, &bus, cx, task.id, 10 + n).await.id;
     }
     while seen.last() != Some(&last) {
         seen.extend(next(&mut tail).await.iter().map(|e| e.id));
     }
-    let unique: BTreeSet<i64> = seen.iter().copied().collect();
-    assert_eq!(unique.len(), seen.len(), "an event was delivered twice");
-    let stored: BTreeSet<i64> = store
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "in id order, once");
+    let stored: Vec<i64> = store
         .task_events(cx, Some(task.id), 0, 10_000)
         .await
         .unwrap()
         .iter()
         .map(|e| e.id)
         .collect();
-    assert_eq!(unique, stored, "every stored event was delivered");
+    assert_eq!(seen, stored, "every stored event was delivered");
 }

@@ -152,6 +152,9 @@ pub trait TaskStore: Send + Sync + 'static {
     /// Bytes the tenant's task events take in storage (the tenant's storage quota).
     async fn task_event_bytes(&self, cx: TenantCtx) -> Result<u64>;
     /// Events after `after` (an event id), oldest first; of one task or the whole tenant.
+    /// A tenant's event ids become visible in id order: once an id has been read, no
+    /// event of that tenant with a lower id appears later, so a reader whose cursor is the
+    /// last id it saw (a stream, a resume with `Last-Event-ID`) loses nothing.
     async fn task_events(
         &self,
         cx: TenantCtx,

@@ -14,6 +14,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (8, include_str!("../migrations/0008_kv_items.sql")),
     (9, include_str!("../migrations/0009_objects_due.sql")),
     (10, include_str!("../migrations/0010_lexical_analysis.sql")),
+    (
+        11,
+        include_str!("../migrations/0011_task_events_commit_order.sql"),
+    ),
 ];
 
 /// What a deployment's database holds, read without changing it (`morningai doctor`).

@@ -2,7 +2,7 @@
 
 use crate::rows::{self, EVENT_COLS, TASK_COLS};
 use crate::store::PgStore;
-use crate::tx::{Tx, db_err};
+use crate::tx::{Tx, db_err, one_shot_mapped};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use morningai_core::entities::*;
@@ -12,15 +12,20 @@ use serde_json::Value;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
-async fn insert_event(tx: &Tx, tenant: TenantId, e: &NewTaskEvent) -> Result<TaskEvent> {
+/// Stores a task event as the transaction's last statement, pipelined with its COMMIT. The
+/// insert takes the tenant's event lock (migration 11: ids in commit order), so it must
+/// come last, and pipelining holds that lock for the server's commit alone.
+async fn insert_event_and_commit(tx: Tx, tenant: TenantId, e: &NewTaskEvent) -> Result<TaskEvent> {
     let at = now();
-    let row = tx
-        .query_opt(
+    let rows = tx
+        .commit_with(
+            "insert task event",
             "INSERT INTO task_events (tenant_id, task_id, kind, data, at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
             &[&tenant.0, &e.task_id.0, &e.kind.as_str(), &e.data, &at],
         )
-        .await
-        .map_err(db_err("insert task event"))?
+        .await?;
+    let row = rows
+        .first()
         .ok_or_else(|| Error::internal("insert task event", "no id returned"))?;
     Ok(TaskEvent {
         id: row.get(0),
@@ -32,12 +37,11 @@ async fn insert_event(tx: &Tx, tenant: TenantId, e: &NewTaskEvent) -> Result<Tas
     })
 }
 
-/// Locks the tenant's memberships for the rest of the transaction (owner-count checks).
-
 #[async_trait]
 impl TaskStore for PgStore {
     async fn create_task(&self, cx: TenantCtx, t: NewTask) -> Result<TaskCreated> {
         let at = now();
+        let event_data = serde_json::json!({"priority": t.priority});
         let task = Task {
             id: t.id,
             kind: t.kind,
@@ -53,62 +57,69 @@ impl TaskStore for PgStore {
             created_at: at,
             updated_at: at,
         };
-        // ON CONFLICT DO NOTHING keeps the first task under concurrent retries; the
-        // existing one is then read back in the same transaction.
-        let tx = Tx::begin(&self.pool, Some(cx)).await?;
-        let inserted = tx
-            .query_opt(
-                "INSERT INTO tasks (id, tenant_id, project_id, kind, status, priority, trace_id, input,
+        // One statement, pipelined with BEGIN and COMMIT: one round trip. ON CONFLICT DO
+        // NOTHING keeps the first task under concurrent retries; the queued event is stored
+        // only for a task this statement inserted (the event's insert is last: it takes the
+        // tenant's event lock, migration 11).
+        let rows = one_shot_mapped(
+            &self.pool,
+            Some(cx),
+            "WITH t AS (
+                 INSERT INTO tasks (id, tenant_id, project_id, kind, status, priority, trace_id, input,
                                     idempotency_key, created_by, created_at, updated_at)
                  VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $10)
                  ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
-                 RETURNING id",
-                &[
-                    &task.id.0,
-                    &cx.tenant_id.0,
-                    &task.project_id.map(|p| p.0),
-                    &task.kind,
-                    &(task.priority.get() as i16),
-                    &task.trace_id,
-                    &task.input,
-                    &task.idempotency_key,
-                    &task.created_by.map(|u| u.0),
-                    &at,
-                ],
-            )
-            .await
-            .map_err(|e| {
+                 RETURNING id)
+             INSERT INTO task_events (tenant_id, task_id, kind, data, at)
+             SELECT $2::uuid, id, 'queued', $11::jsonb, $10::timestamptz FROM t
+             RETURNING id",
+            &[
+                &task.id.0,
+                &cx.tenant_id.0,
+                &task.project_id.map(|p| p.0),
+                &task.kind,
+                &(task.priority.get() as i16),
+                &task.trace_id,
+                &task.input,
+                &task.idempotency_key,
+                &task.created_by.map(|u| u.0),
+                &at,
+                &event_data,
+            ],
+            |e| {
                 if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) {
                     Error::invalid("project_id", "no such project in this tenant")
                 } else {
                     db_err("insert task")(e)
                 }
-            })?;
-        let created = if inserted.is_some() {
-            let event = insert_event(
-                &tx,
-                cx.tenant_id,
-                &NewTaskEvent {
-                    task_id: task.id,
-                    kind: TaskEventKind::Queued,
-                    data: serde_json::json!({"priority": task.priority}),
-                },
+            },
+        )
+        .await?;
+        if let Some(row) = rows.first() {
+            let event = TaskEvent {
+                id: row.get(0),
+                tenant_id: cx.tenant_id,
+                task_id: task.id,
+                kind: TaskEventKind::Queued,
+                data: event_data,
+                at,
+            };
+            return Ok(TaskCreated::New(task, event));
+        }
+        let rows = self
+            .scoped(
+                cx,
+                "read task by idempotency key",
+                &format!(
+                    "SELECT {TASK_COLS} FROM tasks WHERE tenant_id = $1 AND idempotency_key = $2"
+                ),
+                &[&cx.tenant_id.0, &task.idempotency_key],
             )
             .await?;
-            TaskCreated::New(task, event)
-        } else {
-            let row = tx
-                .query_opt(
-                    &format!("SELECT {TASK_COLS} FROM tasks WHERE tenant_id = $1 AND idempotency_key = $2"),
-                    &[&cx.tenant_id.0, &task.idempotency_key],
-                )
-                .await
-                .map_err(db_err("read task by idempotency key"))?
-                .ok_or_else(|| Error::internal("idempotent task", "conflicting task not visible"))?;
-            TaskCreated::Existing(rows::task(&row)?)
-        };
-        tx.commit().await?;
-        Ok(created)
+        let row = rows
+            .first()
+            .ok_or_else(|| Error::internal("idempotent task", "conflicting task not visible"))?;
+        Ok(TaskCreated::Existing(rows::task(row)?))
     }
 
     async fn task(&self, cx: TenantCtx, id: TaskId) -> Result<Task> {
@@ -205,8 +216,8 @@ impl TaskStore for PgStore {
             .map_err(db_err("start task"))?;
         let Some(row) = row else { return Ok(None) };
         let task = rows::task(&row)?;
-        let event = insert_event(
-            &tx,
+        let event = insert_event_and_commit(
+            tx,
             cx.tenant_id,
             &NewTaskEvent {
                 task_id: id,
@@ -215,7 +226,6 @@ impl TaskStore for PgStore {
             },
         )
         .await?;
-        tx.commit().await?;
         Ok(Some((task, event)))
     }
 
@@ -243,8 +253,7 @@ impl TaskStore for PgStore {
             kind: o.status.event_kind(),
             data: o.event_data,
         };
-        let event = insert_event(&tx, cx.tenant_id, &e).await?;
-        tx.commit().await?;
+        let event = insert_event_and_commit(tx, cx.tenant_id, &e).await?;
         Ok(Some(event))
     }
 
@@ -287,9 +296,7 @@ impl TaskStore for PgStore {
 
     async fn append_task_event(&self, cx: TenantCtx, e: NewTaskEvent) -> Result<TaskEvent> {
         let tx = Tx::begin(&self.pool, Some(cx)).await?;
-        let ev = insert_event(&tx, cx.tenant_id, &e).await?;
-        tx.commit().await?;
-        Ok(ev)
+        insert_event_and_commit(tx, cx.tenant_id, &e).await
     }
 
     async fn task_events(

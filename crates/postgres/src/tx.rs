@@ -74,6 +74,20 @@ impl Tx {
             .map_err(db_err("commit"))
     }
 
+    /// Runs `sql` as the transaction's last statement, pipelined with its COMMIT: one round
+    /// trip for both, and locks the statement takes are held for the commit alone.
+    pub(crate) async fn commit_with(
+        mut self,
+        context: &str,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Vec<Row>, Error> {
+        let client = self.client.take().expect("transaction already finished");
+        pipelined(client, None, sql, params)
+            .await
+            .map_err(db_err(context))
+    }
+
     pub(crate) async fn query(
         &self,
         sql: &str,
@@ -126,20 +140,51 @@ pub(crate) async fn one_shot(
     sql: &str,
     params: Params<'_>,
 ) -> Result<Vec<Row>, Error> {
+    one_shot_mapped(pool, cx, sql, params, db_err(context)).await
+}
+
+/// [`one_shot`] with the caller's reading of a database error (a constraint it expects).
+pub(crate) async fn one_shot_mapped(
+    pool: &Pool,
+    cx: Option<TenantCtx>,
+    sql: &str,
+    params: Params<'_>,
+    on_error: impl FnOnce(tokio_postgres::Error) -> Error,
+) -> Result<Vec<Row>, Error> {
     let client = conn(pool).await?;
-    let stmt = client.prepare_cached(sql).await.map_err(db_err(context))?;
-    let begin = begin_sql(cx);
-    let result = tokio::try_join!(
-        client.batch_execute(&begin),
-        client.query(&stmt, params),
-        client.batch_execute("COMMIT"),
-    );
+    pipelined(client, Some(&begin_sql(cx)), sql, params)
+        .await
+        .map_err(on_error)
+}
+
+/// `sql` pipelined with COMMIT, after `begin` when given: one round trip. On an error the
+/// connection is closed, never handed back: the pipelined COMMIT may not have run.
+async fn pipelined(
+    client: Object,
+    begin: Option<&str>,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<Vec<Row>, tokio_postgres::Error> {
+    let result = async {
+        let stmt = client.prepare_cached(sql).await?;
+        let begin = async {
+            match begin {
+                Some(sql) => client.batch_execute(sql).await,
+                None => Ok(()),
+            }
+        };
+        tokio::try_join!(
+            begin,
+            client.query(&stmt, params),
+            client.batch_execute("COMMIT"),
+        )
+    }
+    .await;
     match result {
         Ok((_, rows, _)) => Ok(rows),
         Err(e) => {
-            // The pipelined COMMIT may not have run; never hand this connection back.
             drop(Object::take(client));
-            Err(db_err(context)(e))
+            Err(e)
         }
     }
 }

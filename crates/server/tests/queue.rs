@@ -368,6 +368,63 @@ async fn retries_then_dead_letter_then_retry_from_the_operations_api(app: TestAp
     assert_eq!(dead, json!([]));
 }
 
+/// A job that ends while its database is unreachable still records its outcome once the
+/// database is back — by the worker's own retries: the reconciler, which would run the task
+/// again much later, is kept out of it here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outcome_reached_during_a_database_outage_is_recorded() {
+    let url = fresh_pg_database().await;
+    let name = url.rsplit('/').next().unwrap().to_owned();
+    let app = spawn_app_full(
+        Backend::Postgres,
+        |c| {
+            c.worker_concurrency = 2;
+            c.reconcile_min_age_secs = 3600;
+            c.database_url = Some(url.clone());
+        },
+        registry(),
+    )
+    .await;
+    let a = app.signup("outage").await;
+    let id = app
+        .create_task(&a.access, json!({"kind": "slow", "input": {"ms": 1500}}))
+        .await;
+    app.wait_status(&a.access, &id, &["running"]).await;
+
+    // The database refuses connections and drops the open ones while the handler ends.
+    let admin_url = std::env::var("DATABASE_URL").unwrap();
+    let (admin, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false;
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+        ))
+        .await
+        .unwrap();
+    let before = SLOW_FINISHED.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        SLOW_FINISHED.load(Ordering::SeqCst) > before,
+        "the handler ended during the outage"
+    );
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true"
+        ))
+        .await
+        .unwrap();
+
+    let t = app.wait_status(&a.access, &id, &["succeeded"]).await;
+    assert_eq!(t["result"], json!({"slept_ms": 1500}));
+    assert_eq!(
+        app.event_kinds(&a.tenant_id, &id).await,
+        ["queued", "started", "succeeded"]
+    );
+}
+
 async fn cancelling_queued_and_running_tasks(app: TestApp) {
     let a = app.signup("cancel").await;
     let stopped_before = SLOW_STOPPED.load(Ordering::SeqCst);

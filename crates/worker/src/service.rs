@@ -5,10 +5,37 @@ use crate::pool::{Hooks, Started};
 use async_trait::async_trait;
 use morningai_core::entities::{NewTask, Task, TaskCreated, TaskOutcome, TaskStatus};
 use morningai_core::events::{EventBus, NewTaskEvent, TaskEvent, TaskEventKind};
-use morningai_core::queue::{Failure, JobQueue, Lease, NewJob};
+use morningai_core::queue::{Failure, JobQueue, Lease, NewJob, retry_delay};
 use morningai_core::{Result, Store, TaskId, TenantCtx, TenantId};
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::time::Duration;
+
+/// Attempts of a lifecycle write (a task marked running, an outcome) before it is given up:
+/// with backoff from 100 ms capped at 2 s, about 9 s — longer than a database restart, so
+/// a job that ends during one still records its outcome (otherwise only the reconciler,
+/// much later, would run the task again).
+const LIFECYCLE_ATTEMPTS: u32 = 8;
+
+/// `write` until it succeeds or [`LIFECYCLE_ATTEMPTS`] have failed (the last error).
+async fn with_retries<T, F>(what: &str, task: TaskId, mut write: impl FnMut() -> F) -> Result<T>
+where
+    F: Future<Output = Result<T>>,
+{
+    let mut attempt = 1;
+    loop {
+        match write().await {
+            Err(e) if attempt < LIFECYCLE_ATTEMPTS => {
+                tracing::warn!(error = %e, task = %task, attempt, "{what} failed; retrying");
+                let delay =
+                    retry_delay(attempt, Duration::from_millis(100), Duration::from_secs(2));
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+            done => return done,
+        }
+    }
+}
 
 pub struct TaskService {
     pub store: Arc<dyn Store>,
@@ -39,17 +66,21 @@ impl TaskService {
     pub async fn submit(&self, cx: TenantCtx, task: NewTask) -> Result<TaskCreated> {
         let created = self.store.create_task(cx, task).await?;
         if let TaskCreated::New(task, event) = &created {
-            if !self.queue_in_store
-                && let Err(e) = self
-                    .queue
-                    .enqueue(NewJob::for_task(cx.tenant_id, task))
-                    .await
-            {
-                tracing::warn!(error = %e, task = %task.id, "enqueue failed; the reconciler will retry");
-            }
+            // The enqueue and the event's publication go out together (one round trip on a
+            // shared Redis connection, not two in a row).
+            let enqueue = async {
+                if !self.queue_in_store
+                    && let Err(e) = self
+                        .queue
+                        .enqueue(NewJob::for_task(cx.tenant_id, task))
+                        .await
+                {
+                    tracing::warn!(error = %e, task = %task.id, "enqueue failed; the reconciler will retry");
+                }
+            };
+            tokio::join!(enqueue, self.publish(event));
             metrics::counter!("morningai_jobs_enqueued_total", "kind" => task.kind.clone())
                 .increment(1);
-            self.publish(event).await;
         }
         Ok(created)
     }
@@ -107,7 +138,9 @@ impl TaskService {
     /// Nothing happens when the task already finished (a duplicate run).
     async fn finish(&self, lease: &Lease, outcome: TaskOutcome) {
         let cx = TenantCtx::new(lease.job.tenant_id);
-        match self.store.finish_task(cx, lease.job.id, outcome).await {
+        let id = lease.job.id;
+        let write = || self.store.finish_task(cx, id, outcome.clone());
+        match with_retries("recording the task outcome", id, write).await {
             Ok(Some(event)) => self.publish(&event).await,
             Ok(None) => {}
             Err(e) => {
@@ -121,11 +154,9 @@ impl TaskService {
 impl Hooks for TaskService {
     async fn started(&self, lease: &Lease) -> Option<Started> {
         let cx = TenantCtx::new(lease.job.tenant_id);
-        match self
-            .store
-            .start_task(cx, lease.job.id, json!({"attempt": lease.attempt}))
-            .await
-        {
+        let (id, data) = (lease.job.id, json!({"attempt": lease.attempt}));
+        let write = || self.store.start_task(cx, id, data.clone());
+        match with_retries("marking the task running", id, write).await {
             Ok(Some((task, event))) => {
                 self.publish(&event).await;
                 Some(Started {

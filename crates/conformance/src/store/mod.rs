@@ -47,6 +47,7 @@ macro_rules! store_conformance {
             audit_log_is_tenant_scoped,
             task_lifecycle_writes_the_result_once,
             task_events_are_stored_in_order_per_tenant,
+            task_event_ids_become_visible_in_order,
             unfinished_tasks_span_tenants,
             tenants_overview_counts_members_and_tasks,
             schedules_fire_once_by_compare_and_set,

@@ -402,6 +402,69 @@ pub async fn task_events_are_stored_in_order_per_tenant(store: DynStore) {
     );
 }
 
+/// The port's ordering promise: a tenant's event ids become visible in id order, so a
+/// reader whose cursor is the last id it saw loses nothing — even while writers commit
+/// concurrently (on PostgreSQL a transaction holding a lower id could otherwise commit
+/// after a higher one was read).
+pub async fn task_event_ids_become_visible_in_order(store: DynStore) {
+    const WRITERS: usize = 8;
+    const EACH: usize = 40;
+    let (_u, cx) = owner(&store, "ev-order").await;
+    let task = new_task_in(&store, cx).await;
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for n in 0..EACH {
+                    let e = NewTaskEvent {
+                        task_id: task.id,
+                        kind: TaskEventKind::Log,
+                        data: json!({"writer": w, "n": n}),
+                    };
+                    store.append_task_event(cx, e).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    let (mut seen, mut cursor) = (Vec::new(), 0);
+    loop {
+        // Checked before the read, so the last read starts after every commit.
+        let finished = writers.iter().all(|w| w.is_finished());
+        let batch = store.task_events(cx, None, cursor, 1000).await.unwrap();
+        if let Some(last) = batch.last() {
+            cursor = last.id;
+        }
+        seen.extend(batch.into_iter().map(|e| e.id));
+        if finished {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    let stored: Vec<i64> = store
+        .task_events(cx, None, 0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(
+        stored.len(),
+        WRITERS * EACH + 1,
+        "every event and the queued one"
+    );
+    let missed: Vec<&i64> = stored.iter().filter(|id| !seen.contains(id)).collect();
+    assert!(
+        missed.is_empty(),
+        "a reader following the last id it saw missed {} of {} events: {missed:?}",
+        missed.len(),
+        stored.len()
+    );
+    assert_eq!(seen, stored, "each event once, in id order");
+}
+
 pub async fn unfinished_tasks_span_tenants(store: DynStore) {
     let (_u, a) = owner(&store, "unf-a").await;
     let (_v, b) = owner(&store, "unf-b").await;
