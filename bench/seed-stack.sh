@@ -8,6 +8,8 @@
 # DURATION seconds per cell, ROUNDS rounds alternating the two stacks; medians and ratios.
 # EVENT_LOCK_AB=1 adds a third side, ours with the task_events commit-order trigger
 # (migration 11) disabled during its cells: what the per-tenant event lock costs.
+# MORNINGAI_TEST_PG_DURABLE=1 starts the throwaway PostgreSQL with fsync and synchronous
+# commit on (scripts/test-services.sh), as production runs.
 # Usage: bench/seed-stack.sh        (DURATION=10 ROUNDS=3; MORNINGAI_BIN=path skips the build)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -54,8 +54,9 @@ def create_task():
     if not isinstance(body, dict) or not isinstance(body.get("kind"), str):
         return problem(422, "kind is required")
     task_id = uuid.uuid4()
-    with db().transaction():
-        cur = db().cursor()
+    conn = db()
+    with conn.transaction():
+        cur = conn.cursor()
         cur.execute("SELECT set_config('app.tenant_id', %s, true)", (tid,))
         cur.execute(
             "INSERT INTO tasks (id, tenant_id, kind, status, input) VALUES (%s, %s, %s, 'queued', %s)"
@@ -77,8 +78,9 @@ def get_task(task_id):
         task_id = uuid.UUID(task_id)
     except ValueError:
         return problem(404, "no such task")
-    with db().transaction():
-        cur = db().cursor()
+    conn = db()
+    with conn.transaction():
+        cur = conn.cursor()
         cur.execute("SELECT set_config('app.tenant_id', %s, true)", (tid,))
         cur.execute("SELECT id, kind, status, input, result, created_at FROM tasks WHERE id = %s", (task_id,))
         row = cur.fetchone()
