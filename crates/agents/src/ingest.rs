@@ -2,9 +2,14 @@
 //! respected (the `ignore` crate, as ripgrep), binary, generated, vendored and oversized
 //! files skipped, and incremental by content hash — unchanged files are not re-embedded,
 //! files gone from the tree leave the collection.
+//!
+//! Two passes: the files are chunked and stored first, with the vectors the embedding cache
+//! already holds, so the collection answers lexical and hybrid searches as soon as the
+//! walk ends; then the chunks still without a vector are embedded in batches, each stored
+//! before the next (an interrupted run's successor starts where it stopped).
 
-use crate::retrieval::Retriever;
-use morningai_core::memory::{Collection, Memory, content_hash};
+use crate::retrieval::{Retriever, Vectors};
+use morningai_core::memory::{Collection, Density, Memory, content_hash};
 use morningai_core::{Error, Result, TenantCtx};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
@@ -65,13 +70,29 @@ pub struct IndexReport {
     pub unchanged: usize,
     pub deleted: usize,
     pub chunks: usize,
+    /// Chunks the model embedded in this run (vectors reused from the cache not counted;
+    /// pending chunks an earlier, interrupted run left included).
+    pub embedded: u64,
+    /// The collection's vectors after the run.
+    pub dense: Density,
     /// Skipped files by reason: binary, empty, generated, oversized, unreadable. (Vendored and
     /// ignored directories are not entered at all.)
     pub skipped: Skipped,
 }
 
-/// Progress of a run: (files done, files to look at, current path).
-pub type Progress<'a> = &'a (dyn Fn(usize, usize, &str) + Send + Sync);
+/// Which pass a run is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pass {
+    /// Walking, chunking and storing files: done/total count files.
+    Files,
+    /// Embedding the chunks stored without a vector: done/total count the collection's
+    /// chunks with a vector and all that should have one.
+    Vectors,
+}
+
+/// Progress of a run: (pass, done, total, current path).
+pub type Progress<'a> = &'a (dyn Fn(Pass, usize, usize, &str) + Send + Sync);
 
 /// Skip counts by reason.
 type Skipped = BTreeMap<&'static str, usize>;
@@ -142,7 +163,7 @@ pub async fn index_tree(
     let mut seen = HashSet::new();
     let total = files.len();
     for (done, (rel, path)) in files.into_iter().enumerate() {
-        progress(done, total, &rel);
+        progress(Pass::Files, done, total, &rel);
         let bytes = match tokio::fs::read(&path).await {
             Ok(b) => b,
             Err(_) => {
@@ -175,15 +196,24 @@ pub async fn index_tree(
             continue;
         }
         let item = retriever
-            .add_text(cx, collection, &rel, &text, serde_json::json!({}))
+            .store_text(
+                cx,
+                collection,
+                &rel,
+                &text,
+                serde_json::json!({}),
+                Vectors::Later,
+            )
             .await?;
         report.indexed += 1;
         report.chunks += item.chunks as usize;
     }
-    progress(total, total, "");
+    progress(Pass::Files, total, total, "");
     let gone: Vec<String> = known.into_keys().filter(|s| !seen.contains(s)).collect();
     if !gone.is_empty() {
         report.deleted = memory.delete_sources(cx, collection.id, &gone).await? as usize;
     }
+    let vectors = |d: Density| progress(Pass::Vectors, d.embedded as usize, d.total as usize, "");
+    (report.embedded, report.dense) = retriever.embed_pending(cx, collection, &vectors).await?;
     Ok(report)
 }

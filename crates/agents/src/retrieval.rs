@@ -4,8 +4,8 @@
 use crate::chunk::{language_of, split};
 use morningai_core::ai::Embedder;
 use morningai_core::memory::{
-    ChunkHit, Collection, Item, Memory, NewChunk, NewItem, SearchMode, SearchScope, content_hash,
-    embed_key, query_terms,
+    ChunkHit, Collection, Density, Item, Memory, NewChunk, NewItem, SearchMode, SearchScope,
+    content_hash, embed_key, query_terms,
 };
 use morningai_core::{Error, Result, TenantCtx};
 use serde_json::Value;
@@ -85,6 +85,31 @@ pub struct Found {
     /// The mode that ran: hybrid falls back to lexical without an embedding model.
     pub mode: SearchMode,
     pub warning: Option<String>,
+    /// How many of the scope's chunks had a vector, when dense search ran.
+    pub density: Option<Density>,
+}
+
+/// When a text's vectors are computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Vectors {
+    /// Before the text is stored: it is complete once stored.
+    Now,
+    /// Later, by [`Retriever::embed_pending`]: the text is stored (and searchable
+    /// lexically) at once, with the vectors the embedding cache already holds.
+    Later,
+}
+
+/// Chunks embedded per round of the background pass: what one stored batch is worth, and
+/// at most what an interrupted pass loses (a few seconds of the model's work).
+const PENDING_BATCH: usize = 64;
+
+/// The text a chunk's vector is computed from: the heading path gives a section's text
+/// its context.
+fn embedding_text(heading: Option<&str>, text: &str) -> String {
+    match heading {
+        Some(h) => format!("{h}\n{text}"),
+        None => text.to_owned(),
+    }
 }
 
 pub struct Retriever {
@@ -153,6 +178,20 @@ impl Retriever {
         text: &str,
         metadata: Value,
     ) -> Result<Item> {
+        self.store_text(cx, collection, source, text, metadata, Vectors::Now)
+            .await
+    }
+
+    /// [`Retriever::add_text`], with the vectors computed [`Vectors::Now`] or later.
+    pub async fn store_text(
+        &self,
+        cx: TenantCtx,
+        collection: &Collection,
+        source: &str,
+        text: &str,
+        metadata: Value,
+        when: Vectors,
+    ) -> Result<Item> {
         let embedder = self.embedder_for(collection)?;
         let pieces = match embedder {
             Some(e) => split(source, text, e.max_tokens(), &|s| e.count_tokens(s)),
@@ -164,14 +203,16 @@ impl Retriever {
             Some(e) => {
                 let texts: Vec<String> = pieces
                     .iter()
-                    .map(|p| match &p.heading {
-                        // The heading path gives a section's text its context.
-                        Some(h) => format!("{h}\n{}", p.text),
-                        None => p.text.clone(),
-                    })
+                    .map(|p| embedding_text(p.heading.as_deref(), &p.text))
                     .collect();
                 let keys: Vec<String> = texts.iter().map(|t| embed_key(e.model(), t)).collect();
-                let vectors = self.embed_cached(cx, e.as_ref(), &texts, &keys).await?;
+                let vectors = match when {
+                    Vectors::Now => self.embed_cached(cx, e.as_ref(), &texts, &keys).await?.0,
+                    Vectors::Later => {
+                        let cached = self.memory.cached_embeddings(cx, &keys).await?;
+                        keys.iter().map(|k| cached.get(k).cloned()).collect()
+                    }
+                };
                 (vectors, keys.into_iter().map(Some).collect())
             }
             None => (vec![None; pieces.len()], vec![None; pieces.len()]),
@@ -211,23 +252,85 @@ impl Retriever {
     }
 
     /// Vectors for `texts`: those the tenant stored before under the same key, the rest
-    /// embedded now.
+    /// embedded now (their number is the second value).
     async fn embed_cached(
         &self,
         cx: TenantCtx,
         embedder: &dyn Embedder,
         texts: &[String],
         keys: &[String],
-    ) -> Result<Vec<Option<Vec<f32>>>> {
+    ) -> Result<(Vec<Option<Vec<f32>>>, usize)> {
         let mut cached = self.memory.cached_embeddings(cx, keys).await?;
+        // Each missing text once, however many chunks share it.
+        let mut asked = std::collections::HashSet::new();
         let missing: Vec<usize> = (0..texts.len())
-            .filter(|&i| !cached.contains_key(&keys[i]))
+            .filter(|&i| !cached.contains_key(&keys[i]) && asked.insert(&keys[i]))
             .collect();
         let batch: Vec<String> = missing.iter().map(|&i| texts[i].clone()).collect();
         for (i, v) in missing.into_iter().zip(embedder.embed(&batch).await?) {
             cached.insert(keys[i].clone(), v);
         }
-        Ok(keys.iter().map(|k| cached.get(k).cloned()).collect())
+        let vectors = keys.iter().map(|k| cached.get(k).cloned()).collect();
+        Ok((vectors, batch.len()))
+    }
+
+    /// Embeds the collection's chunks that were stored without a vector, a batch at a time,
+    /// each batch stored before the next is embedded: an interrupted pass resumes where the
+    /// stored vectors end. `progress` hears the collection's density after each batch.
+    /// Returns how many chunks this pass embedded (vectors found in the cache not counted)
+    /// and the collection's density at its end.
+    pub async fn embed_pending(
+        &self,
+        cx: TenantCtx,
+        collection: &Collection,
+        progress: &(dyn Fn(Density) + Send + Sync),
+    ) -> Result<(u64, Density)> {
+        let Some(embedder) = self.embedder_for(collection)? else {
+            return Ok((0, Density::default()));
+        };
+        let mut density = self.memory.density(cx, Some(collection.id)).await?;
+        progress(density);
+        let (mut embedded, mut after, mut swept) = (0, 0, 0);
+        loop {
+            let page = self
+                .memory
+                .pending_embeddings(cx, collection.id, after, PENDING_BATCH)
+                .await?;
+            let Some(last) = page.last() else {
+                // Chunks stored behind the cursor meanwhile (an item re-put) get another
+                // sweep, as long as sweeps make progress.
+                if after == 0 || swept == 0 {
+                    break;
+                }
+                (after, swept) = (0, 0);
+                continue;
+            };
+            after = last.chunk_id;
+            let texts: Vec<String> = page
+                .iter()
+                .map(|p| embedding_text(p.heading.as_deref(), &p.text))
+                .collect();
+            let keys: Vec<String> = page.iter().map(|p| p.embed_key.clone()).collect();
+            let (vectors, fresh) = self
+                .embed_cached(cx, embedder.as_ref(), &texts, &keys)
+                .await?;
+            embedded += fresh as u64;
+            let writes: Vec<(i64, String, Vec<f32>)> = page
+                .into_iter()
+                .zip(vectors)
+                .filter_map(|(p, v)| Some((p.chunk_id, p.embed_key, v?)))
+                .collect();
+            let stored = self
+                .memory
+                .set_embeddings(cx, collection.id, &writes)
+                .await?;
+            swept += stored;
+            density.embedded += stored;
+            progress(density);
+        }
+        let density = self.memory.density(cx, Some(collection.id)).await?;
+        progress(density);
+        Ok((embedded, density))
     }
 
     /// Searches the tenant's memory. Each side fetches twice `k` candidates before fusion,
@@ -259,10 +362,26 @@ impl Retriever {
             k: scope.k * 2,
             ..scope.clone()
         };
+        let (mut warning, mut density) = (warning, None);
         let dense = match (&self.embedder, mode) {
             (Some(e), SearchMode::Dense | SearchMode::Hybrid) => {
                 let q = e.embed(&[query.to_owned()]).await?.remove(0);
-                Some(self.memory.dense_search(cx, &wide, e.model(), &q).await?)
+                let (hits, d) = tokio::try_join!(
+                    self.memory.dense_search(cx, &wide, e.model(), &q),
+                    self.memory.density(cx, scope.collection),
+                )?;
+                if !d.complete() {
+                    let rest = match mode {
+                        SearchMode::Dense => "the others cannot be found by meaning yet",
+                        _ => "the others are found by their words only",
+                    };
+                    warning = Some(format!(
+                        "{} of {} chunks have vectors so far (an embedding pass is running or was interrupted): {rest}",
+                        d.embedded, d.total
+                    ));
+                }
+                density = Some(d);
+                Some(hits)
             }
             _ => None,
         };
@@ -286,6 +405,7 @@ impl Retriever {
             hits,
             mode,
             warning,
+            density,
         })
     }
 }

@@ -3,7 +3,7 @@
 //! embedded store in lexical-only mode (embedding is tested on its own).
 
 use morningai_agents::Retriever;
-use morningai_agents::ingest::{MAX_FILE_BYTES, index_tree};
+use morningai_agents::ingest::{MAX_FILE_BYTES, Pass, index_tree};
 use morningai_core::memory::{Memory, SearchMode, SearchScope};
 use morningai_sqlite::SqliteStore;
 use std::path::Path;
@@ -56,7 +56,7 @@ async fn a_tree_is_indexed_once_then_incrementally() {
         .await
         .unwrap();
     let calls = AtomicUsize::new(0);
-    let progress = |_: usize, _: usize, _: &str| {
+    let progress = |_: Pass, _: usize, _: usize, _: &str| {
         calls.fetch_add(1, Ordering::Relaxed);
     };
 

@@ -253,7 +253,7 @@ async fn recall(
     let mut asked = 0;
     for (corpus, root) in corpora() {
         let c: Collection = r.create_collection(cx, corpus, None).await.unwrap();
-        let report = index_tree(&r, memory.as_ref(), cx, &c, &root, &|_, _, _| {})
+        let report = index_tree(&r, memory.as_ref(), cx, &c, &root, &|_, _, _, _| {})
             .await
             .unwrap();
         assert!(report.indexed >= 20, "{corpus}: {report:?}");

@@ -4,7 +4,7 @@
 //! kind refuses every path.
 
 use morningai_agents::Retriever;
-use morningai_agents::ingest::index_tree;
+use morningai_agents::ingest::{Pass, index_tree};
 use morningai_core::TenantCtx;
 use morningai_core::ai::Embedder;
 use morningai_core::memory::{Collection, Memory};
@@ -93,9 +93,12 @@ impl Handler for IndexTask {
         let collection = collection_named(&retriever, cx, name, None)
             .await
             .map_err(storage)?;
-        let latest = Mutex::new((0usize, 0usize, String::new()));
-        let progress = |done: usize, total: usize, path: &str| {
-            *latest.lock().unwrap_or_else(|p| p.into_inner()) = (done, total, path.to_owned());
+        // The newest step, sent every half second: the files pass, then the vectors pass
+        // (the collection answers searches from the moment the second begins).
+        let latest = Mutex::new((Pass::Files, 0usize, 0usize, String::new()));
+        let progress = |pass: Pass, done: usize, total: usize, path: &str| {
+            *latest.lock().unwrap_or_else(|p| p.into_inner()) =
+                (pass, done, total, path.to_owned());
         };
         let run = index_tree(
             &retriever,
@@ -111,8 +114,8 @@ impl Handler for IndexTask {
             tokio::select! {
                 r = &mut run => break r,
                 _ = tick.tick() => {
-                    let (done, total, path) = latest.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                    ctx.progress(json!({"done": done, "total": total, "path": path})).await;
+                    let (pass, done, total, path) = latest.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    ctx.progress(json!({"pass": pass, "done": done, "total": total, "path": path})).await;
                 }
             }
         }

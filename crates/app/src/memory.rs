@@ -5,7 +5,7 @@
 use crate::Application;
 use crate::auth::Principal;
 use morningai_agents::answer::{Answer, Citation, Instructions, extractive, grounded};
-use morningai_core::memory::{ChunkHit, Collection, Item, SearchMode, SearchScope};
+use morningai_core::memory::{ChunkHit, Collection, Density, Item, SearchMode, SearchScope};
 use morningai_core::{CollectionId, Error, ItemId, Result, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -48,7 +48,20 @@ pub struct SearchResponse {
     /// The mode that ran (hybrid runs as lexical when no embedding model is configured).
     pub mode: SearchMode,
     pub warning: Option<String>,
+    /// How many of the searched chunks had a vector, when dense search ran: below `total`
+    /// while an embedding pass fills them in.
+    pub dense: Option<Density>,
     pub hits: Vec<Hit>,
+}
+
+/// A collection and how complete its vectors are.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CollectionStatus {
+    #[serde(flatten)]
+    pub collection: Collection,
+    /// Chunks with a vector out of those that should have one (an `index` task stores
+    /// chunks first and embeds them in the background).
+    pub dense: Density,
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -112,6 +125,19 @@ impl Application {
         Ok(c)
     }
 
+    /// A collection with the state of its vectors (viewer+).
+    pub async fn collection_status(
+        &self,
+        who: &Principal,
+        id: CollectionId,
+    ) -> Result<CollectionStatus> {
+        let (collection, dense) = tokio::try_join!(
+            self.memory.get_collection(who.cx(), id),
+            self.memory.density(who.cx(), Some(id)),
+        )?;
+        Ok(CollectionStatus { collection, dense })
+    }
+
     pub async fn delete_collection(&self, who: &Principal, id: CollectionId) -> Result<()> {
         who.require(Role::Admin)?;
         self.memory.delete_collection(who.cx(), id).await?;
@@ -153,6 +179,7 @@ impl Application {
         Ok(SearchResponse {
             mode: found.mode,
             warning: found.warning,
+            dense: found.density,
             hits: cite(found.hits),
         })
     }
@@ -184,6 +211,7 @@ impl Application {
             search: SearchResponse {
                 mode: found.mode,
                 warning: found.warning,
+                dense: found.density,
                 hits: cite(found.hits),
             },
         })

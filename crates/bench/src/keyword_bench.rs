@@ -71,9 +71,16 @@ async fn measure(
         let started = Instant::now();
         let mut chunks = 0;
         for tree in trees {
-            chunks += index_tree(&r, memory.as_ref(), t, &c, Path::new(tree), &|_, _, _| {})
-                .await?
-                .chunks;
+            chunks += index_tree(
+                &r,
+                memory.as_ref(),
+                t,
+                &c,
+                Path::new(tree),
+                &|_, _, _, _| {},
+            )
+            .await?
+            .chunks;
         }
         took = started.elapsed().as_secs_f64();
         println!("{name}: indexed {chunks} chunks for {tag} in {took:.1} s");

@@ -328,16 +328,38 @@ async fn index(config: &Config, args: IndexArgs) -> Result<()> {
     let retriever = morningai_agents::Retriever::new(backends.memory.clone(), backends.embedder);
     let collection =
         morningai_app::indexing::collection_named(&retriever, cx, &args.collection, None).await?;
+    use morningai_agents::ingest::Pass;
     let bar = indicatif::ProgressBar::new(0).with_style(
-        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} files  {wide_msg}")
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {prefix}  {wide_msg}")
             .context("progress bar template")?,
     );
-    let progress = |done: usize, total: usize, path: &str| {
+    bar.set_prefix("files");
+    let started = std::time::Instant::now();
+    // When the files pass ended: from then on the collection answers searches.
+    let searchable = std::sync::Mutex::new(None::<std::time::Duration>);
+    let progress = |pass: Pass, done: usize, total: usize, path: &str| {
+        if pass == Pass::Vectors {
+            let mut at = searchable.lock().unwrap_or_else(|p| p.into_inner());
+            if at.is_none() {
+                *at = Some(started.elapsed());
+                bar.set_prefix("chunks with vectors");
+                bar.reset_eta();
+                bar.println(format!(
+                    "searchable now (lexical and hybrid) after {:.1} s; embedding the rest in the background",
+                    started.elapsed().as_secs_f64()
+                ));
+            }
+            bar.set_message(format!(
+                "{:.1} chunks/s, {} left",
+                bar.per_sec(),
+                total.saturating_sub(done)
+            ));
+        } else {
+            bar.set_message(path.to_owned());
+        }
         bar.set_length(total as u64);
         bar.set_position(done as u64);
-        bar.set_message(path.to_owned());
     };
-    let started = std::time::Instant::now();
     let report = morningai_agents::ingest::index_tree(
         &retriever,
         backends.memory.as_ref(),
@@ -349,13 +371,21 @@ async fn index(config: &Config, args: IndexArgs) -> Result<()> {
     .await
     .with_context(|| format!("index {}", args.path.display()))?;
     bar.finish_and_clear();
+    let ready = searchable
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .unwrap_or_else(|| started.elapsed());
     eprintln!(
-        "{}: {} files indexed ({} chunks), {} unchanged, {} deleted in {:.1} s",
+        "{}: {} files indexed ({} chunks), {} unchanged, {} deleted; searchable after {:.1} s; vectors {} / {} ({} embedded) after {:.1} s",
         collection.name,
         report.indexed,
         report.chunks,
         report.unchanged,
         report.deleted,
+        ready.as_secs_f64(),
+        report.dense.embedded,
+        report.dense.total,
+        report.embedded,
         started.elapsed().as_secs_f64()
     );
     println!("{}", serde_json::to_string_pretty(&report)?);

@@ -1,7 +1,7 @@
 //! The conformance suite of the `Memory` port. The macro's expression yields
 //! `(tenant A, tenant B, memory)`: two tenants that exist in the backend.
 
-use morningai_core::memory::{Memory, NewChunk, NewItem, SearchScope, query_terms};
+use morningai_core::memory::{Density, Memory, NewChunk, NewItem, SearchScope, query_terms};
 use morningai_core::{CollectionId, Error, TenantCtx};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -19,6 +19,7 @@ macro_rules! memory_conformance {
             search_ranks_and_filters,
             embeddings_are_cached_per_tenant,
             keyword_ranking_is_bm25_over_the_tenants_own_chunks,
+            vectors_stored_after_their_chunks_fill_in_density,
         );
     };
     ($make:expr; $($case:ident),* $(,)?) => {
@@ -613,4 +614,158 @@ pub async fn keyword_ranking_is_bm25_over_the_tenants_own_chunks((a, b, m): Setu
             .collect::<Vec<_>>()
     };
     assert_eq!(scored(&before), scored(&after));
+}
+
+/// A chunk with an embed key and no vector yet: what indexing stores before the
+/// background pass.
+fn pending(text: &str, line: u32, key: &str) -> NewChunk {
+    let mut c = chunk(text, line, Vec::new());
+    c.embedding = None;
+    c.embed_key = Some(key.into());
+    c
+}
+
+pub async fn vectors_stored_after_their_chunks_fill_in_density((a, b, m): Setup) {
+    let c = collection(&m, a, "later").await;
+    let other = collection(&m, a, "other").await;
+    let mut vs = Vectors(11);
+    let done = vs.next();
+    let mut embedded = chunk("already embedded", 1, done.clone());
+    embedded.embed_key = Some("k0".into());
+    let mut lexical_only = chunk("lexical only", 41, Vec::new());
+    lexical_only.embedding = None;
+    let chunks = vec![
+        embedded,
+        pending("first pending", 11, "k1"),
+        pending("second pending", 21, "k2"),
+        pending("third pending", 31, "k3"),
+        lexical_only,
+    ];
+    m.put_item(a, c, item("doc.md", json!({}), chunks))
+        .await
+        .unwrap();
+    m.put_item(
+        a,
+        other,
+        item("x.md", json!({}), vec![pending("elsewhere", 1, "kx")]),
+    )
+    .await
+    .unwrap();
+    let density = |cx, col| {
+        let m = m.clone();
+        async move { m.density(cx, col).await.unwrap() }
+    };
+    assert_eq!(
+        density(a, Some(c)).await,
+        Density {
+            embedded: 1,
+            total: 4
+        },
+        "lexical-only chunks count in neither"
+    );
+    assert_eq!(
+        density(a, None).await,
+        Density {
+            embedded: 1,
+            total: 5
+        },
+        "the tenant's whole memory"
+    );
+    assert_eq!(
+        density(b, None).await,
+        Density::default(),
+        "another tenant has none"
+    );
+
+    // Paged by id, in id order, only the pending chunks of that collection.
+    let page = m.pending_embeddings(a, c, 0, 2).await.unwrap();
+    let texts: Vec<&str> = page.iter().map(|p| p.text.as_str()).collect();
+    assert_eq!(texts, ["first pending", "second pending"]);
+    assert_eq!(page[0].embed_key, "k1");
+    assert_eq!(page[0].heading.as_deref(), Some("Intro"));
+    assert!(page[0].chunk_id < page[1].chunk_id);
+    let rest = m
+        .pending_embeddings(a, c, page[1].chunk_id, 10)
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].text, "third pending");
+    assert!(
+        matches!(
+            m.pending_embeddings(b, c, 0, 10).await,
+            Err(Error::NotFound(_))
+        ),
+        "another tenant's collection looks missing"
+    );
+
+    // Dense search sees only what has a vector.
+    let near = |v: Vec<f32>| {
+        let m = m.clone();
+        async move {
+            m.dense_search(a, &scope(Some(c), 10), MODEL, &v)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|h| h.text)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(near(done.clone()).await, ["already embedded"]);
+
+    let (v1, v2) = (vs.next(), vs.next());
+    let writes = vec![
+        (page[0].chunk_id, page[0].embed_key.clone(), v1.clone()),
+        // A key that is not the chunk's (its item was re-put meanwhile): left alone.
+        (page[1].chunk_id, "stale".to_owned(), v2.clone()),
+    ];
+    assert!(
+        matches!(
+            m.set_embeddings(b, c, &writes).await,
+            Err(Error::NotFound(_))
+        ),
+        "another tenant cannot write into the collection"
+    );
+    assert!(
+        matches!(
+            m.set_embeddings(a, c, &[(page[0].chunk_id, "k1".into(), vec![0.5; 3])])
+                .await,
+            Err(Error::Invalid { .. })
+        ),
+        "vectors must have the collection's dimensions"
+    );
+    assert_eq!(m.set_embeddings(a, c, &writes).await.unwrap(), 1);
+    // Storing again changes nothing: a vector once stored stays.
+    assert_eq!(
+        m.set_embeddings(a, c, &[(page[0].chunk_id, "k1".into(), v2.clone())])
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        density(a, Some(c)).await,
+        Density {
+            embedded: 2,
+            total: 4
+        }
+    );
+    let pending_now: Vec<String> = m
+        .pending_embeddings(a, c, 0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.text)
+        .collect();
+    assert_eq!(pending_now, ["second pending", "third pending"]);
+    assert_eq!(
+        near(v1.clone()).await.first().map(String::as_str),
+        Some("first pending")
+    );
+    let cached = m.cached_embeddings(a, &["k1".into()]).await.unwrap();
+    assert!(
+        cached["k1"]
+            .iter()
+            .zip(&v1)
+            .all(|(x, y)| (x - y).abs() < 1e-6),
+        "a vector stored later serves the embedding cache"
+    );
 }

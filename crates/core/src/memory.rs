@@ -105,6 +105,30 @@ impl NewItem {
     }
 }
 
+/// A chunk stored without its vector, waiting for the background embedding pass.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PendingChunk {
+    pub chunk_id: i64,
+    pub heading: Option<String>,
+    pub text: String,
+    /// The [`embed_key`] the vector must be stored under (checked when it is).
+    pub embed_key: String,
+}
+
+/// How many of the chunks meant to carry a vector (those with an [`embed_key`]) have one.
+/// Lexical-only chunks count in neither figure.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Density {
+    pub embedded: u64,
+    pub total: u64,
+}
+
+impl Density {
+    pub fn complete(&self) -> bool {
+        self.embedded >= self.total
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SearchMode {
@@ -194,6 +218,27 @@ pub trait Memory: Send + Sync + 'static {
         cx: TenantCtx,
         keys: &[String],
     ) -> Result<HashMap<String, Vec<f32>>>;
+    /// Up to `limit` chunks of the collection that have an embed key but no vector yet, with
+    /// ids above `after`, in id order: a pass that pages with the last id it saw visits each
+    /// once, and one that was interrupted starts again where the stored vectors end.
+    async fn pending_embeddings(
+        &self,
+        cx: TenantCtx,
+        collection: CollectionId,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<PendingChunk>>;
+    /// Stores vectors for pending chunks, each `(chunk id, embed key, vector)`. A chunk that
+    /// is gone, already embedded, or whose key changed (its item was re-put) is left as it
+    /// is; returns how many were stored. Vectors must have the collection's dimensions.
+    async fn set_embeddings(
+        &self,
+        cx: TenantCtx,
+        collection: CollectionId,
+        vectors: &[(i64, String, Vec<f32>)],
+    ) -> Result<u64>;
+    /// How complete the vectors of one collection, or of all the tenant's, are.
+    async fn density(&self, cx: TenantCtx, collection: Option<CollectionId>) -> Result<Density>;
     /// The `scope.k` chunks that best match any of `terms` (see [`query_terms`]), ranked
     /// by BM25 over the scope's own statistics ([`crate::lexical`]).
     async fn lexical_search(

@@ -6,7 +6,9 @@ use crate::tx::{Tx, db_err, one_shot};
 use async_trait::async_trait;
 use chrono::Utc;
 use morningai_core::lexical::{Analysed, analyse, idf, score_sql};
-use morningai_core::memory::{ChunkHit, Collection, Item, Memory, NewItem, SearchScope};
+use morningai_core::memory::{
+    ChunkHit, Collection, Density, Item, Memory, NewItem, PendingChunk, SearchScope,
+};
 use morningai_core::{CollectionId, Error, ItemId, Result, TenantCtx};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -479,6 +481,101 @@ impl Memory for PgStore {
                 Ok((r.get(0), v))
             })
             .collect()
+    }
+
+    async fn pending_embeddings(
+        &self,
+        cx: TenantCtx,
+        collection: CollectionId,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<PendingChunk>> {
+        let tx = Tx::begin(self.pool(), Some(cx)).await?;
+        own_collection(&tx, cx, collection).await?;
+        let rows = tx
+            .query(
+                "SELECT id, heading, text, embed_key FROM memory_chunks
+                 WHERE tenant_id = $1 AND collection_id = $2 AND id > $3
+                   AND embedding IS NULL AND embed_key IS NOT NULL
+                 ORDER BY id LIMIT $4",
+                &[&cx.tenant_id.0, &collection.0, &after, &(limit as i64)],
+            )
+            .await
+            .map_err(db_err("pending embeddings"))?;
+        tx.commit().await?;
+        Ok(rows
+            .iter()
+            .map(|r| PendingChunk {
+                chunk_id: r.get(0),
+                heading: r.get(1),
+                text: r.get(2),
+                embed_key: r.get(3),
+            })
+            .collect())
+    }
+
+    async fn set_embeddings(
+        &self,
+        cx: TenantCtx,
+        collection: CollectionId,
+        vectors: &[(i64, String, Vec<f32>)],
+    ) -> Result<u64> {
+        let tx = Tx::begin(self.pool(), Some(cx)).await?;
+        let col = own_collection(&tx, cx, collection).await?;
+        if let Some((_, _, bad)) = vectors
+            .iter()
+            .find(|(_, _, v)| v.len() != col.dims as usize)
+        {
+            return Err(Error::invalid(
+                "embedding",
+                format!("{} dimensions, the collection has {}", bad.len(), col.dims),
+            ));
+        }
+        let ids: Vec<i64> = vectors.iter().map(|(id, _, _)| *id).collect();
+        let keys: Vec<&str> = vectors.iter().map(|(_, k, _)| k.as_str()).collect();
+        let texts: Vec<String> = vectors.iter().map(|(_, _, v)| vector_text(v)).collect();
+        let stored = tx
+            .execute(
+                "UPDATE memory_chunks c SET embedding = u.v::vector, dims = $5
+                 FROM unnest($3::int8[], $4::text[], $6::text[]) AS u(i, k, v)
+                 WHERE c.tenant_id = $1 AND c.collection_id = $2 AND c.id = u.i
+                   AND c.embed_key = u.k AND c.embedding IS NULL",
+                &[
+                    &cx.tenant_id.0,
+                    &collection.0,
+                    &ids,
+                    &keys,
+                    &(col.dims as i32),
+                    &texts,
+                ],
+            )
+            .await
+            .map_err(db_err("store embeddings"))?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn density(&self, cx: TenantCtx, collection: Option<CollectionId>) -> Result<Density> {
+        // Both counts read a partial index (migration 12), never a chunk.
+        let rows = one_shot(
+            self.pool(),
+            Some(cx),
+            "embedding density",
+            "SELECT
+               (SELECT count(*) FROM memory_chunks
+                WHERE tenant_id = $1 AND ($2::uuid IS NULL OR collection_id = $2)
+                  AND embedding IS NULL AND embed_key IS NOT NULL),
+               (SELECT count(*) FROM memory_chunks
+                WHERE tenant_id = $1 AND ($2::uuid IS NULL OR collection_id = $2)
+                  AND embed_key IS NOT NULL)",
+            &[&cx.tenant_id.0, &collection.map(|c| c.0)],
+        )
+        .await?;
+        let (pending, total): (i64, i64) = rows.first().map_or((0, 0), |r| (r.get(0), r.get(1)));
+        Ok(Density {
+            embedded: (total - pending) as u64,
+            total: total as u64,
+        })
     }
 
     async fn lexical_search(

@@ -18,6 +18,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         11,
         include_str!("../migrations/0011_task_events_commit_order.sql"),
     ),
+    (
+        12,
+        include_str!("../migrations/0012_pending_embeddings.sql"),
+    ),
 ];
 
 /// What a deployment's database holds, read without changing it (`morningai doctor`).

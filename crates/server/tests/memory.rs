@@ -150,6 +150,9 @@ async fn memory_api_end_to_end(app: TestApp) {
         (c["embed_model"].as_str(), c["dims"].as_u64()),
         (Some("all-MiniLM-L6-v2"), Some(384))
     );
+    // Items added through the API are embedded before they are stored.
+    assert_eq!(c["dense"]["embedded"], c["dense"]["total"], "{c}");
+    assert!(c["dense"]["total"].as_u64() >= Some(3), "{c}");
     let (s, dup) = app
         .post(
             "/api/v1/memory/collections",
@@ -168,6 +171,11 @@ async fn memory_api_end_to_end(app: TestApp) {
         .await;
         assert_eq!(s, StatusCode::OK, "{r}");
         assert_eq!(r["mode"], mode);
+        assert_eq!(r["warning"], Value::Null, "{r}");
+        match mode {
+            "lexical" => assert_eq!(r["dense"], Value::Null, "{r}"),
+            _ => assert_eq!(r["dense"], c["dense"], "{r}"),
+        }
         let top = &r["hits"][0];
         assert_eq!(top["source"], "docs/auth.md", "{mode}: {r}");
         assert_eq!(top["citation"], "docs/auth.md:1-3");

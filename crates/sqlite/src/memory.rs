@@ -7,7 +7,9 @@ use crate::store::SqliteStore;
 use async_trait::async_trait;
 use chrono::Utc;
 use morningai_core::lexical::{Analysed, analyse, idf, score_sql};
-use morningai_core::memory::{ChunkHit, Collection, Item, Memory, NewItem, SearchScope};
+use morningai_core::memory::{
+    ChunkHit, Collection, Density, Item, Memory, NewItem, PendingChunk, SearchScope,
+};
 use morningai_core::{CollectionId, Error, ItemId, Result, TenantCtx};
 use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
@@ -597,6 +599,110 @@ impl Memory for SqliteStore {
                     }
                 }
                 Ok(out)
+            })
+            .await
+    }
+
+    async fn pending_embeddings(
+        &self,
+        cx: TenantCtx,
+        collection: CollectionId,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<PendingChunk>> {
+        self.db
+            .read("pending embeddings", move |c| {
+                own_collection(c, cx, collection)?;
+                let mut st = c.prepare_cached(
+                    "SELECT id, heading, text, embed_key FROM memory_chunks
+                     WHERE tenant_id = ?1 AND collection_id = ?2 AND id > ?3
+                       AND embedding IS NULL AND embed_key IS NOT NULL
+                     ORDER BY id LIMIT ?4",
+                )?;
+                let rows = st.query_map(
+                    params![
+                        cx.tenant_id.to_string(),
+                        collection.to_string(),
+                        after,
+                        limit as i64
+                    ],
+                    |r| {
+                        Ok(PendingChunk {
+                            chunk_id: r.get(0)?,
+                            heading: r.get(1)?,
+                            text: r.get(2)?,
+                            embed_key: r.get(3)?,
+                        })
+                    },
+                )?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
+    async fn set_embeddings(
+        &self,
+        cx: TenantCtx,
+        collection: CollectionId,
+        vectors: &[(i64, String, Vec<f32>)],
+    ) -> Result<u64> {
+        let vectors = vectors.to_vec();
+        self.db
+            .write_queued("store embeddings", move |tx| {
+                let col = own_collection(tx, cx, collection)?;
+                if let Some((_, _, bad)) = vectors
+                    .iter()
+                    .find(|(_, _, v)| v.len() != col.dims as usize)
+                {
+                    return Err(Error::invalid(
+                        "embedding",
+                        format!("{} dimensions, the collection has {}", bad.len(), col.dims),
+                    )
+                    .into());
+                }
+                let t = cx.tenant_id.to_string();
+                let mut st = tx.prepare_cached(
+                    "UPDATE memory_chunks SET embedding = ?1
+                     WHERE id = ?2 AND tenant_id = ?3 AND collection_id = ?4 AND embed_key = ?5
+                       AND embedding IS NULL",
+                )?;
+                let mut stored = 0;
+                for (id, key, v) in &vectors {
+                    stored +=
+                        st.execute(params![to_blob(v), id, t, collection.to_string(), key])? as u64;
+                }
+                if stored > 0 {
+                    bump(tx, &t)?;
+                }
+                Ok(stored)
+            })
+            .await
+    }
+
+    async fn density(&self, cx: TenantCtx, collection: Option<CollectionId>) -> Result<Density> {
+        self.db
+            .read("embedding density", move |c| {
+                let t = cx.tenant_id.to_string();
+                let scope = collection.map(|id| id.to_string());
+                // Both counts read a partial index alone, never a chunk.
+                let count = |sql: &str| -> rusqlite::Result<i64> {
+                    c.prepare_cached(sql)?
+                        .query_row(params![t, scope], |r| r.get(0))
+                };
+                let pending = count(
+                    "SELECT count(*) FROM memory_chunks
+                     WHERE tenant_id = ?1 AND (?2 IS NULL OR collection_id = ?2)
+                       AND embedding IS NULL AND embed_key IS NOT NULL",
+                )?;
+                let total = count(
+                    "SELECT count(*) FROM memory_chunks
+                     WHERE tenant_id = ?1 AND (?2 IS NULL OR collection_id = ?2)
+                       AND embed_key IS NOT NULL",
+                )?;
+                Ok(Density {
+                    embedded: (total - pending) as u64,
+                    total: total as u64,
+                })
             })
             .await
     }

@@ -22,6 +22,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("../migrations/0010_kv_items.sql")),
     (11, include_str!("../migrations/0011_objects_due.sql")),
     (12, include_str!("../migrations/0012_lexical_analysis.sql")),
+    (
+        13,
+        include_str!("../migrations/0013_pending_embeddings.sql"),
+    ),
 ];
 
 /// The newest schema version this build migrates to.

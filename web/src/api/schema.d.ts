@@ -1579,6 +1579,14 @@ export interface components {
          * @description A memory collection id.
          */
         CollectionId: string;
+        /** @description A collection and how complete its vectors are. */
+        CollectionStatus: components["schemas"]["Collection"] & {
+            /**
+             * @description Chunks with a vector out of those that should have one (an `index` task stores
+             *     chunks first and embeds them in the background).
+             */
+            dense: components["schemas"]["Density"];
+        };
         CreateApiKey: {
             name: string;
             role?: null | components["schemas"]["Role"];
@@ -1683,6 +1691,16 @@ export interface components {
         DeleteItem: {
             namespace: string[];
             key: string;
+        };
+        /**
+         * @description How many of the chunks meant to carry a vector (those with an [`embed_key`]) have one.
+         *     Lexical-only chunks count in neither figure.
+         */
+        Density: {
+            /** Format: int64 */
+            embedded: number;
+            /** Format: int64 */
+            total: number;
         };
         Diff: {
             /** Format: int32 */
@@ -2134,6 +2152,7 @@ export interface components {
             /** @description The mode that ran (hybrid runs as lexical when no embedding model is configured). */
             mode: components["schemas"]["SearchMode"];
             warning?: string | null;
+            dense?: null | components["schemas"]["Density"];
             hits: components["schemas"]["Hit"][];
         };
         /** @description Tokens for a session in one tenant. */
@@ -5205,7 +5224,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Collection"];
+                    "application/json": components["schemas"]["CollectionStatus"];
                 };
             };
             /** @description malformed JSON, or a bad path or query parameter */

@@ -139,17 +139,17 @@ function IndexFolder({ collection }: { collection: string }) {
   const collections = useCollections();
   const name = collections.data?.items.find((c) => c.id === collection)?.name ?? "";
   const [task, setTask] = useState<string | null>(null);
-  const [progress, setProgress] = useState<{ done: number; total: number; status: string }>({ done: 0, total: 0, status: "" });
+  const [progress, setProgress] = useState<{ pass: string; done: number; total: number; status: string }>({ pass: "files", done: 0, total: 0, status: "" });
   const start = useMutation({
     mutationFn: (path: string) => must(api.POST("/api/v1/tasks", { body: { kind: "index", input: { path, collection: name } } })),
     onSuccess: (t) => {
-      setProgress({ done: 0, total: 0, status: "queued" });
+      setProgress({ pass: "files", done: 0, total: 0, status: "queued" });
       setTask(t.id);
     },
   });
   useEvents(task ? `/api/v1/tasks/${task}/events` : null, (e) => {
-    const d = (e.data ?? {}) as { done?: number; total?: number };
-    if (e.kind === "progress") setProgress((p) => ({ ...p, done: d.done ?? p.done, total: d.total ?? p.total }));
+    const d = (e.data ?? {}) as { pass?: string; done?: number; total?: number };
+    if (e.kind === "progress") setProgress((p) => ({ ...p, pass: d.pass ?? p.pass, done: d.done ?? p.done, total: d.total ?? p.total }));
     else setProgress((p) => ({ ...p, status: e.kind }));
   });
   return (
@@ -174,7 +174,7 @@ function IndexFolder({ collection }: { collection: string }) {
         <div className="mt-3 text-sm" data-testid="index-progress">
           <progress className="w-full" max={progress.total || 1} value={progress.done} aria-label="Indexing progress" />
           <p>
-            {progress.status} · {progress.done} / {progress.total} files ·{" "}
+            {progress.status} · {progress.done} / {progress.total} {progress.pass === "vectors" ? "chunks with vectors (searchable now; meaning search fills in)" : "files"} ·{" "}
             <Link to={`/tasks/${task}`} className="underline">
               task
             </Link>

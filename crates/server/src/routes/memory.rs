@@ -8,7 +8,9 @@ use crate::extract::{Json, Path};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use morningai_app::memory::{AddItem, AnswerResponse, SearchRequest, SearchResponse};
+use morningai_app::memory::{
+    AddItem, AnswerResponse, CollectionStatus, SearchRequest, SearchResponse,
+};
 use morningai_core::memory::{Collection, Item};
 use morningai_core::{CollectionId, ItemId};
 use serde::{Deserialize, Serialize};
@@ -51,13 +53,13 @@ pub async fn list_collections(
 }
 
 #[utoipa::path(get, path = "/api/v1/memory/collections/{id}", tag = "memory",
-    responses((status = 200, body = Collection), (status = 404, body = Problem)), security(("bearer" = [])))]
+    responses((status = 200, body = CollectionStatus), (status = 404, body = Problem)), security(("bearer" = [])))]
 pub async fn get_collection(
     State(state): State<AppState>,
     who: Caller,
     Path(id): Path<CollectionId>,
-) -> ApiResult<axum::Json<Collection>> {
-    Ok(axum::Json(state.memory.get_collection(who.cx(), id).await?))
+) -> ApiResult<axum::Json<CollectionStatus>> {
+    Ok(axum::Json(state.collection_status(&who, id).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/memory/collections/{id}", tag = "memory",
