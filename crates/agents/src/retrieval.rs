@@ -9,8 +9,9 @@ use morningai_core::memory::{
 };
 use morningai_core::{Error, Result, TenantCtx};
 use serde_json::Value;
+use morningai_core::CollectionId;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The RRF constant of Cormack et al.: ranks, not raw scores, are fused, so cosine and
 /// text-rank scales never need calibrating against each other.
@@ -115,6 +116,9 @@ fn embedding_text(heading: Option<&str>, text: &str) -> String {
 pub struct Retriever {
     memory: Arc<dyn Memory>,
     embedder: Option<Arc<dyn Embedder>>,
+    /// Collections with a background pass running, and whether it was asked for again
+    /// since it started (then it sweeps once more before it ends).
+    filling: Mutex<HashMap<CollectionId, bool>>,
 }
 
 /// Without an embedding model, chunks are cut at about this many whitespace-separated
@@ -123,7 +127,11 @@ const LEXICAL_CHUNK_WORDS: usize = 200;
 
 impl Retriever {
     pub fn new(memory: Arc<dyn Memory>, embedder: Option<Arc<dyn Embedder>>) -> Self {
-        Self { memory, embedder }
+        Self {
+            memory,
+            embedder,
+            filling: Mutex::default(),
+        }
     }
 
     /// A new collection for the vectors of the configured model (`none`, 0 dimensions,
@@ -331,6 +339,44 @@ impl Retriever {
         let density = self.memory.density(cx, Some(collection.id)).await?;
         progress(density);
         Ok((embedded, density))
+    }
+
+    fn filling(&self) -> std::sync::MutexGuard<'_, HashMap<CollectionId, bool>> {
+        self.filling
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs [`Retriever::embed_pending`] for `collection` on a task of its own: what was
+    /// just stored with [`Vectors::Later`] gets its vectors without the caller waiting. One
+    /// pass per collection at a time; asking while one runs makes it sweep once more. A
+    /// pass that fails (or dies with the process) leaves its chunks pending — searchable
+    /// by their words, counted in the collection's density — for the next one.
+    pub fn embed_in_background(self: &Arc<Self>, cx: TenantCtx, collection: Collection) {
+        {
+            let mut filling = self.filling();
+            if let Some(again) = filling.get_mut(&collection.id) {
+                *again = true;
+                return;
+            }
+            filling.insert(collection.id, false);
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = this.embed_pending(cx, &collection, &|_| {}).await {
+                    tracing::warn!(collection = %collection.id, error = %e, "background embedding pass failed; its chunks stay pending");
+                }
+                let mut filling = this.filling();
+                match filling.get_mut(&collection.id) {
+                    Some(again) if *again => *again = false,
+                    _ => {
+                        filling.remove(&collection.id);
+                        return;
+                    }
+                }
+            }
+        });
     }
 
     /// Searches the tenant's memory. Each side fetches twice `k` candidates before fusion,

@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 use morningai_agents::Retriever;
+use morningai_agents::retrieval::Vectors;
 use morningai_agents::ingest::{IndexReport, index_tree};
 use morningai_ai::MiniLm;
 use morningai_core::ai::Embedder;
@@ -297,4 +298,49 @@ async fn an_interrupted_vector_pass_resumes_without_embedding_again() {
         .filter(|t| done.contains(t))
         .collect();
     assert!(again.is_empty(), "embedded twice: {again:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_passes_run_one_at_a_time_per_collection_and_miss_nothing() {
+    let model = model();
+    let s = setup("fill", &[], &model).await;
+    let (gated, mut calls) = Watched::new(model.clone(), 0);
+    let r = Arc::new(Retriever::new(s.memory.clone(), Some(gated.clone())));
+    let store = |source: &'static str, text: &'static str| {
+        let (r, c) = (r.clone(), s.collection.clone());
+        async move {
+            r.store_text(s.cx, &c, source, text, serde_json::json!({}), Vectors::Later)
+                .await
+                .unwrap()
+        }
+    };
+    store("a.md", "# Alpha\n\nThe alpha page explains the first gauge.").await;
+    r.embed_in_background(s.cx, s.collection.clone());
+    assert_eq!(next_call(&mut calls).await, 0, "the pass reached the model");
+    // Asked again while it is held: no second pass starts beside it.
+    store("b.md", "# Beta\n\nThe beta page explains the second gauge.").await;
+    r.embed_in_background(s.cx, s.collection.clone());
+    r.embed_in_background(s.cx, s.collection.clone());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(calls.try_recv().is_err(), "a second pass ran beside the first");
+
+    gated.gate.add_permits(1_000);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let d = s.memory.density(s.cx, Some(s.collection.id)).await.unwrap();
+        if d.total > 0 && d.complete() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "vectors never completed: {d:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let embedded = gated.embedded();
+    let distinct: HashSet<&String> = embedded.iter().collect();
+    assert_eq!(distinct.len(), embedded.len(), "embedded twice: {embedded:?}");
+    assert_eq!(embedded.len(), 2, "{embedded:?}");
+    let found = Retriever::new(s.memory.clone(), Some(model))
+        .search(s.cx, "second gauge", SearchMode::Dense, scope(1))
+        .await
+        .unwrap();
+    assert_eq!(found.hits[0].source, "b.md");
 }

@@ -224,6 +224,26 @@ async fn documentation_agent_end_to_end(backend: Backend, database_url: Option<S
 
     // The run is a LangGraph thread: its state holds the document.
     let task_id = fresh["id"].as_str().unwrap();
+    // Each node's wall time is among the task's events.
+    let frames = app
+        .sse(&format!("/api/v1/tasks/{task_id}/events"), &a.access, None)
+        .await
+        .events_until(task_id, &["succeeded"])
+        .await;
+    let timed: Vec<(String, f64)> = frames
+        .iter()
+        .filter_map(|f| {
+            let d = &f.data.as_ref()?["data"]["data"];
+            Some((d["timing"].as_str()?.to_owned(), d["ms"].as_f64()?))
+        })
+        .collect();
+    let nodes: Vec<&str> = timed.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        nodes,
+        ["lookup", "retrieve", "write", "check", "publish"],
+        "{timed:?}"
+    );
+    assert!(timed.iter().all(|(_, ms)| *ms >= 0.0), "{timed:?}");
     let key = app.api_key(&a, None).await;
     let res = app
         .client

@@ -96,6 +96,7 @@ export function describe(data: unknown): string {
     const d = data as Record<string, unknown>;
     const inner = d.data as Record<string, unknown> | undefined;
     if (typeof inner?.step === "string") return inner.step;
+    if (typeof inner?.timing === "string" && typeof inner.ms === "number") return `${inner.timing}: ${Math.round(inner.ms)} ms`;
     if (typeof d.node === "string") return d.node;
     if (typeof d.kind === "string") return d.kind;
     if (typeof d.error === "string") return d.error;

@@ -26,6 +26,23 @@ describe("runView", () => {
     expect(tokens).toBe("Hello");
   });
 
+  it("adds each node's reported time, over its runs", () => {
+    const events = [
+      ev("progress", { mode: "custom", data: { timing: "lookup", ms: 2 } }),
+      ev("progress", { mode: "updates", data: { lookup: {} } }),
+      ev("progress", { mode: "custom", data: { step: "write" } }),
+      ev("progress", { mode: "custom", data: { timing: "write", ms: 3 } }),
+      ev("progress", { mode: "updates", data: { write: {} } }),
+      ev("progress", { mode: "custom", data: { timing: "write", ms: 4.5 } }),
+      ev("progress", { mode: "custom", data: { timing: "publish", ms: 1500 } }),
+    ];
+    expect(runView(events).nodes).toEqual([
+      { name: "lookup", state: "done", ms: 2 },
+      { name: "write", state: "done", ms: 7.5 },
+      { name: "publish", state: "running", ms: 1500 },
+    ]);
+  });
+
   it("marks the nodes an interrupted run waits in", () => {
     const events = [ev("progress", { mode: "updates", data: { write: {} } }), ev("progress", { mode: "custom", data: { step: "approve" } })];
     expect(runView(events, ["approve", "review"]).nodes).toEqual([

@@ -16,6 +16,8 @@ const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
 interface Node {
   name: string;
   state: "running" | "done" | "waiting";
+  /** Wall time in ms, when the node reported it (`{"timing": name, "ms": …}`). */
+  ms?: number;
 }
 
 const NODE_TONE: Record<Node["state"], string> = {
@@ -36,7 +38,13 @@ export function runView(events: TaskEvent[], waitingOn: string[] = []): { nodes:
   for (const e of events) {
     if (e.kind !== "progress" || !e.data || typeof e.data !== "object") continue;
     const { mode, data } = e.data as { mode?: string; data?: unknown };
-    if (mode === "custom" && data && typeof data === "object" && "step" in data) {
+    if (mode === "custom" && data && typeof data === "object" && "timing" in data) {
+      // Sent as the node returns, before the step's `updates`.
+      const { timing, ms } = data as { timing: unknown; ms?: unknown };
+      touch(String(timing), "running");
+      const n = nodes.find((x) => x.name === String(timing));
+      if (n && typeof ms === "number") n.ms = (n.ms ?? 0) + ms;
+    } else if (mode === "custom" && data && typeof data === "object" && "step" in data) {
       touch(String((data as { step: unknown }).step), "running");
     } else if (mode === "updates" && data && typeof data === "object") {
       for (const name of Object.keys(data)) if (!name.startsWith("__")) touch(name, "done");
@@ -191,6 +199,7 @@ export function TaskDetail() {
                     className={`rounded-md border px-2 py-1 text-sm ${NODE_TONE[n.state]}`}
                   >
                     {n.name}
+                    {n.ms !== undefined && <span className="ml-1 text-xs text-gray-600">{n.ms < 1000 ? `${Math.round(n.ms)} ms` : `${(n.ms / 1000).toFixed(1)} s`}</span>}
                     <span className="sr-only"> ({n.state})</span>
                   </span>
                 </li>

@@ -398,13 +398,24 @@ Never cite a label that is not listed and never invent file paths; if the source
 
 /// The `faq` graph.
 pub fn graph(deps: Arc<AgentDeps>) -> Graph {
+    // Each node reports its wall time as a `custom` event ({"timing": node, "ms": …}), so
+    // a task's events say where its seconds went.
     let node = |f: fn(
         Arc<AgentDeps>,
         NodeContext,
     )
         -> futures_util::future::BoxFuture<'static, Result<Command, NodeError>>| {
         let deps = deps.clone();
-        NodeFn(move |ctx: NodeContext| f(deps.clone(), ctx))
+        NodeFn(move |ctx: NodeContext| {
+            let work = f(deps.clone(), ctx.clone());
+            async move {
+                let started = std::time::Instant::now();
+                let out = work.await;
+                let ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
+                ctx.custom(json!({"timing": ctx.node, "ms": ms}));
+                out
+            }
+        })
     };
     Graph::builder()
         .channel("question", Reducer::LastValue)

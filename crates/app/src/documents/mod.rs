@@ -7,6 +7,7 @@
 //! an existing answer).
 
 use chrono::{DateTime, Utc};
+use morningai_agents::retrieval::Vectors;
 use morningai_core::memory::{Collection, SearchMode, SearchScope};
 use morningai_core::objects::{ObjectQuery, StoredObject};
 use morningai_core::{Error, ProjectId, Result, Store, TenantCtx};
@@ -561,17 +562,22 @@ impl Documents {
             .await
     }
 
+    /// Stores the published version in the project's memory at once (searchable by its
+    /// words); its vectors follow in the background, so publishing does not wait for the
+    /// model.
     async fn index(&self, cx: TenantCtx, doc: &Document, v: &Version) -> Result<()> {
         let c = self.collection(cx, doc.project_id).await?;
         self.retriever
-            .add_text(
+            .store_text(
                 cx,
                 &c,
                 &Self::path(doc),
                 &v.text,
                 json!({"document_id": doc.id, "version": v.n, "kind": doc.kind}),
+                Vectors::Later,
             )
             .await?;
+        self.retriever.embed_in_background(cx, c);
         Ok(())
     }
 
