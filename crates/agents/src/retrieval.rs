@@ -2,6 +2,7 @@
 //! lexical or both fused with reciprocal rank fusion).
 
 use crate::chunk::{language_of, split};
+use morningai_core::CollectionId;
 use morningai_core::ai::Embedder;
 use morningai_core::memory::{
     ChunkHit, Collection, Density, Item, Memory, NewChunk, NewItem, SearchMode, SearchScope,
@@ -9,8 +10,8 @@ use morningai_core::memory::{
 };
 use morningai_core::{Error, Result, TenantCtx};
 use serde_json::Value;
-use morningai_core::CollectionId;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The RRF constant of Cormack et al.: ranks, not raw scores, are fused, so cosine and
@@ -104,6 +105,10 @@ pub enum Vectors {
 /// at most what an interrupted pass loses (a few seconds of the model's work).
 const PENDING_BATCH: usize = 64;
 
+/// Texts per model call of a background pass: a query arriving meanwhile waits for one
+/// such call at most (~0.5 s for four full-window chunks with MiniLM on two cores).
+const BACKGROUND_GROUP: usize = 4;
+
 /// The text a chunk's vector is computed from: the heading path gives a section's text
 /// its context.
 fn embedding_text(heading: Option<&str>, text: &str) -> String {
@@ -119,6 +124,9 @@ pub struct Retriever {
     /// Collections with a background pass running, and whether it was asked for again
     /// since it started (then it sweeps once more before it ends).
     filling: Mutex<HashMap<CollectionId, bool>>,
+    /// [`Retriever::embed_now`] calls running, and the signal that they are all done.
+    foreground: AtomicUsize,
+    idle: tokio::sync::Notify,
 }
 
 /// Without an embedding model, chunks are cut at about this many whitespace-separated
@@ -131,6 +139,8 @@ impl Retriever {
             memory,
             embedder,
             filling: Mutex::default(),
+            foreground: AtomicUsize::new(0),
+            idle: tokio::sync::Notify::new(),
         }
     }
 
@@ -215,7 +225,11 @@ impl Retriever {
                     .collect();
                 let keys: Vec<String> = texts.iter().map(|t| embed_key(e.model(), t)).collect();
                 let vectors = match when {
-                    Vectors::Now => self.embed_cached(cx, e.as_ref(), &texts, &keys).await?.0,
+                    Vectors::Now => {
+                        self.embed_cached(cx, e.as_ref(), &texts, &keys, Vectors::Now)
+                            .await?
+                            .0
+                    }
                     Vectors::Later => {
                         let cached = self.memory.cached_embeddings(cx, &keys).await?;
                         keys.iter().map(|k| cached.get(k).cloned()).collect()
@@ -260,26 +274,81 @@ impl Retriever {
     }
 
     /// Vectors for `texts`: those the tenant stored before under the same key, the rest
-    /// embedded now (their number is the second value).
+    /// embedded now (their number is the second value) — for someone waiting, or as
+    /// [`Vectors::Later`] work that yields to them.
     async fn embed_cached(
         &self,
         cx: TenantCtx,
         embedder: &dyn Embedder,
         texts: &[String],
         keys: &[String],
+        when: Vectors,
     ) -> Result<(Vec<Option<Vec<f32>>>, usize)> {
         let mut cached = self.memory.cached_embeddings(cx, keys).await?;
         // Each missing text once, however many chunks share it.
         let mut asked = std::collections::HashSet::new();
-        let missing: Vec<usize> = (0..texts.len())
+        let mut missing: Vec<usize> = (0..texts.len())
             .filter(|&i| !cached.contains_key(&keys[i]) && asked.insert(&keys[i]))
             .collect();
-        let batch: Vec<String> = missing.iter().map(|&i| texts[i].clone()).collect();
-        for (i, v) in missing.into_iter().zip(embedder.embed(&batch).await?) {
-            cached.insert(keys[i].clone(), v);
+        let fresh = missing.len();
+        match when {
+            Vectors::Now => {
+                let batch: Vec<String> = missing.iter().map(|&i| texts[i].clone()).collect();
+                for (i, v) in missing
+                    .into_iter()
+                    .zip(self.embed_now(embedder, &batch).await?)
+                {
+                    cached.insert(keys[i].clone(), v);
+                }
+            }
+            Vectors::Later => {
+                // Small groups of similar length (little padding), each started only when
+                // no one waits for the model: a query waits for one group at most.
+                missing.sort_by_key(|&i| texts[i].len());
+                for group in missing.chunks(BACKGROUND_GROUP) {
+                    self.yield_to_foreground().await;
+                    let batch: Vec<String> = group.iter().map(|&i| texts[i].clone()).collect();
+                    for (&i, v) in group.iter().zip(embedder.embed(&batch).await?) {
+                        cached.insert(keys[i].clone(), v);
+                    }
+                }
+            }
         }
         let vectors = keys.iter().map(|k| cached.get(k).cloned()).collect();
-        Ok((vectors, batch.len()))
+        Ok((vectors, fresh))
+    }
+
+    /// Embeds `texts` for someone waiting (a query, a comparison of titles): ahead of any
+    /// background pass in this process, which holds back between its groups while one of
+    /// these runs.
+    pub async fn embed_now(
+        &self,
+        embedder: &dyn Embedder,
+        texts: &[String],
+    ) -> Result<Vec<Vec<f32>>> {
+        struct Waiting<'a>(&'a Retriever);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                if self.0.foreground.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    self.0.idle.notify_waiters();
+                }
+            }
+        }
+        self.foreground.fetch_add(1, Ordering::AcqRel);
+        let _waiting = Waiting(self);
+        embedder.embed(texts).await
+    }
+
+    /// Returns once no [`Retriever::embed_now`] call is running.
+    async fn yield_to_foreground(&self) {
+        loop {
+            // Registered before the check: a wake-up between the two is not lost.
+            let idle = self.idle.notified();
+            if self.foreground.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
+        }
     }
 
     /// Embeds the collection's chunks that were stored without a vector, a batch at a time,
@@ -320,7 +389,7 @@ impl Retriever {
                 .collect();
             let keys: Vec<String> = page.iter().map(|p| p.embed_key.clone()).collect();
             let (vectors, fresh) = self
-                .embed_cached(cx, embedder.as_ref(), &texts, &keys)
+                .embed_cached(cx, embedder.as_ref(), &texts, &keys, Vectors::Later)
                 .await?;
             embedded += fresh as u64;
             let writes: Vec<(i64, String, Vec<f32>)> = page
@@ -411,7 +480,10 @@ impl Retriever {
         let (mut warning, mut density) = (warning, None);
         let dense = match (&self.embedder, mode) {
             (Some(e), SearchMode::Dense | SearchMode::Hybrid) => {
-                let q = e.embed(&[query.to_owned()]).await?.remove(0);
+                let q = self
+                    .embed_now(e.as_ref(), &[query.to_owned()])
+                    .await?
+                    .remove(0);
                 let (hits, d) = tokio::try_join!(
                     self.memory.dense_search(cx, &wide, e.model(), &q),
                     self.memory.density(cx, scope.collection),

@@ -5,8 +5,8 @@
 
 use async_trait::async_trait;
 use morningai_agents::Retriever;
-use morningai_agents::retrieval::Vectors;
 use morningai_agents::ingest::{IndexReport, index_tree};
+use morningai_agents::retrieval::Vectors;
 use morningai_ai::MiniLm;
 use morningai_core::ai::Embedder;
 use morningai_core::memory::{Collection, Density, Memory, SearchMode, SearchScope};
@@ -254,10 +254,11 @@ async fn an_interrupted_vector_pass_resumes_without_embedding_again() {
         .collect();
     let s = setup("resume", &files, &model).await;
 
-    // The first run may finish two batches; it is stopped while the third is embedded.
-    let (first, mut calls) = Watched::new(model.clone(), 2);
+    // The pass stores 64 chunks at a time, embedding them four per model call. The first
+    // run may make 32 calls (two stored batches); it is stopped in the 33rd.
+    let (first, mut calls) = Watched::new(model.clone(), 32);
     let run = spawn_index(&s, first.clone());
-    for expected in 0..3 {
+    for expected in 0..=32 {
         assert_eq!(next_call(&mut calls).await, expected);
     }
     run.abort();
@@ -309,12 +310,23 @@ async fn background_passes_run_one_at_a_time_per_collection_and_miss_nothing() {
     let store = |source: &'static str, text: &'static str| {
         let (r, c) = (r.clone(), s.collection.clone());
         async move {
-            r.store_text(s.cx, &c, source, text, serde_json::json!({}), Vectors::Later)
-                .await
-                .unwrap()
+            r.store_text(
+                s.cx,
+                &c,
+                source,
+                text,
+                serde_json::json!({}),
+                Vectors::Later,
+            )
+            .await
+            .unwrap()
         }
     };
-    store("a.md", "# Alpha\n\nThe alpha page explains the first gauge.").await;
+    store(
+        "a.md",
+        "# Alpha\n\nThe alpha page explains the first gauge.",
+    )
+    .await;
     r.embed_in_background(s.cx, s.collection.clone());
     assert_eq!(next_call(&mut calls).await, 0, "the pass reached the model");
     // Asked again while it is held: no second pass starts beside it.
@@ -322,7 +334,10 @@ async fn background_passes_run_one_at_a_time_per_collection_and_miss_nothing() {
     r.embed_in_background(s.cx, s.collection.clone());
     r.embed_in_background(s.cx, s.collection.clone());
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(calls.try_recv().is_err(), "a second pass ran beside the first");
+    assert!(
+        calls.try_recv().is_err(),
+        "a second pass ran beside the first"
+    );
 
     gated.gate.add_permits(1_000);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
@@ -331,16 +346,65 @@ async fn background_passes_run_one_at_a_time_per_collection_and_miss_nothing() {
         if d.total > 0 && d.complete() {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "vectors never completed: {d:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "vectors never completed: {d:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let embedded = gated.embedded();
     let distinct: HashSet<&String> = embedded.iter().collect();
-    assert_eq!(distinct.len(), embedded.len(), "embedded twice: {embedded:?}");
+    assert_eq!(
+        distinct.len(),
+        embedded.len(),
+        "embedded twice: {embedded:?}"
+    );
     assert_eq!(embedded.len(), 2, "{embedded:?}");
     let found = Retriever::new(s.memory.clone(), Some(model))
         .search(s.cx, "second gauge", SearchMode::Dense, scope(1))
         .await
         .unwrap();
     assert_eq!(found.hits[0].source, "b.md");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_background_pass_holds_back_while_someone_waits_for_the_model() {
+    let model = model();
+    let s = setup("yield", &[], &model).await;
+    let (background, mut bg_calls) = Watched::new(model.clone(), 1_000);
+    let r = Arc::new(Retriever::new(s.memory.clone(), Some(background.clone())));
+    // A query's embedding, in flight and held there.
+    let (query, mut q_calls) = Watched::new(model.clone(), 0);
+    let asking = {
+        let (r, query) = (r.clone(), query.clone());
+        tokio::spawn(async move {
+            r.embed_now(query.as_ref(), &["which gauge?".to_owned()])
+                .await
+                .unwrap()
+        })
+    };
+    assert_eq!(next_call(&mut q_calls).await, 0);
+    r.store_text(
+        s.cx,
+        &s.collection,
+        "a.md",
+        "# Alpha\n\nThe alpha page explains the first gauge.",
+        serde_json::json!({}),
+        Vectors::Later,
+    )
+    .await
+    .unwrap();
+    r.embed_in_background(s.cx, s.collection.clone());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        bg_calls.try_recv().is_err(),
+        "the background pass used the model while a query waited"
+    );
+    query.gate.add_permits(1);
+    assert_eq!(asking.await.unwrap().len(), 1);
+    assert_eq!(
+        next_call(&mut bg_calls).await,
+        0,
+        "the pass goes on once the query is answered"
+    );
 }

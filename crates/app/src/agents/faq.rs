@@ -55,7 +55,7 @@ impl AgentDeps {
         if let Some(e) = self.retriever.embedder() {
             let mut texts = vec![question.to_owned()];
             texts.extend(titles.iter().map(|t| (*t).to_owned()));
-            let v = e.embed(&texts).await?;
+            let v = self.retriever.embed_now(e.as_ref(), &texts).await?;
             return Ok(titles
                 .iter()
                 .zip(&v[1..])
