@@ -321,6 +321,13 @@ pub fn score_sql() -> String {
     )
 }
 
+/// [`score_sql`]'s expression computed in Rust, operation for operation: for a backend that
+/// counts a small scope's terms itself instead of reading them from its index.
+pub fn bm25(idf: f64, body_tf: f64, names_tf: f64, length: f64, avgdl: f64) -> f64 {
+    let tf = body_tf + NAME_WEIGHT * names_tf;
+    idf * tf * (K1 + 1.0) / (tf + K1 * ((1.0 - B) + B * length / avgdl))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,8 @@ pub struct SqliteStore {
     pub(crate) db: Db,
     pub(crate) jobs_in_db: bool,
     pub(crate) vectors: std::sync::Arc<crate::memory::VectorCache>,
+    /// Lexical scopes of at most this many chunks are ranked by counting their terms.
+    pub(crate) small_scope: i64,
 }
 
 impl SqliteStore {
@@ -25,7 +27,16 @@ impl SqliteStore {
             db: Db::open(path.into()).await?,
             jobs_in_db: true,
             vectors: Default::default(),
+            small_scope: crate::memory::SMALL_SCOPE,
         })
+    }
+
+    /// The largest keyword-search scope ranked by counting the terms of the chunks that
+    /// hold one, instead of through the index's per-occurrence list (default 1,000; 0
+    /// sends every search through the index — the conformance suite runs both ways).
+    pub fn with_small_scope_ranking(mut self, max_chunks: i64) -> Self {
+        self.small_scope = max_chunks;
+        self
     }
 
     /// Whether `create_task` also enqueues the task's job in the embedded queue (turn off

@@ -67,6 +67,19 @@ mod memory {
     morningai_conformance::memory_conformance!(memory());
 }
 
+/// Every keyword search through the index's per-occurrence lists, as scopes above
+/// the small-scope threshold are (the suite's scopes are all small).
+async fn memory_ranked_by_the_index() -> morningai_conformance::memory::Setup {
+    let store = fresh_file("mem-index").await.with_small_scope_ranking(0);
+    let (a, b) = morningai_conformance::two_tenants(Arc::new(store.clone())).await;
+    (a, b, Arc::new(store))
+}
+
+mod memory_ranked_by_the_index {
+    use super::*;
+    morningai_conformance::memory_conformance!(memory_ranked_by_the_index());
+}
+
 async fn usage() -> morningai_conformance::usage::Setup {
     let store = fresh_file("usage").await;
     let (a, b) = morningai_conformance::two_tenants(Arc::new(store.clone())).await;
