@@ -6,7 +6,8 @@
 # release binary. Usage: bench/faq.sh [--with-model]
 # --with-model: the local MiniLM embeds the tree (waited for to the last vector before the
 # questions start) and serves the questions; the tree is then the redis crate alone by
-# default (~3,200 chunks, ~6 minutes of embedding here) — FAQ_CRATES="…" picks others.
+# default (~3,700 chunks, ~5 minutes of embedding here) — FAQ_CRATES="…" picks others;
+# FAQ_BESIDE=1 runs another indexing process during the questions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fetch -q
@@ -39,4 +40,20 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 MORNINGAI_LOG_LEVEL=warn "$bin" serve --listen "127.0.0.1:$port" > "$work/serve.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" > /dev/null && break; sleep 0.1; done
+beside=
+if [[ -n ${FAQ_BESIDE:-} && -n $model ]]; then
+  # FAQ_BESIDE=1: another process embeds another tree (candle-core) during the questions,
+  # competing for the same two cores.
+  cp -r "$(ls -d "${registry}candle-core"-[0-9]* | sort -V | tail -1)" "$work/beside"
+  MORNINGAI_DATA_DIR=$work/beside-data MORNINGAI_PASSWORD=bench-password-123 "$bin" user create --email b@example.com > /dev/null
+  MORNINGAI_DATA_DIR=$work/beside-data "$bin" tenant create --name B --slug b --owner b@example.com > /dev/null
+  MORNINGAI_DATA_DIR=$work/beside-data "$bin" index "$work/beside" --tenant b --collection beside > /dev/null 2>&1 &
+  beside=$!
+  sleep 5
+fi
 python3 bench/faq_bench.py "http://127.0.0.1:$port" bench@example.com bench-password-123
+if [[ -n $beside ]]; then
+  kill -0 "$beside" 2> /dev/null && echo "(the indexer beside was still embedding when the last question finished)"
+  kill "$beside" 2> /dev/null || true
+  rm -rf "$work/beside" "$work/beside-data"
+fi
