@@ -225,15 +225,16 @@ async fn documentation_agent_end_to_end(backend: Backend, database_url: Option<S
     // The run is a LangGraph thread: its state holds the document.
     let task_id = fresh["id"].as_str().unwrap();
     // Each node's wall time is among the task's events.
-    let frames = app
-        .sse(&format!("/api/v1/tasks/{task_id}/events"), &a.access, None)
+    let cx = morningai_core::TenantCtx::new(a.tenant_id.parse().unwrap());
+    let events = app
+        .store
+        .task_events(cx, Some(task_id.parse().unwrap()), 0, 1000)
         .await
-        .events_until(task_id, &["succeeded"])
-        .await;
-    let timed: Vec<(String, f64)> = frames
+        .unwrap();
+    let timed: Vec<(String, f64)> = events
         .iter()
-        .filter_map(|f| {
-            let d = &f.data.as_ref()?["data"]["data"];
+        .filter_map(|e| {
+            let d = &e.data["data"];
             Some((d["timing"].as_str()?.to_owned(), d["ms"].as_f64()?))
         })
         .collect();
