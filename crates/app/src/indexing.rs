@@ -6,8 +6,7 @@
 use morningai_agents::Retriever;
 use morningai_agents::ingest::{Pass, index_tree};
 use morningai_core::TenantCtx;
-use morningai_core::ai::Embedder;
-use morningai_core::memory::{Collection, Memory};
+use morningai_core::memory::Collection;
 use morningai_worker::{Handler, JobContext, JobError};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -15,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub struct IndexTask {
-    pub memory: Arc<dyn Memory>,
-    pub embedder: Option<Arc<dyn Embedder>>,
+    /// The application's: its vectors pass yields to the queries of the same process.
+    pub retriever: Arc<Retriever>,
     pub roots: Vec<PathBuf>,
 }
 
@@ -88,9 +87,9 @@ impl Handler for IndexTask {
             .map_err(JobError::fatal)?;
         let name = ctx.input["collection"].as_str().unwrap_or_default().trim();
         let cx = TenantCtx::new(ctx.tenant_id);
-        let retriever = Retriever::new(self.memory.clone(), self.embedder.clone());
+        let retriever = &self.retriever;
         let storage = |e: morningai_core::Error| JobError::retryable(e.to_string());
-        let collection = collection_named(&retriever, cx, name, None)
+        let collection = collection_named(retriever, cx, name, None)
             .await
             .map_err(storage)?;
         // The newest step, sent every half second: the files pass, then the vectors pass
@@ -101,8 +100,8 @@ impl Handler for IndexTask {
                 (pass, done, total, path.to_owned());
         };
         let run = index_tree(
-            &retriever,
-            self.memory.as_ref(),
+            retriever,
+            retriever.memory().as_ref(),
             cx,
             &collection,
             &root,

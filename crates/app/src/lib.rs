@@ -103,7 +103,7 @@ impl Application {
             bus: b.bus.clone(),
             limits: config.run_limits(),
         };
-        let registry = task_registry(&b, &config, runs, base);
+        let registry = task_registry(&config, retriever.clone(), runs, base);
         Self {
             graphs: Arc::new(Graphs::new(
                 b.store.clone(),
@@ -189,16 +189,15 @@ pub fn clean_name(field: &str, raw: &str) -> Result<String> {
 /// `base` plus the kinds that need the backends: `index`, `graph_run` (graph runs on the
 /// queue), `faq` and `codegen` (the agents).
 fn task_registry(
-    b: &Backends,
     config: &Config,
+    retriever: Arc<Retriever>,
     runs: graphs::execute::GraphRuns,
     mut base: Registry,
 ) -> Registry {
     base.register(
         "index",
         Arc::new(indexing::IndexTask {
-            memory: b.memory.clone(),
-            embedder: b.embedder.clone(),
+            retriever,
             roots: config.index_roots.clone(),
         }),
         indexing::validate,
