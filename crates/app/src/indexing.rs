@@ -109,16 +109,20 @@ impl Handler for IndexTask {
         );
         tokio::pin!(run);
         let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let send = || {
+            let (pass, done, total, path) =
+                latest.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            ctx.progress(json!({"pass": pass, "done": done, "total": total, "path": path}))
+        };
         let report = loop {
             tokio::select! {
                 r = &mut run => break r,
-                _ = tick.tick() => {
-                    let (pass, done, total, path) = latest.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                    ctx.progress(json!({"pass": pass, "done": done, "total": total, "path": path})).await;
-                }
+                _ = tick.tick() => send().await,
             }
-        }
-        .map_err(|e| match e {
+        };
+        // The last step too: a run shorter than a tick would otherwise end on "0 / 0".
+        send().await;
+        let report = report.map_err(|e| match e {
             morningai_core::Error::Invalid { .. } => JobError::fatal(e.to_string()),
             e => JobError::retryable(e.to_string()),
         })?;

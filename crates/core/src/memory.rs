@@ -90,18 +90,21 @@ pub struct NewItem {
 impl NewItem {
     /// Every embedding must have the collection's dimensions.
     pub fn check_dims(&self, dims: u32) -> Result<()> {
-        match self
-            .chunks
-            .iter()
-            .filter_map(|c| c.embedding.as_ref())
-            .find(|e| e.len() != dims as usize)
-        {
-            Some(bad) => Err(crate::Error::invalid(
-                "embedding",
-                format!("{} dimensions, the collection has {dims}", bad.len()),
-            )),
-            None => Ok(()),
-        }
+        check_dims(
+            dims,
+            self.chunks.iter().filter_map(|c| c.embedding.as_deref()),
+        )
+    }
+}
+
+/// Every vector must have the collection's `dims` dimensions.
+pub fn check_dims<'v>(dims: u32, mut vectors: impl Iterator<Item = &'v [f32]>) -> Result<()> {
+    match vectors.find(|v| v.len() != dims as usize) {
+        Some(bad) => Err(crate::Error::invalid(
+            "embedding",
+            format!("{} dimensions, the collection has {dims}", bad.len()),
+        )),
+        None => Ok(()),
     }
 }
 

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use morningai_core::lexical::{Analysed, analyse, idf, score_sql};
 use morningai_core::memory::{
-    ChunkHit, Collection, Density, Item, Memory, NewItem, PendingChunk, SearchScope,
+    ChunkHit, Collection, Density, Item, Memory, NewItem, PendingChunk, SearchScope, check_dims,
 };
 use morningai_core::{CollectionId, Error, ItemId, Result, TenantCtx};
 use serde_json::Value;
@@ -522,15 +522,7 @@ impl Memory for PgStore {
     ) -> Result<u64> {
         let tx = Tx::begin(self.pool(), Some(cx)).await?;
         let col = own_collection(&tx, cx, collection).await?;
-        if let Some((_, _, bad)) = vectors
-            .iter()
-            .find(|(_, _, v)| v.len() != col.dims as usize)
-        {
-            return Err(Error::invalid(
-                "embedding",
-                format!("{} dimensions, the collection has {}", bad.len(), col.dims),
-            ));
-        }
+        check_dims(col.dims, vectors.iter().map(|(_, _, v)| v.as_slice()))?;
         let ids: Vec<i64> = vectors.iter().map(|(id, _, _)| *id).collect();
         let keys: Vec<&str> = vectors.iter().map(|(_, k, _)| k.as_str()).collect();
         let texts: Vec<String> = vectors.iter().map(|(_, _, v)| vector_text(v)).collect();

@@ -64,6 +64,24 @@ async fn index_tasks_read_only_under_the_configured_roots(app: TestApp) {
     let done = wait_finished(&app, &a, t["id"].as_str().unwrap()).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(done["result"]["report"]["indexed"], 2, "{done}");
+    // The last progress event is the finished pass, however short the run.
+    let cx = morningai_core::TenantCtx::new(a.tenant_id.parse().unwrap());
+    let events = app
+        .store
+        .task_events(cx, Some(t["id"].as_str().unwrap().parse().unwrap()), 0, 1000)
+        .await
+        .unwrap();
+    let last = events
+        .iter()
+        .rev()
+        .find(|e| e.kind.as_str() == "progress")
+        .expect("progress events");
+    assert_eq!(
+        (&last.data["pass"], &last.data["done"], &last.data["total"]),
+        (&json!("files"), &json!(2), &json!(2)),
+        "{:?}",
+        last.data
+    );
     let (_, r) = search(&app, &a, json!({"query": "flux capacitors"})).await;
     assert_eq!(r["hits"][0]["source"], "README.md", "{r}");
     // Outside the roots, and a missing path: the task fails with the reason, not retried.

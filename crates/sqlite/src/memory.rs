@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use morningai_core::lexical::{Analysed, analyse, bm25, idf, score_sql};
 use morningai_core::memory::{
-    ChunkHit, Collection, Density, Item, Memory, NewItem, PendingChunk, SearchScope,
+    ChunkHit, Collection, Density, Item, Memory, NewItem, PendingChunk, SearchScope, check_dims,
 };
 use morningai_core::{CollectionId, Error, ItemId, Result, TenantCtx};
 use rusqlite::types::Value as Sql;
@@ -650,16 +650,7 @@ impl Memory for SqliteStore {
         self.db
             .write_queued("store embeddings", move |tx| {
                 let col = own_collection(tx, cx, collection)?;
-                if let Some((_, _, bad)) = vectors
-                    .iter()
-                    .find(|(_, _, v)| v.len() != col.dims as usize)
-                {
-                    return Err(Error::invalid(
-                        "embedding",
-                        format!("{} dimensions, the collection has {}", bad.len(), col.dims),
-                    )
-                    .into());
-                }
+                check_dims(col.dims, vectors.iter().map(|(_, _, v)| v.as_slice()))?;
                 let t = cx.tenant_id.to_string();
                 let mut st = tx.prepare_cached(
                     "UPDATE memory_chunks SET embedding = ?1
