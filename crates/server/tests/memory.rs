@@ -68,7 +68,12 @@ async fn index_tasks_read_only_under_the_configured_roots(app: TestApp) {
     let cx = morningai_core::TenantCtx::new(a.tenant_id.parse().unwrap());
     let events = app
         .store
-        .task_events(cx, Some(t["id"].as_str().unwrap().parse().unwrap()), 0, 1000)
+        .task_events(
+            cx,
+            Some(t["id"].as_str().unwrap().parse().unwrap()),
+            0,
+            1000,
+        )
         .await
         .unwrap();
     let last = events
