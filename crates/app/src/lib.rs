@@ -21,6 +21,7 @@ pub mod memory;
 pub mod models;
 pub mod platform;
 pub mod runtime;
+pub mod secrets;
 pub mod store_items;
 pub mod tasks;
 pub mod tenancy;

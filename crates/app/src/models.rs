@@ -3,8 +3,7 @@
 //! model handed out is metered: the tenant's budget is checked before each call and the
 //! provider-reported usage is recorded with its cost.
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use crate::secrets::{SecretBox, private_host};
 use morningai_ai::{Metered, OpenAiProvider, ProviderConfig};
 use morningai_core::ai::ChatModel;
 use morningai_core::objects::StoredObject;
@@ -56,105 +55,6 @@ pub struct AiSettingsUpdate {
     pub api_key: Option<String>,
     #[serde(default)]
     pub budget: Budget,
-}
-
-/// Encrypts tenants' provider keys with a key derived from the deployment's signing key
-/// (rotating that key makes stored provider keys unreadable: tenants set them again).
-struct KeyCipher(XChaCha20Poly1305);
-
-impl KeyCipher {
-    fn new(secret: &[u8]) -> Self {
-        let mut h = Sha256::new();
-        h.update(b"morningai/provider-api-keys/v1\0");
-        h.update(secret);
-        let key: [u8; 32] = h.finalize().into();
-        Self(XChaCha20Poly1305::new(&key.into()))
-    }
-
-    fn seal(&self, cx: TenantCtx, plain: &str) -> Result<String> {
-        use base64::Engine;
-        use rand::RngCore;
-        let mut nonce = [0u8; 24];
-        rand::rng().fill_bytes(&mut nonce);
-        let aad = cx.tenant_id.0.as_bytes();
-        let sealed = self
-            .0
-            .encrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: plain.as_bytes(),
-                    aad,
-                },
-            )
-            .map_err(|_| Error::Internal("encrypt a provider key".into()))?;
-        let mut out = nonce.to_vec();
-        out.extend(sealed);
-        Ok(base64::engine::general_purpose::STANDARD.encode(out))
-    }
-
-    fn open(&self, cx: TenantCtx, sealed: &str) -> Result<String> {
-        use base64::Engine;
-        let unreadable = || {
-            Error::unavailable(
-                "provider_key_unreadable",
-                "the tenant's provider API key cannot be decrypted (was the signing key rotated?); set it again",
-            )
-        };
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(sealed)
-            .map_err(|_| unreadable())?;
-        if bytes.len() < 24 {
-            return Err(unreadable());
-        }
-        let (nonce, body) = bytes.split_at(24);
-        let nonce = XNonce::try_from(nonce).map_err(|_| unreadable())?;
-        let aad = cx.tenant_id.0.as_bytes();
-        let plain = self
-            .0
-            .decrypt(&nonce, Payload { msg: body, aad })
-            .map_err(|_| unreadable())?;
-        String::from_utf8(plain).map_err(|_| unreadable())
-    }
-}
-
-/// Whether a URL's host is loopback, private, link-local or otherwise internal (literal
-/// addresses and `localhost`-like names; names resolving to such addresses are not caught).
-fn private_host(url: &str) -> bool {
-    use std::net::IpAddr;
-    let Ok(u) = url::Url::parse(url) else {
-        return true;
-    };
-    let internal = |ip: IpAddr| match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || (v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]))
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|m| m.is_loopback() || m.is_private() || m.is_link_local())
-        }
-    };
-    match u.host() {
-        None => true,
-        Some(url::Host::Ipv4(ip)) => internal(IpAddr::V4(ip)),
-        Some(url::Host::Ipv6(ip)) => internal(IpAddr::V6(ip)),
-        Some(url::Host::Domain(name)) => {
-            let host = name.to_ascii_lowercase();
-            host == "localhost"
-                || host.ends_with(".localhost")
-                || host.ends_with(".internal")
-                || host.ends_with(".local")
-        }
-    }
 }
 
 fn provider_template(config: &crate::config::Config) -> ProviderConfig {
@@ -242,7 +142,7 @@ pub struct Models {
     store: Arc<dyn Store>,
     ledger: Arc<dyn UsageLedger>,
     prices: Arc<PriceTable>,
-    cipher: KeyCipher,
+    cipher: SecretBox,
     template: ProviderConfig,
     default: Option<(Arc<OpenAiProvider>, String)>,
     /// Tenants may point at loopback/private/link-local hosts (development: a local Ollama);
@@ -263,7 +163,12 @@ impl Models {
             store: backends.store.clone(),
             ledger: backends.ledger.clone(),
             prices: Arc::new(config.prices.clone()),
-            cipher: KeyCipher::new(secret),
+            cipher: SecretBox::new(
+                secret,
+                "provider-api-keys",
+                "provider_key_unreadable",
+                "the tenant's provider API key",
+            ),
             template: provider_template(config),
             default: backends.chat.clone(),
             allow_private_urls: config.env != crate::config::Environment::Production,
@@ -353,15 +258,10 @@ impl Models {
             }
             Some(k) => {
                 let k = k.trim();
-                let hint = k
-                    .chars()
-                    .rev()
-                    .take(4)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect::<String>();
-                (Some(self.cipher.seal(cx, k)?), Some(format!("…{hint}")))
+                (
+                    Some(self.cipher.seal(cx, k)?),
+                    Some(crate::secrets::hint(k)),
+                )
             }
             None if old.base_url == base_url => (old.api_key, old.api_key_hint),
             None => (None, None),
@@ -462,57 +362,5 @@ impl Models {
 
     pub fn ledger(&self) -> &Arc<dyn UsageLedger> {
         &self.ledger
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use morningai_core::TenantId;
-
-    #[test]
-    fn keys_are_sealed_per_tenant_and_per_secret() {
-        let (a, b) = (
-            TenantCtx::new(TenantId::new()),
-            TenantCtx::new(TenantId::new()),
-        );
-        let c = KeyCipher::new(b"signing-key-one-0123456789abcdef0123");
-        let sealed = c.seal(a, "sk-live-secret").unwrap();
-        assert!(!sealed.contains("sk-live"));
-        assert_eq!(c.open(a, &sealed).unwrap(), "sk-live-secret");
-        assert_ne!(
-            c.seal(a, "sk-live-secret").unwrap(),
-            sealed,
-            "a fresh nonce each time"
-        );
-        // Another tenant's row, or another deployment's secret, cannot open it.
-        assert!(matches!(
-            c.open(b, &sealed),
-            Err(Error::Unavailable {
-                code: "provider_key_unreadable",
-                ..
-            })
-        ));
-        let other = KeyCipher::new(b"signing-key-two-0123456789abcdef0123");
-        assert!(other.open(a, &sealed).is_err());
-        assert!(c.open(a, "bm90IGEga2V5").is_err());
-    }
-
-    #[test]
-    fn internal_hosts_are_recognised() {
-        for url in [
-            "http://127.0.0.1:11434/v1",
-            "http://localhost/v1",
-            "http://169.254.169.254/latest",
-            "http://10.1.2.3/v1",
-            "http://[::1]/v1",
-            "http://[fd00::1]/v1",
-            "http://metadata.google.internal/v1",
-        ] {
-            assert!(private_host(url), "{url}");
-        }
-        for url in ["https://api.openai.com/v1", "http://8.8.8.8/v1"] {
-            assert!(!private_host(url), "{url}");
-        }
     }
 }

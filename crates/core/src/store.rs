@@ -225,6 +225,9 @@ pub trait ObjectStore: Send + Sync + 'static {
     ) -> Result<Vec<(TenantId, crate::objects::StoredObject)>>;
     /// Platform path (sweepers): the tenants that have records of a kind.
     async fn tenants_with_objects(&self, kind: &str) -> Result<Vec<TenantId>>;
+    /// Platform path (inbound webhooks, which name a record before anyone is
+    /// authenticated): the tenant that holds the record of this kind and id, if any.
+    async fn object_tenant(&self, kind: &str, id: Uuid) -> Result<Option<TenantId>>;
     async fn delete_object(&self, cx: TenantCtx, kind: &str, id: Uuid) -> Result<bool>;
 }
 

@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
         12,
         include_str!("../migrations/0012_pending_embeddings.sql"),
     ),
+    (13, include_str!("../migrations/0013_objects_by_id.sql")),
 ];
 
 /// What a deployment's database holds, read without changing it (`morningai doctor`).

@@ -160,6 +160,18 @@ impl ObjectStore for PgStore {
         Ok(rows.iter().map(|r| r.get::<_, Uuid>(0).into()).collect())
     }
 
+    async fn object_tenant(&self, kind: &str, id: Uuid) -> Result<Option<TenantId>> {
+        let rows = one_shot(
+            self.pool(),
+            None,
+            "object tenant",
+            "SELECT tenant_id FROM objects WHERE kind = $1 AND id = $2 LIMIT 1",
+            &[&kind, &id],
+        )
+        .await?;
+        Ok(rows.first().map(|r| r.get::<_, Uuid>(0).into()))
+    }
+
     async fn delete_object(&self, cx: TenantCtx, kind: &str, id: Uuid) -> Result<bool> {
         let rows = one_shot(
             self.pool(),

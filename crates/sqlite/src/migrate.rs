@@ -26,6 +26,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         13,
         include_str!("../migrations/0013_pending_embeddings.sql"),
     ),
+    (14, include_str!("../migrations/0014_objects_by_id.sql")),
 ];
 
 /// The newest schema version this build migrates to.

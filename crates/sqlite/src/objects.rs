@@ -178,6 +178,20 @@ impl ObjectStore for SqliteStore {
             .await
     }
 
+    async fn object_tenant(&self, kind: &str, id: Uuid) -> Result<Option<TenantId>> {
+        let kind = kind.to_owned();
+        self.db
+            .read("object tenant", move |c| {
+                let mut st = c.prepare_cached(
+                    "SELECT tenant_id FROM objects WHERE kind = ?1 AND id = ?2 LIMIT 1",
+                )?;
+                Ok(st
+                    .query_row(params![kind, id.to_string()], |r| get(r, 0))
+                    .optional()?)
+            })
+            .await
+    }
+
     async fn delete_object(&self, cx: TenantCtx, kind: &str, id: Uuid) -> Result<bool> {
         let kind = kind.to_owned();
         self.db

@@ -97,6 +97,17 @@ pub async fn workflow_documents_are_tenant_scoped(store: DynStore) {
     );
     let tenants = store.tenants_with_objects("run").await.unwrap();
     assert!(tenants.contains(&cx.tenant_id) && !tenants.contains(&other.tenant_id));
+    // The platform path names the holder of a record by kind and id, and nothing for
+    // another kind or an unknown id.
+    assert_eq!(
+        store.object_tenant("thread", thread).await.unwrap(),
+        Some(cx.tenant_id)
+    );
+    assert_eq!(store.object_tenant("run", thread).await.unwrap(), None);
+    assert_eq!(
+        store.object_tenant("thread", Uuid::new_v4()).await.unwrap(),
+        None
+    );
     let updated = StoredObject {
         status: "busy".into(),
         body: json!({"n": 2}),

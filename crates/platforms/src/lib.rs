@@ -1,0 +1,233 @@
+//! Chat-platform adapters. Inbound: each platform's signature check (failing closed, in
+//! constant time) and the parsing of the events MorningAI answers. Outbound: the clients
+//! of the platforms' APIs, through [`Outbound`], which applies the rate-limit rules every
+//! platform shares (429 with a wait to honour, bounded retries, then a recorded failure).
+//! Base URLs are configurable, so tests point the production clients at local fakes.
+
+pub mod slack;
+pub mod telegram;
+
+use serde_json::Value;
+use std::time::Duration;
+
+/// Why an inbound request was refused before anything in it was read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// A signature or secret header is absent.
+    Missing,
+    /// The signature does not match the body.
+    BadSignature,
+    /// The signed timestamp is outside the platform's window (a replay).
+    Stale,
+}
+
+impl Rejection {
+    /// The metric label and the error's words.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Rejection::Missing => "missing",
+            Rejection::BadSignature => "bad_signature",
+            Rejection::Stale => "stale",
+        }
+    }
+}
+
+/// HMAC-SHA256 of `parts`, in order, under `key`.
+pub(crate) fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key");
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// Equality that takes the same time wherever the inputs differ.
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A question someone put to MorningAI on a platform, and where the answer goes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Question {
+    /// The platform's id of the event: its retries carry the same one.
+    pub event_id: String,
+    pub text: String,
+    /// Where to answer, in the platform's terms (a Slack channel and thread, a Telegram
+    /// chat and message).
+    pub reply_to: Value,
+}
+
+/// One attempt at a delivery, as reported to the caller (it goes into the task's events).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attempt {
+    pub number: u32,
+    /// The HTTP status, or None when the platform could not be reached.
+    pub status: Option<u16>,
+    /// What happened: "delivered", "rate limited: waiting 2 s", "503: retrying in 1 s"…
+    pub outcome: String,
+}
+
+/// A delivery that did not go through after the allowed attempts, or that the platform
+/// refused outright.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeliveryFailed {
+    pub attempts: u32,
+    pub message: String,
+}
+
+impl std::fmt::Display for DeliveryFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (after {} attempts)", self.message, self.attempts)
+    }
+}
+
+/// The shared HTTP client and retry policy of every outbound call.
+#[derive(Clone)]
+pub struct Outbound {
+    http: reqwest::Client,
+    /// Attempts per delivery, the first included.
+    pub max_attempts: u32,
+    /// First wait after a failure without a platform-given wait (doubles per attempt).
+    pub backoff: Duration,
+    /// The longest wait a platform may ask for; a longer one fails the delivery at once
+    /// (its wait is in the failure) instead of holding a worker.
+    pub max_wait: Duration,
+}
+
+impl Default for Outbound {
+    fn default() -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(15))
+                .build()
+                .expect("an HTTP client with rustls"),
+            max_attempts: 4,
+            backoff: Duration::from_millis(500),
+            max_wait: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Outbound {
+    /// The same client with another first wait (tests shorten it).
+    pub fn with_backoff(self, backoff: Duration) -> Self {
+        Self { backoff, ..self }
+    }
+
+    /// POSTs `body` as JSON to `url` until the platform takes it, honouring its waits:
+    /// 429 with `Retry-After` (or Telegram's `parameters.retry_after`), 5xx and unreachable
+    /// with backoff, at most `max_attempts` times. Other 4xx, and a 200 whose body says
+    /// `"ok": false` (Slack, Telegram), fail at once. Each attempt is reported to
+    /// `on_attempt`. Returns the platform's answer.
+    pub async fn post(
+        &self,
+        url: &str,
+        bearer: Option<&str>,
+        body: &Value,
+        on_attempt: &mut (dyn FnMut(&Attempt) + Send),
+    ) -> Result<Value, DeliveryFailed> {
+        let mut wait = self.backoff;
+        for number in 1..=self.max_attempts {
+            let mut req = self.http.post(url).json(body);
+            if let Some(token) = bearer {
+                req = req.bearer_auth(token);
+            }
+            let last = number == self.max_attempts;
+            let fail = |message: String| DeliveryFailed {
+                attempts: number,
+                message,
+            };
+            let (status, pause, outcome) = match req.send().await {
+                Err(e) => {
+                    let why = if e.is_timeout() {
+                        "timed out"
+                    } else {
+                        "unreachable"
+                    };
+                    (None, wait, format!("{why}: {}", e.without_url()))
+                }
+                Ok(res) => {
+                    let status = res.status().as_u16();
+                    let header_wait = res
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok());
+                    let answer: Value = res.json().await.unwrap_or(Value::Null);
+                    let body_wait = answer
+                        .pointer("/parameters/retry_after")
+                        .and_then(Value::as_u64);
+                    match status {
+                        200..=299 if answer.get("ok") != Some(&Value::Bool(false)) => {
+                            on_attempt(&Attempt {
+                                number,
+                                status: Some(status),
+                                outcome: "delivered".into(),
+                            });
+                            return Ok(answer);
+                        }
+                        429 => {
+                            let secs = header_wait.or(body_wait).unwrap_or(1);
+                            let asked = Duration::from_secs(secs);
+                            if asked > self.max_wait {
+                                let message = format!(
+                                    "rate limited for {secs} s, longer than the {} s a delivery may wait",
+                                    self.max_wait.as_secs()
+                                );
+                                on_attempt(&Attempt {
+                                    number,
+                                    status: Some(status),
+                                    outcome: message.clone(),
+                                });
+                                return Err(fail(message));
+                            }
+                            (
+                                Some(status),
+                                asked,
+                                format!("rate limited: waiting {secs} s"),
+                            )
+                        }
+                        500..=599 => (Some(status), wait, format!("{status} from the platform")),
+                        _ => {
+                            let why = answer
+                                .get("error")
+                                .or_else(|| answer.get("description"))
+                                .and_then(Value::as_str)
+                                .unwrap_or("refused");
+                            let message = format!("{status}: {why}");
+                            on_attempt(&Attempt {
+                                number,
+                                status: Some(status),
+                                outcome: message.clone(),
+                            });
+                            return Err(fail(message));
+                        }
+                    }
+                }
+            };
+            on_attempt(&Attempt {
+                number,
+                status,
+                outcome: if last {
+                    format!("{outcome}; giving up")
+                } else {
+                    outcome.clone()
+                },
+            });
+            if last {
+                return Err(fail(outcome));
+            }
+            tokio::time::sleep(pause).await;
+            if status != Some(429) {
+                wait *= 2;
+            }
+        }
+        unreachable!("the loop returns on its last attempt")
+    }
+}

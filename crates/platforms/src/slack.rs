@@ -1,0 +1,239 @@
+//! Slack: the Events API's request signing (v0), the events MorningAI answers (a mention
+//! in a channel, a direct message) and `chat.postMessage`.
+
+use crate::{Attempt, DeliveryFailed, Outbound, Question, Rejection};
+use serde_json::{Value, json};
+
+/// The Slack Web API (`https://slack.com/api`).
+pub const API: &str = "https://slack.com/api";
+/// How far a request's timestamp may be from now, either way.
+pub const WINDOW_SECS: i64 = 5 * 60;
+
+/// Checks `X-Slack-Signature` (`v0=` + hex HMAC-SHA256 of `v0:{timestamp}:{body}` under the
+/// app's signing secret) and that `X-Slack-Request-Timestamp` is within five minutes of
+/// `now` (Unix seconds).
+pub fn verify(
+    signing_secret: &str,
+    timestamp: Option<&str>,
+    signature: Option<&str>,
+    body: &[u8],
+    now: i64,
+) -> Result<(), Rejection> {
+    let (Some(ts), Some(sig)) = (timestamp, signature) else {
+        return Err(Rejection::Missing);
+    };
+    let expected = format!(
+        "v0={}",
+        crate::to_hex(&crate::hmac_sha256(
+            signing_secret.as_bytes(),
+            &[b"v0:", ts.as_bytes(), b":", body],
+        ))
+    );
+    // The signature first, so a forged request learns nothing from the clock.
+    if !crate::same(expected.as_bytes(), sig.as_bytes()) {
+        return Err(Rejection::BadSignature);
+    }
+    match ts.parse::<i64>() {
+        Ok(t) if (now - t).abs() <= WINDOW_SECS => Ok(()),
+        _ => Err(Rejection::Stale),
+    }
+}
+
+/// A verified Events API request, as far as MorningAI is concerned.
+#[derive(Debug, PartialEq)]
+pub enum Event {
+    /// The endpoint check Slack makes when the URL is saved: echo the challenge.
+    UrlVerification { challenge: String },
+    /// A mention of the app, or a direct message to it: answer in its thread.
+    Question(Question),
+    /// Anything else (edits, bots' own messages, other event types): acknowledged, unused.
+    Ignored,
+}
+
+/// Parses a verified request body; Err names what is malformed.
+pub fn parse(body: &[u8]) -> Result<Event, String> {
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
+    let field = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+    match v.get("type").and_then(Value::as_str) {
+        Some("url_verification") => Ok(Event::UrlVerification {
+            challenge: field(&v, "challenge").ok_or("url_verification without a challenge")?,
+        }),
+        Some("event_callback") => {
+            let event_id = field(&v, "event_id").ok_or("event_callback without an event_id")?;
+            let e = v.get("event").ok_or("event_callback without an event")?;
+            let kind = e.get("type").and_then(Value::as_str);
+            let direct = kind == Some("message")
+                && e.get("channel_type").and_then(Value::as_str) == Some("im");
+            // Bots' messages (ours included) and edits or deletions carry one of these.
+            let automatic = e.get("bot_id").is_some() || e.get("subtype").is_some();
+            if !(kind == Some("app_mention") || direct) || automatic {
+                return Ok(Event::Ignored);
+            }
+            let (Some(channel), Some(ts)) = (field(e, "channel"), field(e, "ts")) else {
+                return Err("the event has no channel or ts".into());
+            };
+            let text = without_mentions(&field(e, "text").unwrap_or_default());
+            if text.is_empty() {
+                return Ok(Event::Ignored);
+            }
+            let thread_ts = field(e, "thread_ts").unwrap_or(ts);
+            Ok(Event::Question(Question {
+                event_id,
+                text,
+                reply_to: json!({"channel": channel, "thread_ts": thread_ts}),
+            }))
+        }
+        _ => Ok(Event::Ignored),
+    }
+}
+
+/// The text without `<@U123>` mentions (the app's own name in front of the question).
+fn without_mentions(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("<@") {
+        out.push_str(&rest[..i]);
+        match rest[i..].find('>') {
+            Some(j) => rest = &rest[i + j + 1..],
+            None => {
+                rest = &rest[i..];
+                break;
+            }
+        }
+    }
+    out.push_str(rest);
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Escapes the three characters Slack's mrkdwn reserves.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// An answer as a Slack message: the text, then its sources and the link to the task.
+pub fn format(answer: &str, sources: &[String], link: Option<&str>) -> String {
+    let mut out = escape(answer.trim());
+    if !sources.is_empty() {
+        out.push_str("\n\n*Sources*");
+        for s in sources {
+            out.push_str("\n• ");
+            out.push_str(&escape(s));
+        }
+    }
+    if let Some(url) = link {
+        out.push_str(&format!("\n<{}|Open in MorningAI>", escape(url)));
+    }
+    out
+}
+
+/// A bot token's client of the Web API.
+pub struct Client<'a> {
+    pub outbound: &'a Outbound,
+    pub api: &'a str,
+    pub token: &'a str,
+}
+
+impl Client<'_> {
+    /// `chat.postMessage` into `reply_to` (`{channel, thread_ts}`).
+    pub async fn post_message(
+        &self,
+        reply_to: &Value,
+        text: &str,
+        on_attempt: &mut (dyn FnMut(&Attempt) + Send),
+    ) -> Result<Value, DeliveryFailed> {
+        let mut body = json!({"text": text, "unfurl_links": false});
+        for k in ["channel", "thread_ts"] {
+            if let Some(v) = reply_to.get(k) {
+                body[k] = v.clone();
+            }
+        }
+        self.outbound
+            .post(
+                &format!("{}/chat.postMessage", self.api),
+                Some(self.token),
+                &body,
+                on_attempt,
+            )
+            .await
+    }
+
+    /// `auth.test`: whether the token is valid, and the bot's name.
+    pub async fn auth_test(&self) -> Result<Value, DeliveryFailed> {
+        let once = Outbound {
+            max_attempts: 1,
+            ..self.outbound.clone()
+        };
+        once.post(
+            &format!("{}/auth.test", self.api),
+            Some(self.token),
+            &json!({}),
+            &mut |_| {},
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sign(secret: &str, ts: &str, body: &[u8]) -> String {
+        format!(
+            "v0={}",
+            crate::to_hex(&crate::hmac_sha256(
+                secret.as_bytes(),
+                &[b"v0:", ts.as_bytes(), b":", body]
+            ))
+        )
+    }
+
+    #[test]
+    fn signatures_fail_closed() {
+        let body = br#"{"type":"event_callback"}"#;
+        let now = 1_700_000_000;
+        let ts = now.to_string();
+        let good = sign("s3cret", &ts, body);
+        assert_eq!(verify("s3cret", Some(&ts), Some(&good), body, now), Ok(()));
+        assert_eq!(
+            verify("s3cret", Some(&ts), Some(&good), b"{}", now),
+            Err(Rejection::BadSignature)
+        );
+        assert_eq!(
+            verify("other", Some(&ts), Some(&good), body, now),
+            Err(Rejection::BadSignature)
+        );
+        assert_eq!(
+            verify("s3cret", None, Some(&good), body, now),
+            Err(Rejection::Missing)
+        );
+        let old = (now - WINDOW_SECS - 1).to_string();
+        let signed_old = sign("s3cret", &old, body);
+        assert_eq!(
+            verify("s3cret", Some(&old), Some(&signed_old), body, now),
+            Err(Rejection::Stale)
+        );
+    }
+
+    #[test]
+    fn mentions_and_direct_messages_are_questions() {
+        let mention = json!({"type": "event_callback", "event_id": "Ev1", "event": {
+            "type": "app_mention", "user": "U1", "text": "<@U0BOT> how do I  connect?",
+            "ts": "1.5", "channel": "C1"}});
+        assert_eq!(
+            parse(mention.to_string().as_bytes()).unwrap(),
+            Event::Question(Question {
+                event_id: "Ev1".into(),
+                text: "how do I connect?".into(),
+                reply_to: json!({"channel": "C1", "thread_ts": "1.5"}),
+            })
+        );
+        let own = json!({"type": "event_callback", "event_id": "Ev2", "event": {
+            "type": "message", "channel_type": "im", "bot_id": "B1", "text": "answer", "ts": "2", "channel": "D1"}});
+        assert_eq!(parse(own.to_string().as_bytes()).unwrap(), Event::Ignored);
+        assert!(parse(b"not json").is_err());
+        assert_eq!(escape("a <b> & c"), "a &lt;b&gt; &amp; c");
+    }
+}

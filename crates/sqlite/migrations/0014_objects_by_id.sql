@@ -1,0 +1,3 @@
+-- Inbound webhooks name a record (an integration connection) before anyone is
+-- authenticated: the platform path finds its tenant by kind and id.
+CREATE INDEX objects_by_id ON objects(kind, id);
