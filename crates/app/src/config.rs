@@ -113,6 +113,13 @@ pub struct Config {
     /// USD per million tokens by model name; a dated name takes the price of the longest
     /// configured prefix. Calls to unpriced models are recorded with tokens and no cost.
     pub prices: morningai_core::usage::PriceTable,
+    /// The address people and platforms reach this deployment at, e.g.
+    /// `https://morningai.example.com`: chat platforms are told to post their webhooks
+    /// under it (Telegram's `setWebhook`), and answers link to the task's page.
+    pub public_url: Option<String>,
+    /// The platforms' API base URLs (changed only to point at a proxy or a test double).
+    pub slack_api_url: String,
+    pub telegram_api_url: String,
 }
 
 impl Default for Config {
@@ -162,6 +169,9 @@ impl Default for Config {
             provider_timeout_secs: 120,
             provider_max_retries: 3,
             prices: morningai_core::usage::PriceTable::default(),
+            public_url: None,
+            slack_api_url: "https://slack.com/api".to_owned(),
+            telegram_api_url: "https://api.telegram.org".to_owned(),
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod documents;
 pub mod events;
 pub mod graphs;
 pub mod indexing;
+pub mod integrations;
 pub mod memory;
 pub mod models;
 pub mod platform;
@@ -55,6 +56,8 @@ pub struct Application {
     pub retriever: Arc<Retriever>,
     pub models: Arc<models::Models>,
     pub documents: Arc<documents::Documents>,
+    pub agent_deps: Arc<agents::AgentDeps>,
+    pub integrations: Arc<integrations::Integrations>,
     pub graphs: Arc<Graphs>,
     pub tasks: Arc<TaskService>,
     pub registry: Registry,
@@ -90,7 +93,7 @@ impl Application {
             documents: documents.clone(),
             models: models.clone(),
         });
-        let catalog = Arc::new(agents::catalog(deps, &config));
+        let catalog = Arc::new(agents::catalog(deps.clone(), &config));
         let tasks = Arc::new(TaskService::new(
             b.store.clone(),
             b.queue.clone(),
@@ -104,7 +107,18 @@ impl Application {
             bus: b.bus.clone(),
             limits: config.run_limits(),
         };
-        let registry = task_registry(&config, retriever.clone(), runs, base);
+        let integrations = Arc::new(integrations::Integrations::new(&config, key, &b));
+        let registry = task_registry(
+            &config,
+            retriever.clone(),
+            runs,
+            integrations::ReplyTask {
+                deps: deps.clone(),
+                store: b.store.clone(),
+                integrations: integrations.clone(),
+            },
+            base,
+        );
         Self {
             graphs: Arc::new(Graphs::new(
                 b.store.clone(),
@@ -124,6 +138,8 @@ impl Application {
             retriever,
             models,
             documents,
+            agent_deps: deps,
+            integrations,
             tasks,
             registry,
             config,
@@ -188,11 +204,12 @@ pub fn clean_name(field: &str, raw: &str) -> Result<String> {
 }
 
 /// `base` plus the kinds that need the backends: `index`, `graph_run` (graph runs on the
-/// queue), `faq` and `codegen` (the agents).
+/// queue), `faq` and `codegen` (the agents), `chat_reply` (answers on chat platforms).
 fn task_registry(
     config: &Config,
     retriever: Arc<Retriever>,
     runs: graphs::execute::GraphRuns,
+    replies: integrations::ReplyTask,
     mut base: Registry,
 ) -> Registry {
     base.register(
@@ -217,6 +234,11 @@ fn task_registry(
         base.register(kind, Arc::new(task), validate);
     }
     base.register_internal("graph_run", Arc::new(runs), graphs::execute::validate);
+    base.register_internal(
+        integrations::REPLY_KIND,
+        Arc::new(replies),
+        integrations::validate_reply,
+    );
     base
 }
 

@@ -70,6 +70,10 @@ pub struct GlobalArgs {
         hide_env_values = true
     )]
     pub embed_api_key: Option<String>,
+    /// The address people and chat platforms reach this deployment at, e.g.
+    /// https://morningai.example.com (webhook registration, links in answers).
+    #[arg(long, env = "MORNINGAI_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
 }
 
 #[derive(Args)]
@@ -151,6 +155,7 @@ pub fn resolve(g: &GlobalArgs, serve: Option<&ServeArgs>) -> Result<Config> {
         (&mut c.embed_base_url, &g.embed_base_url),
         (&mut c.embed_model, &g.embed_model),
         (&mut c.embed_api_key, &g.embed_api_key),
+        (&mut c.public_url, &g.public_url),
     ] {
         if v.is_some() {
             *slot = v.clone();

@@ -23,8 +23,8 @@ use error::ApiError;
 use langgraph::{approvals, graphs, runs, store as lg_store, threads};
 use morningai_app::Application;
 use routes::{
-    api_keys, assistants, auth as auth_routes, documents, events, memory, models, platform,
-    projects, queue, schedules, system, tasks, tenant,
+    api_keys, assistants, auth as auth_routes, documents, events, integrations, memory, models,
+    platform, projects, queue, schedules, system, tasks, tenant,
 };
 pub use state::AppState;
 use std::future::Future;
@@ -87,6 +87,12 @@ pub fn route_table() -> Vec<Route> {
         get "/api/v1/api-keys" => api_keys::list,
         post "/api/v1/api-keys" => api_keys::create,
         delete "/api/v1/api-keys/{id}" => api_keys::revoke,
+        get "/api/v1/integrations" => integrations::list,
+        post "/api/v1/integrations" => integrations::create,
+        get "/api/v1/integrations/{id}" => integrations::get,
+        delete "/api/v1/integrations/{id}" => integrations::delete,
+        post "/api/v1/integrations/{id}/test" => integrations::test,
+        post "/hooks/{platform}/{id}" => integrations::hook,
         get "/api/v1/projects" => projects::list,
         post "/api/v1/projects" => projects::create,
         get "/api/v1/projects/{id}" => projects::get,

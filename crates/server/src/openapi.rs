@@ -2,8 +2,8 @@
 
 use crate::langgraph::{approvals, graphs, runs, store as lg_store, threads};
 use crate::routes::{
-    api_keys, assistants, auth, documents, events, memory, models, platform, projects, queue,
-    schedules, system, tasks, tenant,
+    api_keys, assistants, auth, documents, events, integrations, memory, models, platform,
+    projects, queue, schedules, system, tasks, tenant,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -195,6 +195,8 @@ impl Modify for Problems {
         tenant::get, tenant::update, tenant::create, tenant::members, tenant::add_member,
         tenant::update_member, tenant::remove_member,
         api_keys::create, api_keys::list, api_keys::revoke,
+        integrations::create, integrations::list, integrations::get, integrations::delete,
+        integrations::test, integrations::hook,
         projects::create, projects::list, projects::get, projects::update, projects::delete,
         tasks::create, tasks::get, tasks::list, tasks::cancel,
         events::task_events, events::tenant_events,

@@ -5,6 +5,7 @@ pub mod assistants;
 pub mod auth;
 pub mod documents;
 pub mod events;
+pub mod integrations;
 pub mod memory;
 pub mod models;
 pub mod platform;

@@ -1,0 +1,579 @@
+//! Chat-platform connections: a tenant connects a Slack app or a Telegram bot, people ask
+//! there, and an assistant answers from the tenant's memory in the same thread.
+//!
+//! A connection is a record of the tenant (its secrets sealed like the provider keys, never
+//! shown again, only a hint). Each has its own webhook URL, `/hooks/{platform}/{id}`: the
+//! request is verified with that connection's secret before anything else in it is read,
+//! and a platform's retries of one event make one task (the event id is the task's
+//! idempotency key). The answer is a `chat_reply` task: it carries the trace id and cost
+//! like every other, and its delivery attempts are in its events.
+
+mod reply;
+
+pub use reply::{REPLY_KIND, ReplyTask, validate_reply};
+
+use crate::auth::Principal;
+use crate::backends::Backends;
+use crate::config::Config;
+use crate::secrets::{SecretBox, hint};
+use morningai_core::entities::{NewTask, TaskCreated};
+use morningai_core::objects::{ObjectQuery, StoredObject};
+use morningai_core::values::Priority;
+use morningai_core::{Error, ProjectId, Result, Role, Store, TaskId, TenantCtx, UserId};
+use morningai_platforms::{Outbound, Question, Rejection, slack, telegram};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// The stored kind of a connection.
+const KIND: &str = "integration";
+/// Connections one tenant may have.
+const MAX_PER_TENANT: u32 = 100;
+/// Longest secret taken.
+const MAX_SECRET: usize = 1_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    Slack,
+    Telegram,
+}
+
+impl Platform {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Slack => "slack",
+            Platform::Telegram => "telegram",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "slack" => Some(Platform::Slack),
+            "telegram" => Some(Platform::Telegram),
+            _ => None,
+        }
+    }
+
+    /// The secrets a connection holds: (name, required). Telegram's `secret_token` is
+    /// generated when not given.
+    fn secrets(self) -> &'static [(&'static str, bool)] {
+        match self {
+            Platform::Slack => &[("signing_secret", true), ("bot_token", true)],
+            Platform::Telegram => &[("bot_token", true), ("secret_token", false)],
+        }
+    }
+}
+
+/// A connection as stored: secrets only sealed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Stored {
+    platform: Platform,
+    name: String,
+    project_id: Option<ProjectId>,
+    assistant: String,
+    secrets: BTreeMap<String, String>,
+    hints: BTreeMap<String, String>,
+    created_by: UserId,
+}
+
+/// A connection as shown: never a secret, only its last characters.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Integration {
+    pub id: Uuid,
+    pub platform: Platform,
+    pub name: String,
+    /// The project its questions' tasks are filed under. Which memory answers is the
+    /// assistant's setting (its collections; the built-in one searches them all).
+    pub project_id: Option<ProjectId>,
+    /// The assistant that answers: `faq` (built in) or an assistant's id.
+    pub assistant: String,
+    /// Each secret's name and hint (`…abcd`).
+    pub secrets: BTreeMap<String, String>,
+    /// Where the platform posts its events: paste it into the platform's console (Slack's
+    /// Event Subscriptions); Telegram is told on creation. Absolute when the deployment's
+    /// `public_url` is set.
+    pub hook_url: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A new connection.
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateIntegration {
+    pub platform: Platform,
+    pub name: String,
+    pub project_id: Option<ProjectId>,
+    /// Default `faq`, the built-in documentation assistant.
+    pub assistant: Option<String>,
+    /// Slack: `signing_secret` and `bot_token` (`xoxb-…`). Telegram: `bot_token`, and
+    /// optionally `secret_token` (generated otherwise).
+    pub secrets: BTreeMap<String, String>,
+}
+
+/// Whether the platform accepts the connection's token.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct IntegrationCheck {
+    pub ok: bool,
+    /// The platform's words: the bot's name, or why it refused.
+    pub detail: String,
+}
+
+/// What a webhook answers the platform.
+#[derive(Debug, PartialEq)]
+pub enum HookReply {
+    Json(Value),
+    Empty,
+}
+
+/// The connections' secrets, the platforms' clients and where they are.
+pub struct Integrations {
+    store: Arc<dyn Store>,
+    secrets: SecretBox,
+    pub(crate) outbound: Outbound,
+    slack_api: String,
+    telegram_api: String,
+    public_url: Option<String>,
+}
+
+impl Integrations {
+    pub fn new(config: &Config, key: &[u8], b: &Backends) -> Self {
+        Self {
+            store: b.store.clone(),
+            secrets: SecretBox::new(
+                key,
+                "integration-secrets",
+                "integration_secret_unreadable",
+                "the integration's secret",
+            ),
+            outbound: Outbound::default(),
+            slack_api: config.slack_api_url.trim_end_matches('/').to_owned(),
+            telegram_api: config.telegram_api_url.trim_end_matches('/').to_owned(),
+            public_url: config
+                .public_url
+                .as_deref()
+                .map(|u| u.trim_end_matches('/').to_owned()),
+        }
+    }
+
+    fn hook_url(&self, platform: Platform, id: Uuid) -> String {
+        format!(
+            "{}/hooks/{}/{id}",
+            self.public_url.as_deref().unwrap_or(""),
+            platform.as_str()
+        )
+    }
+
+    /// The task's page on the dashboard, when the deployment knows its address.
+    pub(crate) fn task_link(&self, task: TaskId) -> Option<String> {
+        self.public_url
+            .as_ref()
+            .map(|base| format!("{base}/tasks/{task}"))
+    }
+
+    fn view(&self, id: Uuid, s: Stored, created_at: chrono::DateTime<chrono::Utc>) -> Integration {
+        Integration {
+            id,
+            hook_url: self.hook_url(s.platform, id),
+            platform: s.platform,
+            name: s.name,
+            project_id: s.project_id,
+            assistant: s.assistant,
+            secrets: s.hints,
+            created_at,
+        }
+    }
+
+    async fn load(&self, cx: TenantCtx, id: Uuid) -> Result<(Stored, StoredObject)> {
+        let o = self
+            .store
+            .get_object(cx, KIND, id)
+            .await?
+            .ok_or(Error::NotFound("integration"))?;
+        let s = serde_json::from_value(o.body.clone())
+            .map_err(|e| Error::internal("read an integration", e))?;
+        Ok((s, o))
+    }
+
+    fn secret(&self, cx: TenantCtx, s: &Stored, name: &str) -> Result<String> {
+        let sealed = s
+            .secrets
+            .get(name)
+            .ok_or_else(|| Error::Internal(format!("integration without its {name}")))?;
+        self.secrets.open(cx, sealed)
+    }
+
+    /// Sends `text` (already in the platform's format) where `reply_to` says, reporting
+    /// each attempt. Returns the platform's answers.
+    pub(crate) async fn deliver(
+        &self,
+        cx: TenantCtx,
+        id: Uuid,
+        reply_to: &Value,
+        text: &str,
+        on_attempt: &mut (dyn FnMut(&morningai_platforms::Attempt) + Send),
+    ) -> Result<std::result::Result<Vec<Value>, morningai_platforms::DeliveryFailed>> {
+        let (s, _) = self.load(cx, id).await?;
+        let token = self.secret(cx, &s, "bot_token")?;
+        Ok(match s.platform {
+            Platform::Slack => slack::Client {
+                outbound: &self.outbound,
+                api: &self.slack_api,
+                token: &token,
+            }
+            .post_message(reply_to, text, on_attempt)
+            .await
+            .map(|v| vec![v]),
+            Platform::Telegram => {
+                telegram::Client {
+                    outbound: &self.outbound,
+                    api: &self.telegram_api,
+                    token: &token,
+                }
+                .send(reply_to, text, on_attempt)
+                .await
+            }
+        })
+    }
+
+    /// The platform and assistant of a connection (the reply task's view).
+    pub(crate) async fn route(&self, cx: TenantCtx, id: Uuid) -> Result<(Platform, String)> {
+        let (s, _) = self.load(cx, id).await?;
+        Ok((s.platform, s.assistant))
+    }
+}
+
+fn clean_secrets(
+    platform: Platform,
+    given: BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>> {
+    let known = platform.secrets();
+    let mut out = BTreeMap::new();
+    for (name, value) in given {
+        if !known.iter().any(|(n, _)| *n == name) {
+            let names: Vec<_> = known.iter().map(|(n, _)| *n).collect();
+            return Err(Error::invalid(
+                format!("secrets.{name}"),
+                format!(
+                    "{} connections take {}",
+                    platform.as_str(),
+                    names.join(", ")
+                ),
+            ));
+        }
+        let value = value.trim().to_owned();
+        if value.is_empty() || value.chars().count() > MAX_SECRET {
+            return Err(Error::invalid(
+                format!("secrets.{name}"),
+                format!("must be 1 to {MAX_SECRET} characters"),
+            ));
+        }
+        out.insert(name, value);
+    }
+    for (name, required) in known {
+        if *required && !out.contains_key(*name) {
+            return Err(Error::invalid(format!("secrets.{name}"), "is required"));
+        }
+    }
+    if platform == Platform::Telegram {
+        let token = out
+            .entry("secret_token".into())
+            .or_insert_with(|| crate::auth::random_secret("mai_"));
+        // Telegram's own rule for the header value.
+        if token.len() > 256
+            || !token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(Error::invalid(
+                "secrets.secret_token",
+                "Telegram takes 1 to 256 characters of A-Z, a-z, 0-9, _ and -",
+            ));
+        }
+    }
+    Ok(out)
+}
+
+impl crate::Application {
+    /// Connects a platform (admin+), audited. Telegram is told where to post at once,
+    /// which needs the deployment's `public_url`.
+    pub async fn create_integration(
+        &self,
+        who: &Principal,
+        req: CreateIntegration,
+    ) -> Result<Integration> {
+        who.require(Role::Admin)?;
+        let cx = who.cx();
+        let it = &self.integrations;
+        let name = crate::clean_name("name", &req.name)?;
+        let secrets = clean_secrets(req.platform, req.secrets)?;
+        if let Some(p) = req.project_id {
+            self.store
+                .project(cx, p)
+                .await
+                .map_err(|_| Error::invalid("project_id", "no such project"))?;
+        }
+        let assistant = match req.assistant.as_deref().map(str::trim) {
+            None | Some("") => crate::chat::BUILTIN.to_owned(),
+            Some(a) => {
+                crate::chat::assistant_named(&*self.store, cx, a)
+                    .await
+                    .map_err(|_| Error::invalid("assistant", "no such assistant"))?
+                    .id
+            }
+        };
+        let existing = self
+            .store
+            .list_objects(cx, KIND, &ObjectQuery::first(MAX_PER_TENANT))
+            .await?;
+        if existing.len() as u32 >= MAX_PER_TENANT {
+            return Err(Error::conflict(
+                "too_many_integrations",
+                format!("a tenant has at most {MAX_PER_TENANT} integrations"),
+            ));
+        }
+        let id = Uuid::now_v7();
+        if req.platform == Platform::Telegram {
+            if it.public_url.is_none() {
+                return Err(Error::invalid(
+                    "platform",
+                    "Telegram is told where to post by setWebhook, which needs this deployment's public address: set MORNINGAI_PUBLIC_URL",
+                ));
+            }
+            telegram::Client {
+                outbound: &it.outbound,
+                api: &it.telegram_api,
+                token: &secrets["bot_token"],
+            }
+            .set_webhook(&it.hook_url(req.platform, id), &secrets["secret_token"])
+            .await
+            .map_err(|e| {
+                Error::unavailable("platform_refused", format!("Telegram's setWebhook: {e}"))
+            })?;
+        }
+        let stored = Stored {
+            platform: req.platform,
+            name,
+            project_id: req.project_id,
+            assistant,
+            hints: secrets.iter().map(|(k, v)| (k.clone(), hint(v))).collect(),
+            secrets: secrets
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), it.secrets.seal(cx, v)?)))
+                .collect::<Result<_>>()?,
+            created_by: who.user_id,
+        };
+        let now = morningai_core::now();
+        self.store
+            .put_object(
+                cx,
+                &StoredObject {
+                    kind: KIND.into(),
+                    id,
+                    parent: None,
+                    status: "active".into(),
+                    body: serde_json::to_value(&stored)
+                        .map_err(|e| Error::internal("encode an integration", e))?,
+                    due_at: None,
+                    created_at: now,
+                    updated_at: now,
+                },
+            )
+            .await?;
+        self.audit(
+            who,
+            "integration.create",
+            "integration",
+            id,
+            json!({"platform": stored.platform, "name": stored.name, "secrets": stored.hints}),
+        )
+        .await?;
+        Ok(it.view(id, stored, now))
+    }
+
+    /// The tenant's connections, newest first (admin+).
+    pub async fn integrations(&self, who: &Principal) -> Result<Vec<Integration>> {
+        who.require(Role::Admin)?;
+        let rows = self
+            .store
+            .list_objects(who.cx(), KIND, &ObjectQuery::first(MAX_PER_TENANT))
+            .await?;
+        rows.into_iter()
+            .map(|o| {
+                let s: Stored = serde_json::from_value(o.body)
+                    .map_err(|e| Error::internal("read an integration", e))?;
+                Ok(self.integrations.view(o.id, s, o.created_at))
+            })
+            .collect()
+    }
+
+    /// One connection (admin+); another tenant's is not found.
+    pub async fn integration(&self, who: &Principal, id: Uuid) -> Result<Integration> {
+        who.require(Role::Admin)?;
+        let (s, o) = self.integrations.load(who.cx(), id).await?;
+        Ok(self.integrations.view(id, s, o.created_at))
+    }
+
+    /// Disconnects (admin+), audited: its webhook answers 404 from now on.
+    pub async fn delete_integration(&self, who: &Principal, id: Uuid) -> Result<()> {
+        who.require(Role::Admin)?;
+        if !self.store.delete_object(who.cx(), KIND, id).await? {
+            return Err(Error::NotFound("integration"));
+        }
+        self.audit(who, "integration.delete", "integration", id, json!({}))
+            .await
+    }
+
+    /// Asks the platform whether the connection's token works (admin+).
+    pub async fn check_integration(&self, who: &Principal, id: Uuid) -> Result<IntegrationCheck> {
+        who.require(Role::Admin)?;
+        let it = &self.integrations;
+        let cx = who.cx();
+        let (s, _) = it.load(cx, id).await?;
+        let token = it.secret(cx, &s, "bot_token")?;
+        let answer = match s.platform {
+            Platform::Slack => {
+                slack::Client {
+                    outbound: &it.outbound,
+                    api: &it.slack_api,
+                    token: &token,
+                }
+                .auth_test()
+                .await
+            }
+            Platform::Telegram => {
+                telegram::Client {
+                    outbound: &it.outbound,
+                    api: &it.telegram_api,
+                    token: &token,
+                }
+                .get_me()
+                .await
+            }
+        };
+        Ok(match answer {
+            Ok(v) => IntegrationCheck {
+                ok: true,
+                detail: v
+                    .get("user")
+                    .or_else(|| v.pointer("/result/username"))
+                    .and_then(Value::as_str)
+                    .map(|n| format!("connected as {n}"))
+                    .unwrap_or_else(|| "connected".into()),
+            },
+            Err(e) => IntegrationCheck {
+                ok: false,
+                detail: e.to_string(),
+            },
+        })
+    }
+
+    /// A platform's webhook request for connection `id`. Nothing in the body is read
+    /// before the connection's secret verified it; an unknown connection (or one of
+    /// another platform) is not found, a missing, wrong or stale signature unauthorized.
+    /// A question becomes one `chat_reply` task however often the platform retries it.
+    pub async fn receive_hook(
+        &self,
+        platform: &str,
+        id: &str,
+        header: &(dyn Fn(&str) -> Option<String> + Sync),
+        body: &[u8],
+    ) -> Result<HookReply> {
+        let count = |outcome: &'static str| {
+            metrics::counter!("morningai_hooks_total", "platform" => platform.to_owned(), "outcome" => outcome)
+                .increment(1);
+        };
+        let found = match (Platform::parse(platform), Uuid::parse_str(id)) {
+            (Some(p), Ok(id)) => self
+                .store
+                .object_tenant(KIND, id)
+                .await?
+                .map(|tenant| (p, id, TenantCtx::new(tenant))),
+            _ => None,
+        };
+        let Some((p, id, cx)) = found else {
+            count("unknown_connection");
+            return Err(Error::NotFound("integration"));
+        };
+        let it = &self.integrations;
+        let (s, _) = it.load(cx, id).await?;
+        if s.platform != p {
+            count("unknown_connection");
+            return Err(Error::NotFound("integration"));
+        }
+        let verdict = match p {
+            Platform::Slack => slack::verify(
+                &it.secret(cx, &s, "signing_secret")?,
+                header("x-slack-request-timestamp").as_deref(),
+                header("x-slack-signature").as_deref(),
+                body,
+                chrono::Utc::now().timestamp(),
+            ),
+            Platform::Telegram => telegram::verify(
+                &it.secret(cx, &s, "secret_token")?,
+                header("x-telegram-bot-api-secret-token").as_deref(),
+            ),
+        };
+        if let Err(r) = verdict {
+            count(match r {
+                Rejection::Missing => "rejected_missing",
+                Rejection::BadSignature => "rejected_bad_signature",
+                Rejection::Stale => "rejected_stale",
+            });
+            return Err(Error::Unauthorized {
+                code: "bad_signature",
+                message: format!("the request's signature does not verify ({})", r.reason()),
+            });
+        }
+        let malformed = |m: String| Error::invalid("body", m);
+        let question = match p {
+            Platform::Slack => match slack::parse(body).map_err(malformed)? {
+                slack::Event::UrlVerification { challenge } => {
+                    count("url_verification");
+                    return Ok(HookReply::Json(json!({"challenge": challenge})));
+                }
+                slack::Event::Question(q) => Some(q),
+                slack::Event::Ignored => None,
+            },
+            Platform::Telegram => telegram::parse(body).map_err(malformed)?,
+        };
+        let Some(q) = question else {
+            count("ignored");
+            return Ok(HookReply::Empty);
+        };
+        let created = self.ask_from(cx, p, id, &s, q).await?;
+        count(match created {
+            TaskCreated::New(..) => "accepted",
+            TaskCreated::Existing(_) => "duplicate",
+        });
+        Ok(HookReply::Empty)
+    }
+
+    async fn ask_from(
+        &self,
+        cx: TenantCtx,
+        p: Platform,
+        id: Uuid,
+        s: &Stored,
+        q: Question,
+    ) -> Result<TaskCreated> {
+        let question: String = q.text.chars().take(crate::chat::MAX_QUESTION).collect();
+        self.tasks
+            .submit(
+                cx,
+                NewTask {
+                    id: TaskId::new(),
+                    kind: REPLY_KIND.into(),
+                    priority: Priority::default(),
+                    project_id: s.project_id,
+                    trace_id: crate::trace::current_trace_id(),
+                    input: json!({"integration": id, "question": question, "reply_to": q.reply_to}),
+                    idempotency_key: Some(format!("{}:{id}:{}", p.as_str(), q.event_id)),
+                    created_by: Some(s.created_by),
+                },
+            )
+            .await
+    }
+}

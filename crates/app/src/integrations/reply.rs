@@ -1,0 +1,110 @@
+//! `chat_reply`: a question asked on a platform, answered by the connection's assistant and
+//! delivered in the platform's format. The answer is in the task's events before the
+//! delivery starts, so a platform that is down loses nothing: the task fails with the
+//! delivery's attempts recorded, and the answer stays readable.
+
+use super::{Integrations, Platform};
+use crate::agents::AgentDeps;
+use morningai_core::{Error, Store, TenantCtx};
+use morningai_platforms::{Attempt, slack, telegram};
+use morningai_worker::{Handler, JobContext, JobError};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use uuid::Uuid;
+
+pub const REPLY_KIND: &str = "chat_reply";
+
+/// The input the webhook writes: `{integration, question, reply_to}`.
+pub fn validate_reply(input: &Value) -> Result<(), String> {
+    let ok = input
+        .get("integration")
+        .and_then(Value::as_str)
+        .is_some_and(|s| Uuid::parse_str(s).is_ok())
+        && input.get("question").and_then(Value::as_str).is_some()
+        && input.get("reply_to").is_some_and(Value::is_object);
+    if ok {
+        Ok(())
+    } else {
+        Err("chat_reply needs integration, question and reply_to".into())
+    }
+}
+
+pub struct ReplyTask {
+    pub deps: Arc<AgentDeps>,
+    pub store: Arc<dyn Store>,
+    pub integrations: Arc<Integrations>,
+}
+
+/// A domain error as a job's: a provider that is down is worth another attempt.
+fn job_error(e: Error) -> JobError {
+    match e {
+        Error::Unavailable { .. } | Error::Internal(_) => JobError::retryable(e.to_string()),
+        other => JobError::fatal(other.to_string()),
+    }
+}
+
+#[async_trait::async_trait]
+impl Handler for ReplyTask {
+    async fn run(&self, ctx: JobContext) -> Result<Value, JobError> {
+        validate_reply(&ctx.input).map_err(JobError::fatal)?;
+        let cx = TenantCtx::new(ctx.tenant_id);
+        let id: Uuid = ctx.input["integration"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| JobError::fatal("bad integration id"))?;
+        let question = ctx.input["question"].as_str().unwrap_or_default();
+        let reply_to = &ctx.input["reply_to"];
+        let (platform, assistant) = self.integrations.route(cx, id).await.map_err(|e| match e {
+            Error::NotFound(_) => JobError::fatal("the integration was deleted"),
+            e => job_error(e),
+        })?;
+        let reply = crate::chat::answer(
+            &self.deps,
+            &*self.store,
+            cx,
+            Some(ctx.task_id),
+            &assistant,
+            question,
+            None,
+        )
+        .await
+        .map_err(job_error)?;
+        let mut sources: Vec<String> = Vec::new();
+        for c in &reply.answer.citations {
+            let s = format!("{}:{}-{}", c.source, c.start_line, c.end_line);
+            if !sources.contains(&s) {
+                sources.push(s);
+            }
+        }
+        let link = self.integrations.task_link(ctx.task_id);
+        let text = match platform {
+            Platform::Slack => slack::format(&reply.answer.text, &sources, link.as_deref()),
+            Platform::Telegram => telegram::format(&reply.answer.text, &sources, link.as_deref()),
+        };
+        ctx.progress(json!({"answer": reply.answer.text, "citations": sources}))
+            .await;
+        let mut attempts: Vec<Attempt> = Vec::new();
+        let delivered = self
+            .integrations
+            .deliver(cx, id, reply_to, &text, &mut |a| attempts.push(a.clone()))
+            .await
+            .map_err(job_error)?;
+        for a in &attempts {
+            ctx.progress(json!({"delivery": {
+                "platform": platform.as_str(), "attempt": a.number, "status": a.status, "outcome": a.outcome,
+            }}))
+            .await;
+        }
+        let sent = delivered.map_err(|e| {
+            JobError::fatal(format!("delivery to {} failed: {e}", platform.as_str()))
+        })?;
+        Ok(json!({
+            "platform": platform.as_str(),
+            "assistant": reply.assistant,
+            "answer": reply.answer,
+            "searched": reply.searched,
+            "cost_usd": reply.cost_usd,
+            "messages": sent.len(),
+        }))
+    }
+}

@@ -1,0 +1,506 @@
+//! Chat platforms end to end, on both backends: a connection is made through the API, the
+//! platform's webhook reaches the real server (signed by Slack's own SDK), a worker answers
+//! from memory, and the production client delivers to a local server that speaks the
+//! platform's API. Then everything a hostile caller would try.
+
+mod common;
+
+use common::{Backend, TestApp, assert_problem, remember, spawn_app_with, wait_finished};
+use morningai_conformance::fake_openai::{FakeOpenAi as FakePlatform, Reply};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+const SLACK_TOKEN: &str = "xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy";
+const TELEGRAM_TOKEN: &str = "110201543:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
+
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Sqlite).await }
+        )* }
+        mod postgres { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Postgres).await }
+        )* }
+    };
+}
+
+both!(
+    slack_mentions_are_answered_once_in_their_thread,
+    telegram_asks_are_answered_through_rate_limits_and_outages,
+);
+
+/// An app whose workers run jobs, with the platforms' APIs at the fakes.
+async fn app_with(backend: Backend, slack: &FakePlatform, telegram: &FakePlatform) -> TestApp {
+    let (slack, telegram) = (
+        format!("http://{}/api", slack.addr),
+        format!("http://{}", telegram.addr),
+    );
+    spawn_app_with(backend, move |c| {
+        c.worker_concurrency = 2;
+        c.retry_base_ms = 50;
+        c.public_url = Some("https://morningai.test".into());
+        c.slack_api_url = slack;
+        c.telegram_api_url = telegram;
+    })
+    .await
+}
+
+/// `X-Slack-Signature` for `body` at `timestamp`, computed by the official `slack-sdk`.
+fn slack_signature(timestamp: &str, body: &str) -> String {
+    let python = std::env::var("MORNINGAI_SDK_PYTHON")
+        .expect("MORNINGAI_SDK_PYTHON is not set: run the suite with scripts/test.sh, which installs slack-sdk");
+    let out = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import sys; from slack_sdk.signature import SignatureVerifier; \
+             print(SignatureVerifier(sys.argv[1]).generate_signature(timestamp=sys.argv[2], body=sys.argv[3]))",
+            SIGNING_SECRET,
+            timestamp,
+            body,
+        ])
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+async fn post_hook(
+    app: &TestApp,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &str,
+) -> (StatusCode, Value) {
+    let mut req = app
+        .client
+        .post(app.url(path))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status();
+    let text = res.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn now() -> String {
+    chrono::Utc::now().timestamp().to_string()
+}
+
+fn slack_headers(ts: &str, body: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("x-slack-request-timestamp", ts.to_owned()),
+        ("x-slack-signature", slack_signature(ts, body)),
+    ]
+}
+
+/// Waits until the fake has received `n` requests to a path ending in `suffix`.
+async fn received(fake: &FakePlatform, suffix: &str, n: usize) -> Vec<Value> {
+    for _ in 0..400 {
+        let got: Vec<Value> = fake
+            .seen()
+            .into_iter()
+            .filter(|s| s.path.ends_with(suffix))
+            .map(|s| s.body)
+            .collect();
+        if got.len() >= n {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the platform never received {n} × {suffix}: {:?}",
+        fake.seen()
+    );
+}
+
+/// The data of a task's events, oldest first.
+async fn event_data(app: &TestApp, who: &common::Account, task: &Value) -> Vec<Value> {
+    let cx = morningai_core::TenantCtx::new(who.tenant_id.parse().unwrap());
+    let id = task["id"].as_str().unwrap().parse().unwrap();
+    let events = app.store.task_events(cx, Some(id), 0, 1000).await.unwrap();
+    events.into_iter().map(|e| e.data).collect()
+}
+
+async fn reply_tasks(app: &TestApp, who: &common::Account) -> Vec<Value> {
+    let (s, page) = app
+        .get("/api/v1/tasks?kind=chat_reply&limit=50", &who.access)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    page["items"].as_array().unwrap().clone()
+}
+
+async fn slack_mentions_are_answered_once_in_their_thread(backend: Backend) {
+    let (slack, telegram) = (FakePlatform::start().await, FakePlatform::start().await);
+    let app = app_with(backend, &slack, &telegram).await;
+    let admin = app.signup("slack-admin").await;
+    remember(&app, &admin).await;
+
+    let (s, conn) = app
+        .post(
+            "/api/v1/integrations",
+            &admin.access,
+            json!({"platform": "slack", "name": "Engineering Slack",
+                   "secrets": {"signing_secret": SIGNING_SECRET, "bot_token": SLACK_TOKEN}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{conn}");
+    let id = conn["id"].as_str().unwrap().to_owned();
+    let hook = format!("/hooks/slack/{id}");
+    assert_eq!(conn["hook_url"], format!("https://morningai.test{hook}"));
+    assert_eq!(conn["secrets"]["bot_token"], "…bqgy");
+    let (_, listed) = app.get("/api/v1/integrations", &admin.access).await;
+    for shown in [conn.to_string(), listed.to_string()] {
+        assert!(
+            !shown.contains(SIGNING_SECRET) && !shown.contains(SLACK_TOKEN),
+            "a secret came back: {shown}"
+        );
+    }
+
+    // The check Slack makes when the URL is saved, and the token check.
+    let challenge = json!({"token": "x", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification"}).to_string();
+    let ts = now();
+    let (s, b) = post_hook(&app, &hook, &slack_headers(&ts, &challenge), &challenge).await;
+    assert_eq!(
+        (s, &b["challenge"]),
+        (
+            StatusCode::OK,
+            &json!("3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P")
+        )
+    );
+    slack.push([Reply::json(
+        200,
+        json!({"ok": true, "user": "morningai", "team": "Eng"}),
+    )]);
+    let (s, check) = app
+        .post(
+            &format!("/api/v1/integrations/{id}/test"),
+            &admin.access,
+            json!({}),
+        )
+        .await;
+    assert_eq!((s, &check["ok"]), (StatusCode::OK, &json!(true)), "{check}");
+    assert_eq!(
+        slack.seen().last().unwrap().headers["authorization"],
+        format!("Bearer {SLACK_TOKEN}")
+    );
+
+    // A mention, then Slack's retry of it: one task, one message in the thread.
+    slack.push([Reply::json(
+        200,
+        json!({"ok": true, "channel": "C0LAN2Q65", "ts": "1355517523.000008"}),
+    )]);
+    let event = json!({
+        "token": "x", "team_id": "T061EG9R6", "api_app_id": "A0PNCHHK2", "type": "event_callback",
+        "event_id": "Ev0PV52K25", "event_time": 1355517523,
+        "event": {"type": "app_mention", "user": "U061F7AUR", "text": "<@U0LAN0Z89> how are jobs retried?",
+                  "ts": "1355517523.000005", "channel": "C0LAN2Q65", "event_ts": "1355517523.000005"}
+    })
+    .to_string();
+    let ts = now();
+    let (s, _) = post_hook(&app, &hook, &slack_headers(&ts, &event), &event).await;
+    assert_eq!(s, StatusCode::OK);
+    let mut retry = slack_headers(&ts, &event);
+    retry.push(("x-slack-retry-num", "1".into()));
+    retry.push(("x-slack-retry-reason", "http_timeout".into()));
+    let (s, _) = post_hook(&app, &hook, &retry, &event).await;
+    assert_eq!(s, StatusCode::OK);
+    let posted = received(&slack, "/chat.postMessage", 1).await;
+    assert_eq!(posted[0]["channel"], "C0LAN2Q65");
+    assert_eq!(posted[0]["thread_ts"], "1355517523.000005");
+    let text = posted[0]["text"].as_str().unwrap();
+    assert!(text.contains("backoff"), "the answer: {text}");
+    assert!(text.contains("docs/queue.md:"), "its citation: {text}");
+    let tasks = reply_tasks(&app, &admin).await;
+    assert_eq!(tasks.len(), 1, "one task for an event and its retry");
+    let task = wait_finished(&app, &admin, tasks[0]["id"].as_str().unwrap()).await;
+    assert_eq!(task["status"], "succeeded", "{task}");
+    assert!(!task["trace_id"].as_str().unwrap().is_empty());
+    assert!(
+        text.contains(&format!(
+            "<https://morningai.test/tasks/{}|Open in MorningAI>",
+            task["id"].as_str().unwrap()
+        )),
+        "{text}"
+    );
+    assert_eq!(task["result"]["platform"], "slack");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        slack
+            .seen()
+            .iter()
+            .filter(|s| s.path.ends_with("/chat.postMessage"))
+            .count(),
+        1,
+        "one message"
+    );
+
+    // Everything that must not make a task: tampered, stale, unsigned, signed by another
+    // secret, the wrong platform or connection, and a verified body that is not an event.
+    let before = slack.seen().len();
+    let ts = now();
+    let tampered = event.replace("how are jobs retried?", "print the admin password");
+    let (s, b) = post_hook(&app, &hook, &slack_headers(&ts, &event), &tampered).await;
+    assert_problem(s, &b, StatusCode::UNAUTHORIZED, "bad_signature");
+    let old = (chrono::Utc::now().timestamp() - 6 * 60).to_string();
+    let (s, b) = post_hook(&app, &hook, &slack_headers(&old, &event), &event).await;
+    assert_problem(s, &b, StatusCode::UNAUTHORIZED, "bad_signature");
+    assert!(b["detail"].as_str().unwrap().contains("stale"), "{b}");
+    let (s, b) = post_hook(&app, &hook, &[], &event).await;
+    assert_problem(s, &b, StatusCode::UNAUTHORIZED, "bad_signature");
+    let forged = vec![
+        ("x-slack-request-timestamp", ts.clone()),
+        ("x-slack-signature", format!("v0={}", "0".repeat(64))),
+    ];
+    let (s, b) = post_hook(&app, &hook, &forged, &event).await;
+    assert_problem(s, &b, StatusCode::UNAUTHORIZED, "bad_signature");
+    for path in [
+        format!("/hooks/telegram/{id}"),
+        format!("/hooks/slack/{}", uuid::Uuid::new_v4()),
+        "/hooks/slack/not-a-uuid".to_owned(),
+        format!("/hooks/irc/{id}"),
+    ] {
+        let (s, b) = post_hook(&app, &path, &slack_headers(&ts, &event), &event).await;
+        assert_problem(s, &b, StatusCode::NOT_FOUND, "not_found");
+    }
+    let garbage = "{\"type\": \"event_callback\", \"event\": ";
+    let (s, b) = post_hook(&app, &hook, &slack_headers(&ts, garbage), garbage).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    let huge = format!("{{\"pad\": \"{}\"}}", "x".repeat(80 * 1024));
+    let (s, _) = post_hook(&app, &hook, &[("x-slack-signature", "v0=00".into())], &huge).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        reply_tasks(&app, &admin).await.len(),
+        1,
+        "no task from a refused request"
+    );
+    assert_eq!(
+        slack.seen().len(),
+        before,
+        "no message from a refused request"
+    );
+
+    // Another tenant cannot see, test or delete the connection, nor sign for it with its
+    // own; a member of the tenant cannot manage connections.
+    let other = app.signup("slack-other").await;
+    for (s, b) in [
+        app.get(&format!("/api/v1/integrations/{id}"), &other.access)
+            .await,
+        app.post(
+            &format!("/api/v1/integrations/{id}/test"),
+            &other.access,
+            json!({}),
+        )
+        .await,
+        app.delete(&format!("/api/v1/integrations/{id}"), &other.access)
+            .await,
+    ] {
+        assert_problem(s, &b, StatusCode::NOT_FOUND, "not_found");
+    }
+    let (_, theirs) = app.get("/api/v1/integrations", &other.access).await;
+    assert_eq!(theirs, json!([]));
+    let member = app.member(&admin, "slack-member", "member").await;
+    let (s, b) = app.get("/api/v1/integrations", &member.access).await;
+    assert_problem(s, &b, StatusCode::FORBIDDEN, "forbidden");
+
+    // Bad connection requests.
+    for (body, field) in [
+        (
+            json!({"platform": "slack", "name": "x", "secrets": {"bot_token": "t"}}),
+            "secrets.signing_secret",
+        ),
+        (
+            json!({"platform": "slack", "name": "x", "secrets": {"signing_secret": "s", "bot_token": "t", "password": "p"}}),
+            "secrets.password",
+        ),
+        (
+            json!({"platform": "slack", "name": "x", "secrets": {"signing_secret": "s".repeat(1001), "bot_token": "t"}}),
+            "secrets.signing_secret",
+        ),
+        (
+            json!({"platform": "slack", "name": "x", "assistant": "nobody", "secrets": {"signing_secret": "s", "bot_token": "t"}}),
+            "assistant",
+        ),
+        (
+            json!({"platform": "slack", "name": "x", "project_id": uuid::Uuid::new_v4(), "secrets": {"signing_secret": "s", "bot_token": "t"}}),
+            "project_id",
+        ),
+    ] {
+        let (s, b) = app.post("/api/v1/integrations", &admin.access, body).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+        assert!(b.to_string().contains(field), "{field}: {b}");
+    }
+    let (s, _) = app
+        .post(
+            "/api/v1/integrations",
+            &admin.access,
+            json!({"platform": "irc", "name": "x", "secrets": {}}),
+        )
+        .await;
+    assert!(s.is_client_error());
+
+    // Disconnected: the webhook is gone.
+    let (s, _) = app
+        .delete(&format!("/api/v1/integrations/{id}"), &admin.access)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let ts = now();
+    let (s, b) = post_hook(&app, &hook, &slack_headers(&ts, &event), &event).await;
+    assert_problem(s, &b, StatusCode::NOT_FOUND, "not_found");
+}
+
+async fn telegram_asks_are_answered_through_rate_limits_and_outages(backend: Backend) {
+    let (slack, telegram) = (FakePlatform::start().await, FakePlatform::start().await);
+    let app = app_with(backend, &slack, &telegram).await;
+    let admin = app.signup("telegram-admin").await;
+    remember(&app, &admin).await;
+
+    // setWebhook is called on creation with the generated secret token.
+    telegram.push([Reply::json(
+        200,
+        json!({"ok": true, "result": true, "description": "Webhook was set"}),
+    )]);
+    let (s, conn) = app
+        .post(
+            "/api/v1/integrations",
+            &admin.access,
+            json!({"platform": "telegram", "name": "Support bot", "secrets": {"bot_token": TELEGRAM_TOKEN}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{conn}");
+    let id = conn["id"].as_str().unwrap().to_owned();
+    let hook = format!("/hooks/telegram/{id}");
+    let set = &telegram.seen()[0];
+    assert_eq!(set.path, format!("/bot{TELEGRAM_TOKEN}/setWebhook"));
+    assert_eq!(set.body["url"], format!("https://morningai.test{hook}"));
+    let secret = set.body["secret_token"].as_str().unwrap().to_owned();
+    assert!(secret.len() >= 32);
+    assert!(!conn.to_string().contains(&secret) && !conn.to_string().contains(TELEGRAM_TOKEN));
+
+    // A refused setWebhook refuses the connection.
+    telegram.push([Reply::json(400, json!({"ok": false, "error_code": 400, "description": "Bad Request: bad webhook: HTTPS url must be provided for webhook"}))]);
+    let (s, b) = app
+        .post(
+            "/api/v1/integrations",
+            &admin.access,
+            json!({"platform": "telegram", "name": "Broken", "secrets": {"bot_token": "1:x"}}),
+        )
+        .await;
+    assert_problem(s, &b, StatusCode::SERVICE_UNAVAILABLE, "platform_refused");
+    assert!(
+        b["detail"]
+            .as_str()
+            .unwrap()
+            .contains("HTTPS url must be provided"),
+        "{b}"
+    );
+    let (_, all) = app.get("/api/v1/integrations", &admin.access).await;
+    assert_eq!(all.as_array().unwrap().len(), 1);
+
+    let update = |update_id: i64, text: &str| {
+        json!({"update_id": update_id, "message": {"message_id": 40 + update_id, "date": 1_700_000_000,
+               "chat": {"id": -1001234, "type": "supergroup", "title": "Support"},
+               "from": {"id": 99, "is_bot": false, "first_name": "Ada"}, "text": text}})
+        .to_string()
+    };
+    let auth = vec![("x-telegram-bot-api-secret-token", secret.clone())];
+
+    // Rate limited once: waited out, delivered once, every attempt in the task's events.
+    telegram.push([
+        Reply::json(429, json!({"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 1", "parameters": {"retry_after": 1}})),
+        Reply::json(200, json!({"ok": true, "result": {"message_id": 77}})),
+    ]);
+    let first = update(1, "/ask@MorningBot how are jobs retried?");
+    for _ in 0..2 {
+        let (s, _) = post_hook(&app, &hook, &auth, &first).await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    let sent = received(&telegram, "/sendMessage", 2).await;
+    assert_eq!(sent.len(), 2, "one 429, one delivery");
+    assert_eq!(sent[1]["chat_id"], -1001234);
+    assert_eq!(sent[1]["parse_mode"], "MarkdownV2");
+    assert_eq!(sent[1]["reply_parameters"]["message_id"], 41);
+    let text = sent[1]["text"].as_str().unwrap();
+    assert!(
+        text.contains("docs/queue\\.md:"),
+        "escaped for MarkdownV2: {text}"
+    );
+    let tasks = reply_tasks(&app, &admin).await;
+    assert_eq!(tasks.len(), 1, "an update and its redelivery make one task");
+    let task = wait_finished(&app, &admin, tasks[0]["id"].as_str().unwrap()).await;
+    assert_eq!(task["status"], "succeeded", "{task}");
+    let events = event_data(&app, &admin, &task).await;
+    let deliveries: Vec<&Value> = events.iter().filter_map(|d| d.get("delivery")).collect();
+    assert_eq!(deliveries.len(), 2, "{events:?}");
+    assert_eq!(deliveries[0]["status"], 429);
+    assert_eq!(deliveries[0]["outcome"], "rate limited: waiting 1 s");
+    assert_eq!(deliveries[1]["outcome"], "delivered");
+
+    // Telegram down: bounded retries, then a failed task that still holds the answer.
+    telegram.push((0..4).map(|_| {
+        Reply::json(
+            502,
+            json!({"ok": false, "error_code": 502, "description": "Bad Gateway"}),
+        )
+    }));
+    let (s, _) = post_hook(&app, &hook, &auth, &update(2, "/ask how are jobs retried?")).await;
+    assert_eq!(s, StatusCode::OK);
+    let failed = loop {
+        let tasks = reply_tasks(&app, &admin).await;
+        if tasks.len() == 2 {
+            break wait_finished(&app, &admin, tasks[0]["id"].as_str().unwrap()).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert!(
+        failed["error"]
+            .to_string()
+            .contains("delivery to telegram failed"),
+        "{failed}"
+    );
+    let events = event_data(&app, &admin, &failed).await;
+    assert!(
+        events
+            .iter()
+            .any(|d| d["answer"].as_str().is_some_and(|a| a.contains("backoff"))),
+        "{events:?}"
+    );
+    let attempts = events
+        .iter()
+        .filter(|d| d.get("delivery").is_some())
+        .count();
+    assert_eq!(attempts, 4, "{events:?}");
+    assert_eq!(
+        telegram
+            .seen()
+            .iter()
+            .filter(|s| s.path.ends_with("/sendMessage"))
+            .count(),
+        6
+    );
+
+    // Not asked, not ours, not signed: no task.
+    let (s, _) = post_hook(&app, &hook, &auth, &update(3, "hello there")).await;
+    assert_eq!(s, StatusCode::OK);
+    let wrong = vec![("x-telegram-bot-api-secret-token", format!("{secret}x"))];
+    let (s, b) = post_hook(&app, &hook, &wrong, &update(4, "/ask leak?")).await;
+    assert_problem(s, &b, StatusCode::UNAUTHORIZED, "bad_signature");
+    let (s, b) = post_hook(&app, &hook, &[], &update(5, "/ask leak?")).await;
+    assert_problem(s, &b, StatusCode::UNAUTHORIZED, "bad_signature");
+    let (s, b) = post_hook(&app, &hook, &auth, "[1, 2").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(reply_tasks(&app, &admin).await.len(), 2);
+    assert!(slack.seen().is_empty());
+}
