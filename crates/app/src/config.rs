@@ -120,6 +120,8 @@ pub struct Config {
     /// The platforms' API base URLs (changed only to point at a proxy or a test double).
     pub slack_api_url: String,
     pub telegram_api_url: String,
+    pub line_api_url: String,
+    pub messenger_api_url: String,
 }
 
 impl Default for Config {
@@ -170,8 +172,10 @@ impl Default for Config {
             provider_max_retries: 3,
             prices: morningai_core::usage::PriceTable::default(),
             public_url: None,
-            slack_api_url: "https://slack.com/api".to_owned(),
-            telegram_api_url: "https://api.telegram.org".to_owned(),
+            slack_api_url: morningai_platforms::slack::API.to_owned(),
+            telegram_api_url: morningai_platforms::telegram::API.to_owned(),
+            line_api_url: morningai_platforms::line::API.to_owned(),
+            messenger_api_url: morningai_platforms::messenger::API.to_owned(),
         }
     }
 }

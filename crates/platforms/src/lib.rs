@@ -4,6 +4,8 @@
 //! platform shares (429 with a wait to honour, bounded retries, then a recorded failure).
 //! Base URLs are configurable, so tests point the production clients at local fakes.
 
+pub mod line;
+pub mod messenger;
 pub mod slack;
 pub mod telegram;
 
@@ -50,6 +52,55 @@ pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
 
 pub(crate) fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Splits text into messages of at most `max` characters: at a line break when one is in
+/// reach, else at a space, else anywhere — never between a backslash and the character
+/// it escapes (Telegram's MarkdownV2).
+pub fn split(text: &str, max: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut parts = Vec::new();
+    let mut start = 0;
+    while chars.len() - start > max {
+        let window = &chars[start..start + max];
+        let at = |c: char| window.iter().rposition(|&x| x == c).filter(|&i| i > 0);
+        let mut cut = at('\n').or_else(|| at(' ')).unwrap_or(max);
+        // An odd run of backslashes before the cut ends in an escape that the cut would
+        // separate from its character.
+        let run = window[..cut]
+            .iter()
+            .rev()
+            .take_while(|&&c| c == '\\')
+            .count();
+        if run % 2 == 1 {
+            cut -= 1;
+        }
+        parts.push(chars[start..start + cut].iter().collect::<String>());
+        start += cut;
+        while start < chars.len() && matches!(chars[start], '\n' | ' ') {
+            start += 1;
+        }
+    }
+    if start < chars.len() {
+        parts.push(chars[start..].iter().collect());
+    }
+    parts
+}
+
+/// An answer as plain text (platforms without markup): the text, its sources, the link.
+pub fn plain(answer: &str, sources: &[String], link: Option<&str>) -> String {
+    let mut out = answer.trim().to_owned();
+    if !sources.is_empty() {
+        out.push_str("\n\nSources:");
+        for s in sources {
+            out.push_str("\n- ");
+            out.push_str(s);
+        }
+    }
+    if let Some(url) = link {
+        out.push_str(&format!("\nOpen in MorningAI: {url}"));
+    }
+    out
 }
 
 /// A question someone put to MorningAI on a platform, and where the answer goes.
@@ -132,9 +183,34 @@ impl Outbound {
         body: &Value,
         on_attempt: &mut (dyn FnMut(&Attempt) + Send),
     ) -> Result<Value, DeliveryFailed> {
+        self.call(reqwest::Method::POST, url, bearer, Some(body), on_attempt)
+            .await
+    }
+
+    /// One GET under the same rules, attempted once (the connection checks).
+    pub async fn get_once(&self, url: &str, bearer: Option<&str>) -> Result<Value, DeliveryFailed> {
+        let once = Self {
+            max_attempts: 1,
+            ..self.clone()
+        };
+        once.call(reqwest::Method::GET, url, bearer, None, &mut |_| {})
+            .await
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        bearer: Option<&str>,
+        body: Option<&Value>,
+        on_attempt: &mut (dyn FnMut(&Attempt) + Send),
+    ) -> Result<Value, DeliveryFailed> {
         let mut wait = self.backoff;
         for number in 1..=self.max_attempts {
-            let mut req = self.http.post(url).json(body);
+            let mut req = self.http.request(method.clone(), url);
+            if let Some(body) = body {
+                req = req.json(body);
+            }
             if let Some(token) = bearer {
                 req = req.bearer_auth(token);
             }
@@ -195,10 +271,11 @@ impl Outbound {
                         }
                         500..=599 => (Some(status), wait, format!("{status} from the platform")),
                         _ => {
-                            let why = answer
-                                .get("error")
-                                .or_else(|| answer.get("description"))
-                                .and_then(Value::as_str)
+                            // Slack's `error`, Telegram's `description`, LINE's `message`,
+                            // the Graph API's `error.message`.
+                            let why = ["/error", "/description", "/message", "/error/message"]
+                                .iter()
+                                .find_map(|p| answer.pointer(p).and_then(Value::as_str))
                                 .unwrap_or("refused");
                             let message = format!("{status}: {why}");
                             on_attempt(&Attempt {

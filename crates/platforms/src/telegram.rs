@@ -88,37 +88,9 @@ pub fn format(answer: &str, sources: &[String], link: Option<&str>) -> String {
     out
 }
 
-/// Splits formatted text into messages of at most [`MAX_MESSAGE`] characters: at a line
-/// break when one is in reach, else at a space, else anywhere — never between a
-/// backslash and the character it escapes.
+/// Splits formatted text into messages Telegram takes (see [`crate::split`]).
 pub fn split(text: &str) -> Vec<String> {
-    let chars: Vec<char> = text.chars().collect();
-    let mut parts = Vec::new();
-    let mut start = 0;
-    while chars.len() - start > MAX_MESSAGE {
-        let window = &chars[start..start + MAX_MESSAGE];
-        let at = |c: char| window.iter().rposition(|&x| x == c).filter(|&i| i > 0);
-        let mut cut = at('\n').or_else(|| at(' ')).unwrap_or(MAX_MESSAGE);
-        // An odd run of backslashes before the cut ends in an escape that the cut would
-        // separate from its character.
-        let run = window[..cut]
-            .iter()
-            .rev()
-            .take_while(|&&c| c == '\\')
-            .count();
-        if run % 2 == 1 {
-            cut -= 1;
-        }
-        parts.push(chars[start..start + cut].iter().collect::<String>());
-        start += cut;
-        while start < chars.len() && matches!(chars[start], '\n' | ' ') {
-            start += 1;
-        }
-    }
-    if start < chars.len() {
-        parts.push(chars[start..].iter().collect());
-    }
-    parts
+    crate::split(text, MAX_MESSAGE)
 }
 
 /// A bot's client of the Bot API.

@@ -196,7 +196,7 @@ impl Modify for Problems {
         tenant::update_member, tenant::remove_member,
         api_keys::create, api_keys::list, api_keys::revoke,
         integrations::create, integrations::list, integrations::get, integrations::delete,
-        integrations::test, integrations::hook,
+        integrations::test, integrations::handshake, integrations::hook,
         projects::create, projects::list, projects::get, projects::update, projects::delete,
         tasks::create, tasks::get, tasks::list, tasks::cancel,
         events::task_events, events::tenant_events,

@@ -31,37 +31,33 @@ macro_rules! both {
 both!(
     slack_mentions_are_answered_once_in_their_thread,
     telegram_asks_are_answered_through_rate_limits_and_outages,
+    line_and_messenger_messages_are_answered,
 );
 
-/// An app whose workers run jobs, with the platforms' APIs at the fakes.
-async fn app_with(backend: Backend, slack: &FakePlatform, telegram: &FakePlatform) -> TestApp {
-    let (slack, telegram) = (
-        format!("http://{}/api", slack.addr),
-        format!("http://{}", telegram.addr),
-    );
+/// An app whose workers run jobs, with every platform's API at `fake`.
+async fn app_with(backend: Backend, fake: &FakePlatform) -> TestApp {
+    let base = format!("http://{}", fake.addr);
     spawn_app_with(backend, move |c| {
         c.worker_concurrency = 2;
         c.retry_base_ms = 50;
         c.public_url = Some("https://morningai.test".into());
-        c.slack_api_url = slack;
-        c.telegram_api_url = telegram;
+        c.slack_api_url = format!("{base}/api");
+        c.telegram_api_url = base.clone();
+        c.line_api_url = base.clone();
+        c.messenger_api_url = format!("{base}/v21.0");
     })
     .await
 }
 
-/// `X-Slack-Signature` for `body` at `timestamp`, computed by the official `slack-sdk`.
-fn slack_signature(timestamp: &str, body: &str) -> String {
-    let python = std::env::var("MORNINGAI_SDK_PYTHON")
-        .expect("MORNINGAI_SDK_PYTHON is not set: run the suite with scripts/test.sh, which installs slack-sdk");
+/// Runs a Python snippet with the test tools' interpreter; its printed line.
+fn python(code: &str, args: &[&str]) -> String {
+    let python = std::env::var("MORNINGAI_SDK_PYTHON").expect(
+        "MORNINGAI_SDK_PYTHON is not set: run the suite with scripts/test.sh, which installs slack-sdk and line-bot-sdk",
+    );
     let out = std::process::Command::new(python)
-        .args([
-            "-c",
-            "import sys; from slack_sdk.signature import SignatureVerifier; \
-             print(SignatureVerifier(sys.argv[1]).generate_signature(timestamp=sys.argv[2], body=sys.argv[3]))",
-            SIGNING_SECRET,
-            timestamp,
-            body,
-        ])
+        .arg("-c")
+        .arg(code)
+        .args(args)
         .output()
         .expect("run python");
     assert!(
@@ -70,6 +66,36 @@ fn slack_signature(timestamp: &str, body: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// `X-Slack-Signature` for `body` at `timestamp`, computed by the official `slack-sdk`.
+fn slack_signature(timestamp: &str, body: &str) -> String {
+    python(
+        "import sys; from slack_sdk.signature import SignatureVerifier; \
+         print(SignatureVerifier(sys.argv[1]).generate_signature(timestamp=sys.argv[2], body=sys.argv[3]))",
+        &[SIGNING_SECRET, timestamp, body],
+    )
+}
+
+/// `X-Line-Signature` for `body`, which the official `line-bot-sdk` parses as a webhook
+/// with that signature (it fails otherwise).
+fn line_signature(secret: &str, body: &str) -> String {
+    python(
+        "import sys, hmac, hashlib, base64; from linebot.v3 import WebhookParser; \
+         s, b = sys.argv[1], sys.argv[2]; \
+         sig = base64.b64encode(hmac.new(s.encode(), b.encode(), hashlib.sha256).digest()).decode(); \
+         WebhookParser(s).parse(b, sig); print(sig)",
+        &[secret, body],
+    )
+}
+
+/// `X-Hub-Signature-256` for `body` (Messenger; computed by Python's hmac).
+fn hub_signature(secret: &str, body: &str) -> String {
+    python(
+        "import sys, hmac, hashlib; \
+         print('sha256=' + hmac.new(sys.argv[1].encode(), sys.argv[2].encode(), hashlib.sha256).hexdigest())",
+        &[secret, body],
+    )
 }
 
 async fn post_hook(
@@ -140,8 +166,8 @@ async fn reply_tasks(app: &TestApp, who: &common::Account) -> Vec<Value> {
 }
 
 async fn slack_mentions_are_answered_once_in_their_thread(backend: Backend) {
-    let (slack, telegram) = (FakePlatform::start().await, FakePlatform::start().await);
-    let app = app_with(backend, &slack, &telegram).await;
+    let slack = FakePlatform::start().await;
+    let app = app_with(backend, &slack).await;
     let admin = app.signup("slack-admin").await;
     remember(&app, &admin).await;
 
@@ -360,8 +386,8 @@ async fn slack_mentions_are_answered_once_in_their_thread(backend: Backend) {
 }
 
 async fn telegram_asks_are_answered_through_rate_limits_and_outages(backend: Backend) {
-    let (slack, telegram) = (FakePlatform::start().await, FakePlatform::start().await);
-    let app = app_with(backend, &slack, &telegram).await;
+    let telegram = FakePlatform::start().await;
+    let app = app_with(backend, &telegram).await;
     let admin = app.signup("telegram-admin").await;
     remember(&app, &admin).await;
 
@@ -502,5 +528,159 @@ async fn telegram_asks_are_answered_through_rate_limits_and_outages(backend: Bac
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(reply_tasks(&app, &admin).await.len(), 2);
-    assert!(slack.seen().is_empty());
+    assert_eq!(
+        telegram.seen().len(),
+        8,
+        "setWebhook twice, then 2 + 4 sends, nothing more"
+    );
+}
+
+async fn line_and_messenger_messages_are_answered(backend: Backend) {
+    let fake = FakePlatform::start().await;
+    let app = app_with(backend, &fake).await;
+    let admin = app.signup("line-admin").await;
+    remember(&app, &admin).await;
+    let create = |body: Value| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            let (s, c) = app.post("/api/v1/integrations", &admin.access, body).await;
+            assert_eq!(s, StatusCode::CREATED, "{c}");
+            c
+        }
+    };
+
+    // LINE: the console's "Verify" (no events), then a question: answered by reply token
+    // while it is fresh, pushed when it is not; a redelivery makes no second task.
+    let line = create(json!({"platform": "line", "name": "LINE OA",
+        "secrets": {"channel_secret": "line-channel-secret", "channel_access_token": "line-access-token"}}))
+    .await;
+    let hook = format!("/hooks/line/{}", line["id"].as_str().unwrap());
+    let verify = json!({"destination": "Uxxxxxxxxxxxxxx", "events": []}).to_string();
+    let sig = line_signature("line-channel-secret", &verify);
+    let (s, _) = post_hook(&app, &hook, &[("x-line-signature", sig)], &verify).await;
+    assert_eq!(s, StatusCode::OK);
+    let message = |id: &str, at_ms: i64, redelivery: bool| {
+        json!({"destination": "Uxxxxxxxxxxxxxx", "events": [{
+            "type": "message", "mode": "active", "timestamp": at_ms, "webhookEventId": id,
+            "deliveryContext": {"isRedelivery": redelivery},
+            "source": {"type": "user", "userId": "U4af4980629"},
+            "replyToken": "nHuyWiB7yP5Zw52FIkcQobQuGDXCTA",
+            "message": {"id": "444573844083572737", "type": "text", "quoteToken": "q3Plxr4AgKd", "text": "How are jobs retried?"}}]})
+        .to_string()
+    };
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    fake.push([Reply::json(
+        200,
+        json!({"sentMessages": [{"id": "461230966842064897"}]}),
+    )]);
+    for redelivery in [false, true] {
+        let body = message("01FZ74A0TDDPYRVKNK77XKC3ZR", now_ms, redelivery);
+        let sig = line_signature("line-channel-secret", &body);
+        let (s, _) = post_hook(&app, &hook, &[("x-line-signature", sig)], &body).await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    let replied = received(&fake, "/v2/bot/message/reply", 1).await;
+    assert_eq!(replied[0]["replyToken"], "nHuyWiB7yP5Zw52FIkcQobQuGDXCTA");
+    let text = replied[0]["messages"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("backoff") && text.contains("Sources:\n- docs/queue.md:"),
+        "{text}"
+    );
+    assert_eq!(
+        fake.seen().last().unwrap().headers["authorization"],
+        "Bearer line-access-token"
+    );
+    fake.push([Reply::json(
+        200,
+        json!({"sentMessages": [{"id": "461230966842064898"}]}),
+    )]);
+    let late = message("01FZ74A0TDDPYRVKNK77XKC3ZS", now_ms - 120_000, false);
+    let sig = line_signature("line-channel-secret", &late);
+    let (s, _) = post_hook(&app, &hook, &[("x-line-signature", sig)], &late).await;
+    assert_eq!(s, StatusCode::OK);
+    let pushed = received(&fake, "/v2/bot/message/push", 1).await;
+    assert_eq!(pushed[0]["to"], "U4af4980629");
+    let tampered = late.replace("How are jobs retried?", "Who are you?");
+    let sig = line_signature("line-channel-secret", &late);
+    let (s, b) = post_hook(&app, &hook, &[("x-line-signature", sig)], &tampered).await;
+    assert_problem(s, &b, StatusCode::UNAUTHORIZED, "bad_signature");
+
+    // Messenger: the subscription handshake, then a message answered through the Send API
+    // (the page's echo of its own answer is not a question).
+    let page = create(json!({"platform": "messenger", "name": "Page",
+        "secrets": {"app_secret": "fb-app-secret", "page_access_token": "EAAG-page-token", "verify_token": "my-verify-token"}}))
+    .await;
+    let hook = format!("/hooks/messenger/{}", page["id"].as_str().unwrap());
+    let res = app
+        .client
+        .get(app.url(&format!(
+            "{hook}?hub.mode=subscribe&hub.verify_token=my-verify-token&hub.challenge=1158201444"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.text().await.unwrap(), "1158201444");
+    for (path, want) in [
+        (
+            format!("{hook}?hub.mode=subscribe&hub.verify_token=guess&hub.challenge=1"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (format!("{hook}?hub.challenge=1"), StatusCode::UNAUTHORIZED),
+        (
+            format!(
+                "/hooks/line/{}?hub.mode=subscribe&hub.verify_token=x&hub.challenge=1",
+                line["id"].as_str().unwrap()
+            ),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!(
+                "/hooks/messenger/{}?hub.mode=subscribe&hub.verify_token=x&hub.challenge=1",
+                uuid::Uuid::new_v4()
+            ),
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let res = app.client.get(app.url(&path)).send().await.unwrap();
+        assert_eq!(res.status(), want, "{path}");
+    }
+    fake.push([Reply::json(
+        200,
+        json!({"recipient_id": "1254459154682919", "message_id": "m_AG5Hz2U"}),
+    )]);
+    let event = json!({"object": "page", "entry": [{"id": "PAGE_ID", "time": 1458692752478_i64, "messaging": [
+        {"sender": {"id": "1254459154682919"}, "recipient": {"id": "PAGE_ID"}, "timestamp": 1458692752478_i64,
+         "message": {"mid": "m_1457764197618:41d102a3e1ae206a38", "text": "how are jobs retried?"}},
+        {"sender": {"id": "PAGE_ID"}, "recipient": {"id": "1254459154682919"}, "timestamp": 1458692752479_i64,
+         "message": {"mid": "m_echo", "is_echo": true, "text": "an earlier answer"}}]}]})
+    .to_string();
+    let sig = hub_signature("fb-app-secret", &event);
+    let (s, _) = post_hook(&app, &hook, &[("x-hub-signature-256", sig)], &event).await;
+    assert_eq!(s, StatusCode::OK);
+    let sent = received(&fake, "/v21.0/me/messages", 1).await;
+    assert_eq!(sent[0]["recipient"]["id"], "1254459154682919");
+    assert_eq!(sent[0]["messaging_type"], "RESPONSE");
+    assert!(
+        sent[0]["message"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("backoff")
+    );
+    let sig = hub_signature("another-app-secret", &event);
+    let (s, b) = post_hook(&app, &hook, &[("x-hub-signature-256", sig)], &event).await;
+    assert_problem(s, &b, StatusCode::UNAUTHORIZED, "bad_signature");
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let tasks = reply_tasks(&app, &admin).await;
+    assert_eq!(
+        tasks.len(),
+        3,
+        "LINE twice (one redelivered), Messenger once"
+    );
+    for t in &tasks {
+        let done = wait_finished(&app, &admin, t["id"].as_str().unwrap()).await;
+        assert_eq!(done["status"], "succeeded", "{done}");
+    }
+    assert_eq!(fake.seen().len(), 3, "three answers, nothing else sent");
 }

@@ -1056,10 +1056,14 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * Messenger's subscription handshake: echoes `hub.challenge` when `hub.verify_token` is
+         *     the connection's.
+         */
+        get: operations["integrations_handshake"];
         put?: never;
         /**
-         * A platform's webhook (Slack Events API, Telegram updates), verified with the
+         * A platform's webhook (Slack Events API, Telegram updates, LINE and Messenger events), verified with the
          *     connection's secret before anything in it is read. A question is answered in its
          *     thread by a `chat_reply` task; a platform's retries of one event make one task.
          */
@@ -1709,7 +1713,9 @@ export interface components {
             assistant?: string | null;
             /**
              * @description Slack: `signing_secret` and `bot_token` (`xoxb-…`). Telegram: `bot_token`, and
-             *     optionally `secret_token` (generated otherwise).
+             *     optionally `secret_token` (generated otherwise). LINE: `channel_secret` and
+             *     `channel_access_token`. Messenger: `app_secret`, `page_access_token` and the
+             *     `verify_token` you also type into the app's webhook settings.
              */
             secrets: {
                 [key: string]: string;
@@ -1904,8 +1910,8 @@ export interface components {
             };
             /**
              * @description Where the platform posts its events: paste it into the platform's console (Slack's
-             *     Event Subscriptions); Telegram is told on creation. Absolute when the deployment's
-             *     `public_url` is set.
+             *     Event Subscriptions, LINE's and Messenger's webhook URL); Telegram is told on
+             *     creation. Absolute when the deployment's `public_url` is set.
              */
             hook_url: string;
             /** Format: date-time */
@@ -2059,7 +2065,7 @@ export interface components {
             metadata?: Record<string, unknown> | null;
         };
         /** @enum {string} */
-        Platform: "slack" | "telegram";
+        Platform: "slack" | "telegram" | "line" | "messenger";
         /** @description A tenant, its counts and its queue. */
         PlatformTenant: components["schemas"]["TenantOverview"] & {
             queue: components["schemas"]["QueueDepth"];
@@ -8779,12 +8785,76 @@ export interface operations {
             };
         };
     };
+    integrations_handshake: {
+        parameters: {
+            query?: {
+                "hub.mode"?: string;
+                "hub.verify_token"?: string;
+                "hub.challenge"?: string;
+            };
+            header?: never;
+            path: {
+                /** @description messenger */
+                platform: string;
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the challenge */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": unknown;
+                };
+            };
+            /** @description malformed JSON, or a bad path or query parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description wrong or missing verify token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description no such Messenger connection */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description a field of the request is invalid (each one named) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     integrations_hook: {
         parameters: {
             query?: never;
             header?: never;
             path: {
-                /** @description slack or telegram */
+                /** @description slack, telegram, line or messenger */
                 platform: string;
                 id: string;
             };

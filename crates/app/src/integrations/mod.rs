@@ -1,5 +1,6 @@
-//! Chat-platform connections: a tenant connects a Slack app or a Telegram bot, people ask
-//! there, and an assistant answers from the tenant's memory in the same thread.
+//! Chat-platform connections: a tenant connects a Slack app, a Telegram bot, a LINE
+//! channel or a Messenger page, people ask there, and an assistant answers from the
+//! tenant's memory in the same conversation.
 //!
 //! A connection is a record of the tenant (its secrets sealed like the provider keys, never
 //! shown again, only a hint). Each has its own webhook URL, `/hooks/{platform}/{id}`: the
@@ -20,7 +21,7 @@ use morningai_core::entities::{NewTask, TaskCreated};
 use morningai_core::objects::{ObjectQuery, StoredObject};
 use morningai_core::values::Priority;
 use morningai_core::{Error, ProjectId, Result, Role, Store, TaskId, TenantCtx, UserId};
-use morningai_platforms::{Outbound, Question, Rejection, slack, telegram};
+use morningai_platforms::{Outbound, Question, Rejection, line, messenger, slack, telegram};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -39,6 +40,8 @@ const MAX_SECRET: usize = 1_000;
 pub enum Platform {
     Slack,
     Telegram,
+    Line,
+    Messenger,
 }
 
 impl Platform {
@@ -46,6 +49,8 @@ impl Platform {
         match self {
             Platform::Slack => "slack",
             Platform::Telegram => "telegram",
+            Platform::Line => "line",
+            Platform::Messenger => "messenger",
         }
     }
 
@@ -53,6 +58,8 @@ impl Platform {
         match s {
             "slack" => Some(Platform::Slack),
             "telegram" => Some(Platform::Telegram),
+            "line" => Some(Platform::Line),
+            "messenger" => Some(Platform::Messenger),
             _ => None,
         }
     }
@@ -63,6 +70,21 @@ impl Platform {
         match self {
             Platform::Slack => &[("signing_secret", true), ("bot_token", true)],
             Platform::Telegram => &[("bot_token", true), ("secret_token", false)],
+            Platform::Line => &[("channel_secret", true), ("channel_access_token", true)],
+            Platform::Messenger => &[
+                ("app_secret", true),
+                ("page_access_token", true),
+                ("verify_token", true),
+            ],
+        }
+    }
+
+    /// The secret the platform's API takes as the bot's credential.
+    fn token(self) -> &'static str {
+        match self {
+            Platform::Slack | Platform::Telegram => "bot_token",
+            Platform::Line => "channel_access_token",
+            Platform::Messenger => "page_access_token",
         }
     }
 }
@@ -93,8 +115,8 @@ pub struct Integration {
     /// Each secret's name and hint (`…abcd`).
     pub secrets: BTreeMap<String, String>,
     /// Where the platform posts its events: paste it into the platform's console (Slack's
-    /// Event Subscriptions); Telegram is told on creation. Absolute when the deployment's
-    /// `public_url` is set.
+    /// Event Subscriptions, LINE's and Messenger's webhook URL); Telegram is told on
+    /// creation. Absolute when the deployment's `public_url` is set.
     pub hook_url: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
@@ -109,7 +131,9 @@ pub struct CreateIntegration {
     /// Default `faq`, the built-in documentation assistant.
     pub assistant: Option<String>,
     /// Slack: `signing_secret` and `bot_token` (`xoxb-…`). Telegram: `bot_token`, and
-    /// optionally `secret_token` (generated otherwise).
+    /// optionally `secret_token` (generated otherwise). LINE: `channel_secret` and
+    /// `channel_access_token`. Messenger: `app_secret`, `page_access_token` and the
+    /// `verify_token` you also type into the app's webhook settings.
     pub secrets: BTreeMap<String, String>,
 }
 
@@ -135,6 +159,8 @@ pub struct Integrations {
     pub(crate) outbound: Outbound,
     slack_api: String,
     telegram_api: String,
+    line_api: String,
+    messenger_api: String,
     public_url: Option<String>,
 }
 
@@ -151,6 +177,8 @@ impl Integrations {
             outbound: Outbound::default(),
             slack_api: config.slack_api_url.trim_end_matches('/').to_owned(),
             telegram_api: config.telegram_api_url.trim_end_matches('/').to_owned(),
+            line_api: config.line_api_url.trim_end_matches('/').to_owned(),
+            messenger_api: config.messenger_api_url.trim_end_matches('/').to_owned(),
             public_url: config
                 .public_url
                 .as_deref()
@@ -216,10 +244,11 @@ impl Integrations {
         on_attempt: &mut (dyn FnMut(&morningai_platforms::Attempt) + Send),
     ) -> Result<std::result::Result<Vec<Value>, morningai_platforms::DeliveryFailed>> {
         let (s, _) = self.load(cx, id).await?;
-        let token = self.secret(cx, &s, "bot_token")?;
+        let token = self.secret(cx, &s, s.platform.token())?;
+        let out = &self.outbound;
         Ok(match s.platform {
             Platform::Slack => slack::Client {
-                outbound: &self.outbound,
+                outbound: out,
                 api: &self.slack_api,
                 token: &token,
             }
@@ -227,9 +256,31 @@ impl Integrations {
             .await
             .map(|v| vec![v]),
             Platform::Telegram => {
+                let api = &self.telegram_api;
                 telegram::Client {
-                    outbound: &self.outbound,
-                    api: &self.telegram_api,
+                    outbound: out,
+                    api,
+                    token: &token,
+                }
+                .send(reply_to, text, on_attempt)
+                .await
+            }
+            Platform::Line => {
+                let api = &self.line_api;
+                let now_ms = chrono::Utc::now().timestamp_millis();
+                line::Client {
+                    outbound: out,
+                    api,
+                    token: &token,
+                }
+                .send(reply_to, text, now_ms, on_attempt)
+                .await
+            }
+            Platform::Messenger => {
+                let api = &self.messenger_api;
+                messenger::Client {
+                    outbound: out,
+                    api,
                     token: &token,
                 }
                 .send(reply_to, text, on_attempt)
@@ -432,24 +483,48 @@ impl crate::Application {
         let it = &self.integrations;
         let cx = who.cx();
         let (s, _) = it.load(cx, id).await?;
-        let token = it.secret(cx, &s, "bot_token")?;
+        let token = it.secret(cx, &s, s.platform.token())?;
+        let out = &it.outbound;
+        let token = token.as_str();
         let answer = match s.platform {
             Platform::Slack => {
+                let api = &it.slack_api;
                 slack::Client {
-                    outbound: &it.outbound,
-                    api: &it.slack_api,
-                    token: &token,
+                    outbound: out,
+                    api,
+                    token,
                 }
                 .auth_test()
                 .await
             }
             Platform::Telegram => {
+                let api = &it.telegram_api;
                 telegram::Client {
-                    outbound: &it.outbound,
-                    api: &it.telegram_api,
-                    token: &token,
+                    outbound: out,
+                    api,
+                    token,
                 }
                 .get_me()
+                .await
+            }
+            Platform::Line => {
+                let api = &it.line_api;
+                line::Client {
+                    outbound: out,
+                    api,
+                    token,
+                }
+                .bot_info()
+                .await
+            }
+            Platform::Messenger => {
+                let api = &it.messenger_api;
+                messenger::Client {
+                    outbound: out,
+                    api,
+                    token,
+                }
+                .me()
                 .await
             }
         };
@@ -459,6 +534,8 @@ impl crate::Application {
                 detail: v
                     .get("user")
                     .or_else(|| v.pointer("/result/username"))
+                    .or_else(|| v.get("displayName"))
+                    .or_else(|| v.get("name"))
                     .and_then(Value::as_str)
                     .map(|n| format!("connected as {n}"))
                     .unwrap_or_else(|| "connected".into()),
@@ -515,6 +592,16 @@ impl crate::Application {
                 &it.secret(cx, &s, "secret_token")?,
                 header("x-telegram-bot-api-secret-token").as_deref(),
             ),
+            Platform::Line => line::verify(
+                &it.secret(cx, &s, "channel_secret")?,
+                header("x-line-signature").as_deref(),
+                body,
+            ),
+            Platform::Messenger => messenger::verify(
+                &it.secret(cx, &s, "app_secret")?,
+                header("x-hub-signature-256").as_deref(),
+                body,
+            ),
         };
         if let Err(r) = verdict {
             count(match r {
@@ -528,27 +615,76 @@ impl crate::Application {
             });
         }
         let malformed = |m: String| Error::invalid("body", m);
-        let question = match p {
+        let questions = match p {
             Platform::Slack => match slack::parse(body).map_err(malformed)? {
                 slack::Event::UrlVerification { challenge } => {
                     count("url_verification");
                     return Ok(HookReply::Json(json!({"challenge": challenge})));
                 }
-                slack::Event::Question(q) => Some(q),
-                slack::Event::Ignored => None,
+                slack::Event::Question(q) => vec![q],
+                slack::Event::Ignored => Vec::new(),
             },
-            Platform::Telegram => telegram::parse(body).map_err(malformed)?,
+            Platform::Telegram => telegram::parse(body)
+                .map_err(malformed)?
+                .into_iter()
+                .collect(),
+            Platform::Line => line::parse(body).map_err(malformed)?,
+            Platform::Messenger => messenger::parse(body).map_err(malformed)?,
         };
-        let Some(q) = question else {
+        if questions.is_empty() {
             count("ignored");
-            return Ok(HookReply::Empty);
-        };
-        let created = self.ask_from(cx, p, id, &s, q).await?;
-        count(match created {
-            TaskCreated::New(..) => "accepted",
-            TaskCreated::Existing(_) => "duplicate",
-        });
+        }
+        // A batch is bounded by the body limit; each question is one task.
+        for q in questions {
+            let created = self.ask_from(cx, p, id, &s, q).await?;
+            count(match created {
+                TaskCreated::New(..) => "accepted",
+                TaskCreated::Existing(_) => "duplicate",
+            });
+        }
         Ok(HookReply::Empty)
+    }
+
+    /// Messenger's subscription handshake (`GET` with `hub.mode`, `hub.verify_token`,
+    /// `hub.challenge`): the challenge when the token is the connection's.
+    pub async fn hook_handshake(
+        &self,
+        platform: &str,
+        id: &str,
+        query: &(dyn Fn(&str) -> Option<String> + Sync),
+    ) -> Result<String> {
+        let it = &self.integrations;
+        let found = match (Platform::parse(platform), Uuid::parse_str(id)) {
+            (Some(Platform::Messenger), Ok(id)) => self
+                .store
+                .object_tenant(KIND, id)
+                .await?
+                .map(|tenant| (id, TenantCtx::new(tenant))),
+            _ => None,
+        };
+        let Some((id, cx)) = found else {
+            return Err(Error::NotFound("integration"));
+        };
+        let (s, _) = it.load(cx, id).await?;
+        if s.platform != Platform::Messenger {
+            return Err(Error::NotFound("integration"));
+        }
+        let (mode, token, challenge) = (
+            query("hub.mode"),
+            query("hub.verify_token"),
+            query("hub.challenge"),
+        );
+        messenger::handshake(
+            &it.secret(cx, &s, "verify_token")?,
+            mode.as_deref(),
+            token.as_deref(),
+            challenge.as_deref(),
+        )
+        .map(str::to_owned)
+        .map_err(|r| Error::Unauthorized {
+            code: "bad_signature",
+            message: format!("the verify token does not match ({})", r.reason()),
+        })
     }
 
     async fn ask_from(

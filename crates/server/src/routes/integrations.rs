@@ -2,7 +2,7 @@
 
 use crate::auth::Caller;
 use crate::error::{ApiResult, Problem};
-use crate::extract::{Json, Path};
+use crate::extract::{Json, Path, Query};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -72,11 +72,28 @@ pub async fn test(
     Ok(axum::Json(state.check_integration(&who, id).await?))
 }
 
-/// A platform's webhook (Slack Events API, Telegram updates), verified with the
+/// Messenger's subscription handshake: echoes `hub.challenge` when `hub.verify_token` is
+/// the connection's.
+#[utoipa::path(get, path = "/hooks/{platform}/{id}", tag = "integrations",
+    params(("platform" = String, Path, description = "messenger"), ("id" = String, Path, format = Uuid),
+        ("hub.mode" = Option<String>, Query), ("hub.verify_token" = Option<String>, Query), ("hub.challenge" = Option<String>, Query)),
+    responses((status = 200, description = "the challenge", content_type = "text/plain"),
+        (status = 401, body = Problem, description = "wrong or missing verify token"),
+        (status = 404, body = Problem, description = "no such Messenger connection")))]
+pub async fn handshake(
+    State(state): State<AppState>,
+    Path((platform, id)): Path<(String, String)>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> ApiResult<String> {
+    let get = |k: &str| query.get(k).cloned();
+    Ok(state.hook_handshake(&platform, &id, &get).await?)
+}
+
+/// A platform's webhook (Slack Events API, Telegram updates, LINE and Messenger events), verified with the
 /// connection's secret before anything in it is read. A question is answered in its
 /// thread by a `chat_reply` task; a platform's retries of one event make one task.
 #[utoipa::path(post, path = "/hooks/{platform}/{id}", tag = "integrations",
-    params(("platform" = String, Path, description = "slack or telegram"), ("id" = String, Path, format = Uuid)),
+    params(("platform" = String, Path, description = "slack, telegram, line or messenger"), ("id" = String, Path, format = Uuid)),
     request_body(content = Object, description = "the platform's event, as it sends it"),
     responses((status = 200, description = "accepted (Slack's url_verification gets its challenge back)"),
         (status = 401, body = Problem, description = "missing, wrong or stale signature"),
