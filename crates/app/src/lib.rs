@@ -27,6 +27,7 @@ pub mod store_items;
 pub mod tasks;
 pub mod tenancy;
 pub mod trace;
+pub mod webhooks;
 
 use auth::{Auth, Principal};
 use backends::Backends;
@@ -58,6 +59,7 @@ pub struct Application {
     pub documents: Arc<documents::Documents>,
     pub agent_deps: Arc<agents::AgentDeps>,
     pub integrations: Arc<integrations::Integrations>,
+    pub webhooks: Arc<webhooks::Webhooks>,
     pub graphs: Arc<Graphs>,
     pub tasks: Arc<TaskService>,
     pub registry: Registry,
@@ -83,9 +85,11 @@ impl Application {
     /// `key`: the signing key (provider API keys are sealed under a key derived from it).
     fn assemble(b: Backends, config: Config, key: &[u8], base: Registry) -> Self {
         let retriever = Arc::new(Retriever::new(b.memory.clone(), b.embedder.clone()));
+        let webhooks = Arc::new(webhooks::Webhooks::new(&config, key, b.store.clone()));
         let documents = Arc::new(documents::Documents {
             store: b.store.clone(),
             retriever: retriever.clone(),
+            webhooks: webhooks.clone(),
         });
         let models = Arc::new(models::Models::new(&config, key, &b));
         let deps = Arc::new(agents::AgentDeps {
@@ -106,6 +110,7 @@ impl Application {
             catalog: catalog.clone(),
             bus: b.bus.clone(),
             limits: config.run_limits(),
+            webhooks: webhooks.clone(),
         };
         let integrations = Arc::new(integrations::Integrations::new(&config, key, &b));
         let registry = task_registry(
@@ -117,8 +122,10 @@ impl Application {
                 store: b.store.clone(),
                 integrations: integrations.clone(),
             },
+            webhooks.clone(),
             base,
         );
+        webhooks.attach(&tasks);
         Self {
             graphs: Arc::new(Graphs::new(
                 b.store.clone(),
@@ -140,6 +147,7 @@ impl Application {
             documents,
             agent_deps: deps,
             integrations,
+            webhooks,
             tasks,
             registry,
             config,
@@ -204,12 +212,14 @@ pub fn clean_name(field: &str, raw: &str) -> Result<String> {
 }
 
 /// `base` plus the kinds that need the backends: `index`, `graph_run` (graph runs on the
-/// queue), `faq` and `codegen` (the agents), `chat_reply` (answers on chat platforms).
+/// queue), `faq` and `codegen` (the agents), `chat_reply` (answers on chat platforms),
+/// `webhook_delivery` (tenant webhooks).
 fn task_registry(
     config: &Config,
     retriever: Arc<Retriever>,
     runs: graphs::execute::GraphRuns,
     replies: integrations::ReplyTask,
+    webhooks: Arc<webhooks::Webhooks>,
     mut base: Registry,
 ) -> Registry {
     base.register(
@@ -238,6 +248,11 @@ fn task_registry(
         integrations::REPLY_KIND,
         Arc::new(replies),
         integrations::validate_reply,
+    );
+    base.register_internal(
+        webhooks::DELIVERY_KIND,
+        Arc::new(webhooks::DeliveryTask(webhooks)),
+        webhooks::validate_delivery,
     );
     base
 }

@@ -1,6 +1,8 @@
 //! A local server that speaks the OpenAI HTTP protocol (`/v1/chat/completions`, with SSE
 //! streaming, and `/v1/embeddings`) from a script, for tests of the production clients: each
-//! request takes the next scripted reply and is recorded (path, headers, JSON body).
+//! request takes the next scripted reply and is recorded (path, headers, JSON body). Any
+//! JSON API can be scripted the same way: the chat-platform tests use it as Slack,
+//! Telegram, LINE and Messenger, the webhook tests as a subscriber's endpoint.
 
 use axum::Router;
 use axum::body::Body;
@@ -90,6 +92,8 @@ pub struct Seen {
     pub path: String,
     pub headers: HeaderMap,
     pub body: Value,
+    /// The body's bytes as sent (what a signature covers).
+    pub raw: String,
 }
 
 #[derive(Default)]
@@ -162,6 +166,7 @@ async fn handle(
         path: uri.path().to_owned(),
         headers,
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        raw: String::from_utf8_lossy(&body).into_owned(),
     });
     let next = script.replies.lock().expect("script lock").pop_front();
     let mut reply =

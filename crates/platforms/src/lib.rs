@@ -8,6 +8,7 @@ pub mod line;
 pub mod messenger;
 pub mod slack;
 pub mod telegram;
+pub mod webhooks;
 
 use serde_json::Value;
 use std::time::Duration;

@@ -24,7 +24,7 @@ use langgraph::{approvals, graphs, runs, store as lg_store, threads};
 use morningai_app::Application;
 use routes::{
     api_keys, assistants, auth as auth_routes, documents, events, integrations, memory, models,
-    platform, projects, queue, schedules, system, tasks, tenant,
+    platform, projects, queue, schedules, system, tasks, tenant, webhooks,
 };
 pub use state::AppState;
 use std::future::Future;
@@ -94,6 +94,12 @@ pub fn route_table() -> Vec<Route> {
         post "/api/v1/integrations/{id}/test" => integrations::test,
         get "/hooks/{platform}/{id}" => integrations::handshake,
         post "/hooks/{platform}/{id}" => integrations::hook,
+        get "/api/v1/webhooks" => webhooks::list,
+        post "/api/v1/webhooks" => webhooks::create,
+        get "/api/v1/webhooks/{id}" => webhooks::get,
+        delete "/api/v1/webhooks/{id}" => webhooks::delete,
+        get "/api/v1/webhooks/{id}/deliveries" => webhooks::deliveries,
+        post "/api/v1/webhooks/{id}/deliveries/{delivery}/redeliver" => webhooks::redeliver,
         get "/api/v1/projects" => projects::list,
         post "/api/v1/projects" => projects::create,
         get "/api/v1/projects/{id}" => projects::get,

@@ -3,7 +3,7 @@
 use crate::langgraph::{approvals, graphs, runs, store as lg_store, threads};
 use crate::routes::{
     api_keys, assistants, auth, documents, events, integrations, memory, models, platform,
-    projects, queue, schedules, system, tasks, tenant,
+    projects, queue, schedules, system, tasks, tenant, webhooks,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -197,6 +197,8 @@ impl Modify for Problems {
         api_keys::create, api_keys::list, api_keys::revoke,
         integrations::create, integrations::list, integrations::get, integrations::delete,
         integrations::test, integrations::handshake, integrations::hook,
+        webhooks::create, webhooks::list, webhooks::get, webhooks::delete, webhooks::deliveries,
+        webhooks::redeliver,
         projects::create, projects::list, projects::get, projects::update, projects::delete,
         tasks::create, tasks::get, tasks::list, tasks::cancel,
         events::task_events, events::tenant_events,

@@ -736,6 +736,12 @@ async fn nul_characters_are_refused_by_every_operation(app: TestApp) {
         .await;
     let mut tried = 0;
     for (path, ops) in doc["paths"].as_object().unwrap() {
+        // Chat platforms' webhooks read nothing before the connection's signature verifies
+        // (an unknown connection is 404 whatever the body); a NUL in a verified body is
+        // tested in integrations.rs.
+        if path.starts_with("/hooks/") {
+            continue;
+        }
         for (method, op) in ops.as_object().unwrap() {
             let method: Method = method.to_uppercase().parse().unwrap();
             let params = op["parameters"].as_array().cloned().unwrap_or_default();

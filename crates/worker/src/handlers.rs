@@ -47,6 +47,8 @@ pub struct JobContext {
     pub tenant_id: TenantId,
     pub input: Value,
     pub attempt: u32,
+    /// Attempts the job has in all: the last one is `attempt == max_attempts`.
+    pub max_attempts: u32,
     /// The trace id of the request that created the task ("" when unknown).
     pub trace_id: String,
     /// Who created the task.

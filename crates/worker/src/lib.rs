@@ -13,5 +13,5 @@ pub mod service;
 
 pub use handlers::{Handler, JobContext, JobError, Registry};
 pub use pool::{Hooks, NoHooks, Started, WorkerConfig, run_pool};
-pub use service::TaskService;
+pub use service::{Finished, TaskService};
 pub use tokio_util::sync::CancellationToken;

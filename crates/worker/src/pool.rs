@@ -239,6 +239,7 @@ async fn run_one(shared: &Shared, lease: Lease) -> bool {
         tenant_id: lease.job.tenant_id,
         input: lease.job.payload.clone(),
         attempt: lease.attempt,
+        max_attempts: lease.job.max_attempts,
         trace_id: started.trace_id,
         created_by: started.created_by,
         cancel: cancel.clone(),

@@ -37,6 +37,19 @@ where
     }
 }
 
+/// Told once about each task that reached `succeeded` or `failed` (the tenant webhooks).
+#[async_trait]
+pub trait Finished: Send + Sync + 'static {
+    async fn finished(
+        &self,
+        cx: TenantCtx,
+        task: TaskId,
+        kind: &str,
+        status: TaskStatus,
+        error: Option<&str>,
+    );
+}
+
 pub struct TaskService {
     pub store: Arc<dyn Store>,
     pub queue: Arc<dyn JobQueue>,
@@ -44,9 +57,15 @@ pub struct TaskService {
     /// True when `Store::create_task` enqueues the job itself (embedded SQLite: one
     /// transaction); false when the queue is separate (Redis).
     queue_in_store: bool,
+    finished: std::sync::OnceLock<Arc<dyn Finished>>,
 }
 
 impl TaskService {
+    /// Tells `observer` about every task that finishes from now on (set once).
+    pub fn on_finished(&self, observer: Arc<dyn Finished>) {
+        let _ = self.finished.set(observer);
+    }
+
     pub fn new(
         store: Arc<dyn Store>,
         queue: Arc<dyn JobQueue>,
@@ -58,6 +77,7 @@ impl TaskService {
             queue,
             bus,
             queue_in_store,
+            finished: std::sync::OnceLock::new(),
         }
     }
 
@@ -141,7 +161,17 @@ impl TaskService {
         let id = lease.job.id;
         let write = || self.store.finish_task(cx, id, outcome.clone());
         match with_retries("recording the task outcome", id, write).await {
-            Ok(Some(event)) => self.publish(&event).await,
+            Ok(Some(event)) => {
+                self.publish(&event).await;
+                if matches!(outcome.status, TaskStatus::Succeeded | TaskStatus::Failed)
+                    && let Some(observer) = self.finished.get()
+                {
+                    let error = outcome.error.as_deref();
+                    observer
+                        .finished(cx, id, &lease.job.kind, outcome.status, error)
+                        .await;
+                }
+            }
             Ok(None) => {}
             Err(e) => {
                 tracing::error!(error = %e, task = %lease.job.id, "recording the task outcome failed")

@@ -176,6 +176,8 @@ pub struct DocumentHit {
 pub struct Documents {
     pub store: Arc<dyn Store>,
     pub retriever: Arc<morningai_agents::Retriever>,
+    /// Told about every publication (`document.published`).
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
 }
 
 impl Documents {
@@ -498,6 +500,9 @@ impl Documents {
         doc.updated_at = morningai_core::now();
         self.index(cx, &doc, &v).await?;
         self.store.put_object(cx, &Self::object(&doc)?).await?;
+        let data = serde_json::json!({"document_id": doc.id, "project_id": doc.project_id, "slug": doc.slug,
+            "kind": doc.kind, "title": doc.title, "version": v.n});
+        self.webhooks.emit(cx, "document.published", data).await;
         Ok(doc)
     }
 

@@ -27,6 +27,8 @@ pub struct GraphRuns {
     pub catalog: Arc<Catalog>,
     pub bus: Arc<dyn EventBus>,
     pub limits: super::RunLimits,
+    /// Told about every approval a run asks for (`approval.requested`).
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
 }
 
 pub(crate) fn fatal(e: impl std::fmt::Display) -> JobError {
@@ -413,7 +415,12 @@ impl GraphRuns {
                 decided_at: None,
                 comment: None,
             };
-            insert(&*self.store, cx, &approval).await.map_err(retry)?;
+            // A retried attempt finds its approval there already: one event per approval.
+            if insert(&*self.store, cx, &approval).await.map_err(retry)? {
+                let data = serde_json::json!({"approval_id": approval.id, "thread_id": approval.thread_id,
+                    "run_id": approval.run_id, "graph_id": approval.graph_id, "value": approval.value});
+                self.webhooks.emit(cx, "approval.requested", data).await;
+            }
         }
         Ok(())
     }

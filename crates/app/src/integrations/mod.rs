@@ -695,7 +695,16 @@ impl crate::Application {
         s: &Stored,
         q: Question,
     ) -> Result<TaskCreated> {
-        let question: String = q.text.chars().take(crate::chat::MAX_QUESTION).collect();
+        // PostgreSQL stores no NUL: none in the question, and ids holding one are bogus.
+        if q.event_id.contains('\0') || q.reply_to.to_string().contains("\\u0000") {
+            return Err(Error::invalid("body", "a NUL character in an id"));
+        }
+        let question: String = q
+            .text
+            .chars()
+            .filter(|c| *c != '\0')
+            .take(crate::chat::MAX_QUESTION)
+            .collect();
         self.tasks
             .submit(
                 cx,

@@ -15,6 +15,7 @@ pub mod schedules;
 pub mod system;
 pub mod tasks;
 pub mod tenant;
+pub mod webhooks;
 
 use crate::error::ApiResult;
 use serde::Serialize;
