@@ -122,6 +122,7 @@ pub struct Config {
     pub telegram_api_url: String,
     pub line_api_url: String,
     pub messenger_api_url: String,
+    pub discord_api_url: String,
 }
 
 impl Default for Config {
@@ -176,6 +177,7 @@ impl Default for Config {
             telegram_api_url: morningai_platforms::telegram::API.to_owned(),
             line_api_url: morningai_platforms::line::API.to_owned(),
             messenger_api_url: morningai_platforms::messenger::API.to_owned(),
+            discord_api_url: morningai_platforms::discord::API.to_owned(),
         }
     }
 }

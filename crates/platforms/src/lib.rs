@@ -4,6 +4,7 @@
 //! platform shares (429 with a wait to honour, bounded retries, then a recorded failure).
 //! Base URLs are configurable, so tests point the production clients at local fakes.
 
+pub mod discord;
 pub mod line;
 pub mod messenger;
 pub mod slack;
@@ -184,17 +185,53 @@ impl Outbound {
         body: &Value,
         on_attempt: &mut (dyn FnMut(&Attempt) + Send),
     ) -> Result<Value, DeliveryFailed> {
-        self.call(reqwest::Method::POST, url, bearer, Some(body), on_attempt)
+        let auth = bearer.map(|t| format!("Bearer {t}"));
+        self.call(
+            reqwest::Method::POST,
+            url,
+            auth.as_deref(),
+            Some(body),
+            on_attempt,
+        )
+        .await
+    }
+
+    /// PATCH (Discord's edit of a response), under the same rules.
+    pub async fn patch(
+        &self,
+        url: &str,
+        body: &Value,
+        on_attempt: &mut (dyn FnMut(&Attempt) + Send),
+    ) -> Result<Value, DeliveryFailed> {
+        self.call(reqwest::Method::PATCH, url, None, Some(body), on_attempt)
             .await
     }
 
     /// One GET under the same rules, attempted once (the connection checks).
     pub async fn get_once(&self, url: &str, bearer: Option<&str>) -> Result<Value, DeliveryFailed> {
+        let auth = bearer.map(|t| format!("Bearer {t}"));
+        self.get_once_auth(url, auth.as_deref()).await
+    }
+
+    /// As [`Self::get_once`] with a whole `Authorization` value (Discord's `Bot …`).
+    pub async fn get_once_with(
+        &self,
+        url: &str,
+        authorization: &str,
+    ) -> Result<Value, DeliveryFailed> {
+        self.get_once_auth(url, Some(authorization)).await
+    }
+
+    async fn get_once_auth(
+        &self,
+        url: &str,
+        authorization: Option<&str>,
+    ) -> Result<Value, DeliveryFailed> {
         let once = Self {
             max_attempts: 1,
             ..self.clone()
         };
-        once.call(reqwest::Method::GET, url, bearer, None, &mut |_| {})
+        once.call(reqwest::Method::GET, url, authorization, None, &mut |_| {})
             .await
     }
 
@@ -202,7 +239,7 @@ impl Outbound {
         &self,
         method: reqwest::Method,
         url: &str,
-        bearer: Option<&str>,
+        authorization: Option<&str>,
         body: Option<&Value>,
         on_attempt: &mut (dyn FnMut(&Attempt) + Send),
     ) -> Result<Value, DeliveryFailed> {
@@ -212,8 +249,8 @@ impl Outbound {
             if let Some(body) = body {
                 req = req.json(body);
             }
-            if let Some(token) = bearer {
-                req = req.bearer_auth(token);
+            if let Some(auth) = authorization {
+                req = req.header(reqwest::header::AUTHORIZATION, auth);
             }
             let last = number == self.max_attempts;
             let fail = |message: String| DeliveryFailed {
@@ -235,11 +272,12 @@ impl Outbound {
                         .headers()
                         .get("retry-after")
                         .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok());
+                        .and_then(|v| v.trim().parse::<f64>().ok());
                     let answer: Value = res.json().await.unwrap_or(Value::Null);
-                    let body_wait = answer
-                        .pointer("/parameters/retry_after")
-                        .and_then(Value::as_u64);
+                    // Telegram's `parameters.retry_after`, Discord's `retry_after`.
+                    let body_wait = ["/parameters/retry_after", "/retry_after"]
+                        .iter()
+                        .find_map(|p| answer.pointer(p).and_then(Value::as_f64));
                     match status {
                         200..=299 if answer.get("ok") != Some(&Value::Bool(false)) => {
                             on_attempt(&Attempt {
@@ -250,8 +288,8 @@ impl Outbound {
                             return Ok(answer);
                         }
                         429 => {
-                            let secs = header_wait.or(body_wait).unwrap_or(1);
-                            let asked = Duration::from_secs(secs);
+                            let secs = header_wait.or(body_wait).unwrap_or(1.0).max(0.0);
+                            let asked = Duration::from_secs_f64(secs.min(1e9));
                             if asked > self.max_wait {
                                 let message = format!(
                                     "rate limited for {secs} s, longer than the {} s a delivery may wait",

@@ -19,6 +19,7 @@ per_backend!(
     slack_mentions_are_answered_once_in_their_thread,
     telegram_asks_are_answered_through_rate_limits_and_outages,
     line_and_messenger_messages_are_answered,
+    discord_asks_are_deferred_then_answered,
 );
 
 /// An app whose workers run jobs, with every platform's API at `fake`.
@@ -32,6 +33,7 @@ async fn app_with(backend: Backend, fake: &FakePlatform) -> TestApp {
         c.telegram_api_url = base.clone();
         c.line_api_url = base.clone();
         c.messenger_api_url = format!("{base}/v21.0");
+        c.discord_api_url = format!("{base}/api/v10");
     })
     .await
 }
@@ -73,6 +75,23 @@ fn line_signature(secret: &str, body: &str) -> String {
          sig = base64.b64encode(hmac.new(s.encode(), b.encode(), hashlib.sha256).digest()).decode(); \
          WebhookParser(s).parse(b, sig); print(sig)",
         &[secret, body],
+    )
+}
+
+/// Discord's application key pair (PyNaCl, from a fixed seed): its public key in hex.
+fn discord_public_key() -> String {
+    python(
+        "import nacl.signing; print(nacl.signing.SigningKey(b'morningai-discord-test-seed-32by').verify_key.encode().hex())",
+        &[],
+    )
+}
+
+/// `X-Signature-Ed25519` over `timestamp` ‖ `body`, signed by PyNaCl with that key.
+fn discord_signature(timestamp: &str, body: &str) -> String {
+    python(
+        "import sys, nacl.signing; k = nacl.signing.SigningKey(b'morningai-discord-test-seed-32by'); \
+         print(k.sign((sys.argv[1] + sys.argv[2]).encode()).signature.hex())",
+        &[timestamp, body],
     )
 }
 
@@ -674,4 +693,105 @@ async fn line_and_messenger_messages_are_answered(backend: Backend) {
         assert_eq!(done["status"], "succeeded", "{done}");
     }
     assert_eq!(fake.seen().len(), 3, "three answers, nothing else sent");
+}
+
+async fn discord_asks_are_deferred_then_answered(backend: Backend) {
+    let fake = FakePlatform::start().await;
+    let app = app_with(backend, &fake).await;
+    let admin = app.signup("discord-admin").await;
+    remember(&app, &admin).await;
+    let public_key = discord_public_key();
+    let (s, b) = app
+        .post(
+            "/api/v1/integrations",
+            &admin.access,
+            json!({"platform": "discord", "name": "Guild", "secrets": {"public_key": "not-hex", "bot_token": "t"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert!(b.to_string().contains("secrets.public_key"), "{b}");
+    let (s, conn) = app
+        .post(
+            "/api/v1/integrations",
+            &admin.access,
+            json!({"platform": "discord", "name": "Guild", "secrets": {"public_key": public_key, "bot_token": "MTA.discord-bot-token"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{conn}");
+    let hook = format!("/hooks/discord/{}", conn["id"].as_str().unwrap());
+    let signed = |body: &str| {
+        let ts = now();
+        vec![
+            ("x-signature-ed25519", discord_signature(&ts, body)),
+            ("x-signature-timestamp", ts),
+        ]
+    };
+
+    // The endpoint check, then /ask: "thinking" at once, the answer edited in later (after
+    // a rate limit with a fractional Retry-After).
+    let ping = json!({"id": "1", "application_id": "1100", "type": 1, "version": 1}).to_string();
+    let (s, b) = post_hook(&app, &hook, &signed(&ping), &ping).await;
+    assert_eq!((s, b), (StatusCode::OK, json!({"type": 1})));
+    fake.push([
+        Reply::Raw {
+            status: 429,
+            headers: vec![("retry-after", "0.3".into())],
+            body: json!({"message": "You are being rate limited.", "retry_after": 0.3, "global": false}).to_string(),
+        },
+        Reply::json(200, json!({"id": "1200", "content": "…"})),
+    ]);
+    let ask = json!({"id": "1190000000000000001", "application_id": "1100", "type": 2, "token": "aW50ZXJhY3Rpb24tdG9rZW4",
+        "version": 1, "channel_id": "1300", "guild_id": "1400",
+        "member": {"user": {"id": "1500", "username": "ada"}},
+        "data": {"id": "1600", "name": "ask", "type": 1,
+                 "options": [{"name": "question", "type": 3, "value": "how are jobs retried?"}]}})
+    .to_string();
+    for _ in 0..2 {
+        let (s, b) = post_hook(&app, &hook, &signed(&ask), &ask).await;
+        assert_eq!((s, b), (StatusCode::OK, json!({"type": 5})));
+    }
+    let edits = received(
+        &fake,
+        "/webhooks/1100/aW50ZXJhY3Rpb24tdG9rZW4/messages/@original",
+        2,
+    )
+    .await;
+    assert_eq!(edits.len(), 2, "one rate limit, one edit");
+    let content = edits[1]["content"].as_str().unwrap();
+    assert!(
+        content.contains("backoff") && content.contains("docs/queue.md:"),
+        "{content}"
+    );
+    assert_eq!(edits[1]["allowed_mentions"], json!({"parse": []}));
+    assert_eq!(
+        fake.seen()[1].headers.get("authorization"),
+        None,
+        "the interaction token is the credential"
+    );
+    let tasks = reply_tasks(&app, &admin).await;
+    assert_eq!(tasks.len(), 1, "an interaction and its retry make one task");
+    let done = wait_finished(&app, &admin, tasks[0]["id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+
+    // Other commands get a note only their author sees; forged or stale ones nothing.
+    let other = ask.replace("\"name\":\"ask\"", "\"name\":\"other\"");
+    let (s, b) = post_hook(&app, &hook, &signed(&other), &other).await;
+    assert_eq!(
+        (s, &b["type"], &b["data"]["flags"]),
+        (StatusCode::OK, &json!(4), &json!(64)),
+        "{b}"
+    );
+    let tampered = ask.replace("how are jobs retried?", "leak the keys");
+    let (s, b) = post_hook(&app, &hook, &signed(&ask), &tampered).await;
+    assert_problem(s, &b, StatusCode::UNAUTHORIZED, "bad_signature");
+    let old = (chrono::Utc::now().timestamp() - 600).to_string();
+    let stale = vec![
+        ("x-signature-ed25519", discord_signature(&old, &ask)),
+        ("x-signature-timestamp", old),
+    ];
+    let (s, b) = post_hook(&app, &hook, &stale, &ask).await;
+    assert_problem(s, &b, StatusCode::UNAUTHORIZED, "bad_signature");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(reply_tasks(&app, &admin).await.len(), 1);
+    assert_eq!(fake.seen().len(), 2);
 }

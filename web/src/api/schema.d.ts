@@ -1788,7 +1788,8 @@ export interface components {
              * @description Slack: `signing_secret` and `bot_token` (`xoxb-…`). Telegram: `bot_token`, and
              *     optionally `secret_token` (generated otherwise). LINE: `channel_secret` and
              *     `channel_access_token`. Messenger: `app_secret`, `page_access_token` and the
-             *     `verify_token` you also type into the app's webhook settings.
+             *     `verify_token` you also type into the app's webhook settings. Discord:
+             *     `public_key` (hex) and `bot_token`.
              */
             secrets: {
                 [key: string]: string;
@@ -2172,7 +2173,7 @@ export interface components {
             metadata?: Record<string, unknown> | null;
         };
         /** @enum {string} */
-        Platform: "slack" | "telegram" | "line" | "messenger";
+        Platform: "slack" | "telegram" | "line" | "messenger" | "discord";
         /** @description A tenant, its counts and its queue. */
         PlatformTenant: components["schemas"]["TenantOverview"] & {
             queue: components["schemas"]["QueueDepth"];

@@ -1,6 +1,6 @@
 //! Chat-platform connections: a tenant connects a Slack app, a Telegram bot, a LINE
-//! channel or a Messenger page, people ask there, and an assistant answers from the
-//! tenant's memory in the same conversation.
+//! channel, a Messenger page or a Discord application, people ask there, and an assistant
+//! answers from the tenant's memory in the same conversation.
 //!
 //! A connection is a record of the tenant (its secrets sealed like the provider keys, never
 //! shown again, only a hint). Each has its own webhook URL, `/hooks/{platform}/{id}`: the
@@ -21,7 +21,9 @@ use morningai_core::entities::{NewTask, TaskCreated};
 use morningai_core::objects::{ObjectQuery, StoredObject};
 use morningai_core::values::Priority;
 use morningai_core::{Error, ProjectId, Result, Role, Store, TaskId, TenantCtx, UserId};
-use morningai_platforms::{Outbound, Question, Rejection, line, messenger, slack, telegram};
+use morningai_platforms::{
+    Outbound, Question, Rejection, discord, line, messenger, slack, telegram,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -42,6 +44,7 @@ pub enum Platform {
     Telegram,
     Line,
     Messenger,
+    Discord,
 }
 
 impl Platform {
@@ -51,6 +54,7 @@ impl Platform {
             Platform::Telegram => "telegram",
             Platform::Line => "line",
             Platform::Messenger => "messenger",
+            Platform::Discord => "discord",
         }
     }
 
@@ -60,6 +64,7 @@ impl Platform {
             "telegram" => Some(Platform::Telegram),
             "line" => Some(Platform::Line),
             "messenger" => Some(Platform::Messenger),
+            "discord" => Some(Platform::Discord),
             _ => None,
         }
     }
@@ -76,13 +81,14 @@ impl Platform {
                 ("page_access_token", true),
                 ("verify_token", true),
             ],
+            Platform::Discord => &[("public_key", true), ("bot_token", true)],
         }
     }
 
     /// The secret the platform's API takes as the bot's credential.
     fn token(self) -> &'static str {
         match self {
-            Platform::Slack | Platform::Telegram => "bot_token",
+            Platform::Slack | Platform::Telegram | Platform::Discord => "bot_token",
             Platform::Line => "channel_access_token",
             Platform::Messenger => "page_access_token",
         }
@@ -133,7 +139,8 @@ pub struct CreateIntegration {
     /// Slack: `signing_secret` and `bot_token` (`xoxb-…`). Telegram: `bot_token`, and
     /// optionally `secret_token` (generated otherwise). LINE: `channel_secret` and
     /// `channel_access_token`. Messenger: `app_secret`, `page_access_token` and the
-    /// `verify_token` you also type into the app's webhook settings.
+    /// `verify_token` you also type into the app's webhook settings. Discord:
+    /// `public_key` (hex) and `bot_token`.
     pub secrets: BTreeMap<String, String>,
 }
 
@@ -161,6 +168,7 @@ pub struct Integrations {
     telegram_api: String,
     line_api: String,
     messenger_api: String,
+    discord_api: String,
     public_url: Option<String>,
 }
 
@@ -179,6 +187,7 @@ impl Integrations {
             telegram_api: config.telegram_api_url.trim_end_matches('/').to_owned(),
             line_api: config.line_api_url.trim_end_matches('/').to_owned(),
             messenger_api: config.messenger_api_url.trim_end_matches('/').to_owned(),
+            discord_api: config.discord_api_url.trim_end_matches('/').to_owned(),
             public_url: config
                 .public_url
                 .as_deref()
@@ -286,6 +295,16 @@ impl Integrations {
                 .send(reply_to, text, on_attempt)
                 .await
             }
+            Platform::Discord => {
+                let api = &self.discord_api;
+                discord::Client {
+                    outbound: out,
+                    api,
+                    token: &token,
+                }
+                .respond(reply_to, text, on_attempt)
+                .await
+            }
         })
     }
 
@@ -327,6 +346,12 @@ fn clean_secrets(
         if *required && !out.contains_key(*name) {
             return Err(Error::invalid(format!("secrets.{name}"), "is required"));
         }
+    }
+    if platform == Platform::Discord && !discord::is_public_key(&out["public_key"]) {
+        return Err(Error::invalid(
+            "secrets.public_key",
+            "the application's public key: 64 hexadecimal characters (General Information)",
+        ));
     }
     if platform == Platform::Telegram {
         let token = out
@@ -527,6 +552,16 @@ impl crate::Application {
                 .me()
                 .await
             }
+            Platform::Discord => {
+                let api = &it.discord_api;
+                discord::Client {
+                    outbound: out,
+                    api,
+                    token,
+                }
+                .me()
+                .await
+            }
         };
         Ok(match answer {
             Ok(v) => IntegrationCheck {
@@ -535,6 +570,7 @@ impl crate::Application {
                     .get("user")
                     .or_else(|| v.pointer("/result/username"))
                     .or_else(|| v.get("displayName"))
+                    .or_else(|| v.get("username"))
                     .or_else(|| v.get("name"))
                     .and_then(Value::as_str)
                     .map(|n| format!("connected as {n}"))
@@ -602,6 +638,13 @@ impl crate::Application {
                 header("x-hub-signature-256").as_deref(),
                 body,
             ),
+            Platform::Discord => discord::verify(
+                &it.secret(cx, &s, "public_key")?,
+                header("x-signature-ed25519").as_deref(),
+                header("x-signature-timestamp").as_deref(),
+                body,
+                chrono::Utc::now().timestamp(),
+            ),
         };
         if let Err(r) = verdict {
             count(match r {
@@ -630,10 +673,23 @@ impl crate::Application {
                 .collect(),
             Platform::Line => line::parse(body).map_err(malformed)?,
             Platform::Messenger => messenger::parse(body).map_err(malformed)?,
+            Platform::Discord => match discord::parse(body).map_err(malformed)? {
+                discord::Interaction::Ping => {
+                    count("ping");
+                    return Ok(HookReply::Json(json!({"type": 1})));
+                }
+                discord::Interaction::Other => {
+                    count("ignored");
+                    return Ok(HookReply::Json(json!({"type": 4, "data": {
+                        "content": "MorningAI answers `/ask question:…`.", "flags": 64}})));
+                }
+                discord::Interaction::Question(q) => vec![q],
+            },
         };
         if questions.is_empty() {
             count("ignored");
         }
+        let deferred = p == Platform::Discord;
         // A batch is bounded by the body limit; each question is one task.
         for q in questions {
             let created = self.ask_from(cx, p, id, &s, q).await?;
@@ -642,7 +698,12 @@ impl crate::Application {
                 TaskCreated::Existing(_) => "duplicate",
             });
         }
-        Ok(HookReply::Empty)
+        // Discord waits for an answer within 3 s: "thinking…", edited when it is ready.
+        Ok(if deferred {
+            HookReply::Json(json!({"type": 5}))
+        } else {
+            HookReply::Empty
+        })
     }
 
     /// Messenger's subscription handshake (`GET` with `hub.mode`, `hub.verify_token`,

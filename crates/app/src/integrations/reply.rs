@@ -83,6 +83,11 @@ impl Handler for ReplyTask {
             Platform::Line | Platform::Messenger => {
                 morningai_platforms::plain(&reply.answer.text, &sources, link.as_deref())
             }
+            Platform::Discord => morningai_platforms::plain(
+                &morningai_platforms::discord::escape(&reply.answer.text),
+                &sources,
+                link.as_deref(),
+            ),
         };
         ctx.progress(json!({"answer": reply.answer.text, "citations": sources}))
             .await;
