@@ -123,6 +123,7 @@ pub struct Config {
     pub line_api_url: String,
     pub messenger_api_url: String,
     pub discord_api_url: String,
+    pub github_api_url: String,
 }
 
 impl Default for Config {
@@ -178,6 +179,7 @@ impl Default for Config {
             line_api_url: morningai_platforms::line::API.to_owned(),
             messenger_api_url: morningai_platforms::messenger::API.to_owned(),
             discord_api_url: morningai_platforms::discord::API.to_owned(),
+            github_api_url: morningai_platforms::github::API.to_owned(),
         }
     }
 }

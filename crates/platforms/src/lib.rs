@@ -5,6 +5,7 @@
 //! Base URLs are configurable, so tests point the production clients at local fakes.
 
 pub mod discord;
+pub mod github;
 pub mod line;
 pub mod messenger;
 pub mod slack;
@@ -158,6 +159,8 @@ impl Default for Outbound {
         Self {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(15))
+                // GitHub refuses requests without one.
+                .user_agent("morningai")
                 .build()
                 .expect("an HTTP client with rustls"),
             max_attempts: 4,

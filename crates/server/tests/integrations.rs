@@ -20,6 +20,7 @@ per_backend!(
     telegram_asks_are_answered_through_rate_limits_and_outages,
     line_and_messenger_messages_are_answered,
     discord_asks_are_deferred_then_answered,
+    github_comments_are_answered_as_comments,
 );
 
 /// An app whose workers run jobs, with every platform's API at `fake`.
@@ -34,6 +35,7 @@ async fn app_with(backend: Backend, fake: &FakePlatform) -> TestApp {
         c.line_api_url = base.clone();
         c.messenger_api_url = format!("{base}/v21.0");
         c.discord_api_url = format!("{base}/api/v10");
+        c.github_api_url = format!("{base}/github");
     })
     .await
 }
@@ -794,4 +796,89 @@ async fn discord_asks_are_deferred_then_answered(backend: Backend) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(reply_tasks(&app, &admin).await.len(), 1);
     assert_eq!(fake.seen().len(), 2);
+}
+
+async fn github_comments_are_answered_as_comments(backend: Backend) {
+    let fake = FakePlatform::start().await;
+    let app = app_with(backend, &fake).await;
+    let admin = app.signup("github-admin").await;
+    remember(&app, &admin).await;
+    let (s, conn) = app
+        .post(
+            "/api/v1/integrations",
+            &admin.access,
+            json!({"platform": "github", "name": "acme/app",
+                   "secrets": {"webhook_secret": "gh-webhook-secret", "token": "github_pat_11AAAA"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{conn}");
+    let hook = format!("/hooks/github/{}", conn["id"].as_str().unwrap());
+    let delivery = |event: &str, id: &str, body: &str| {
+        vec![
+            ("x-github-event", event.to_owned()),
+            ("x-github-delivery", id.to_owned()),
+            (
+                "x-hub-signature-256",
+                hub_signature("gh-webhook-secret", body),
+            ),
+        ]
+    };
+    let ping = json!({"zen": "Keep it logically awesome.", "hook_id": 1}).to_string();
+    let (s, _) = post_hook(&app, &hook, &delivery("ping", "d-0", &ping), &ping).await;
+    assert_eq!(s, StatusCode::OK);
+
+    let comment = |body: &str, user_type: &str| {
+        json!({"action": "created",
+               "issue": {"number": 7, "title": "Retries?", "pull_request": null},
+               "repository": {"full_name": "acme/app", "private": true},
+               "comment": {"id": 99, "body": body, "user": {"login": "ada", "type": user_type}},
+               "sender": {"login": "ada"}})
+        .to_string()
+    };
+    fake.push([Reply::json(
+        201,
+        json!({"id": 100, "html_url": "https://github.com/acme/app/issues/7#issuecomment-100"}),
+    )]);
+    let ask = comment("/morningai ask how are jobs retried?", "User");
+    let guid = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
+    for _ in 0..2 {
+        // GitHub's redelivery keeps the delivery's GUID.
+        let (s, _) = post_hook(&app, &hook, &delivery("issue_comment", guid, &ask), &ask).await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    let posted = received(&fake, "/github/repos/acme/app/issues/7/comments", 1).await;
+    let body = posted[0]["body"].as_str().unwrap();
+    assert!(
+        body.contains("backoff")
+            && body.contains("**Sources**")
+            && body.contains("- `docs/queue.md:"),
+        "{body}"
+    );
+    let seen = fake.seen();
+    assert_eq!(seen[0].headers["authorization"], "Bearer github_pat_11AAAA");
+    assert_eq!(seen[0].headers["user-agent"], "morningai");
+
+    // Our own answer (a bot's comment), other comments and forged deliveries: no task.
+    let own = comment("/morningai ask again?", "Bot");
+    let (s, _) = post_hook(&app, &hook, &delivery("issue_comment", "d-2", &own), &own).await;
+    assert_eq!(s, StatusCode::OK);
+    let chatter = comment("LGTM", "User");
+    let (s, _) = post_hook(
+        &app,
+        &hook,
+        &delivery("issue_comment", "d-3", &chatter),
+        &chatter,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let mut forged = delivery("issue_comment", "d-4", &ask);
+    forged[2].1 = hub_signature("not-the-secret", &ask);
+    let (s, b) = post_hook(&app, &hook, &forged, &ask).await;
+    assert_problem(s, &b, StatusCode::UNAUTHORIZED, "bad_signature");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let tasks = reply_tasks(&app, &admin).await;
+    assert_eq!(tasks.len(), 1);
+    let done = wait_finished(&app, &admin, tasks[0]["id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(fake.seen().len(), 1);
 }

@@ -1789,7 +1789,8 @@ export interface components {
              *     optionally `secret_token` (generated otherwise). LINE: `channel_secret` and
              *     `channel_access_token`. Messenger: `app_secret`, `page_access_token` and the
              *     `verify_token` you also type into the app's webhook settings. Discord:
-             *     `public_key` (hex) and `bot_token`.
+             *     `public_key` (hex) and `bot_token`. GitHub: the webhook's `webhook_secret` and a
+             *     `token` that may comment on issues.
              */
             secrets: {
                 [key: string]: string;
@@ -2173,7 +2174,7 @@ export interface components {
             metadata?: Record<string, unknown> | null;
         };
         /** @enum {string} */
-        Platform: "slack" | "telegram" | "line" | "messenger" | "discord";
+        Platform: "slack" | "telegram" | "line" | "messenger" | "discord" | "github";
         /** @description A tenant, its counts and its queue. */
         PlatformTenant: components["schemas"]["TenantOverview"] & {
             queue: components["schemas"]["QueueDepth"];

@@ -1,6 +1,6 @@
 //! Chat-platform connections: a tenant connects a Slack app, a Telegram bot, a LINE
-//! channel, a Messenger page or a Discord application, people ask there, and an assistant
-//! answers from the tenant's memory in the same conversation.
+//! channel, a Messenger page, a Discord application or a GitHub repository, people ask
+//! there, and an assistant answers from the tenant's memory in the same conversation.
 //!
 //! A connection is a record of the tenant (its secrets sealed like the provider keys, never
 //! shown again, only a hint). Each has its own webhook URL, `/hooks/{platform}/{id}`: the
@@ -22,7 +22,7 @@ use morningai_core::objects::{ObjectQuery, StoredObject};
 use morningai_core::values::Priority;
 use morningai_core::{Error, ProjectId, Result, Role, Store, TaskId, TenantCtx, UserId};
 use morningai_platforms::{
-    Outbound, Question, Rejection, discord, line, messenger, slack, telegram,
+    Outbound, Question, Rejection, discord, github, line, messenger, slack, telegram,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -45,6 +45,7 @@ pub enum Platform {
     Line,
     Messenger,
     Discord,
+    Github,
 }
 
 impl Platform {
@@ -55,6 +56,7 @@ impl Platform {
             Platform::Line => "line",
             Platform::Messenger => "messenger",
             Platform::Discord => "discord",
+            Platform::Github => "github",
         }
     }
 
@@ -65,6 +67,7 @@ impl Platform {
             "line" => Some(Platform::Line),
             "messenger" => Some(Platform::Messenger),
             "discord" => Some(Platform::Discord),
+            "github" => Some(Platform::Github),
             _ => None,
         }
     }
@@ -82,6 +85,7 @@ impl Platform {
                 ("verify_token", true),
             ],
             Platform::Discord => &[("public_key", true), ("bot_token", true)],
+            Platform::Github => &[("webhook_secret", true), ("token", true)],
         }
     }
 
@@ -91,6 +95,7 @@ impl Platform {
             Platform::Slack | Platform::Telegram | Platform::Discord => "bot_token",
             Platform::Line => "channel_access_token",
             Platform::Messenger => "page_access_token",
+            Platform::Github => "token",
         }
     }
 }
@@ -140,7 +145,8 @@ pub struct CreateIntegration {
     /// optionally `secret_token` (generated otherwise). LINE: `channel_secret` and
     /// `channel_access_token`. Messenger: `app_secret`, `page_access_token` and the
     /// `verify_token` you also type into the app's webhook settings. Discord:
-    /// `public_key` (hex) and `bot_token`.
+    /// `public_key` (hex) and `bot_token`. GitHub: the webhook's `webhook_secret` and a
+    /// `token` that may comment on issues.
     pub secrets: BTreeMap<String, String>,
 }
 
@@ -169,6 +175,7 @@ pub struct Integrations {
     line_api: String,
     messenger_api: String,
     discord_api: String,
+    github_api: String,
     public_url: Option<String>,
 }
 
@@ -188,6 +195,7 @@ impl Integrations {
             line_api: config.line_api_url.trim_end_matches('/').to_owned(),
             messenger_api: config.messenger_api_url.trim_end_matches('/').to_owned(),
             discord_api: config.discord_api_url.trim_end_matches('/').to_owned(),
+            github_api: config.github_api_url.trim_end_matches('/').to_owned(),
             public_url: config
                 .public_url
                 .as_deref()
@@ -303,6 +311,16 @@ impl Integrations {
                     token: &token,
                 }
                 .respond(reply_to, text, on_attempt)
+                .await
+            }
+            Platform::Github => {
+                let api = &self.github_api;
+                github::Client {
+                    outbound: out,
+                    api,
+                    token: &token,
+                }
+                .comment(reply_to, text, on_attempt)
                 .await
             }
         })
@@ -562,6 +580,16 @@ impl crate::Application {
                 .me()
                 .await
             }
+            Platform::Github => {
+                let api = &it.github_api;
+                github::Client {
+                    outbound: out,
+                    api,
+                    token,
+                }
+                .rate_limit()
+                .await
+            }
         };
         Ok(match answer {
             Ok(v) => IntegrationCheck {
@@ -645,6 +673,11 @@ impl crate::Application {
                 body,
                 chrono::Utc::now().timestamp(),
             ),
+            Platform::Github => github::verify(
+                &it.secret(cx, &s, "webhook_secret")?,
+                header("x-hub-signature-256").as_deref(),
+                body,
+            ),
         };
         if let Err(r) = verdict {
             count(match r {
@@ -685,6 +718,15 @@ impl crate::Application {
                 }
                 discord::Interaction::Question(q) => vec![q],
             },
+            Platform::Github => {
+                let (event, delivery) = (header("x-github-event"), header("x-github-delivery"));
+                match github::parse(event.as_deref(), delivery.as_deref(), body)
+                    .map_err(malformed)?
+                {
+                    github::Event::Question(q) => vec![q],
+                    github::Event::Ping | github::Event::Ignored => Vec::new(),
+                }
+            }
         };
         if questions.is_empty() {
             count("ignored");

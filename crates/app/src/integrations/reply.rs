@@ -80,6 +80,9 @@ impl Handler for ReplyTask {
         let text = match platform {
             Platform::Slack => slack::format(&reply.answer.text, &sources, link.as_deref()),
             Platform::Telegram => telegram::format(&reply.answer.text, &sources, link.as_deref()),
+            Platform::Github => {
+                morningai_platforms::github::format(&reply.answer.text, &sources, link.as_deref())
+            }
             Platform::Line | Platform::Messenger => {
                 morningai_platforms::plain(&reply.answer.text, &sources, link.as_deref())
             }
