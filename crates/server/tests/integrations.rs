@@ -327,6 +327,37 @@ async fn slack_mentions_are_answered_once_in_their_thread(backend: Backend) {
         before,
         "no message from a refused request"
     );
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (platform, outcome) in [
+        ("slack", "rejected_bad_signature"),
+        ("slack", "rejected_stale"),
+        ("unknown", "unknown_connection"),
+    ] {
+        let (p, o) = (
+            format!("platform=\"{platform}\""),
+            format!("outcome=\"{outcome}\""),
+        );
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("morningai_hooks_total{")
+                    && l.contains(&p)
+                    && l.contains(&o)),
+            "{platform} {outcome} in {metrics}"
+        );
+    }
+    assert!(
+        !metrics.contains(r#"platform="irc""#),
+        "a caller's path minted a series"
+    );
 
     // Another tenant cannot see, test or delete the connection, nor sign for it with its
     // own; a member of the tenant cannot manage connections.

@@ -622,8 +622,10 @@ impl crate::Application {
         header: &(dyn Fn(&str) -> Option<String> + Sync),
         body: &[u8],
     ) -> Result<HookReply> {
+        // The label is a known platform's name: a caller's path must not mint series.
+        let label = Platform::parse(platform).map_or("unknown", Platform::as_str);
         let count = |outcome: &'static str| {
-            metrics::counter!("morningai_hooks_total", "platform" => platform.to_owned(), "outcome" => outcome)
+            metrics::counter!("morningai_hooks_total", "platform" => label, "outcome" => outcome)
                 .increment(1);
         };
         let found = match (Platform::parse(platform), Uuid::parse_str(id)) {
