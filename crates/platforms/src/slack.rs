@@ -46,12 +46,21 @@ pub enum Event {
     UrlVerification { challenge: String },
     /// A mention of the app, or a direct message to it: answer in its thread.
     Question(Question),
+    /// `/morningai ask …`: acknowledge within 3 s (only the asker sees it), answer
+    /// through the command's `response_url`.
+    Command(Question),
+    /// `/morningai` with something else than `ask …`: how to use it.
+    Usage,
     /// Anything else (edits, bots' own messages, other event types): acknowledged, unused.
     Ignored,
 }
 
-/// Parses a verified request body; Err names what is malformed.
+/// Parses a verified request body (JSON from the Events API, a form from a slash
+/// command); Err names what is malformed.
 pub fn parse(body: &[u8]) -> Result<Event, String> {
+    if !body.trim_ascii_start().starts_with(b"{") {
+        return command(body);
+    }
     let v: Value =
         serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
     let field = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
@@ -86,6 +95,29 @@ pub fn parse(body: &[u8]) -> Result<Event, String> {
         }
         _ => Ok(Event::Ignored),
     }
+}
+
+/// A slash command's form: `command`, `text`, `response_url`, `trigger_id`, ….
+fn command(body: &[u8]) -> Result<Event, String> {
+    let form: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(body).into_owned().collect();
+    let field = |k: &str| {
+        form.get(k)
+            .cloned()
+            .ok_or(format!("a slash command without {k}"))
+    };
+    field("command")?;
+    let text = field("text").unwrap_or_default();
+    let question = match text.trim().strip_prefix("ask") {
+        Some(q) if q.starts_with(char::is_whitespace) && !q.trim().is_empty() => q.trim(),
+        _ => return Ok(Event::Usage),
+    };
+    Ok(Event::Command(Question {
+        // One invocation, one trigger id (Slack does not retry slash commands).
+        event_id: field("trigger_id")?,
+        text: question.to_owned(),
+        reply_to: json!({"response_url": field("response_url")?}),
+    }))
 }
 
 /// The text without `<@U123>` mentions (the app's own name in front of the question).
@@ -137,13 +169,18 @@ pub struct Client<'a> {
 }
 
 impl Client<'_> {
-    /// `chat.postMessage` into `reply_to` (`{channel, thread_ts}`).
+    /// `chat.postMessage` into `reply_to` (`{channel, thread_ts}`), or a slash command's
+    /// answer to its `response_url`, visible to the channel.
     pub async fn post_message(
         &self,
         reply_to: &Value,
         text: &str,
         on_attempt: &mut (dyn FnMut(&Attempt) + Send),
     ) -> Result<Value, DeliveryFailed> {
+        if let Some(url) = reply_to.get("response_url").and_then(Value::as_str) {
+            let body = json!({"response_type": "in_channel", "text": text});
+            return self.outbound.post(url, None, &body, on_attempt).await;
+        }
         let mut body = json!({"text": text, "unfurl_links": false});
         for k in ["channel", "thread_ts"] {
             if let Some(v) = reply_to.get(k) {

@@ -112,11 +112,10 @@ async fn post_hook(
     headers: &[(&str, String)],
     body: &str,
 ) -> (StatusCode, Value) {
-    let mut req = app
-        .client
-        .post(app.url(path))
-        .header("content-type", "application/json")
-        .body(body.to_owned());
+    let mut req = app.client.post(app.url(path)).body(body.to_owned());
+    if !headers.iter().any(|(k, _)| *k == "content-type") {
+        req = req.header("content-type", "application/json");
+    }
     for (k, v) in headers {
         req = req.header(*k, v);
     }
@@ -417,6 +416,45 @@ async fn slack_mentions_are_answered_once_in_their_thread(backend: Backend) {
         )
         .await;
     assert!(s.is_client_error());
+
+    // The slash command: acknowledged at once (only the asker sees it), answered to its
+    // response_url for the channel; a response_url elsewhere than Slack is refused.
+    let form = |text: &str, response_url: &str| {
+        let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+        format!(
+            "token=gIkuvaNzQIHg97ATvDxqgjtO&team_id=T0001&team_domain=example&channel_id=C2147483705\
+             &channel_name=test&user_id=U2147483697&user_name=Steve&command=%2Fmorningai&text={}\
+             &api_app_id=A123456&response_url={}&trigger_id=13345224609.738474920.8088930838d88f008e0",
+            enc(text),
+            enc(response_url)
+        )
+    };
+    slack.push([Reply::json(200, json!({"ok": true}))]);
+    let response_url = format!("http://{}/commands/1234/5678", slack.addr);
+    let command = form("ask how are jobs retried?", &response_url);
+    let ts = now();
+    let mut headers = slack_headers(&ts, &command);
+    headers.push(("content-type", "application/x-www-form-urlencoded".into()));
+    let (s, b) = post_hook(&app, &hook, &headers, &command).await;
+    assert_eq!(
+        (s, &b["response_type"]),
+        (StatusCode::OK, &json!("ephemeral")),
+        "{b}"
+    );
+    let answered = received(&slack, "/commands/1234/5678", 1).await;
+    assert_eq!(answered[0]["response_type"], "in_channel");
+    assert!(answered[0]["text"].as_str().unwrap().contains("backoff"));
+    let usage = form("help", &response_url);
+    let (s, b) = post_hook(&app, &hook, &slack_headers(&ts, &usage), &usage).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        b["text"].as_str().unwrap().contains("/morningai ask"),
+        "{b}"
+    );
+    let elsewhere = form("ask how?", "http://169.254.169.254/latest/meta-data");
+    let (s, b) = post_hook(&app, &hook, &slack_headers(&ts, &elsewhere), &elsewhere).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert_eq!(reply_tasks(&app, &admin).await.len(), 2);
 
     // Disconnected: the webhook is gone.
     let (s, _) = app

@@ -326,6 +326,26 @@ impl Integrations {
         })
     }
 
+    /// A slash command's `response_url` must be Slack's (or the configured Slack API's
+    /// host, for a proxy or a test double): the answer is posted there.
+    fn check_response_url(&self, reply_to: &Value) -> Result<()> {
+        let host = |u: &str| {
+            url::Url::parse(u)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+        };
+        let given = reply_to
+            .get("response_url")
+            .and_then(Value::as_str)
+            .and_then(host);
+        match given {
+            Some(h) if h == "hooks.slack.com" || Some(&h) == host(&self.slack_api).as_ref() => {
+                Ok(())
+            }
+            _ => Err(Error::invalid("response_url", "not a Slack response URL")),
+        }
+    }
+
     /// The platform and assistant of a connection (the reply task's view).
     pub(crate) async fn route(&self, cx: TenantCtx, id: Uuid) -> Result<(Platform, String)> {
         let (s, _) = self.load(cx, id).await?;
@@ -693,6 +713,8 @@ impl crate::Application {
             });
         }
         let malformed = |m: String| Error::invalid("body", m);
+        // What the platform gets back at once.
+        let mut ack = HookReply::Empty;
         let questions = match p {
             Platform::Slack => match slack::parse(body).map_err(malformed)? {
                 slack::Event::UrlVerification { challenge } => {
@@ -700,6 +722,17 @@ impl crate::Application {
                     return Ok(HookReply::Json(json!({"challenge": challenge})));
                 }
                 slack::Event::Question(q) => vec![q],
+                slack::Event::Command(q) => {
+                    it.check_response_url(&q.reply_to)?;
+                    ack = HookReply::Json(json!({"response_type": "ephemeral",
+                        "text": format!("Looking up: {}", q.text)}));
+                    vec![q]
+                }
+                slack::Event::Usage => {
+                    count("ignored");
+                    return Ok(HookReply::Json(json!({"response_type": "ephemeral",
+                        "text": "Ask with `/morningai ask <your question>`."})));
+                }
                 slack::Event::Ignored => Vec::new(),
             },
             Platform::Telegram => telegram::parse(body)
@@ -733,7 +766,10 @@ impl crate::Application {
         if questions.is_empty() {
             count("ignored");
         }
-        let deferred = p == Platform::Discord;
+        if p == Platform::Discord {
+            // Discord waits for an answer within 3 s: "thinking…", edited when ready.
+            ack = HookReply::Json(json!({"type": 5}));
+        }
         // A batch is bounded by the body limit; each question is one task.
         for q in questions {
             let created = self.ask_from(cx, p, id, &s, q).await?;
@@ -742,12 +778,7 @@ impl crate::Application {
                 TaskCreated::Existing(_) => "duplicate",
             });
         }
-        // Discord waits for an answer within 3 s: "thinking…", edited when it is ready.
-        Ok(if deferred {
-            HookReply::Json(json!({"type": 5}))
-        } else {
-            HookReply::Empty
-        })
+        Ok(ack)
     }
 
     /// Messenger's subscription handshake (`GET` with `hub.mode`, `hub.verify_token`,
