@@ -1,5 +1,5 @@
 // Settings (admins): API keys (the secret shown once), members and roles, the AI provider
-// and budgets, and the tenant's name and retention.
+// and budgets, the tenant's name and retention, chat platforms and webhooks.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { NavLink, useParams } from "react-router";
@@ -7,6 +7,7 @@ import { api, must } from "../api/client";
 import type { components } from "../api/schema";
 import { atLeast, useRole } from "../auth";
 import { Button, Card, ErrorLine, Field, Page, When, input, optionalNumber } from "../components/ui";
+import { ChatPlatforms, Webhooks } from "./Connections";
 
 type Role = components["schemas"]["Role"];
 const ROLES: Role[] = ["viewer", "member", "admin", "owner"];
@@ -15,6 +16,8 @@ const TABS = [
   ["members", "Members"],
   ["ai", "AI provider and budgets"],
   ["tenant", "Tenant"],
+  ["platforms", "Chat platforms"],
+  ["webhooks", "Webhooks"],
 ] as const;
 
 export function Settings() {
@@ -51,6 +54,8 @@ export function Settings() {
       {tab === "members" && <Members owner={role === "owner"} />}
       {tab === "ai" && <AiSettings />}
       {tab === "tenant" && <TenantSettings />}
+      {tab === "platforms" && <ChatPlatforms />}
+      {tab === "webhooks" && <Webhooks />}
     </Page>
   );
 }
