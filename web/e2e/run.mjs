@@ -368,7 +368,8 @@ async function main() {
     await page.getByLabel("Bot token (xoxb-…)").fill("xoxb-e2e-token-1234");
     await page.getByRole("button", { name: "Connect" }).click();
     const connection = page.getByTestId("integrations").getByRole("listitem").filter({ hasText: "Engineering Slack" });
-    await connection.getByText("/hooks/slack/").waitFor();
+    await connection.getByText(`${base}/hooks/slack/`).waitFor();
+    check((await page.getByLabel("Signing secret").inputValue()) === "", "the form keeps the secrets after saving");
     check(!(await page.content()).includes("xoxb-e2e-token-1234"), "a chat platform's token is shown after saving");
     await capture(page, "settings-platforms");
     await nav(page, "Automation").click();

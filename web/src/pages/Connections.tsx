@@ -38,6 +38,11 @@ const SECRETS: Record<Platform, { name: string; label: string; optional?: boolea
 };
 const PLATFORMS = Object.keys(SECRETS) as Platform[];
 
+/** The server gives a path when it does not know its public address: this page's origin. */
+function absolute(url: string): string {
+  return url.startsWith("/") ? `${window.location.origin}${url}` : url;
+}
+
 export function ChatPlatforms() {
   const qc = useQueryClient();
   const [platform, setPlatform] = useState<Platform>("slack");
@@ -48,6 +53,7 @@ export function ChatPlatforms() {
     mutationFn: (body: components["schemas"]["CreateIntegration"]) => must(api.POST("/api/v1/integrations", { body })),
     onSuccess: done,
   });
+  const [form, setForm] = useState<HTMLFormElement | null>(null);
   const remove = useMutation({
     mutationFn: (id: string) => must(api.DELETE("/api/v1/integrations/{id}", { params: { path: { id } } })),
     onSuccess: done,
@@ -64,7 +70,8 @@ export function ChatPlatforms() {
       const v = String(f.get(s.name) ?? "").trim();
       if (v) secrets[s.name] = v;
     }
-    create.mutate({ platform, name: String(f.get("name")), secrets });
+    // The secrets leave the page once saved.
+    create.mutate({ platform, name: String(f.get("name")), secrets }, { onSuccess: () => form?.reset() });
   }
   return (
     <div className="space-y-4">
@@ -73,7 +80,7 @@ export function ChatPlatforms() {
           People ask where they already talk; the documentation assistant answers from this tenant's memory, with its sources.
           Secrets are stored encrypted and never shown again.
         </p>
-        <form onSubmit={submit} className="grid gap-3 sm:grid-cols-2">
+        <form ref={setForm} onSubmit={submit} className="grid gap-3 sm:grid-cols-2">
           <Field label="Platform">
             <select name="platform" className={input} value={platform} onChange={(e) => setPlatform(e.target.value as Platform)}>
               {PLATFORMS.map((p) => (
@@ -115,8 +122,13 @@ export function ChatPlatforms() {
                 </Button>
               </div>
               <p className="text-slate-700">
-                Webhook URL: <code className="break-all">{c.hook_url}</code>
+                Webhook URL: <code className="break-all">{absolute(c.hook_url)}</code>
               </p>
+              {c.hook_url.startsWith("/") && (
+                <p className="text-xs text-slate-600">
+                  This page's address; if the platform reaches the server elsewhere, set MORNINGAI_PUBLIC_URL.
+                </p>
+              )}
               <p className="text-xs text-slate-600">
                 {Object.entries(c.secrets)
                   .map(([k, hint]) => `${k} ${hint}`)
@@ -240,7 +252,7 @@ function DeliveryLog({ id }: { id: string }) {
     <div data-testid="deliveries">
       <ErrorLine error={log.error ?? again.error} />
       {log.data?.length === 0 && <p className="text-xs text-slate-600">No deliveries yet.</p>}
-      <table className="w-full text-left text-xs">
+      <table className={`w-full text-left text-xs ${log.data?.length ? "" : "hidden"}`}>
         <caption className="sr-only">Deliveries</caption>
         <thead className="uppercase text-slate-600">
           <tr>
