@@ -5254,6 +5254,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description the tenant has 100 connections already */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description the body is over the configured limit */
             413: {
                 headers: {
@@ -8769,6 +8778,15 @@ export interface operations {
             };
             /** @description no such resource in the caller's tenant */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the tenant has 20 webhooks already */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

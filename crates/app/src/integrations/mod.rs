@@ -631,6 +631,27 @@ impl crate::Application {
         })
     }
 
+    /// The connection a webhook's path names, found on the platform path (nobody is
+    /// authenticated yet): None for an unknown platform or id, or one of another platform.
+    async fn connection(
+        &self,
+        platform: &str,
+        id: &str,
+    ) -> Result<Option<(Platform, Uuid, TenantCtx, Stored)>> {
+        let (Some(p), Ok(id)) = (Platform::parse(platform), Uuid::parse_str(id)) else {
+            return Ok(None);
+        };
+        let Some(tenant) = self.store.object_tenant(KIND, id).await? else {
+            return Ok(None);
+        };
+        let cx = TenantCtx::new(tenant);
+        match self.integrations.load(cx, id).await {
+            Ok((s, _)) if s.platform == p => Ok(Some((p, id, cx, s))),
+            Ok(_) | Err(Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// A platform's webhook request for connection `id`. Nothing in the body is read
     /// before the connection's secret verified it; an unknown connection (or one of
     /// another platform) is not found, a missing, wrong or stale signature unauthorized.
@@ -648,24 +669,11 @@ impl crate::Application {
             metrics::counter!("morningai_hooks_total", "platform" => label, "outcome" => outcome)
                 .increment(1);
         };
-        let found = match (Platform::parse(platform), Uuid::parse_str(id)) {
-            (Some(p), Ok(id)) => self
-                .store
-                .object_tenant(KIND, id)
-                .await?
-                .map(|tenant| (p, id, TenantCtx::new(tenant))),
-            _ => None,
-        };
-        let Some((p, id, cx)) = found else {
+        let Some((p, id, cx, s)) = self.connection(platform, id).await? else {
             count("unknown_connection");
             return Err(Error::NotFound("integration"));
         };
         let it = &self.integrations;
-        let (s, _) = it.load(cx, id).await?;
-        if s.platform != p {
-            count("unknown_connection");
-            return Err(Error::NotFound("integration"));
-        }
         let verdict = match p {
             Platform::Slack => slack::verify(
                 &it.secret(cx, &s, "signing_secret")?,
@@ -790,21 +798,9 @@ impl crate::Application {
         query: &(dyn Fn(&str) -> Option<String> + Sync),
     ) -> Result<String> {
         let it = &self.integrations;
-        let found = match (Platform::parse(platform), Uuid::parse_str(id)) {
-            (Some(Platform::Messenger), Ok(id)) => self
-                .store
-                .object_tenant(KIND, id)
-                .await?
-                .map(|tenant| (id, TenantCtx::new(tenant))),
-            _ => None,
-        };
-        let Some((id, cx)) = found else {
+        let Some((Platform::Messenger, _, cx, s)) = self.connection(platform, id).await? else {
             return Err(Error::NotFound("integration"));
         };
-        let (s, _) = it.load(cx, id).await?;
-        if s.platform != Platform::Messenger {
-            return Err(Error::NotFound("integration"));
-        }
         let (mode, token, challenge) = (
             query("hub.mode"),
             query("hub.verify_token"),

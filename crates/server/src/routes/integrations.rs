@@ -15,6 +15,7 @@ use uuid::Uuid;
 /// is told the webhook URL at once (the deployment's `public_url` must be set).
 #[utoipa::path(post, path = "/api/v1/integrations", tag = "integrations", request_body = CreateIntegration,
     responses((status = 201, body = Integration), (status = 403, body = Problem), (status = 422, body = Problem),
+        (status = 409, body = Problem, description = "the tenant has 100 connections already"),
         (status = 503, body = Problem, description = "the platform refused the webhook registration")),
     security(("bearer" = [])))]
 pub async fn create(

@@ -12,7 +12,8 @@ use uuid::Uuid;
 /// Subscribes a URL to events (admin+). The answer's `secret` (`whsec_…`) signs every
 /// delivery (Standard Webhooks) and is not shown again.
 #[utoipa::path(post, path = "/api/v1/webhooks", tag = "webhooks", request_body = CreateWebhook,
-    responses((status = 201, body = Webhook), (status = 403, body = Problem), (status = 422, body = Problem)),
+    responses((status = 201, body = Webhook), (status = 403, body = Problem), (status = 422, body = Problem),
+        (status = 409, body = Problem, description = "the tenant has 20 webhooks already")),
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
