@@ -93,23 +93,22 @@ pub fn private_host(url: &str) -> bool {
     let Ok(u) = url::Url::parse(url) else {
         return true;
     };
+    let v4_internal = |v4: std::net::Ipv4Addr| {
+        v4.is_loopback()
+            || v4.is_private()
+            || v4.is_link_local()
+            || v4.is_unspecified()
+            || v4.is_broadcast()
+            || (v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]))
+    };
     let internal = |ip: IpAddr| match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || (v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]))
-        }
+        IpAddr::V4(v4) => v4_internal(v4),
         IpAddr::V6(v6) => {
             v6.is_loopback()
                 || v6.is_unspecified()
                 || (v6.segments()[0] & 0xfe00) == 0xfc00
                 || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|m| m.is_loopback() || m.is_private() || m.is_link_local())
+                || v6.to_ipv4_mapped().is_some_and(v4_internal)
         }
     };
     match u.host() {
@@ -118,7 +117,10 @@ pub fn private_host(url: &str) -> bool {
         Some(url::Host::Ipv6(ip)) => internal(IpAddr::V6(ip)),
         Some(url::Host::Domain(name)) => {
             let host = name.to_ascii_lowercase();
-            host == "localhost"
+            // A name without a dot is resolved through search domains: a cluster's
+            // service (`redis`, `metadata`), never a public host.
+            !host.trim_end_matches('.').contains('.')
+                || host == "localhost"
                 || host.ends_with(".localhost")
                 || host.ends_with(".internal")
                 || host.ends_with(".local")
@@ -178,6 +180,9 @@ mod tests {
             "http://[::1]/v1",
             "http://[fd00::1]/v1",
             "http://metadata.google.internal/v1",
+            "http://[::ffff:0.0.0.0]:8080/",
+            "http://redis:6379/",
+            "http://metadata/computeMetadata",
         ] {
             assert!(private_host(url), "{url}");
         }

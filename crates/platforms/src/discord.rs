@@ -34,7 +34,7 @@ pub fn verify(
         .verify(&message, &sig)
         .map_err(|_| Rejection::BadSignature)?;
     match ts.parse::<i64>() {
-        Ok(t) if (now - t).abs() <= WINDOW_SECS => Ok(()),
+        Ok(t) if now.abs_diff(t) <= WINDOW_SECS as u64 => Ok(()),
         _ => Err(Rejection::Stale),
     }
 }

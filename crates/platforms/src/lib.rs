@@ -69,14 +69,15 @@ pub fn split(text: &str, max: usize) -> Vec<String> {
         let at = |c: char| window.iter().rposition(|&x| x == c).filter(|&i| i > 0);
         let mut cut = at('\n').or_else(|| at(' ')).unwrap_or(max);
         // An odd run of backslashes before the cut ends in an escape that the cut would
-        // separate from its character.
+        // separate from its character: cut before the backslash, or, when it opens the
+        // part, after the character it escapes (a part is never empty).
         let run = window[..cut]
             .iter()
             .rev()
             .take_while(|&&c| c == '\\')
             .count();
         if run % 2 == 1 {
-            cut -= 1;
+            cut = if cut > 1 { cut - 1 } else { 2 };
         }
         parts.push(chars[start..start + cut].iter().collect::<String>());
         start += cut;

@@ -105,7 +105,7 @@ impl Client<'_> {
         let fresh = reply_to
             .get("timestamp")
             .and_then(Value::as_i64)
-            .is_some_and(|t| now_ms - t < REPLY_WINDOW_MS);
+            .is_some_and(|t| now_ms.saturating_sub(t) < REPLY_WINDOW_MS);
         if let (true, Some(token)) = (fresh, reply_to.get("reply_token").and_then(Value::as_str)) {
             let body = json!({"replyToken": token, "messages": messages});
             match self

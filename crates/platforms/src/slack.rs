@@ -34,7 +34,7 @@ pub fn verify(
         return Err(Rejection::BadSignature);
     }
     match ts.parse::<i64>() {
-        Ok(t) if (now - t).abs() <= WINDOW_SECS => Ok(()),
+        Ok(t) if now.abs_diff(t) <= WINDOW_SECS as u64 => Ok(()),
         _ => Err(Rejection::Stale),
     }
 }

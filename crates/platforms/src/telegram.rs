@@ -225,5 +225,25 @@ mod tests {
             "nothing lost but the whitespace at the cuts"
         );
         assert_eq!(split("short"), vec!["short".to_owned()]);
+        // A part that would open on an escaped line break, and a line continuation whose
+        // break is the window's last: each part advances, nothing is lost.
+        for text in [
+            format!("\\\n{}", "a ".repeat(3_000)),
+            format!("{}cmd \\\n{}", "b".repeat(4_000), "c ".repeat(2_000)),
+        ] {
+            let parts = crate::split(&text, 2_000);
+            assert!(
+                parts
+                    .iter()
+                    .all(|p| !p.is_empty() && p.chars().count() <= 2_000)
+            );
+            let kept: String = parts
+                .concat()
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            let all: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+            assert_eq!(kept, all);
+        }
     }
 }
