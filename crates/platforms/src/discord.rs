@@ -3,7 +3,7 @@
 //! deferred response, then the original response edited with the answer (follow-ups for
 //! what does not fit in 2,000 characters).
 
-use crate::{Attempt, DeliveryFailed, Outbound, Question, Rejection};
+use crate::{Attempt, Client, DeliveryFailed, Question, Rejection};
 use serde_json::{Value, json};
 
 /// The HTTP API (`https://discord.com/api/v10`).
@@ -113,52 +113,35 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-pub struct Client<'a> {
-    pub outbound: &'a Outbound,
-    pub api: &'a str,
-    /// The bot token (only for the connection check; responses use the interaction token).
-    pub token: &'a str,
+/// Edits the deferred response into the answer; what does not fit follows as
+/// follow-up messages.
+pub async fn reply(
+    c: &Client<'_>,
+    reply_to: &Value,
+    text: &str,
+    on_attempt: &mut (dyn FnMut(&Attempt) + Send),
+) -> Result<Vec<Value>, DeliveryFailed> {
+    let s = |k: &str| reply_to.get(k).and_then(Value::as_str).unwrap_or_default();
+    let hook = format!("{}/webhooks/{}/{}", c.api, s("application_id"), s("token"));
+    let mut sent = Vec::new();
+    for (i, part) in crate::split(text, MAX_MESSAGE).into_iter().enumerate() {
+        let body = json!({"content": part, "allowed_mentions": {"parse": []}});
+        sent.push(if i == 0 {
+            c.outbound
+                .patch(&format!("{hook}/messages/@original"), &body, on_attempt)
+                .await?
+        } else {
+            c.outbound.post(&hook, None, &body, on_attempt).await?
+        });
+    }
+    Ok(sent)
 }
 
-impl Client<'_> {
-    /// Edits the deferred response into the answer; what does not fit follows as
-    /// follow-up messages.
-    pub async fn respond(
-        &self,
-        reply_to: &Value,
-        text: &str,
-        on_attempt: &mut (dyn FnMut(&Attempt) + Send),
-    ) -> Result<Vec<Value>, DeliveryFailed> {
-        let s = |k: &str| reply_to.get(k).and_then(Value::as_str).unwrap_or_default();
-        let hook = format!(
-            "{}/webhooks/{}/{}",
-            self.api,
-            s("application_id"),
-            s("token")
-        );
-        let mut sent = Vec::new();
-        for (i, part) in crate::split(text, MAX_MESSAGE).into_iter().enumerate() {
-            let body = json!({"content": part, "allowed_mentions": {"parse": []}});
-            sent.push(if i == 0 {
-                self.outbound
-                    .patch(&format!("{hook}/messages/@original"), &body, on_attempt)
-                    .await?
-            } else {
-                self.outbound.post(&hook, None, &body, on_attempt).await?
-            });
-        }
-        Ok(sent)
-    }
-
-    /// The bot's user: whether the bot token works.
-    pub async fn me(&self) -> Result<Value, DeliveryFailed> {
-        self.outbound
-            .get_once_with(
-                &format!("{}/users/@me", self.api),
-                &format!("Bot {}", self.token),
-            )
-            .await
-    }
+/// The bot's user: whether the bot token works.
+pub async fn check(c: &Client<'_>) -> Result<Value, DeliveryFailed> {
+    c.outbound
+        .get_once_with(&format!("{}/users/@me", c.api), &format!("Bot {}", c.token))
+        .await
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! secret; `/morningai ask …` in an issue or pull-request comment is a question, answered
 //! as a comment through the REST API.
 
-use crate::{Attempt, DeliveryFailed, Outbound, Question, Rejection};
+use crate::{Attempt, Client, DeliveryFailed, Question, Rejection};
 use serde_json::{Value, json};
 
 /// The REST API (`https://api.github.com`).
@@ -84,58 +84,48 @@ pub fn format(answer: &str, sources: &[String], link: Option<&str>) -> String {
     out
 }
 
-pub struct Client<'a> {
-    pub outbound: &'a Outbound,
-    pub api: &'a str,
-    /// A token that may comment on the repository's issues (a fine-grained token or an
-    /// App installation's).
-    pub token: &'a str,
+/// Comments on the issue or pull request in `reply_to` (`{repo, issue}`).
+pub async fn reply(
+    c: &Client<'_>,
+    reply_to: &Value,
+    text: &str,
+    on_attempt: &mut (dyn FnMut(&Attempt) + Send),
+) -> Result<Vec<Value>, DeliveryFailed> {
+    let repo = reply_to
+        .get("repo")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let issue = reply_to
+        .get("issue")
+        .and_then(Value::as_u64)
+        .unwrap_or_default();
+    // Owner and name are `[A-Za-z0-9._-]`: nothing to escape in the path.
+    if !repo
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))
+    {
+        return Err(DeliveryFailed {
+            attempts: 0,
+            message: format!("{repo:?} is not a repository's full name"),
+        });
+    }
+    let url = format!("{}/repos/{repo}/issues/{issue}/comments", c.api);
+    let mut sent = Vec::new();
+    for part in crate::split(text, MAX_COMMENT) {
+        sent.push(
+            c.outbound
+                .post(&url, Some(c.token), &json!({"body": part}), on_attempt)
+                .await?,
+        );
+    }
+    Ok(sent)
 }
 
-impl Client<'_> {
-    /// Comments on the issue or pull request in `reply_to` (`{repo, issue}`).
-    pub async fn comment(
-        &self,
-        reply_to: &Value,
-        text: &str,
-        on_attempt: &mut (dyn FnMut(&Attempt) + Send),
-    ) -> Result<Vec<Value>, DeliveryFailed> {
-        let repo = reply_to
-            .get("repo")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let issue = reply_to
-            .get("issue")
-            .and_then(Value::as_u64)
-            .unwrap_or_default();
-        // Owner and name are `[A-Za-z0-9._-]`: nothing to escape in the path.
-        if !repo
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))
-        {
-            return Err(DeliveryFailed {
-                attempts: 0,
-                message: format!("{repo:?} is not a repository's full name"),
-            });
-        }
-        let url = format!("{}/repos/{repo}/issues/{issue}/comments", self.api);
-        let mut sent = Vec::new();
-        for part in crate::split(text, MAX_COMMENT) {
-            sent.push(
-                self.outbound
-                    .post(&url, Some(self.token), &json!({"body": part}), on_attempt)
-                    .await?,
-            );
-        }
-        Ok(sent)
-    }
-
-    /// `GET /rate_limit`: whether the token works (any token may read it).
-    pub async fn rate_limit(&self) -> Result<Value, DeliveryFailed> {
-        self.outbound
-            .get_once(&format!("{}/rate_limit", self.api), Some(self.token))
-            .await
-    }
+/// `GET /rate_limit`: whether the token works (any token may read it).
+pub async fn check(c: &Client<'_>) -> Result<Value, DeliveryFailed> {
+    c.outbound
+        .get_once(&format!("{}/rate_limit", c.api), Some(c.token))
+        .await
 }
 
 #[cfg(test)]

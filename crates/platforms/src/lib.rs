@@ -47,6 +47,24 @@ pub(crate) fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
+/// `given` against the signature the body should carry (`expected`), in constant time.
+pub(crate) fn check_signature(expected: &str, given: Option<&str>) -> Result<(), Rejection> {
+    match given {
+        None => Err(Rejection::Missing),
+        Some(g) if same(expected.as_bytes(), g.as_bytes()) => Ok(()),
+        Some(_) => Err(Rejection::BadSignature),
+    }
+}
+
+/// A bot's credential at a platform's API: what every platform's `reply` and `check` take.
+#[derive(Clone, Copy)]
+pub struct Client<'a> {
+    pub outbound: &'a Outbound,
+    /// The API's base URL (configurable: a proxy or a test double).
+    pub api: &'a str,
+    pub token: &'a str,
+}
+
 /// Equality that takes the same time wherever the inputs differ.
 pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;

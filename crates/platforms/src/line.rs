@@ -2,7 +2,7 @@
 //! channel secret), text messages as questions, and the answer by reply token while it is
 //! valid (one minute), by push message after that.
 
-use crate::{Attempt, DeliveryFailed, Outbound, Question, Rejection};
+use crate::{Attempt, Client, DeliveryFailed, Question, Rejection};
 use serde_json::{Value, json};
 
 /// The Messaging API (`https://api.line.me`).
@@ -17,16 +17,9 @@ pub const REPLY_WINDOW_MS: i64 = 50_000;
 /// Checks `X-Line-Signature` against the body.
 pub fn verify(channel_secret: &str, signature: Option<&str>, body: &[u8]) -> Result<(), Rejection> {
     use base64::Engine;
-    let Some(sig) = signature else {
-        return Err(Rejection::Missing);
-    };
     let expected = base64::engine::general_purpose::STANDARD
         .encode(crate::hmac_sha256(channel_secret.as_bytes(), &[body]));
-    if crate::same(expected.as_bytes(), sig.as_bytes()) {
-        Ok(())
-    } else {
-        Err(Rejection::BadSignature)
-    }
+    crate::check_signature(&expected, signature)
 }
 
 /// The questions in a verified webhook body: its text messages (in a group or room, only
@@ -80,66 +73,58 @@ pub fn parse(body: &[u8]) -> Result<Vec<Question>, String> {
     Ok(out)
 }
 
-pub struct Client<'a> {
-    pub outbound: &'a Outbound,
-    pub api: &'a str,
-    pub token: &'a str,
-}
-
-impl Client<'_> {
-    /// Replies while the event's reply token is fresh (`now_ms`), else pushes; a reply
-    /// token LINE no longer takes falls back to a push.
-    pub async fn send(
-        &self,
-        reply_to: &Value,
-        text: &str,
-        now_ms: i64,
-        on_attempt: &mut (dyn FnMut(&Attempt) + Send),
-    ) -> Result<Vec<Value>, DeliveryFailed> {
-        let mut parts = crate::split(text, MAX_MESSAGE);
-        parts.truncate(MAX_MESSAGES);
-        let messages: Vec<Value> = parts
-            .iter()
-            .map(|t| json!({"type": "text", "text": t}))
-            .collect();
-        let fresh = reply_to
-            .get("timestamp")
-            .and_then(Value::as_i64)
-            .is_some_and(|t| now_ms.saturating_sub(t) < REPLY_WINDOW_MS);
-        if let (true, Some(token)) = (fresh, reply_to.get("reply_token").and_then(Value::as_str)) {
-            let body = json!({"replyToken": token, "messages": messages});
-            match self
-                .outbound
-                .post(
-                    &format!("{}/v2/bot/message/reply", self.api),
-                    Some(self.token),
-                    &body,
-                    on_attempt,
-                )
-                .await
-            {
-                Err(e) if e.message.contains("Invalid reply token") => {}
-                done => return done.map(|v| vec![v]),
-            }
-        }
-        let body = json!({"to": reply_to.get("to"), "messages": messages});
-        self.outbound
+/// Replies while the event's reply token is fresh (`now_ms`), else pushes; a reply
+/// token LINE no longer takes falls back to a push.
+pub async fn reply(
+    c: &Client<'_>,
+    reply_to: &Value,
+    text: &str,
+    now_ms: i64,
+    on_attempt: &mut (dyn FnMut(&Attempt) + Send),
+) -> Result<Vec<Value>, DeliveryFailed> {
+    let mut parts = crate::split(text, MAX_MESSAGE);
+    parts.truncate(MAX_MESSAGES);
+    let messages: Vec<Value> = parts
+        .iter()
+        .map(|t| json!({"type": "text", "text": t}))
+        .collect();
+    let fresh = reply_to
+        .get("timestamp")
+        .and_then(Value::as_i64)
+        .is_some_and(|t| now_ms.saturating_sub(t) < REPLY_WINDOW_MS);
+    if let (true, Some(token)) = (fresh, reply_to.get("reply_token").and_then(Value::as_str)) {
+        let body = json!({"replyToken": token, "messages": messages});
+        match c
+            .outbound
             .post(
-                &format!("{}/v2/bot/message/push", self.api),
-                Some(self.token),
+                &format!("{}/v2/bot/message/reply", c.api),
+                Some(c.token),
                 &body,
                 on_attempt,
             )
             .await
-            .map(|v| vec![v])
+        {
+            Err(e) if e.message.contains("Invalid reply token") => {}
+            done => return done.map(|v| vec![v]),
+        }
     }
+    let body = json!({"to": reply_to.get("to"), "messages": messages});
+    c.outbound
+        .post(
+            &format!("{}/v2/bot/message/push", c.api),
+            Some(c.token),
+            &body,
+            on_attempt,
+        )
+        .await
+        .map(|v| vec![v])
+}
 
-    /// The bot's profile: whether the channel access token works.
-    pub async fn bot_info(&self) -> Result<Value, DeliveryFailed> {
-        self.outbound
-            .get_once(&format!("{}/v2/bot/info", self.api), Some(self.token))
-            .await
-    }
+/// The bot's profile: whether the channel access token works.
+pub async fn check(c: &Client<'_>) -> Result<Value, DeliveryFailed> {
+    c.outbound
+        .get_once(&format!("{}/v2/bot/info", c.api), Some(c.token))
+        .await
 }
 
 #[cfg(test)]

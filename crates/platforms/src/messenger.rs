@@ -2,7 +2,7 @@
 //! `X-Hub-Signature-256` (`sha256=` + hex HMAC-SHA256 of the body under the app secret),
 //! text messages as questions, and the Send API.
 
-use crate::{Attempt, DeliveryFailed, Outbound, Question, Rejection};
+use crate::{Attempt, Client, DeliveryFailed, Question, Rejection};
 use serde_json::{Value, json};
 
 /// The Graph API (`https://graph.facebook.com/v21.0`).
@@ -30,18 +30,11 @@ pub fn handshake<'a>(
 
 /// Checks `X-Hub-Signature-256` against the body.
 pub fn verify(app_secret: &str, signature: Option<&str>, body: &[u8]) -> Result<(), Rejection> {
-    let Some(sig) = signature else {
-        return Err(Rejection::Missing);
-    };
     let expected = format!(
         "sha256={}",
         crate::to_hex(&crate::hmac_sha256(app_secret.as_bytes(), &[body]))
     );
-    if crate::same(expected.as_bytes(), sig.as_bytes()) {
-        Ok(())
-    } else {
-        Err(Rejection::BadSignature)
-    }
+    crate::check_signature(&expected, signature)
 }
 
 /// The text messages people sent the page (echoes of the page's own messages skipped).
@@ -85,48 +78,39 @@ pub fn parse(body: &[u8]) -> Result<Vec<Question>, String> {
     Ok(out)
 }
 
-pub struct Client<'a> {
-    pub outbound: &'a Outbound,
-    pub api: &'a str,
-    /// The page access token.
-    pub token: &'a str,
+/// Sends `text` to the person, in as many messages as it takes.
+pub async fn reply(
+    c: &Client<'_>,
+    reply_to: &Value,
+    text: &str,
+    on_attempt: &mut (dyn FnMut(&Attempt) + Send),
+) -> Result<Vec<Value>, DeliveryFailed> {
+    let mut sent = Vec::new();
+    for part in crate::split(text, MAX_MESSAGE) {
+        let body = json!({
+            "recipient": {"id": reply_to.get("recipient")},
+            "messaging_type": "RESPONSE",
+            "message": {"text": part},
+        });
+        sent.push(
+            c.outbound
+                .post(
+                    &format!("{}/me/messages", c.api),
+                    Some(c.token),
+                    &body,
+                    on_attempt,
+                )
+                .await?,
+        );
+    }
+    Ok(sent)
 }
 
-impl Client<'_> {
-    /// Sends `text` to the person, in as many messages as it takes.
-    pub async fn send(
-        &self,
-        reply_to: &Value,
-        text: &str,
-        on_attempt: &mut (dyn FnMut(&Attempt) + Send),
-    ) -> Result<Vec<Value>, DeliveryFailed> {
-        let mut sent = Vec::new();
-        for part in crate::split(text, MAX_MESSAGE) {
-            let body = json!({
-                "recipient": {"id": reply_to.get("recipient")},
-                "messaging_type": "RESPONSE",
-                "message": {"text": part},
-            });
-            sent.push(
-                self.outbound
-                    .post(
-                        &format!("{}/me/messages", self.api),
-                        Some(self.token),
-                        &body,
-                        on_attempt,
-                    )
-                    .await?,
-            );
-        }
-        Ok(sent)
-    }
-
-    /// The page: whether the page access token works.
-    pub async fn me(&self) -> Result<Value, DeliveryFailed> {
-        self.outbound
-            .get_once(&format!("{}/me", self.api), Some(self.token))
-            .await
-    }
+/// The page: whether the page access token works.
+pub async fn check(c: &Client<'_>) -> Result<Value, DeliveryFailed> {
+    c.outbound
+        .get_once(&format!("{}/me", c.api), Some(c.token))
+        .await
 }
 
 #[cfg(test)]

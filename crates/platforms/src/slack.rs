@@ -1,7 +1,7 @@
 //! Slack: the Events API's request signing (v0), the events MorningAI answers (a mention
 //! in a channel, a direct message) and `chat.postMessage`.
 
-use crate::{Attempt, DeliveryFailed, Outbound, Question, Rejection};
+use crate::{Attempt, Client, DeliveryFailed, Question, Rejection};
 use serde_json::{Value, json};
 
 /// The Slack Web API (`https://slack.com/api`).
@@ -161,56 +161,39 @@ pub fn format(answer: &str, sources: &[String], link: Option<&str>) -> String {
     out
 }
 
-/// A bot token's client of the Web API.
-pub struct Client<'a> {
-    pub outbound: &'a Outbound,
-    pub api: &'a str,
-    pub token: &'a str,
-}
-
-impl Client<'_> {
-    /// `chat.postMessage` into `reply_to` (`{channel, thread_ts}`), or a slash command's
-    /// answer to its `response_url`, visible to the channel.
-    pub async fn post_message(
-        &self,
-        reply_to: &Value,
-        text: &str,
-        on_attempt: &mut (dyn FnMut(&Attempt) + Send),
-    ) -> Result<Value, DeliveryFailed> {
-        if let Some(url) = reply_to.get("response_url").and_then(Value::as_str) {
-            let body = json!({"response_type": "in_channel", "text": text});
-            return self.outbound.post(url, None, &body, on_attempt).await;
-        }
-        let mut body = json!({"text": text, "unfurl_links": false});
-        for k in ["channel", "thread_ts"] {
-            if let Some(v) = reply_to.get(k) {
-                body[k] = v.clone();
-            }
-        }
-        self.outbound
-            .post(
-                &format!("{}/chat.postMessage", self.api),
-                Some(self.token),
-                &body,
-                on_attempt,
-            )
-            .await
+/// `chat.postMessage` into `reply_to` (`{channel, thread_ts}`), or a slash command's
+/// answer to its `response_url`, visible to the channel.
+pub async fn reply(
+    c: &Client<'_>,
+    reply_to: &Value,
+    text: &str,
+    on_attempt: &mut (dyn FnMut(&Attempt) + Send),
+) -> Result<Value, DeliveryFailed> {
+    if let Some(url) = reply_to.get("response_url").and_then(Value::as_str) {
+        let body = json!({"response_type": "in_channel", "text": text});
+        return c.outbound.post(url, None, &body, on_attempt).await;
     }
-
-    /// `auth.test`: whether the token is valid, and the bot's name.
-    pub async fn auth_test(&self) -> Result<Value, DeliveryFailed> {
-        let once = Outbound {
-            max_attempts: 1,
-            ..self.outbound.clone()
-        };
-        once.post(
-            &format!("{}/auth.test", self.api),
-            Some(self.token),
-            &json!({}),
-            &mut |_| {},
+    let mut body = json!({"text": text, "unfurl_links": false});
+    for k in ["channel", "thread_ts"] {
+        if let Some(v) = reply_to.get(k) {
+            body[k] = v.clone();
+        }
+    }
+    c.outbound
+        .post(
+            &format!("{}/chat.postMessage", c.api),
+            Some(c.token),
+            &body,
+            on_attempt,
         )
         .await
-    }
+}
+
+/// `auth.test`: whether the token is valid, and the bot's name.
+pub async fn check(c: &Client<'_>) -> Result<Value, DeliveryFailed> {
+    c.outbound
+        .get_once(&format!("{}/auth.test", c.api), Some(c.token))
+        .await
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Telegram: the webhook's secret-token header, the `/ask` command, and the Bot API calls
 //! (`setWebhook`, `getMe`, `sendMessage` in MarkdownV2, split at the 4,096-character limit).
 
-use crate::{Attempt, DeliveryFailed, Outbound, Question, Rejection};
+use crate::{Attempt, Client, DeliveryFailed, Question, Rejection};
 use serde_json::{Value, json};
 
 /// The Bot API (`https://api.telegram.org`).
@@ -11,11 +11,7 @@ pub const MAX_MESSAGE: usize = 4_096;
 
 /// Checks `X-Telegram-Bot-Api-Secret-Token` against the secret given to `setWebhook`.
 pub fn verify(secret_token: &str, header: Option<&str>) -> Result<(), Rejection> {
-    match header {
-        None => Err(Rejection::Missing),
-        Some(h) if crate::same(h.as_bytes(), secret_token.as_bytes()) => Ok(()),
-        Some(_) => Err(Rejection::BadSignature),
-    }
+    crate::check_signature(secret_token, header)
 }
 
 /// A verified update: `Some` for `/ask …` (or `/ask@bot …`) in a message.
@@ -93,71 +89,56 @@ pub fn split(text: &str) -> Vec<String> {
     crate::split(text, MAX_MESSAGE)
 }
 
-/// A bot's client of the Bot API.
-pub struct Client<'a> {
-    pub outbound: &'a Outbound,
-    pub api: &'a str,
-    pub token: &'a str,
+fn method_url(c: &Client<'_>, method: &str) -> String {
+    format!("{}/bot{}/{method}", c.api, c.token)
 }
 
-impl Client<'_> {
-    fn url(&self, method: &str) -> String {
-        format!("{}/bot{}/{method}", self.api, self.token)
-    }
-
-    /// Sends `text` (MarkdownV2) as one or more messages, the first replying to the
-    /// question's message.
-    pub async fn send(
-        &self,
-        reply_to: &Value,
-        text: &str,
-        on_attempt: &mut (dyn FnMut(&Attempt) + Send),
-    ) -> Result<Vec<Value>, DeliveryFailed> {
-        let mut sent = Vec::new();
-        for (i, part) in split(text).into_iter().enumerate() {
-            let mut body = json!({
-                "chat_id": reply_to.get("chat_id").cloned().unwrap_or(Value::Null),
-                "text": part,
-                "parse_mode": "MarkdownV2",
-                "link_preview_options": {"is_disabled": true},
-            });
-            if i == 0
-                && let Some(id) = reply_to.get("message_id")
-            {
-                body["reply_parameters"] =
-                    json!({"message_id": id, "allow_sending_without_reply": true});
-            }
-            sent.push(
-                self.outbound
-                    .post(&self.url("sendMessage"), None, &body, on_attempt)
-                    .await?,
-            );
+/// Sends `text` (MarkdownV2) as one or more messages, the first replying to the
+/// question's message.
+pub async fn reply(
+    c: &Client<'_>,
+    reply_to: &Value,
+    text: &str,
+    on_attempt: &mut (dyn FnMut(&Attempt) + Send),
+) -> Result<Vec<Value>, DeliveryFailed> {
+    let mut sent = Vec::new();
+    for (i, part) in split(text).into_iter().enumerate() {
+        let mut body = json!({
+            "chat_id": reply_to.get("chat_id").cloned().unwrap_or(Value::Null),
+            "text": part,
+            "parse_mode": "MarkdownV2",
+            "link_preview_options": {"is_disabled": true},
+        });
+        if i == 0
+            && let Some(id) = reply_to.get("message_id")
+        {
+            body["reply_parameters"] =
+                json!({"message_id": id, "allow_sending_without_reply": true});
         }
-        Ok(sent)
+        sent.push(
+            c.outbound
+                .post(&method_url(c, "sendMessage"), None, &body, on_attempt)
+                .await?,
+        );
     }
+    Ok(sent)
+}
 
-    /// `setWebhook`: Telegram posts the bot's updates to `url` with `secret_token`.
-    pub async fn set_webhook(
-        &self,
-        url: &str,
-        secret_token: &str,
-    ) -> Result<Value, DeliveryFailed> {
-        let body =
-            json!({"url": url, "secret_token": secret_token, "allowed_updates": ["message"]});
-        self.outbound
-            .post(&self.url("setWebhook"), None, &body, &mut |_| {})
-            .await
-    }
+/// `setWebhook`: Telegram posts the bot's updates to `url` with `secret_token`.
+pub async fn set_webhook(
+    c: &Client<'_>,
+    url: &str,
+    secret_token: &str,
+) -> Result<Value, DeliveryFailed> {
+    let body = json!({"url": url, "secret_token": secret_token, "allowed_updates": ["message"]});
+    c.outbound
+        .post(&method_url(c, "setWebhook"), None, &body, &mut |_| {})
+        .await
+}
 
-    /// `getMe`: whether the token is valid, and the bot's name.
-    pub async fn get_me(&self) -> Result<Value, DeliveryFailed> {
-        let once = Outbound {
-            max_attempts: 1,
-            ..self.outbound.clone()
-        };
-        once.post(&self.url("getMe"), None, &json!({}), &mut |_| {})
-            .await
-    }
+/// `getMe`: whether the token is valid, and the bot's name.
+pub async fn check(c: &Client<'_>) -> Result<Value, DeliveryFailed> {
+    c.outbound.get_once(&method_url(c, "getMe"), None).await
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use morningai_core::objects::{ObjectQuery, StoredObject};
 use morningai_core::values::Priority;
 use morningai_core::{Error, ProjectId, Result, Role, Store, TaskId, TenantCtx, UserId};
 use morningai_platforms::{
-    Outbound, Question, Rejection, discord, github, line, messenger, slack, telegram,
+    Client, Outbound, Question, Rejection, discord, github, line, messenger, slack, telegram,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -262,68 +262,37 @@ impl Integrations {
     ) -> Result<std::result::Result<Vec<Value>, morningai_platforms::DeliveryFailed>> {
         let (s, _) = self.load(cx, id).await?;
         let token = self.secret(cx, &s, s.platform.token())?;
-        let out = &self.outbound;
+        let c = self.client(s.platform, &token);
         Ok(match s.platform {
-            Platform::Slack => slack::Client {
-                outbound: out,
-                api: &self.slack_api,
-                token: &token,
-            }
-            .post_message(reply_to, text, on_attempt)
-            .await
-            .map(|v| vec![v]),
-            Platform::Telegram => {
-                let api = &self.telegram_api;
-                telegram::Client {
-                    outbound: out,
-                    api,
-                    token: &token,
-                }
-                .send(reply_to, text, on_attempt)
+            Platform::Slack => slack::reply(&c, reply_to, text, on_attempt)
                 .await
-            }
+                .map(|v| vec![v]),
+            Platform::Telegram => telegram::reply(&c, reply_to, text, on_attempt).await,
             Platform::Line => {
-                let api = &self.line_api;
                 let now_ms = chrono::Utc::now().timestamp_millis();
-                line::Client {
-                    outbound: out,
-                    api,
-                    token: &token,
-                }
-                .send(reply_to, text, now_ms, on_attempt)
-                .await
+                line::reply(&c, reply_to, text, now_ms, on_attempt).await
             }
-            Platform::Messenger => {
-                let api = &self.messenger_api;
-                messenger::Client {
-                    outbound: out,
-                    api,
-                    token: &token,
-                }
-                .send(reply_to, text, on_attempt)
-                .await
-            }
-            Platform::Discord => {
-                let api = &self.discord_api;
-                discord::Client {
-                    outbound: out,
-                    api,
-                    token: &token,
-                }
-                .respond(reply_to, text, on_attempt)
-                .await
-            }
-            Platform::Github => {
-                let api = &self.github_api;
-                github::Client {
-                    outbound: out,
-                    api,
-                    token: &token,
-                }
-                .comment(reply_to, text, on_attempt)
-                .await
-            }
+            Platform::Messenger => messenger::reply(&c, reply_to, text, on_attempt).await,
+            Platform::Discord => discord::reply(&c, reply_to, text, on_attempt).await,
+            Platform::Github => github::reply(&c, reply_to, text, on_attempt).await,
         })
+    }
+
+    /// The platform's API with this bot's credential.
+    fn client<'a>(&'a self, p: Platform, token: &'a str) -> Client<'a> {
+        let api = match p {
+            Platform::Slack => &self.slack_api,
+            Platform::Telegram => &self.telegram_api,
+            Platform::Line => &self.line_api,
+            Platform::Messenger => &self.messenger_api,
+            Platform::Discord => &self.discord_api,
+            Platform::Github => &self.github_api,
+        };
+        Client {
+            outbound: &self.outbound,
+            api,
+            token,
+        }
     }
 
     /// A slash command's `response_url` must be Slack's (or the configured Slack API's
@@ -456,12 +425,11 @@ impl crate::Application {
                     "Telegram is told where to post by setWebhook, which needs this deployment's public address: set MORNINGAI_PUBLIC_URL",
                 ));
             }
-            telegram::Client {
-                outbound: &it.outbound,
-                api: &it.telegram_api,
-                token: &secrets["bot_token"],
-            }
-            .set_webhook(&it.hook_url(req.platform, id), &secrets["secret_token"])
+            telegram::set_webhook(
+                &it.client(Platform::Telegram, &secrets["bot_token"]),
+                &it.hook_url(req.platform, id),
+                &secrets["secret_token"],
+            )
             .await
             .map_err(|e| {
                 Error::unavailable("platform_refused", format!("Telegram's setWebhook: {e}"))
@@ -547,69 +515,14 @@ impl crate::Application {
         let cx = who.cx();
         let (s, _) = it.load(cx, id).await?;
         let token = it.secret(cx, &s, s.platform.token())?;
-        let out = &it.outbound;
-        let token = token.as_str();
+        let c = it.client(s.platform, &token);
         let answer = match s.platform {
-            Platform::Slack => {
-                let api = &it.slack_api;
-                slack::Client {
-                    outbound: out,
-                    api,
-                    token,
-                }
-                .auth_test()
-                .await
-            }
-            Platform::Telegram => {
-                let api = &it.telegram_api;
-                telegram::Client {
-                    outbound: out,
-                    api,
-                    token,
-                }
-                .get_me()
-                .await
-            }
-            Platform::Line => {
-                let api = &it.line_api;
-                line::Client {
-                    outbound: out,
-                    api,
-                    token,
-                }
-                .bot_info()
-                .await
-            }
-            Platform::Messenger => {
-                let api = &it.messenger_api;
-                messenger::Client {
-                    outbound: out,
-                    api,
-                    token,
-                }
-                .me()
-                .await
-            }
-            Platform::Discord => {
-                let api = &it.discord_api;
-                discord::Client {
-                    outbound: out,
-                    api,
-                    token,
-                }
-                .me()
-                .await
-            }
-            Platform::Github => {
-                let api = &it.github_api;
-                github::Client {
-                    outbound: out,
-                    api,
-                    token,
-                }
-                .rate_limit()
-                .await
-            }
+            Platform::Slack => slack::check(&c).await,
+            Platform::Telegram => telegram::check(&c).await,
+            Platform::Line => line::check(&c).await,
+            Platform::Messenger => messenger::check(&c).await,
+            Platform::Discord => discord::check(&c).await,
+            Platform::Github => github::check(&c).await,
         };
         Ok(match answer {
             Ok(v) => IntegrationCheck {
