@@ -310,30 +310,28 @@ impl Finished for Webhooks {
 /// Sends one delivery: `{webhook, delivery}`.
 pub struct DeliveryTask(pub Arc<Webhooks>);
 
+#[derive(Deserialize)]
+struct DeliveryInput {
+    webhook: Uuid,
+    delivery: Uuid,
+}
+
+fn delivery_input(input: &Value) -> std::result::Result<DeliveryInput, String> {
+    DeliveryInput::deserialize(input)
+        .map_err(|e| format!("webhook_delivery needs webhook and delivery ids: {e}"))
+}
+
 pub fn validate_delivery(input: &Value) -> std::result::Result<(), String> {
-    let id = |k: &str| {
-        input
-            .get(k)
-            .and_then(Value::as_str)
-            .is_some_and(|s| Uuid::parse_str(s).is_ok())
-    };
-    if id("webhook") && id("delivery") {
-        Ok(())
-    } else {
-        Err("webhook_delivery needs webhook and delivery ids".into())
-    }
+    delivery_input(input).map(|_| ())
 }
 
 #[async_trait::async_trait]
 impl Handler for DeliveryTask {
     async fn run(&self, ctx: JobContext) -> std::result::Result<Value, JobError> {
-        validate_delivery(&ctx.input).map_err(JobError::fatal)?;
+        let DeliveryInput { webhook, delivery } =
+            delivery_input(&ctx.input).map_err(JobError::fatal)?;
         let w = &self.0;
         let cx = TenantCtx::new(ctx.tenant_id);
-        let uuid = |k: &str| Uuid::parse_str(ctx.input[k].as_str().unwrap_or_default()).ok();
-        let (Some(webhook), Some(delivery)) = (uuid("webhook"), uuid("delivery")) else {
-            return Err(JobError::fatal("bad ids"));
-        };
         let retry = |e: Error| JobError::retryable(e.to_string());
         let (Some(hook), Some(record)) = (
             w.store.get_object(cx, KIND, webhook).await.map_err(retry)?,

@@ -8,25 +8,28 @@ use crate::agents::AgentDeps;
 use morningai_core::{Error, Store, TenantCtx};
 use morningai_platforms::{Attempt, slack, telegram};
 use morningai_worker::{Handler, JobContext, JobError};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use uuid::Uuid;
 
 pub const REPLY_KIND: &str = "chat_reply";
 
-/// The input the webhook writes: `{integration, question, reply_to}`.
+/// The input the webhook writes.
+#[derive(serde::Deserialize)]
+struct ReplyInput {
+    integration: Uuid,
+    question: String,
+    reply_to: serde_json::Map<String, Value>,
+}
+
+fn reply_input(input: &Value) -> Result<ReplyInput, String> {
+    ReplyInput::deserialize(input)
+        .map_err(|e| format!("chat_reply needs integration, question and reply_to: {e}"))
+}
+
 pub fn validate_reply(input: &Value) -> Result<(), String> {
-    let ok = input
-        .get("integration")
-        .and_then(Value::as_str)
-        .is_some_and(|s| Uuid::parse_str(s).is_ok())
-        && input.get("question").and_then(Value::as_str).is_some()
-        && input.get("reply_to").is_some_and(Value::is_object);
-    if ok {
-        Ok(())
-    } else {
-        Err("chat_reply needs integration, question and reply_to".into())
-    }
+    reply_input(input).map(|_| ())
 }
 
 pub struct ReplyTask {
@@ -46,14 +49,10 @@ fn job_error(e: Error) -> JobError {
 #[async_trait::async_trait]
 impl Handler for ReplyTask {
     async fn run(&self, ctx: JobContext) -> Result<Value, JobError> {
-        validate_reply(&ctx.input).map_err(JobError::fatal)?;
+        let input = reply_input(&ctx.input).map_err(JobError::fatal)?;
         let cx = TenantCtx::new(ctx.tenant_id);
-        let id: Uuid = ctx.input["integration"]
-            .as_str()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| JobError::fatal("bad integration id"))?;
-        let question = ctx.input["question"].as_str().unwrap_or_default();
-        let reply_to = &ctx.input["reply_to"];
+        let (id, question) = (input.integration, input.question.as_str());
+        let reply_to = &Value::Object(input.reply_to);
         let (platform, assistant) = self.integrations.route(cx, id).await.map_err(|e| match e {
             Error::NotFound(_) => JobError::fatal("the integration was deleted"),
             e => job_error(e),
