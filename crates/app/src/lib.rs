@@ -86,10 +86,21 @@ impl Application {
     fn assemble(b: Backends, config: Config, key: &[u8], base: Registry) -> Self {
         let retriever = Arc::new(Retriever::new(b.memory.clone(), b.embedder.clone()));
         let webhooks = Arc::new(webhooks::Webhooks::new(&config, key, b.store.clone()));
+        let tasks = Arc::new(TaskService::new(
+            b.store.clone(),
+            b.queue.clone(),
+            b.bus.clone(),
+            b.queue_in_store,
+        ));
+        let pulls = Arc::new(integrations::Pulls {
+            store: b.store.clone(),
+            tasks: tasks.clone(),
+        });
         let documents = Arc::new(documents::Documents {
             store: b.store.clone(),
             retriever: retriever.clone(),
             webhooks: webhooks.clone(),
+            pulls: pulls.clone(),
         });
         let models = Arc::new(models::Models::new(&config, key, &b));
         let deps = Arc::new(agents::AgentDeps {
@@ -98,12 +109,6 @@ impl Application {
             models: models.clone(),
         });
         let catalog = Arc::new(agents::catalog(deps.clone(), &config));
-        let tasks = Arc::new(TaskService::new(
-            b.store.clone(),
-            b.queue.clone(),
-            b.bus.clone(),
-            b.queue_in_store,
-        ));
         let runs = graphs::execute::GraphRuns {
             store: b.store.clone(),
             checkpointer: b.checkpointer.clone(),
@@ -111,6 +116,7 @@ impl Application {
             bus: b.bus.clone(),
             limits: config.run_limits(),
             webhooks: webhooks.clone(),
+            pulls,
         };
         let integrations = Arc::new(integrations::Integrations::new(&config, key, &b));
         let registry = task_registry(
@@ -121,6 +127,11 @@ impl Application {
                 deps: deps.clone(),
                 store: b.store.clone(),
                 integrations: integrations.clone(),
+            },
+            integrations::PullTask {
+                store: b.store.clone(),
+                integrations: integrations.clone(),
+                documents: documents.clone(),
             },
             webhooks.clone(),
             base,
@@ -213,12 +224,13 @@ pub fn clean_name(field: &str, raw: &str) -> Result<String> {
 
 /// `base` plus the kinds that need the backends: `index`, `graph_run` (graph runs on the
 /// queue), `faq` and `codegen` (the agents), `chat_reply` (answers on chat platforms),
-/// `webhook_delivery` (tenant webhooks).
+/// `github_pr` (pull requests), `webhook_delivery` (tenant webhooks).
 fn task_registry(
     config: &Config,
     retriever: Arc<Retriever>,
     runs: graphs::execute::GraphRuns,
     replies: integrations::ReplyTask,
+    pulls: integrations::PullTask,
     webhooks: Arc<webhooks::Webhooks>,
     mut base: Registry,
 ) -> Registry {
@@ -248,6 +260,11 @@ fn task_registry(
         integrations::REPLY_KIND,
         Arc::new(replies),
         integrations::validate_reply,
+    );
+    base.register_internal(
+        integrations::PR_KIND,
+        Arc::new(pulls),
+        integrations::validate_pr,
     );
     base.register_internal(
         webhooks::DELIVERY_KIND,

@@ -7,6 +7,7 @@
 
 pub mod checkpoint;
 pub mod corpus;
+pub mod fake_github;
 pub mod fake_openai;
 pub mod kv;
 pub mod memory;

@@ -1,15 +1,21 @@
 //! GitHub: an App's (or a repository's) webhook, `X-Hub-Signature-256` under the webhook
-//! secret; `/morningai ask …` in an issue or pull-request comment is a question, answered
-//! as a comment through the REST API.
+//! secret. In an issue or pull-request comment, `/morningai ask …` is a question, answered
+//! as a comment; `/morningai codegen …` asks for a change, proposed as a pull request.
+//! [`Repo`] holds the REST calls a pull request takes (Git Data API: one tree, one commit,
+//! a branch, the pull request), each retry-safe: a branch or pull request that a previous
+//! attempt made is taken over, not duplicated.
 
 use crate::{Attempt, Client, DeliveryFailed, Question, Rejection};
+use base64::Engine;
+use reqwest::Method;
 use serde_json::{Value, json};
 
 /// The REST API (`https://api.github.com`).
 pub const API: &str = "https://api.github.com";
 /// The longest comment body.
 pub const MAX_COMMENT: usize = 65_536;
-const COMMAND: &str = "/morningai ask";
+const ASK: &str = "/morningai ask";
+const CODEGEN: &str = "/morningai codegen";
 
 /// Checks `X-Hub-Signature-256` (the same scheme as Messenger's).
 pub fn verify(secret: &str, signature: Option<&str>, body: &[u8]) -> Result<(), Rejection> {
@@ -22,7 +28,20 @@ pub enum Event {
     /// Sent when the webhook is created: acknowledged.
     Ping,
     Question(Question),
+    /// `/morningai codegen …`: a change to propose. `reply_to` also holds the commenter's
+    /// `association` with the repository (`OWNER`, `MEMBER`, `COLLABORATOR`, `NONE`…).
+    Codegen(Question),
     Ignored,
+}
+
+/// The text after `command` on the comment's first line, when the comment opens with it.
+fn command<'a>(text: &'a str, command: &str) -> Option<&'a str> {
+    let rest = text.trim_start().strip_prefix(command)?;
+    if !(rest.is_empty() || rest.starts_with(char::is_whitespace)) {
+        return None;
+    }
+    // The command's line only: what follows is the comment's own text.
+    Some(rest.lines().next().unwrap_or("").trim()).filter(|q| !q.is_empty())
 }
 
 /// `delivery` is `X-GitHub-Delivery`: a redelivery keeps it, so it is the event id.
@@ -45,14 +64,10 @@ pub fn parse(event: Option<&str>, delivery: Option<&str>, body: &[u8]) -> Result
         .pointer("/comment/body")
         .and_then(Value::as_str)
         .unwrap_or("");
-    let Some(rest) = text.trim_start().strip_prefix(COMMAND) else {
+    let (asked, codegen) = (command(text, ASK), command(text, CODEGEN));
+    let Some(question) = asked.or(codegen) else {
         return Ok(Event::Ignored);
     };
-    // The command's line only: what follows is the comment's own text.
-    let question = rest.lines().next().unwrap_or("").trim();
-    if question.is_empty() || !(rest.is_empty() || rest.starts_with(char::is_whitespace)) {
-        return Ok(Event::Ignored);
-    }
     let repo = v
         .pointer("/repository/full_name")
         .and_then(Value::as_str)
@@ -62,11 +77,21 @@ pub fn parse(event: Option<&str>, delivery: Option<&str>, body: &[u8]) -> Result
         .and_then(Value::as_u64)
         .ok_or("an issue_comment without its issue number")?;
     let id = delivery.ok_or("a delivery without X-GitHub-Delivery")?;
-    Ok(Event::Question(Question {
+    let mut reply_to = json!({"repo": repo, "issue": number});
+    let q = |reply_to| Question {
         event_id: id.to_owned(),
         text: question.to_owned(),
-        reply_to: json!({"repo": repo, "issue": number}),
-    }))
+        reply_to,
+    };
+    if asked.is_some() {
+        return Ok(Event::Question(q(reply_to)));
+    }
+    reply_to["association"] = v
+        .pointer("/comment/author_association")
+        .and_then(Value::as_str)
+        .unwrap_or("NONE")
+        .into();
+    Ok(Event::Codegen(q(reply_to)))
 }
 
 /// An answer as a comment: the answer's markdown, its sources, the link to the task.
@@ -84,6 +109,36 @@ pub fn format(answer: &str, sources: &[String], link: Option<&str>) -> String {
     out
 }
 
+/// Whether `name` is a repository's full name, `owner/name` of `[A-Za-z0-9._-]`.
+pub fn is_repository(name: &str) -> bool {
+    let mut parts = name.split('/');
+    let ok = |p: Option<&str>| {
+        p.is_some_and(|p| {
+            !p.is_empty()
+                && p.len() <= 100
+                && p != "."
+                && p != ".."
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        })
+    };
+    ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
+}
+
+/// Whether `name` is a branch name we write into URLs and refs: git's rules, narrowed to
+/// `[A-Za-z0-9._/-]` without empty, dotted or `.lock` components.
+pub fn is_branch(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 200
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._/-".contains(&b))
+        && name
+            .split('/')
+            .all(|c| !c.is_empty() && !c.starts_with('.') && !c.ends_with(".lock"))
+        && !name.contains("..")
+}
+
 /// Comments on the issue or pull request in `reply_to` (`{repo, issue}`).
 pub async fn reply(
     c: &Client<'_>,
@@ -91,31 +146,28 @@ pub async fn reply(
     text: &str,
     on_attempt: &mut (dyn FnMut(&Attempt) + Send),
 ) -> Result<Vec<Value>, DeliveryFailed> {
-    let repo = reply_to
-        .get("repo")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let repo = Repo::new(
+        *c,
+        reply_to
+            .get("repo")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+    )?;
     let issue = reply_to
         .get("issue")
         .and_then(Value::as_u64)
-        .unwrap_or_default();
-    // Owner and name are `[A-Za-z0-9._-]`: nothing to escape in the path.
-    if !repo
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))
-    {
-        return Err(DeliveryFailed {
-            attempts: 0,
-            message: format!("{repo:?} is not a repository's full name"),
-        });
-    }
-    let url = format!("{}/repos/{repo}/issues/{issue}/comments", c.api);
+        .unwrap_or_default()
+        .to_string();
     let mut sent = Vec::new();
     for part in crate::split(text, MAX_COMMENT) {
         sent.push(
-            c.outbound
-                .post(&url, Some(c.token), &json!({"body": part}), on_attempt)
-                .await?,
+            repo.call(
+                Method::POST,
+                &["issues", &issue, "comments"],
+                Some(&json!({"body": part})),
+                on_attempt,
+            )
+            .await?,
         );
     }
     Ok(sent)
@@ -126,6 +178,226 @@ pub async fn check(c: &Client<'_>) -> Result<Value, DeliveryFailed> {
     c.outbound
         .get_once(&format!("{}/rate_limit", c.api), Some(c.token))
         .await
+}
+
+/// A change offered as a pull request: `files` (path, whole new text) committed on
+/// `branch` over `head_sha`, the tip of `base` the files were read at.
+pub struct Proposal<'a> {
+    pub base: &'a str,
+    pub head_sha: &'a str,
+    pub branch: &'a str,
+    pub message: &'a str,
+    pub title: &'a str,
+    pub body: &'a str,
+    pub files: &'a [(String, String)],
+}
+
+/// One repository at the REST API.
+pub struct Repo<'a> {
+    c: Client<'a>,
+    name: &'a str,
+}
+
+impl<'a> Repo<'a> {
+    pub fn new(c: Client<'a>, name: &'a str) -> Result<Self, DeliveryFailed> {
+        if !is_repository(name) {
+            return Err(DeliveryFailed::refused(format!(
+                "{name:?} is not a repository's full name (owner/name)"
+            )));
+        }
+        Ok(Self { c, name })
+    }
+
+    /// `{api}/repos/{owner}/{name}/{segments…}`, each segment escaped.
+    fn url(&self, segments: &[&str]) -> Result<url::Url, DeliveryFailed> {
+        let bad = || DeliveryFailed::refused(format!("{:?} is not a base URL", self.c.api));
+        let mut u = url::Url::parse(self.c.api).map_err(|_| bad())?;
+        u.path_segments_mut()
+            .map_err(|_| bad())?
+            .pop_if_empty()
+            .push("repos")
+            .extend(self.name.split('/'))
+            .extend(segments);
+        Ok(u)
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        segments: &[&str],
+        body: Option<&Value>,
+        on_attempt: &mut (dyn FnMut(&Attempt) + Send),
+    ) -> Result<Value, DeliveryFailed> {
+        let url = self.url(segments)?;
+        self.c
+            .outbound
+            .send(method, url.as_str(), self.c.token, body, on_attempt)
+            .await
+    }
+
+    async fn get(
+        &self,
+        url: url::Url,
+        on_attempt: &mut (dyn FnMut(&Attempt) + Send),
+    ) -> Result<Value, DeliveryFailed> {
+        self.c
+            .outbound
+            .send(Method::GET, url.as_str(), self.c.token, None, on_attempt)
+            .await
+    }
+
+    /// The branch pull requests go to when none is configured.
+    pub async fn default_branch(
+        &self,
+        on_attempt: &mut (dyn FnMut(&Attempt) + Send),
+    ) -> Result<String, DeliveryFailed> {
+        let v = self.call(Method::GET, &[], None, on_attempt).await?;
+        v.get("default_branch")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| DeliveryFailed::refused("the repository has no default branch".into()))
+    }
+
+    /// The commit `branch` points at.
+    pub async fn head(
+        &self,
+        branch: &str,
+        on_attempt: &mut (dyn FnMut(&Attempt) + Send),
+    ) -> Result<String, DeliveryFailed> {
+        let mut segments = vec!["git", "ref", "heads"];
+        segments.extend(branch.split('/'));
+        let v = self.call(Method::GET, &segments, None, on_attempt).await?;
+        sha(&v, "/object/sha")
+    }
+
+    /// The text of `path` at commit `at`; None when there is no such file.
+    pub async fn file(
+        &self,
+        path: &str,
+        at: &str,
+        on_attempt: &mut (dyn FnMut(&Attempt) + Send),
+    ) -> Result<Option<String>, DeliveryFailed> {
+        let mut segments = vec!["contents"];
+        segments.extend(path.split('/'));
+        let mut url = self.url(&segments)?;
+        url.query_pairs_mut().append_pair("ref", at);
+        let v = match self.get(url, on_attempt).await {
+            Err(e) if e.status == Some(404) => return Ok(None),
+            other => other?,
+        };
+        let unreadable = |why: &str| DeliveryFailed::refused(format!("{path}: {why}"));
+        if v.get("type").and_then(Value::as_str) != Some("file")
+            || v.get("encoding").and_then(Value::as_str) != Some("base64")
+        {
+            return Err(unreadable(
+                "not a file the contents API returns whole (at most 1 MB)",
+            ));
+        }
+        let packed: String = v
+            .get("content")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(packed)
+            .map_err(|_| unreadable("its content is not base64"))?;
+        String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| unreadable("not UTF-8 text"))
+    }
+
+    /// Commits the proposal's files on its branch (made, or moved when a previous attempt
+    /// made it) and opens the pull request (or finds the one already open from that
+    /// branch). Returns the pull request (`number`, `html_url`).
+    pub async fn propose(
+        &self,
+        p: &Proposal<'_>,
+        on_attempt: &mut (dyn FnMut(&Attempt) + Send),
+    ) -> Result<Value, DeliveryFailed> {
+        let base_commit = self
+            .call(
+                Method::GET,
+                &["git", "commits", p.head_sha],
+                None,
+                on_attempt,
+            )
+            .await?;
+        let entries: Vec<Value> = p
+            .files
+            .iter()
+            .map(|(path, text)| json!({"path": path, "mode": "100644", "type": "blob", "content": text}))
+            .collect();
+        let tree = self
+            .call(
+                Method::POST,
+                &["git", "trees"],
+                Some(&json!({"base_tree": sha(&base_commit, "/tree/sha")?, "tree": entries})),
+                on_attempt,
+            )
+            .await?;
+        let commit = self
+            .call(
+                Method::POST,
+                &["git", "commits"],
+                Some(&json!({"message": p.message, "tree": sha(&tree, "/sha")?, "parents": [p.head_sha]})),
+                on_attempt,
+            )
+            .await?;
+        let commit = sha(&commit, "/sha")?;
+        let made = self
+            .call(
+                Method::POST,
+                &["git", "refs"],
+                Some(&json!({"ref": format!("refs/heads/{}", p.branch), "sha": commit})),
+                on_attempt,
+            )
+            .await;
+        if let Err(e) = made {
+            if e.status != Some(422) {
+                return Err(e);
+            }
+            // "Reference already exists": an earlier attempt's; it takes this commit.
+            let mut segments = vec!["git", "refs", "heads"];
+            segments.extend(p.branch.split('/'));
+            self.call(
+                Method::PATCH,
+                &segments,
+                Some(&json!({"sha": commit, "force": true})),
+                on_attempt,
+            )
+            .await?;
+        }
+        let opened = self
+            .call(
+                Method::POST,
+                &["pulls"],
+                Some(&json!({"title": p.title, "head": p.branch, "base": p.base, "body": p.body})),
+                on_attempt,
+            )
+            .await;
+        match opened {
+            Err(e) if e.status == Some(422) => {
+                // "A pull request already exists": the one from this branch.
+                let owner = self.name.split('/').next().unwrap_or_default();
+                let mut url = self.url(&["pulls"])?;
+                url.query_pairs_mut()
+                    .append_pair("head", &format!("{owner}:{}", p.branch))
+                    .append_pair("state", "open");
+                let open = self.get(url, on_attempt).await?;
+                open.as_array().and_then(|a| a.first()).cloned().ok_or(e)
+            }
+            other => other,
+        }
+    }
+}
+
+/// The object id at `pointer` in a GitHub answer.
+fn sha(v: &Value, pointer: &str) -> Result<String, DeliveryFailed> {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| DeliveryFailed::refused(format!("GitHub's answer has no {pointer}")))
 }
 
 #[cfg(test)]
@@ -166,6 +438,41 @@ mod tests {
             );
         }
         assert_eq!(parse(Some("ping"), Some("d"), b"{}").unwrap(), Event::Ping);
+        let mut change: Value =
+            serde_json::from_str(&body("/morningai codegen retry twice\nplease", "User")).unwrap();
+        change["comment"]["author_association"] = json!("MEMBER");
+        assert_eq!(
+            parse(
+                Some("issue_comment"),
+                Some("d-5"),
+                change.to_string().as_bytes()
+            )
+            .unwrap(),
+            Event::Codegen(Question {
+                event_id: "d-5".into(),
+                text: "retry twice".into(),
+                reply_to: json!({"repo": "acme/app", "issue": 7, "association": "MEMBER"}),
+            })
+        );
+        for name in ["acme/app", "a-b/c.d_e"] {
+            assert!(is_repository(name), "{name}");
+        }
+        for name in [
+            "acme",
+            "acme/app/x",
+            "../app",
+            "acme/..",
+            "ac me/app",
+            "/app",
+        ] {
+            assert!(!is_repository(name), "{name}");
+        }
+        assert!(is_branch("main") && is_branch("release/1.2"));
+        for name in [
+            "", "a..b", "a//b", ".hidden", "x.lock", "a b", "a/", "refs?",
+        ] {
+            assert!(!is_branch(name), "{name}");
+        }
         assert!(
             format("a", &["src/x.rs:1-2".into()], Some("https://m/t/1"))
                 .contains("- `src/x.rs:1-2`")

@@ -151,7 +151,20 @@ pub struct Attempt {
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeliveryFailed {
     pub attempts: u32,
+    /// The platform's last HTTP status, when it answered (404: no such file, 422: exists).
+    pub status: Option<u16>,
     pub message: String,
+}
+
+impl DeliveryFailed {
+    /// A request refused before it was sent.
+    pub fn refused(message: String) -> Self {
+        Self {
+            attempts: 0,
+            status: None,
+            message,
+        }
+    }
 }
 
 impl std::fmt::Display for DeliveryFailed {
@@ -229,6 +242,19 @@ impl Outbound {
             .await
     }
 
+    /// Any method under the same rules, with a bearer token (GitHub's REST API).
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        bearer: &str,
+        body: Option<&Value>,
+        on_attempt: &mut (dyn FnMut(&Attempt) + Send),
+    ) -> Result<Value, DeliveryFailed> {
+        let auth = format!("Bearer {bearer}");
+        self.call(method, url, Some(&auth), body, on_attempt).await
+    }
+
     /// One GET under the same rules, attempted once (the connection checks).
     pub async fn get_once(&self, url: &str, bearer: Option<&str>) -> Result<Value, DeliveryFailed> {
         let auth = bearer.map(|t| format!("Bearer {t}"));
@@ -275,8 +301,9 @@ impl Outbound {
                 req = req.header(reqwest::header::AUTHORIZATION, auth);
             }
             let last = number == self.max_attempts;
-            let fail = |message: String| DeliveryFailed {
+            let fail = |status: Option<u16>, message: String| DeliveryFailed {
                 attempts: number,
+                status,
                 message,
             };
             let (status, pause, outcome) = match req.send().await {
@@ -290,11 +317,22 @@ impl Outbound {
                 }
                 Ok(res) => {
                     let status = res.status().as_u16();
-                    let header_wait = res
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<f64>().ok());
+                    let header = |name: &str| {
+                        res.headers()
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.trim().parse::<f64>().ok())
+                    };
+                    // `Retry-After`, else GitHub's primary limit: no request left until
+                    // `x-ratelimit-reset` (epoch seconds).
+                    let exhausted = header("x-ratelimit-remaining") == Some(0.0);
+                    let header_wait = header("retry-after").or_else(|| {
+                        let reset = header("x-ratelimit-reset").filter(|_| exhausted)?;
+                        Some(reset - std::time::UNIX_EPOCH.elapsed().ok()?.as_secs_f64())
+                    });
+                    // GitHub answers its rate limits (primary and secondary) with 403 and
+                    // one of those headers; a 403 without is a refusal.
+                    let rate_limited = status == 429 || (status == 403 && header_wait.is_some());
                     let answer: Value = res.json().await.unwrap_or(Value::Null);
                     // Telegram's `parameters.retry_after`, Discord's `retry_after`.
                     let body_wait = ["/parameters/retry_after", "/retry_after"]
@@ -309,7 +347,7 @@ impl Outbound {
                             });
                             return Ok(answer);
                         }
-                        429 => {
+                        _ if rate_limited => {
                             let secs = header_wait.or(body_wait).unwrap_or(1.0).max(0.0);
                             let asked = Duration::from_secs_f64(secs.min(1e9));
                             if asked > self.max_wait {
@@ -322,7 +360,7 @@ impl Outbound {
                                     status: Some(status),
                                     outcome: message.clone(),
                                 });
-                                return Err(fail(message));
+                                return Err(fail(Some(status), message));
                             }
                             (
                                 Some(status),
@@ -344,7 +382,7 @@ impl Outbound {
                                 status: Some(status),
                                 outcome: message.clone(),
                             });
-                            return Err(fail(message));
+                            return Err(fail(Some(status), message));
                         }
                     }
                 }
@@ -359,10 +397,10 @@ impl Outbound {
                 },
             });
             if last {
-                return Err(fail(outcome));
+                return Err(fail(status, outcome));
             }
             tokio::time::sleep(pause).await;
-            if status != Some(429) {
+            if !matches!(status, Some(429 | 403)) {
                 wait *= 2;
             }
         }

@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::{Backend, TestApp, assert_problem, remember, spawn_app_with, wait_finished};
+use common::{Backend, TestApp, assert_problem, remember, spawn_app_with, temp_dir, wait_finished};
+use morningai_conformance::fake_github::FakeGithub;
 use morningai_conformance::fake_openai::{FakeOpenAi as FakePlatform, Reply};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -21,6 +22,7 @@ per_backend!(
     line_and_messenger_messages_are_answered,
     discord_asks_are_deferred_then_answered,
     github_comments_are_answered_as_comments,
+    github_changes_and_documents_become_pull_requests,
 );
 
 /// An app whose workers run jobs, with every platform's API at `fake`.
@@ -950,4 +952,329 @@ async fn github_comments_are_answered_as_comments(backend: Backend) {
     let done = wait_finished(&app, &admin, tasks[0]["id"].as_str().unwrap()).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(fake.seen().len(), 1);
+}
+
+/// The tasks of `kind`, newest first.
+async fn tasks_of(app: &TestApp, who: &common::Account, kind: &str) -> Vec<Value> {
+    let (s, page) = app
+        .get(&format!("/api/v1/tasks?kind={kind}&limit=50"), &who.access)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    page["items"].as_array().unwrap().clone()
+}
+
+/// Polls until `repo` has `n` pull requests.
+async fn pulls(gh: &FakeGithub, repo: &str, n: usize) -> Vec<Value> {
+    for _ in 0..600 {
+        let p = gh.pulls(repo);
+        if p.len() >= n {
+            return p;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{repo} never had {n} pull requests: {:?}", gh.seen());
+}
+
+/// Polls until GitHub has `n` comments.
+async fn comments(gh: &FakeGithub, n: usize) -> Vec<String> {
+    for _ in 0..600 {
+        let c = gh.comments();
+        if c.len() >= n {
+            return c.into_iter().map(|c| c.body).collect();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("GitHub never had {n} comments: {:?}", gh.seen());
+}
+
+const CACHE_RS: &str = "pub fn frame_cache_1() -> usize { 1 }\npub fn frame_cache_2() -> usize { 2 }\npub fn frame_cache_3() -> usize { 3 }\npub fn frame_cache_4() -> usize { 4 }\n";
+const CHANGE: &str = "--- a/src/cache.rs\n+++ b/src/cache.rs\n@@ -1,4 +1,4 @@\n pub fn frame_cache_1() -> usize { 1 }\n-pub fn frame_cache_2() -> usize { 2 }\n+pub fn frame_cache_2() -> usize { 20 }\n pub fn frame_cache_3() -> usize { 3 }\n pub fn frame_cache_4() -> usize { 4 }\n";
+
+async fn github_changes_and_documents_become_pull_requests(backend: Backend) {
+    let gh = FakeGithub::start().await;
+    let model = FakePlatform::start().await;
+    let root = temp_dir("github-root");
+    let tree = root.join("widget");
+    std::fs::create_dir_all(tree.join("src")).unwrap();
+    std::fs::write(tree.join("src/cache.rs"), CACHE_RS).unwrap();
+    std::fs::write(tree.join("README.md"), "# Widget\n\nCaches frames.\n").unwrap();
+    let (gh_url, roots) = (gh.base_url(), vec![root.clone()]);
+    let app = spawn_app_with(backend, move |c| {
+        c.worker_concurrency = 2;
+        c.retry_base_ms = 50;
+        c.public_url = Some("https://morningai.test".into());
+        c.github_api_url = gh_url;
+        c.index_roots = roots;
+    })
+    .await;
+    let admin = app.signup("github-prs").await;
+    let (s, _) = app
+        .put(
+            "/api/v1/tenant/ai",
+            &admin.access,
+            json!({"base_url": model.base_url(), "model": "fake-model", "api_key": "sk-a"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, t) = app
+        .post(
+            "/api/v1/tasks",
+            &admin.access,
+            json!({"kind": "index", "input": {"path": tree, "collection": "widget"}}),
+        )
+        .await;
+    let indexed = wait_finished(&app, &admin, t["id"].as_str().unwrap()).await;
+    assert_eq!(indexed["status"], "succeeded", "{indexed}");
+    let (_, p) = app
+        .post("/api/v1/projects", &admin.access, json!({"name": "widget"}))
+        .await;
+    let project = p["id"].as_str().unwrap().to_owned();
+    gh.repository(
+        "acme/widget",
+        "main",
+        &[("src/cache.rs", CACHE_RS), ("README.md", "# Widget\n")],
+    );
+
+    // Settings that cannot work are refused, each saying why.
+    let secrets = json!({"webhook_secret": "gh-webhook-secret", "token": "github_pat_11BBBB"});
+    let good = json!({"repository": "acme/widget", "tree_path": tree, "publish_documents": true});
+    for (body, field) in [
+        (
+            json!({"platform": "slack", "name": "s", "secrets": {"signing_secret": "x", "bot_token": "y"}, "github": good}),
+            "github",
+        ),
+        (
+            json!({"platform": "github", "name": "g", "project_id": project, "secrets": secrets,
+                "github": {"repository": "acme/widget/../x"}}),
+            "github.repository",
+        ),
+        (
+            json!({"platform": "github", "name": "g", "project_id": project, "secrets": secrets,
+                "github": {"repository": "acme/widget", "base_branch": "../main"}}),
+            "github.base_branch",
+        ),
+        (
+            json!({"platform": "github", "name": "g", "project_id": project, "secrets": secrets,
+                "github": {"repository": "acme/widget", "tree_path": "/etc"}}),
+            "github.tree_path",
+        ),
+        (
+            json!({"platform": "github", "name": "g", "secrets": secrets, "github": good}),
+            "project_id",
+        ),
+        (
+            json!({"platform": "github", "name": "g", "project_id": project, "secrets": secrets,
+                "github": {"repository": "acme/widget", "branch": "main"}}),
+            "",
+        ),
+    ] {
+        let (s, e) = app.post("/api/v1/integrations", &admin.access, body).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        assert!(e.to_string().contains(field), "{field}: {e}");
+    }
+    let (s, conn) = app
+        .post(
+            "/api/v1/integrations",
+            &admin.access,
+            json!({"platform": "github", "name": "acme/widget", "project_id": project,
+                   "secrets": secrets, "github": good}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{conn}");
+    assert_eq!(conn["github"]["repository"], "acme/widget");
+    // Where a pull request opens is the connection's to say, never a request's.
+    let (s, e) = app
+        .post(
+            "/api/v1/tasks",
+            &admin.access,
+            json!({"kind": "codegen", "input": {"request": "x", "project_id": project, "path": tree,
+                   "github": {"integration": conn["id"], "repo": "acme/widget", "issue": 1}}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+
+    let hook = format!("/hooks/github/{}", conn["id"].as_str().unwrap());
+    let comment = |id: &str, text: &str, association: &str| {
+        let body = json!({"action": "created",
+               "issue": {"number": 7, "title": "Bigger cache"},
+               "repository": {"full_name": "acme/widget"},
+               "comment": {"id": 1, "body": text, "author_association": association,
+                           "user": {"login": "ada", "type": "User"}}})
+        .to_string();
+        let headers = vec![
+            ("x-github-event", "issue_comment".to_owned()),
+            ("x-github-delivery", id.to_owned()),
+            (
+                "x-hub-signature-256",
+                hub_signature("gh-webhook-secret", &body),
+            ),
+        ];
+        (headers, body)
+    };
+    // GitHub limits twice on the way: a secondary limit (403, Retry-After) on the tree, the
+    // primary one (403, no request left until the reset) on the pull request.
+    let reset = (chrono::Utc::now().timestamp() + 1).to_string();
+    gh.fail_once(
+        reqwest::Method::POST,
+        "/git/trees",
+        403,
+        &[("retry-after", "1")],
+    );
+    gh.fail_once(
+        reqwest::Method::POST,
+        "/pulls",
+        403,
+        &[
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", &reset),
+        ],
+    );
+    model.push([Reply::answer(
+        &json!({"plan": ["return 20"], "explanation": "frame_cache_2 returns 20.", "diff": CHANGE})
+            .to_string(),
+        200,
+        100,
+    )]);
+    let (headers, body) = comment(
+        "d-codegen",
+        "/morningai codegen Make frame_cache_2 return 20",
+        "MEMBER",
+    );
+    for _ in 0..2 {
+        let (s, _) = post_hook(&app, &hook, &headers, &body).await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    // Anyone may comment on a public repository: only its people may ask for code.
+    let (headers, body) = comment("d-stranger", "/morningai codegen delete everything", "NONE");
+    let (s, _) = post_hook(&app, &hook, &headers, &body).await;
+    assert_eq!(s, StatusCode::OK);
+
+    let opened = pulls(&gh, "acme/widget", 1).await;
+    let pr = &opened[0];
+    assert_eq!(pr["base"]["ref"], "main");
+    let branch = pr["head"]["ref"].as_str().unwrap();
+    assert!(branch.starts_with("morningai/codegen-"), "{pr}");
+    assert!(
+        pr["body"]
+            .as_str()
+            .unwrap()
+            .contains("frame_cache_2 returns 20."),
+        "{pr}"
+    );
+    let files = gh.files("acme/widget", branch).unwrap();
+    assert_eq!(
+        files["src/cache.rs"],
+        CACHE_RS.replace("usize { 2 }", "usize { 20 }"),
+        "the diff applied to the repository's file"
+    );
+    assert_eq!(files["README.md"], "# Widget\n", "other files as they were");
+    assert_eq!(
+        gh.files("acme/widget", "main").unwrap()["src/cache.rs"],
+        CACHE_RS
+    );
+    let said = comments(&gh, 1).await;
+    assert!(
+        said[0].contains(pr["html_url"].as_str().unwrap()),
+        "{said:?}"
+    );
+    let codegen = tasks_of(&app, &admin, "codegen").await;
+    assert_eq!(
+        codegen.len(),
+        1,
+        "one task for a redelivered comment, none for a stranger"
+    );
+    let prs = tasks_of(&app, &admin, "github_pr").await;
+    assert_eq!(prs.len(), 1);
+    let done = wait_finished(&app, &admin, prs[0]["id"].as_str().unwrap()).await;
+    assert_eq!(done["result"]["outcome"], "opened", "{done}");
+    let waits: Vec<String> = event_data(&app, &admin, &prs[0])
+        .await
+        .iter()
+        .filter_map(|d| {
+            d.pointer("/delivery/outcome")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(waits.len(), 2, "{waits:?}");
+    assert!(
+        waits.iter().all(|w| w.starts_with("rate limited: waiting")),
+        "{waits:?}"
+    );
+    let posts = |suffix: &str| {
+        gh.seen()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with(suffix))
+            .count()
+    };
+    assert_eq!(
+        (posts("/git/trees"), posts("/pulls")),
+        (2, 2),
+        "each retried once, after the wait"
+    );
+    assert!(
+        gh.seen()
+            .iter()
+            .all(|r| r.authorization.as_deref() == Some("Bearer github_pat_11BBBB"))
+    );
+
+    // The repository moved on since it was indexed: nothing is pushed, the comment says why.
+    gh.repository(
+        "acme/widget",
+        "main",
+        &[("src/cache.rs", "pub fn frame_cache_1() -> usize { 100 }\n")],
+    );
+    model.push([Reply::answer(
+        &json!({"plan": [], "explanation": "again", "diff": CHANGE}).to_string(),
+        200,
+        100,
+    )]);
+    let (headers, body) = comment(
+        "d-stale",
+        "/morningai codegen Make frame_cache_2 return 20",
+        "OWNER",
+    );
+    let (s, _) = post_hook(&app, &hook, &headers, &body).await;
+    assert_eq!(s, StatusCode::OK);
+    let said = comments(&gh, 2).await;
+    assert!(said[1].contains("no longer applies"), "{said:?}");
+    assert!(gh.pulls("acme/widget").is_empty());
+
+    // A published document: a pull request adding docs/<kind>/<slug>.md, once per version.
+    let text = "# What does the cache hold?\n\nFrames, in memory.\n";
+    let (s, created) = app
+        .post(
+            "/api/v1/documents",
+            &admin.access,
+            json!({"project_id": project, "title": "What does the cache hold?", "kind": "faq", "text": text}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let doc = created["document"]["id"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        let (s, b) = app
+            .post(
+                &format!("/api/v1/documents/{doc}/publish"),
+                &admin.access,
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+    let opened = pulls(&gh, "acme/widget", 1).await;
+    let branch = opened[0]["head"]["ref"].as_str().unwrap();
+    assert_eq!(branch, "morningai/docs/what-does-the-cache-hold-v1");
+    assert_eq!(
+        gh.files("acme/widget", branch).unwrap()["docs/faq/what-does-the-cache-hold.md"],
+        text
+    );
+    assert!(
+        opened[0]["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("Add docs/faq/what-does-the-cache-hold.md")
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(tasks_of(&app, &admin, "github_pr").await.len(), 3);
+    assert_eq!(gh.pulls("acme/widget").len(), 1);
 }

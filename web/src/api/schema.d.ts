@@ -1790,11 +1790,13 @@ export interface components {
              *     `channel_access_token`. Messenger: `app_secret`, `page_access_token` and the
              *     `verify_token` you also type into the app's webhook settings. Discord:
              *     `public_key` (hex) and `bot_token`. GitHub: the webhook's `webhook_secret` and a
-             *     `token` that may comment on issues.
+             *     `token` that may comment on issues (and, for pull requests, write contents and
+             *     pull requests).
              */
             secrets: {
                 [key: string]: string;
             };
+            github?: null | components["schemas"]["GithubSettings"];
         };
         CreateProject: {
             name: string;
@@ -1977,6 +1979,24 @@ export interface components {
             /** @enum {string} */
             kind: "model";
         };
+        /** @description What a GitHub connection does beyond answering questions: pull requests. */
+        GithubSettings: {
+            /** @description `owner/name`: where pull requests open; only its comments may ask for code. */
+            repository: string;
+            /** @description The branch pull requests go to (default: the repository's default branch). */
+            base_branch?: string | null;
+            /**
+             * @description The repository's checkout on this server, under `index_roots` and indexed into
+             *     memory: `/morningai codegen` needs it (a change is checked against it before it is
+             *     applied to the repository's own files).
+             */
+            tree_path?: string | null;
+            /**
+             * @description Publishing a document of the connection's project opens a pull request that adds or
+             *     updates `docs/<kind>/<slug>.md`.
+             */
+            publish_documents?: boolean;
+        };
         Health: {
             status: string;
         };
@@ -2017,6 +2037,7 @@ export interface components {
             secrets: {
                 [key: string]: string;
             };
+            github?: null | components["schemas"]["GithubSettings"];
             /**
              * @description Where the platform posts its events: paste it into the platform's console (Slack's
              *     Event Subscriptions, LINE's and Messenger's webhook URL); Telegram is told on

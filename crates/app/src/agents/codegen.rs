@@ -100,21 +100,28 @@ pub fn split_diff(diff: &str) -> Result<Vec<FilePatch>, String> {
 pub fn apply_diff(root: &Path, diff: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     for f in split_diff(diff)? {
-        let base = if f.creates {
-            if root.join(&f.path).exists() {
-                return Err(format!("{}: already exists (the diff creates it)", f.path));
-            }
-            String::new()
+        let current = if f.creates && !root.join(&f.path).exists() {
+            None
         } else {
-            read_inside(root, &f.path)?
+            Some(read_inside(root, &f.path)?)
         };
-        let patch = diffy::Patch::from_str(&f.text)
-            .map_err(|e| format!("{}: not a valid patch: {e}", f.path))?;
-        let new = diffy::apply(&base, &patch)
-            .map_err(|e| format!("{}: does not apply to the current file: {e}", f.path))?;
-        out.push((f.path, new));
+        out.push((f.path.clone(), apply_patch(&f, current.as_deref())?));
     }
     Ok(out)
+}
+
+/// One file's patch applied to its current text (None: there is no such file).
+pub fn apply_patch(f: &FilePatch, current: Option<&str>) -> Result<String, String> {
+    let base = match (f.creates, current) {
+        (true, None) => "",
+        (true, Some(_)) => return Err(format!("{}: already exists (the diff creates it)", f.path)),
+        (false, Some(text)) => text,
+        (false, None) => return Err(format!("{}: no such file", f.path)),
+    };
+    let patch = diffy::Patch::from_str(&f.text)
+        .map_err(|e| format!("{}: not a valid patch: {e}", f.path))?;
+    diffy::apply(base, &patch)
+        .map_err(|e| format!("{}: does not apply to the current file: {e}", f.path))
 }
 
 /// The text of `root/rel`: a regular file whose real path (symlinks resolved) is inside
@@ -281,6 +288,8 @@ pub fn graph(deps: Arc<AgentDeps>, roots: Vec<PathBuf>) -> Graph {
         .channel("needs_approval", Reducer::LastValue)
         .channel("assistant_id", Reducer::LastValue)
         .channel("status", Reducer::LastValue)
+        // Set by a GitHub connection: where the pull request of the change opens.
+        .channel("github", Reducer::LastValue)
         .node(
             "retrieve",
             NodeFn(move |c: NodeContext| {
@@ -354,6 +363,13 @@ pub fn validate(input: &Value) -> Result<(), String> {
         .is_none_or(|p| p.trim().is_empty())
     {
         return Err("codegen needs the indexed tree's directory as path".into());
+    }
+    if input.get("github").is_some() {
+        // Where a pull request opens is the GitHub connection's to say, not a request's.
+        return Err(
+            "github is set by a GitHub connection's /morningai codegen comment, not by a request"
+                .into(),
+        );
     }
     check_ids(input, "codegen")
 }

@@ -178,6 +178,8 @@ pub struct Documents {
     pub retriever: Arc<morningai_agents::Retriever>,
     /// Told about every publication (`document.published`).
     pub webhooks: Arc<crate::webhooks::Webhooks>,
+    /// Proposes publications to GitHub repositories that take them.
+    pub pulls: Arc<crate::integrations::Pulls>,
 }
 
 impl Documents {
@@ -503,6 +505,9 @@ impl Documents {
         let data = serde_json::json!({"document_id": doc.id, "project_id": doc.project_id, "slug": doc.slug,
             "kind": doc.kind, "title": doc.title, "version": v.n});
         self.webhooks.emit(cx, "document.published", data).await;
+        // Not best effort: a publication whose pull request was not queued fails, and
+        // publishing again queues it (once per version).
+        self.pulls.document_published(cx, &doc, v.n).await?;
         Ok(doc)
     }
 

@@ -29,6 +29,8 @@ pub struct GraphRuns {
     pub limits: super::RunLimits,
     /// Told about every approval a run asks for (`approval.requested`).
     pub webhooks: Arc<crate::webhooks::Webhooks>,
+    /// Told about every codegen run that ends (its GitHub pull request).
+    pub pulls: Arc<crate::integrations::Pulls>,
 }
 
 pub(crate) fn fatal(e: impl std::fmt::Display) -> JobError {
@@ -162,6 +164,14 @@ impl GraphRuns {
         run.status = run_status;
         if let Err(e) = &outcome {
             run.error = Some(e.to_string());
+        }
+        // Before the run is final: a crash here runs this again, never skips it.
+        if run.graph_id == "codegen" && matches!(run_status, RunStatus::Success | RunStatus::Error)
+        {
+            self.pulls
+                .codegen_finished(cx, run.thread_id, run.run_id)
+                .await
+                .map_err(retry)?;
         }
         put(store, cx, &mut run).await.map_err(retry)?;
         result.map(|()| {

@@ -9,8 +9,10 @@
 //! idempotency key). The answer is a `chat_reply` task: it carries the trace id and cost
 //! like every other, and its delivery attempts are in its events.
 
+mod pulls;
 mod reply;
 
+pub use pulls::{PR_KIND, PullTask, Pulls, validate_pr};
 pub use reply::{REPLY_KIND, ReplyTask, validate_reply};
 
 use crate::auth::Principal;
@@ -110,6 +112,28 @@ struct Stored {
     secrets: BTreeMap<String, String>,
     hints: BTreeMap<String, String>,
     created_by: UserId,
+    #[serde(default)]
+    github: Option<GithubSettings>,
+}
+
+/// What a GitHub connection does beyond answering questions: pull requests.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GithubSettings {
+    /// `owner/name`: where pull requests open; only its comments may ask for code.
+    pub repository: String,
+    /// The branch pull requests go to (default: the repository's default branch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_branch: Option<String>,
+    /// The repository's checkout on this server, under `index_roots` and indexed into
+    /// memory: `/morningai codegen` needs it (a change is checked against it before it is
+    /// applied to the repository's own files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree_path: Option<String>,
+    /// Publishing a document of the connection's project opens a pull request that adds or
+    /// updates `docs/<kind>/<slug>.md`.
+    #[serde(default)]
+    pub publish_documents: bool,
 }
 
 /// A connection as shown: never a secret, only its last characters.
@@ -125,6 +149,9 @@ pub struct Integration {
     pub assistant: String,
     /// Each secret's name and hint (`…abcd`).
     pub secrets: BTreeMap<String, String>,
+    /// GitHub: the repository pull requests open in, and when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub github: Option<GithubSettings>,
     /// Where the platform posts its events: paste it into the platform's console (Slack's
     /// Event Subscriptions, LINE's and Messenger's webhook URL); Telegram is told on
     /// creation. Absolute when the deployment's `public_url` is set.
@@ -146,8 +173,11 @@ pub struct CreateIntegration {
     /// `channel_access_token`. Messenger: `app_secret`, `page_access_token` and the
     /// `verify_token` you also type into the app's webhook settings. Discord:
     /// `public_key` (hex) and `bot_token`. GitHub: the webhook's `webhook_secret` and a
-    /// `token` that may comment on issues.
+    /// `token` that may comment on issues (and, for pull requests, write contents and
+    /// pull requests).
     pub secrets: BTreeMap<String, String>,
+    /// GitHub only: pull requests from `/morningai codegen` and from published documents.
+    pub github: Option<GithubSettings>,
 }
 
 /// Whether the platform accepts the connection's token.
@@ -177,6 +207,8 @@ pub struct Integrations {
     discord_api: String,
     github_api: String,
     public_url: Option<String>,
+    /// The directories a connection's checkout may lie under.
+    index_roots: Vec<std::path::PathBuf>,
 }
 
 impl Integrations {
@@ -200,6 +232,7 @@ impl Integrations {
                 .public_url
                 .as_deref()
                 .map(|u| u.trim_end_matches('/').to_owned()),
+            index_roots: config.index_roots.clone(),
         }
     }
 
@@ -227,6 +260,7 @@ impl Integrations {
             project_id: s.project_id,
             assistant: s.assistant,
             secrets: s.hints,
+            github: s.github,
             created_at,
         }
     }
@@ -320,6 +354,64 @@ impl Integrations {
         let (s, _) = self.load(cx, id).await?;
         Ok((s.platform, s.assistant))
     }
+
+    /// A GitHub connection's pull-request settings and token (the pull-request task's view).
+    pub(crate) async fn github(
+        &self,
+        cx: TenantCtx,
+        id: Uuid,
+    ) -> Result<(Option<ProjectId>, GithubSettings, String)> {
+        let (s, _) = self.load(cx, id).await?;
+        let settings = s
+            .github
+            .clone()
+            .filter(|_| s.platform == Platform::Github)
+            .ok_or(Error::NotFound("GitHub repository settings"))?;
+        Ok((s.project_id, settings, self.secret(cx, &s, "token")?))
+    }
+
+    /// Checks a GitHub connection's settings; the checkout's canonical path replaces the
+    /// given one.
+    fn clean_github(
+        &self,
+        platform: Platform,
+        project: Option<ProjectId>,
+        given: Option<GithubSettings>,
+    ) -> Result<Option<GithubSettings>> {
+        let Some(mut g) = given else {
+            return Ok(None);
+        };
+        if platform != Platform::Github {
+            return Err(Error::invalid("github", "only GitHub connections take it"));
+        }
+        g.repository = g.repository.trim().to_owned();
+        if !github::is_repository(&g.repository) {
+            return Err(Error::invalid(
+                "github.repository",
+                "owner/name, as in the repository's URL",
+            ));
+        }
+        if let Some(b) = &g.base_branch
+            && !github::is_branch(b)
+        {
+            return Err(Error::invalid(
+                "github.base_branch",
+                "a branch name of A-Z, a-z, 0-9, ., _, - and /",
+            ));
+        }
+        if let Some(p) = &g.tree_path {
+            let real = crate::indexing::allowed(p, &self.index_roots)
+                .map_err(|e| Error::invalid("github.tree_path", e))?;
+            g.tree_path = Some(real.to_string_lossy().into_owned());
+        }
+        if project.is_none() && (g.tree_path.is_some() || g.publish_documents) {
+            return Err(Error::invalid(
+                "project_id",
+                "pull requests belong to a project: code requests are filed under it, and its published documents are proposed",
+            ));
+        }
+        Ok(Some(g))
+    }
 }
 
 fn clean_secrets(
@@ -392,6 +484,7 @@ impl crate::Application {
         let it = &self.integrations;
         let name = crate::clean_name("name", &req.name)?;
         let secrets = clean_secrets(req.platform, req.secrets)?;
+        let github = it.clean_github(req.platform, req.project_id, req.github)?;
         if let Some(p) = req.project_id {
             self.store
                 .project(cx, p)
@@ -446,6 +539,7 @@ impl crate::Application {
                 .map(|(k, v)| Ok((k.clone(), it.secrets.seal(cx, v)?)))
                 .collect::<Result<_>>()?,
             created_by: who.user_id,
+            github,
         };
         let now = morningai_core::now();
         self.store
@@ -680,6 +774,14 @@ impl crate::Application {
                     .map_err(malformed)?
                 {
                     github::Event::Question(q) => vec![q],
+                    github::Event::Codegen(q) => {
+                        count(match self.codegen_from(cx, id, &s, q).await? {
+                            Some(TaskCreated::New(..)) => "accepted",
+                            Some(TaskCreated::Existing(_)) => "duplicate",
+                            None => "not_allowed",
+                        });
+                        return Ok(HookReply::Empty);
+                    }
                     github::Event::Ping | github::Event::Ignored => Vec::new(),
                 }
             }
@@ -740,16 +842,7 @@ impl crate::Application {
         s: &Stored,
         q: Question,
     ) -> Result<TaskCreated> {
-        // PostgreSQL stores no NUL: none in the question, and ids holding one are bogus.
-        if q.event_id.contains('\0') || q.reply_to.to_string().contains("\\u0000") {
-            return Err(Error::invalid("body", "a NUL character in an id"));
-        }
-        let question: String = q
-            .text
-            .chars()
-            .filter(|c| *c != '\0')
-            .take(crate::chat::MAX_QUESTION)
-            .collect();
+        let question = checked(&q)?;
         self.tasks
             .submit(
                 cx,
@@ -766,4 +859,66 @@ impl crate::Application {
             )
             .await
     }
+
+    /// `/morningai codegen …` in a comment: a `codegen` task on the connection's checkout
+    /// whose change becomes a pull request. Only in the connection's repository, only from
+    /// its owners, members and collaborators (anyone may comment on a public repository;
+    /// a change costs the tenant a model's tokens): None otherwise.
+    async fn codegen_from(
+        &self,
+        cx: TenantCtx,
+        id: Uuid,
+        s: &Stored,
+        q: Question,
+    ) -> Result<Option<TaskCreated>> {
+        let request = checked(&q)?;
+        let (Some(g), Some(project)) = (&s.github, s.project_id) else {
+            return Ok(None);
+        };
+        let repo = q.reply_to["repo"].as_str().unwrap_or_default();
+        let trusted = matches!(
+            q.reply_to["association"].as_str(),
+            Some("OWNER" | "MEMBER" | "COLLABORATOR")
+        );
+        let Some(path) = g
+            .tree_path
+            .as_ref()
+            .filter(|_| trusted && repo.eq_ignore_ascii_case(&g.repository))
+        else {
+            return Ok(None);
+        };
+        let input = json!({
+            "request": request, "project_id": project, "path": path,
+            "github": {"integration": id, "repo": g.repository, "issue": q.reply_to["issue"]},
+        });
+        self.tasks
+            .submit(
+                cx,
+                NewTask {
+                    id: TaskId::new(),
+                    kind: "codegen".into(),
+                    priority: Priority::default(),
+                    project_id: Some(project),
+                    trace_id: crate::trace::current_trace_id(),
+                    input,
+                    idempotency_key: Some(format!("github:{id}:{}", q.event_id)),
+                    created_by: Some(s.created_by),
+                },
+            )
+            .await
+            .map(Some)
+    }
+}
+
+/// A question's text, without NULs (PostgreSQL stores none) and bounded; ids holding one
+/// are bogus.
+fn checked(q: &Question) -> Result<String> {
+    if q.event_id.contains('\0') || q.reply_to.to_string().contains("\\u0000") {
+        return Err(Error::invalid("body", "a NUL character in an id"));
+    }
+    Ok(q.text
+        .chars()
+        .filter(|c| *c != '\0')
+        .take(crate::chat::MAX_QUESTION)
+        .collect())
 }
