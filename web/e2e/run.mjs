@@ -371,6 +371,15 @@ async function main() {
     await connection.getByText(`${base}/hooks/slack/`).waitFor();
     check((await page.getByLabel("Signing secret").inputValue()) === "", "the form keeps the secrets after saving");
     check(!(await page.content()).includes("xoxb-e2e-token-1234"), "a chat platform's token is shown after saving");
+    await page.getByLabel("Platform").selectOption("github");
+    await page.getByLabel("Connection name").fill("demo-service on GitHub");
+    await page.getByLabel("Project (its tasks are filed there)").selectOption({ label: "demo-service" });
+    await page.getByLabel("Webhook secret").fill("gh-e2e-webhook-secret");
+    await page.getByLabel("Token (Issues; for pull requests also Contents and Pull requests: write)").fill("github_pat_e2e_1234");
+    await page.getByLabel("Repository for pull requests (owner/name, optional)").fill("acme/demo-service");
+    await page.getByLabel("Propose published documents as pull requests").check();
+    await page.getByRole("button", { name: "Connect" }).click();
+    await page.getByTestId("pull-requests").getByText("Pull requests to acme/demo-service · published documents").waitFor();
     await capture(page, "settings-platforms");
     await nav(page, "Automation").click();
     await page.getByRole("heading", { name: "Assistants and schedules" }).waitFor();

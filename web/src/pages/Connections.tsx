@@ -33,7 +33,7 @@ const SECRETS: Record<Platform, { name: string; label: string; optional?: boolea
   ],
   github: [
     { name: "webhook_secret", label: "Webhook secret" },
-    { name: "token", label: "Token (Issues: read and write)" },
+    { name: "token", label: "Token (Issues; for pull requests also Contents and Pull requests: write)" },
   ],
 };
 const PLATFORMS = Object.keys(SECRETS) as Platform[];
@@ -48,6 +48,7 @@ export function ChatPlatforms() {
   const [platform, setPlatform] = useState<Platform>("slack");
   const [checked, setChecked] = useState<Record<string, string>>({});
   const list = useQuery({ queryKey: ["integrations"], queryFn: () => must(api.GET("/api/v1/integrations")) });
+  const projects = useQuery({ queryKey: ["projects"], queryFn: () => must(api.GET("/api/v1/projects")) });
   const done = () => void qc.invalidateQueries({ queryKey: ["integrations"] });
   const create = useMutation({
     mutationFn: (body: components["schemas"]["CreateIntegration"]) => must(api.POST("/api/v1/integrations", { body })),
@@ -70,8 +71,17 @@ export function ChatPlatforms() {
       const v = String(f.get(s.name) ?? "").trim();
       if (v) secrets[s.name] = v;
     }
+    const text = (name: string) => String(f.get(name) ?? "").trim() || undefined;
+    const repository = platform === "github" ? text("repository") : undefined;
+    const github = repository && {
+      repository,
+      base_branch: text("base_branch"),
+      tree_path: text("tree_path"),
+      publish_documents: f.get("publish_documents") === "on",
+    };
+    const body = { platform, name: String(f.get("name")), project_id: text("project_id"), secrets, github: github || undefined };
     // The secrets leave the page once saved.
-    create.mutate({ platform, name: String(f.get("name")), secrets }, { onSuccess: () => form?.reset() });
+    create.mutate(body, { onSuccess: () => form?.reset() });
   }
   return (
     <div className="space-y-4">
@@ -91,11 +101,37 @@ export function ChatPlatforms() {
           <Field label="Connection name">
             <input name="name" required maxLength={200} className={input} placeholder="Engineering Slack" />
           </Field>
+          <Field label="Project (its tasks are filed there)">
+            <select name="project_id" className={input} defaultValue="">
+              <option value="">None</option>
+              {projects.data?.map((p) => (
+                <option key={p.id} value={p.id}>
+                  {p.name}
+                </option>
+              ))}
+            </select>
+          </Field>
           {SECRETS[platform].map((s) => (
             <Field key={`${platform}-${s.name}`} label={s.label}>
               <input name={s.name} type="password" autoComplete="off" required={!s.optional} maxLength={1000} className={input} />
             </Field>
           ))}
+          {platform === "github" && (
+            <>
+              <Field label="Repository for pull requests (owner/name, optional)">
+                <input name="repository" maxLength={201} className={input} placeholder="acme/app" />
+              </Field>
+              <Field label="Base branch (default: the repository's)">
+                <input name="base_branch" maxLength={200} className={input} placeholder="main" />
+              </Field>
+              <Field label="Indexed checkout on the server (for /morningai codegen)">
+                <input name="tree_path" maxLength={1000} className={input} placeholder="/srv/repos/app" />
+              </Field>
+              <label className="flex items-center gap-2 self-end text-sm">
+                <input name="publish_documents" type="checkbox" /> Propose published documents as pull requests
+              </label>
+            </>
+          )}
           <div className="sm:col-span-2">
             <Button type="submit" disabled={create.isPending}>
               Connect
@@ -127,6 +163,14 @@ export function ChatPlatforms() {
               {c.hook_url.startsWith("/") && (
                 <p className="text-xs text-slate-600">
                   This page's address; if the platform reaches the server elsewhere, set MORNINGAI_PUBLIC_URL.
+                </p>
+              )}
+              {c.github && (
+                <p className="text-xs text-slate-700" data-testid="pull-requests">
+                  Pull requests to {c.github.repository}
+                  {c.github.base_branch ? ` (${c.github.base_branch})` : ""}
+                  {c.github.tree_path ? ` · codegen on ${c.github.tree_path}` : ""}
+                  {c.github.publish_documents ? " · published documents" : ""}
                 </p>
               )}
               <p className="text-xs text-slate-600">
