@@ -92,7 +92,7 @@ impl Application {
             b.bus.clone(),
             b.queue_in_store,
         ));
-        let pulls = Arc::new(integrations::Pulls {
+        let followups = Arc::new(integrations::Followups {
             store: b.store.clone(),
             tasks: tasks.clone(),
         });
@@ -100,7 +100,7 @@ impl Application {
             store: b.store.clone(),
             retriever: retriever.clone(),
             webhooks: webhooks.clone(),
-            pulls: pulls.clone(),
+            followups: followups.clone(),
         });
         let models = Arc::new(models::Models::new(&config, key, &b));
         let deps = Arc::new(agents::AgentDeps {
@@ -116,23 +116,14 @@ impl Application {
             bus: b.bus.clone(),
             limits: config.run_limits(),
             webhooks: webhooks.clone(),
-            pulls,
+            followups,
         };
         let integrations = Arc::new(integrations::Integrations::new(&config, key, &b));
         let registry = task_registry(
             &config,
             retriever.clone(),
             runs,
-            integrations::ReplyTask {
-                deps: deps.clone(),
-                store: b.store.clone(),
-                integrations: integrations.clone(),
-            },
-            integrations::PullTask {
-                store: b.store.clone(),
-                integrations: integrations.clone(),
-                documents: documents.clone(),
-            },
+            integrations::tasks(&deps, &b.store, &integrations, &documents),
             webhooks.clone(),
             base,
         );
@@ -224,13 +215,12 @@ pub fn clean_name(field: &str, raw: &str) -> Result<String> {
 
 /// `base` plus the kinds that need the backends: `index`, `graph_run` (graph runs on the
 /// queue), `faq` and `codegen` (the agents), `chat_reply` (answers on chat platforms),
-/// `github_pr` (pull requests), `webhook_delivery` (tenant webhooks).
+/// `github_pr` (pull requests), `approval_notice` (approvals on Slack), `webhook_delivery` (tenant webhooks).
 fn task_registry(
     config: &Config,
     retriever: Arc<Retriever>,
     runs: graphs::execute::GraphRuns,
-    replies: integrations::ReplyTask,
-    pulls: integrations::PullTask,
+    platform_tasks: Vec<integrations::InternalKind>,
     webhooks: Arc<webhooks::Webhooks>,
     mut base: Registry,
 ) -> Registry {
@@ -256,16 +246,9 @@ fn task_registry(
         base.register(kind, Arc::new(task), validate);
     }
     base.register_internal("graph_run", Arc::new(runs), graphs::execute::validate);
-    base.register_internal(
-        integrations::REPLY_KIND,
-        Arc::new(replies),
-        integrations::validate_reply,
-    );
-    base.register_internal(
-        integrations::PR_KIND,
-        Arc::new(pulls),
-        integrations::validate_pr,
-    );
+    for (kind, handler, validate) in platform_tasks {
+        base.register_internal(kind, handler, validate);
+    }
     base.register_internal(
         webhooks::DELIVERY_KIND,
         Arc::new(webhooks::DeliveryTask(webhooks)),

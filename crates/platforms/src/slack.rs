@@ -1,5 +1,6 @@
 //! Slack: the Events API's request signing (v0), the events MorningAI answers (a mention
-//! in a channel, a direct message) and `chat.postMessage`.
+//! in a channel, a direct message, the slash command), `chat.postMessage`, and approval
+//! requests as messages whose Approve and Reject buttons come back as interactions.
 
 use crate::{Attempt, Client, DeliveryFailed, Question, Rejection};
 use serde_json::{Value, json};
@@ -8,6 +9,11 @@ use serde_json::{Value, json};
 pub const API: &str = "https://slack.com/api";
 /// How far a request's timestamp may be from now, either way.
 pub const WINDOW_SECS: i64 = 5 * 60;
+/// The `action_id`s of an approval message's buttons.
+pub const APPROVE: &str = "morningai_approve";
+pub const REJECT: &str = "morningai_reject";
+/// A section block's longest text.
+const MAX_SECTION: usize = 3_000;
 
 /// Checks `X-Slack-Signature` (`v0=` + hex HMAC-SHA256 of `v0:{timestamp}:{body}` under the
 /// app's signing secret) and that `X-Slack-Request-Timestamp` is within five minutes of
@@ -51,15 +57,34 @@ pub enum Event {
     Command(Question),
     /// `/morningai` with something else than `ask …`: how to use it.
     Usage,
+    /// A click on an approval message's Approve or Reject button.
+    Decision(Decision),
     /// Anything else (edits, bots' own messages, other event types): acknowledged, unused.
     Ignored,
 }
 
+/// Who clicked which button of which approval's message.
+#[derive(Debug, PartialEq)]
+pub struct Decision {
+    /// The approval's id (the button's value).
+    pub approval: String,
+    pub approve: bool,
+    /// The Slack user who clicked.
+    pub user: String,
+    /// Where the message is updated (Slack's, valid for 30 minutes).
+    pub response_url: String,
+}
+
 /// Parses a verified request body (JSON from the Events API, a form from a slash
-/// command); Err names what is malformed.
+/// command or an interaction); Err names what is malformed.
 pub fn parse(body: &[u8]) -> Result<Event, String> {
     if !body.trim_ascii_start().starts_with(b"{") {
-        return command(body);
+        let form: std::collections::HashMap<String, String> =
+            url::form_urlencoded::parse(body).into_owned().collect();
+        return match form.get("payload") {
+            Some(payload) => interaction(payload),
+            None => command(&form),
+        };
     }
     let v: Value =
         serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
@@ -97,10 +122,42 @@ pub fn parse(body: &[u8]) -> Result<Event, String> {
     }
 }
 
+/// An interaction's `payload`: a `block_actions` click on an approval button is a
+/// decision; any other interaction is acknowledged and unused.
+fn interaction(payload: &str) -> Result<Event, String> {
+    let v: Value =
+        serde_json::from_str(payload).map_err(|e| format!("the payload is not JSON: {e}"))?;
+    if v.get("type").and_then(Value::as_str) != Some("block_actions") {
+        return Ok(Event::Ignored);
+    }
+    let action = v
+        .pointer("/actions/0")
+        .ok_or("block_actions without an action")?;
+    let approve = match action.get("action_id").and_then(Value::as_str) {
+        Some(APPROVE) => true,
+        Some(REJECT) => false,
+        _ => return Ok(Event::Ignored),
+    };
+    let text = |p: &str| {
+        v.pointer(p)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or(format!("block_actions without {p}"))
+    };
+    Ok(Event::Decision(Decision {
+        approval: action
+            .get("value")
+            .and_then(Value::as_str)
+            .ok_or("an approval button without its value")?
+            .to_owned(),
+        approve,
+        user: text("/user/id")?,
+        response_url: text("/response_url")?,
+    }))
+}
+
 /// A slash command's form: `command`, `text`, `response_url`, `trigger_id`, ….
-fn command(body: &[u8]) -> Result<Event, String> {
-    let form: std::collections::HashMap<String, String> =
-        url::form_urlencoded::parse(body).into_owned().collect();
+fn command(form: &std::collections::HashMap<String, String>) -> Result<Event, String> {
     let field = |k: &str| {
         form.get(k)
             .cloned()
@@ -189,6 +246,53 @@ pub async fn reply(
         .await
 }
 
+/// An approval request as a message: what is asked, its details, Approve and Reject
+/// buttons carrying the approval's id, the link to it.
+pub fn approval_message(title: &str, details: &str, approval: &str, link: Option<&str>) -> Value {
+    let mut text = format!("*Approval requested:* {}", escape(title));
+    if !details.trim().is_empty() {
+        text.push('\n');
+        text.push_str(&escape(details.trim()));
+    }
+    if text.chars().count() > MAX_SECTION {
+        text = text.chars().take(MAX_SECTION - 1).collect::<String>() + "…";
+    }
+    let button = |action: &str, label: &str, style: &str| {
+        json!({"type": "button", "action_id": action, "style": style, "value": approval,
+               "text": {"type": "plain_text", "text": label}})
+    };
+    let mut blocks = vec![
+        json!({"type": "section", "text": {"type": "mrkdwn", "text": text}}),
+        json!({"type": "actions", "block_id": "morningai_approval", "elements": [
+            button(APPROVE, "Approve", "primary"), button(REJECT, "Reject", "danger")]}),
+    ];
+    if let Some(url) = link {
+        blocks.push(json!({"type": "context", "elements": [
+            {"type": "mrkdwn", "text": format!("<{}|Open in MorningAI>", escape(url))}]}));
+    }
+    json!({"text": format!("Approval requested: {title}"), "blocks": blocks})
+}
+
+/// `chat.postMessage` of a whole message (`text`, `blocks`) into `channel`.
+pub async fn post(
+    c: &Client<'_>,
+    channel: &str,
+    message: &Value,
+    on_attempt: &mut (dyn FnMut(&Attempt) + Send),
+) -> Result<Value, DeliveryFailed> {
+    let mut body = message.clone();
+    body["channel"] = json!(channel);
+    body["unfurl_links"] = json!(false);
+    c.outbound
+        .post(
+            &format!("{}/chat.postMessage", c.api),
+            Some(c.token),
+            &body,
+            on_attempt,
+        )
+        .await
+}
+
 /// `auth.test`: whether the token is valid, and the bot's name.
 pub async fn check(c: &Client<'_>) -> Result<Value, DeliveryFailed> {
     c.outbound
@@ -254,6 +358,33 @@ mod tests {
             "type": "message", "channel_type": "im", "bot_id": "B1", "text": "answer", "ts": "2", "channel": "D1"}});
         assert_eq!(parse(own.to_string().as_bytes()).unwrap(), Event::Ignored);
         assert!(parse(b"not json").is_err());
+        let click = |action: &str| {
+            let payload = json!({"type": "block_actions", "user": {"id": "U7"},
+                "response_url": "https://hooks.slack.com/actions/T1/1/x",
+                "actions": [{"action_id": action, "value": "a-1", "type": "button"}]});
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("payload", &payload.to_string())
+                .finish()
+        };
+        assert_eq!(
+            parse(click(REJECT).as_bytes()).unwrap(),
+            Event::Decision(Decision {
+                approval: "a-1".into(),
+                approve: false,
+                user: "U7".into(),
+                response_url: "https://hooks.slack.com/actions/T1/1/x".into(),
+            })
+        );
+        assert_eq!(parse(click("other").as_bytes()).unwrap(), Event::Ignored);
+        assert!(parse(b"payload=%7Bnot").is_err());
+        let m = approval_message("Publish <this>?", "draft", "a-1", Some("https://m/a"));
+        assert_eq!(m["blocks"][1]["elements"][0]["value"], "a-1");
+        assert!(
+            m["blocks"][0]["text"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("&lt;this&gt;")
+        );
         assert_eq!(escape("a <b> & c"), "a &lt;b&gt; &amp; c");
     }
 }

@@ -23,6 +23,7 @@ per_backend!(
     discord_asks_are_deferred_then_answered,
     github_comments_are_answered_as_comments,
     github_changes_and_documents_become_pull_requests,
+    slack_buttons_decide_approvals_as_mapped_members,
 );
 
 /// An app whose workers run jobs, with every platform's API at `fake`.
@@ -1277,4 +1278,194 @@ async fn github_changes_and_documents_become_pull_requests(backend: Backend) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(tasks_of(&app, &admin, "github_pr").await.len(), 3);
     assert_eq!(gh.pulls("acme/widget").len(), 1);
+}
+
+async fn slack_buttons_decide_approvals_as_mapped_members(backend: Backend) {
+    let fake = FakePlatform::start().await;
+    let app = app_with(backend, &fake).await;
+    let admin = app.signup("slack-approver").await;
+    let other = app.signup("slack-other-tenant").await;
+    remember(&app, &admin).await;
+    let (_, p) = app
+        .post("/api/v1/projects", &admin.access, json!({"name": "docs"}))
+        .await;
+    let project = p["id"].as_str().unwrap().to_owned();
+    let secrets = json!({"signing_secret": SIGNING_SECRET, "bot_token": SLACK_TOKEN});
+    let approvals =
+        |channel: &str, user: &str| json!({"channel": channel, "approvers": {"U0ADA": user}});
+    for (body, field) in [
+        (
+            json!({"platform": "telegram", "name": "t", "secrets": {"bot_token": TELEGRAM_TOKEN},
+                "approvals": approvals("C0APPROVE", &admin.user_id)}),
+            "approvals",
+        ),
+        (
+            json!({"platform": "slack", "name": "s", "secrets": secrets,
+                "approvals": approvals("#general", &admin.user_id)}),
+            "approvals.channel",
+        ),
+        // Someone of another tenant cannot be made an approver here.
+        (
+            json!({"platform": "slack", "name": "s", "secrets": secrets,
+                "approvals": approvals("C0APPROVE", &other.user_id)}),
+            "not a member",
+        ),
+        (
+            json!({"platform": "slack", "name": "s", "secrets": secrets,
+                "approvals": {"channel": "C0APPROVE", "approvers": {}}}),
+            "approvals.approvers",
+        ),
+    ] {
+        let (s, e) = app.post("/api/v1/integrations", &admin.access, body).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        assert!(e.to_string().contains(field), "{field}: {e}");
+    }
+    let (s, conn) = app
+        .post(
+            "/api/v1/integrations",
+            &admin.access,
+            json!({"platform": "slack", "name": "Approvals", "secrets": secrets,
+                   "approvals": approvals("C0APPROVE", &admin.user_id)}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{conn}");
+    assert_eq!(conn["approvals"]["approvers"]["U0ADA"], admin.user_id);
+    let hook = format!("/hooks/slack/{}", conn["id"].as_str().unwrap());
+
+    // A run that waits for an approval: its message, with the buttons, in the channel.
+    fake.push([Reply::json(
+        200,
+        json!({"ok": true, "channel": "C0APPROVE", "ts": "1700000000.000100"}),
+    )]);
+    let (s, t) = app
+        .post(
+            "/api/v1/tasks",
+            &admin.access,
+            json!({"kind": "faq", "input": {"question": "How are jobs retried?", "project_id": project, "require_approval": true}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{t}");
+    let held = wait_finished(&app, &admin, t["id"].as_str().unwrap()).await;
+    assert_eq!(held["result"]["run_status"], "interrupted", "{held}");
+    let posted = received(&fake, "/api/chat.postMessage", 1).await;
+    let (_, pending) = app
+        .get("/api/v1/approvals?status=pending", &admin.access)
+        .await;
+    let approval = pending[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(posted[0]["channel"], "C0APPROVE");
+    let buttons = &posted[0]["blocks"][1]["elements"];
+    assert_eq!(
+        (
+            buttons[0]["value"].as_str(),
+            buttons[1]["action_id"].as_str()
+        ),
+        (Some(approval.as_str()), Some("morningai_reject")),
+        "{}",
+        posted[0]
+    );
+    assert!(
+        posted[0]["blocks"][0]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("How are jobs retried?")
+    );
+
+    let base = format!("http://{}", fake.addr);
+    let click = |user: &str, action: &str, response_url: &str| {
+        let payload = json!({"type": "block_actions", "user": {"id": user, "username": user},
+            "team": {"id": "T0"}, "response_url": response_url, "trigger_id": "1.2.3",
+            "actions": [{"type": "button", "block_id": "morningai_approval", "action_id": action,
+                         "value": approval, "action_ts": "1700000001.1"}]});
+        format!(
+            "payload={}",
+            url::form_urlencoded::byte_serialize(payload.to_string().as_bytes())
+                .collect::<String>()
+        )
+    };
+    let send = |body: String| {
+        let app = &app;
+        let hook = hook.clone();
+        async move {
+            let mut headers = slack_headers(&now(), &body);
+            headers.push(("content-type", "application/x-www-form-urlencoded".into()));
+            post_hook(app, &hook, &headers, &body).await
+        }
+    };
+    // Someone the connection does not name: refused, told so, nothing decided.
+    fake.push([Reply::json(200, json!({"ok": true}))]);
+    let (s, _) = send(click(
+        "U0EVE",
+        "morningai_approve",
+        &format!("{base}/api/actions/1"),
+    ))
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let told = received(&fake, "/api/actions/1", 1).await;
+    assert!(
+        told[0]["text"].as_str().unwrap().contains("may not decide"),
+        "{told:?}"
+    );
+    assert_eq!(told[0]["replace_original"], false);
+    // A forged click, and a response URL that is not Slack's: nothing decided.
+    let mut forged = slack_headers(&now(), "payload=%7B%7D");
+    forged.push(("content-type", "application/x-www-form-urlencoded".into()));
+    let body = click(
+        "U0ADA",
+        "morningai_approve",
+        &format!("{base}/api/actions/2"),
+    );
+    let (s, e) = post_hook(&app, &hook, &forged, &body).await;
+    assert_problem(s, &e, StatusCode::UNAUTHORIZED, "bad_signature");
+    let (s, e) = send(click(
+        "U0ADA",
+        "morningai_approve",
+        "https://evil.example/actions/3",
+    ))
+    .await;
+    assert_problem(s, &e, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let (_, still) = app
+        .get("/api/v1/approvals?status=pending", &admin.access)
+        .await;
+    assert_eq!(still.as_array().unwrap().len(), 1, "{still}");
+
+    // The approver: decided as the member they are mapped to; the message says so.
+    fake.push([Reply::json(200, json!({"ok": true}))]);
+    let (s, _) = send(click(
+        "U0ADA",
+        "morningai_approve",
+        &format!("{base}/api/actions/4"),
+    ))
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let told = received(&fake, "/api/actions/4", 1).await;
+    assert_eq!(told[0]["replace_original"], true);
+    assert!(
+        told[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Approved by <@U0ADA>"),
+        "{told:?}"
+    );
+    let (_, decided) = app
+        .get("/api/v1/approvals?status=approved", &admin.access)
+        .await;
+    assert_eq!(decided[0]["id"], approval.as_str(), "{decided}");
+    assert_eq!(decided[0]["decided_by"], admin.user_id.as_str());
+    // A second click (Slack retries, a colleague): the decision stands.
+    fake.push([Reply::json(200, json!({"ok": true}))]);
+    let (s, _) = send(click(
+        "U0ADA",
+        "morningai_reject",
+        &format!("{base}/api/actions/5"),
+    ))
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let told = received(&fake, "/api/actions/5", 1).await;
+    assert!(
+        told[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("already approved"),
+        "{told:?}"
+    );
 }

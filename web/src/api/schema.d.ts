@@ -1591,6 +1591,22 @@ export interface components {
             expires_after_secs?: number | null;
             on_expiry?: null | components["schemas"]["OnExpiry"];
         };
+        /** @description Where a Slack connection posts approval requests, and who may decide them there. */
+        ApprovalSettings: {
+            /**
+             * @description The channel's id (`C…`): each approval a run asks for is posted there with Approve
+             *     and Reject buttons.
+             */
+            channel: string;
+            /**
+             * @description Who may click them: Slack user id (`U…`) → the member of this tenant they decide
+             *     as (that member's role and the graph's approval policy apply). Anyone else's click
+             *     is refused.
+             */
+            approvers: {
+                [key: string]: string;
+            };
+        };
         /** @enum {string} */
         ApprovalStatus: "pending" | "approved" | "rejected" | "expired";
         Assistant: {
@@ -1797,6 +1813,7 @@ export interface components {
                 [key: string]: string;
             };
             github?: null | components["schemas"]["GithubSettings"];
+            approvals?: null | components["schemas"]["ApprovalSettings"];
         };
         CreateProject: {
             name: string;
@@ -2038,6 +2055,7 @@ export interface components {
                 [key: string]: string;
             };
             github?: null | components["schemas"]["GithubSettings"];
+            approvals?: null | components["schemas"]["ApprovalSettings"];
             /**
              * @description Where the platform posts its events: paste it into the platform's console (Slack's
              *     Event Subscriptions, LINE's and Messenger's webhook URL); Telegram is told on

@@ -179,7 +179,7 @@ pub struct Documents {
     /// Told about every publication (`document.published`).
     pub webhooks: Arc<crate::webhooks::Webhooks>,
     /// Proposes publications to GitHub repositories that take them.
-    pub pulls: Arc<crate::integrations::Pulls>,
+    pub followups: Arc<crate::integrations::Followups>,
 }
 
 impl Documents {
@@ -507,7 +507,7 @@ impl Documents {
         self.webhooks.emit(cx, "document.published", data).await;
         // Not best effort: a publication whose pull request was not queued fails, and
         // publishing again queues it (once per version).
-        self.pulls.document_published(cx, &doc, v.n).await?;
+        self.followups.document_published(cx, &doc, v.n).await?;
         Ok(doc)
     }
 

@@ -30,7 +30,7 @@ pub struct GraphRuns {
     /// Told about every approval a run asks for (`approval.requested`).
     pub webhooks: Arc<crate::webhooks::Webhooks>,
     /// Told about every codegen run that ends (its GitHub pull request).
-    pub pulls: Arc<crate::integrations::Pulls>,
+    pub followups: Arc<crate::integrations::Followups>,
 }
 
 pub(crate) fn fatal(e: impl std::fmt::Display) -> JobError {
@@ -168,7 +168,7 @@ impl GraphRuns {
         // Before the run is final: a crash here runs this again, never skips it.
         if run.graph_id == "codegen" && matches!(run_status, RunStatus::Success | RunStatus::Error)
         {
-            self.pulls
+            self.followups
                 .codegen_finished(cx, run.thread_id, run.run_id)
                 .await
                 .map_err(retry)?;
@@ -431,6 +431,11 @@ impl GraphRuns {
                     "run_id": approval.run_id, "graph_id": approval.graph_id, "value": approval.value});
                 self.webhooks.emit(cx, "approval.requested", data).await;
             }
+            // Queued whether or not this attempt made the approval (once per connection).
+            self.followups
+                .approval_requested(cx, &approval)
+                .await
+                .map_err(retry)?;
         }
         Ok(())
     }

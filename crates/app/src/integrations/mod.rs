@@ -9,11 +9,60 @@
 //! idempotency key). The answer is a `chat_reply` task: it carries the trace id and cost
 //! like every other, and its delivery attempts are in its events.
 
+mod approvals;
+mod followups;
 mod pulls;
 mod reply;
 
-pub use pulls::{PR_KIND, PullTask, Pulls, validate_pr};
+pub use approvals::{NOTICE_KIND, NoticeTask, validate_notice};
+pub use followups::Followups;
+pub use pulls::{PR_KIND, PullTask, validate_pr};
 pub use reply::{REPLY_KIND, ReplyTask, validate_reply};
+
+/// A task kind the platforms run, never submitted through the API.
+pub type InternalKind = (
+    &'static str,
+    Arc<dyn morningai_worker::Handler>,
+    morningai_core::task_kinds::InputValidator,
+);
+
+/// The connections' tasks: answers (`chat_reply`), pull requests (`github_pr`), approval
+/// messages (`approval_notice`).
+pub fn tasks(
+    deps: &Arc<crate::agents::AgentDeps>,
+    store: &Arc<dyn Store>,
+    integrations: &Arc<Integrations>,
+    documents: &Arc<crate::documents::Documents>,
+) -> Vec<InternalKind> {
+    vec![
+        (
+            REPLY_KIND,
+            Arc::new(ReplyTask {
+                deps: deps.clone(),
+                store: store.clone(),
+                integrations: integrations.clone(),
+            }),
+            validate_reply,
+        ),
+        (
+            PR_KIND,
+            Arc::new(PullTask {
+                store: store.clone(),
+                integrations: integrations.clone(),
+                documents: documents.clone(),
+            }),
+            validate_pr,
+        ),
+        (
+            NOTICE_KIND,
+            Arc::new(NoticeTask {
+                store: store.clone(),
+                integrations: integrations.clone(),
+            }),
+            validate_notice,
+        ),
+    ]
+}
 
 use crate::auth::Principal;
 use crate::backends::Backends;
@@ -114,6 +163,22 @@ struct Stored {
     created_by: UserId,
     #[serde(default)]
     github: Option<GithubSettings>,
+    #[serde(default)]
+    approvals: Option<ApprovalSettings>,
+}
+
+/// Where a Slack connection posts approval requests, and who may decide them there.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalSettings {
+    /// The channel's id (`C…`): each approval a run asks for is posted there with Approve
+    /// and Reject buttons.
+    pub channel: String,
+    /// Who may click them: Slack user id (`U…`) → the member of this tenant they decide
+    /// as (that member's role and the graph's approval policy apply). Anyone else's click
+    /// is refused.
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub approvers: BTreeMap<String, UserId>,
 }
 
 /// What a GitHub connection does beyond answering questions: pull requests.
@@ -152,6 +217,9 @@ pub struct Integration {
     /// GitHub: the repository pull requests open in, and when.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub github: Option<GithubSettings>,
+    /// Slack: the channel approval requests go to, and who may decide them there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approvals: Option<ApprovalSettings>,
     /// Where the platform posts its events: paste it into the platform's console (Slack's
     /// Event Subscriptions, LINE's and Messenger's webhook URL); Telegram is told on
     /// creation. Absolute when the deployment's `public_url` is set.
@@ -178,6 +246,8 @@ pub struct CreateIntegration {
     pub secrets: BTreeMap<String, String>,
     /// GitHub only: pull requests from `/morningai codegen` and from published documents.
     pub github: Option<GithubSettings>,
+    /// Slack only: approval requests with buttons, and who may click them.
+    pub approvals: Option<ApprovalSettings>,
 }
 
 /// Whether the platform accepts the connection's token.
@@ -261,6 +331,7 @@ impl Integrations {
             assistant: s.assistant,
             secrets: s.hints,
             github: s.github,
+            approvals: s.approvals,
             created_at,
         }
     }
@@ -485,6 +556,7 @@ impl crate::Application {
         let name = crate::clean_name("name", &req.name)?;
         let secrets = clean_secrets(req.platform, req.secrets)?;
         let github = it.clean_github(req.platform, req.project_id, req.github)?;
+        let approvals = it.clean_approvals(cx, req.platform, req.approvals).await?;
         if let Some(p) = req.project_id {
             self.store
                 .project(cx, p)
@@ -540,6 +612,7 @@ impl crate::Application {
                 .collect::<Result<_>>()?,
             created_by: who.user_id,
             github,
+            approvals,
         };
         let now = morningai_core::now();
         self.store
@@ -742,6 +815,10 @@ impl crate::Application {
                     ack = HookReply::Json(json!({"response_type": "ephemeral",
                         "text": format!("Looking up: {}", q.text)}));
                     vec![q]
+                }
+                slack::Event::Decision(d) => {
+                    count(self.decide_from_slack(cx, &s, d).await?);
+                    return Ok(HookReply::Empty);
                 }
                 slack::Event::Usage => {
                     count("ignored");

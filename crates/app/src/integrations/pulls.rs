@@ -1,24 +1,18 @@
 //! Pull requests on GitHub: the change a `/morningai codegen …` comment asked for, and a
 //! published document, each proposed in the connection's repository by a `github_pr` task.
 //!
-//! The task is queued where the work becomes final, in the same step that makes it so (a
-//! codegen run's last write, a document's publication), so a crash in between redoes the
-//! step and queues it then; its idempotency key makes one task per run or per published
-//! version. Its GitHub calls are retry-safe: the branch and the pull request an earlier
+//! The task is queued by [`super::Followups`] where the work becomes final. Its GitHub calls are retry-safe: the branch and the pull request an earlier
 //! attempt made are taken over. A codegen change is applied to the repository's files at
 //! the base branch's tip (not to the server's checkout it was checked against): a change
 //! that no longer applies there is said in a comment, and nothing is pushed.
 
-use super::{GithubSettings, Integrations, KIND, MAX_PER_TENANT, Platform, Stored};
-use crate::documents::{Document, Documents};
+use super::{GithubSettings, Integrations, Platform};
+use crate::documents::Documents;
 use crate::graphs::records::{Run, RunStatus, Thread};
-use morningai_core::entities::NewTask;
-use morningai_core::objects::ObjectQuery;
-use morningai_core::values::Priority;
-use morningai_core::{Error, ProjectId, Result, Store, TaskId, TenantCtx, UserId};
+use morningai_core::{Error, ProjectId, Store, TaskId, TenantCtx};
 use morningai_platforms::github::{self, Proposal, Repo};
 use morningai_platforms::{Attempt, Client, DeliveryFailed};
-use morningai_worker::{Handler, JobContext, JobError, TaskService};
+use morningai_worker::{Handler, JobContext, JobError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -50,103 +44,6 @@ fn pr_input(input: &Value) -> std::result::Result<PrInput, String> {
 
 pub fn validate_pr(input: &Value) -> std::result::Result<(), String> {
     pr_input(input).map(|_| ())
-}
-
-/// Queues the pull requests.
-pub struct Pulls {
-    pub store: Arc<dyn Store>,
-    pub tasks: Arc<TaskService>,
-}
-
-impl Pulls {
-    async fn queue(
-        &self,
-        cx: TenantCtx,
-        project: Option<ProjectId>,
-        by: Option<UserId>,
-        input: Value,
-        key: String,
-    ) -> Result<()> {
-        self.tasks
-            .submit(
-                cx,
-                NewTask {
-                    id: TaskId::new(),
-                    kind: PR_KIND.into(),
-                    priority: Priority::default(),
-                    project_id: project,
-                    trace_id: crate::trace::current_trace_id(),
-                    input,
-                    idempotency_key: Some(key),
-                    created_by: by,
-                },
-            )
-            .await
-            .map(|_| ())
-    }
-
-    /// A codegen run ended (succeeded or failed): when its task came from a GitHub comment,
-    /// the pull request (or the comment saying why there is none) is queued.
-    pub(crate) async fn codegen_finished(
-        &self,
-        cx: TenantCtx,
-        thread: Uuid,
-        run: Uuid,
-    ) -> Result<()> {
-        let task = match self.store.task(cx, TaskId(thread)).await {
-            Ok(t) => t,
-            // A thread of the LangGraph API, not a task's.
-            Err(Error::NotFound(_)) => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        let integration = task
-            .input
-            .pointer("/github/integration")
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse::<Uuid>().ok());
-        let Some(integration) = integration.filter(|_| task.kind == "codegen") else {
-            return Ok(());
-        };
-        let input =
-            json!({"source": "codegen", "integration": integration, "task": thread, "run": run});
-        self.queue(
-            cx,
-            task.project_id,
-            task.created_by,
-            input,
-            format!("github_pr:{run}"),
-        )
-        .await
-    }
-
-    /// A document was published: each GitHub connection of its project that proposes
-    /// published documents gets a pull request of this version.
-    pub(crate) async fn document_published(
-        &self,
-        cx: TenantCtx,
-        doc: &Document,
-        version: u32,
-    ) -> Result<()> {
-        let connections = self
-            .store
-            .list_objects(cx, KIND, &ObjectQuery::first(MAX_PER_TENANT))
-            .await?;
-        for o in connections {
-            let Ok(s) = serde_json::from_value::<Stored>(o.body) else {
-                continue;
-            };
-            let proposes = s.platform == Platform::Github
-                && s.project_id == Some(doc.project_id)
-                && s.github.as_ref().is_some_and(|g| g.publish_documents);
-            if proposes {
-                let input = json!({"source": "document", "integration": o.id, "document": doc.id, "version": version});
-                let key = format!("github_pr:{}:{}:{version}", o.id, doc.id);
-                self.queue(cx, Some(doc.project_id), Some(s.created_by), input, key)
-                    .await?;
-            }
-        }
-        Ok(())
-    }
 }
 
 /// The `github_pr` task.
