@@ -28,19 +28,19 @@ phase_done services
 
 # The official Python clients the compatibility tests drive (langgraph-sdk, mcp, openai),
 # Slack's and LINE's SDKs and PyNaCl (Discord's Ed25519) that sign and check the webhook
-# tests' requests, Standard
-# Webhooks' reference library that verifies our outbound deliveries, an OpenAPI validator
+# tests' requests, PyJWT and cryptography (a GitHub App's key, and its JWT checked),
+# Standard Webhooks' reference library that verifies our outbound deliveries, an OpenAPI validator
 # for the document generated clients are built from, and schemathesis.
 if [[ -z ${MORNINGAI_SDK_PYTHON:-} ]]; then
   sdk_venv="${MORNINGAI_TOOLS_DIR:-$HOME/.cache/morningai}/sdk-venv"
-  if ! "$sdk_venv/bin/python" -c 'import langgraph_sdk, mcp, openai, openapi_spec_validator, schemathesis, slack_sdk, linebot, nacl, standardwebhooks' 2>/dev/null; then
-    echo "test tools: pip install langgraph-sdk mcp openai openapi-spec-validator schemathesis slack-sdk line-bot-sdk pynacl standardwebhooks into $sdk_venv" >&2
+  if ! "$sdk_venv/bin/python" -c 'import langgraph_sdk, mcp, openai, openapi_spec_validator, schemathesis, slack_sdk, linebot, nacl, standardwebhooks, jwt, cryptography' 2>/dev/null; then
+    echo "test tools: pip install langgraph-sdk mcp openai openapi-spec-validator schemathesis slack-sdk line-bot-sdk pynacl standardwebhooks pyjwt cryptography into $sdk_venv" >&2
     rm -rf "$sdk_venv"
     python3 -m venv "$sdk_venv"
     "$sdk_venv/bin/pip" install -q --disable-pip-version-check 'langgraph-sdk>=0.4,<0.5' \
       'mcp==2.3.0' 'openai==3.57.0' 'openapi-spec-validator>=0.9,<0.10' 'schemathesis==4.32.5' \
       'slack-sdk==3.48.0' 'line-bot-sdk==3.27.0' \
-      'pynacl==1.6.2' 'standardwebhooks==1.3.0' >&2
+      'pynacl==1.6.2' 'standardwebhooks==1.3.0' 'pyjwt==2.15.1' 'cryptography==50.0.2' >&2
   fi
   export MORNINGAI_SDK_PYTHON=$sdk_venv/bin/python
   export MORNINGAI_ST=${MORNINGAI_ST:-$sdk_venv/bin/st}

@@ -3,7 +3,8 @@
 //! texts), so a test reads back what a branch holds after the production client committed
 //! to it. Answers follow GitHub's shapes and refusals (404 for a missing file or branch, 422
 //! for an existing branch or pull request); any request can be scripted to fail once first
-//! (a rate limit, an outage).
+//! (a rate limit, an outage). A GitHub App's installation tokens are minted for a request
+//! carrying a JSON Web Token, which the repository endpoints refuse, as GitHub does.
 
 use axum::Router;
 use axum::body::Body;
@@ -61,6 +62,8 @@ struct World {
     seen: Vec<Request>,
     comments: Vec<Comment>,
     failures: VecDeque<Failure>,
+    /// Installation tokens minted so far.
+    minted: Vec<String>,
 }
 
 impl World {
@@ -160,6 +163,11 @@ impl FakeGithub {
         self.world().comments.clone()
     }
 
+    /// The installation tokens minted so far, oldest first.
+    pub fn minted(&self) -> Vec<String> {
+        self.world().minted.clone()
+    }
+
     pub fn seen(&self) -> Vec<Request> {
         self.world().seen.clone()
     }
@@ -215,9 +223,14 @@ async fn handle(
         authorization: authorization.clone(),
         body: body.clone(),
     });
-    if authorization.is_none() {
+    let Some(bearer) = authorization
+        .as_deref()
+        .and_then(|a| a.strip_prefix("Bearer "))
+    else {
         return error(401, "Requires authentication");
-    }
+    };
+    // A JSON Web Token has three dot-separated parts; tokens have none.
+    let jwt = bearer.split('.').count() == 3;
     let failing = w
         .failures
         .iter()
@@ -252,6 +265,19 @@ async fn handle(
         .collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     match segments.as_slice() {
+        ["app", "installations", installation, "access_tokens"] if method == Method::POST => {
+            if !jwt {
+                return error(401, "A JSON web token could not be decoded");
+            }
+            let token = format!("ghs_{installation}x{}", w.minted.len() + 1);
+            w.minted.push(token.clone());
+            let expires = chrono::Utc::now() + chrono::Duration::hours(1);
+            reply(
+                201,
+                json!({"token": token, "expires_at": expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)}),
+            )
+        }
+        _ if jwt => error(401, "An installation token is required, not the App's JWT"),
         ["rate_limit"] => reply(200, json!({"resources": {"core": {"remaining": 4999}}})),
         ["repos", owner, name, rest @ ..] => {
             let full = format!("{owner}/{name}");

@@ -180,6 +180,88 @@ pub async fn check(c: &Client<'_>) -> Result<Value, DeliveryFailed> {
         .await
 }
 
+/// A GitHub App acting as one of its installations: its id, the installation's id and the
+/// App's private key (PEM, PKCS#1 as GitHub gives it, or PKCS#8).
+pub struct App<'a> {
+    pub id: &'a str,
+    pub installation: &'a str,
+    pub private_key: &'a str,
+}
+
+/// The RSA key in `pem`, or why it is not one.
+pub fn rsa_key(pem: &str) -> Result<ring::signature::RsaKeyPair, String> {
+    let body: String = pem
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("-----"))
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .map_err(|_| "not a PEM private key")?;
+    let pkcs8 = pem.contains("BEGIN PRIVATE KEY");
+    let key = if pkcs8 {
+        ring::signature::RsaKeyPair::from_pkcs8(&der)
+    } else {
+        ring::signature::RsaKeyPair::from_der(&der)
+    };
+    key.map_err(|e| format!("not an RSA private key ({e})"))
+}
+
+/// The App's JSON Web Token: RS256, issued by the App id, dated 60 s back (clock drift)
+/// and valid for 9 minutes (GitHub takes at most 10).
+pub fn app_jwt(
+    app_id: &str,
+    key: &ring::signature::RsaKeyPair,
+    now: i64,
+) -> Result<String, String> {
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let header = b64(br#"{"alg":"RS256","typ":"JWT"}"#);
+    let claims = b64(json!({"iat": now - 60, "exp": now + 540, "iss": app_id})
+        .to_string()
+        .as_bytes());
+    let signed = format!("{header}.{claims}");
+    let mut signature = vec![0; key.public().modulus_len()];
+    key.sign(
+        &ring::signature::RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        signed.as_bytes(),
+        &mut signature,
+    )
+    .map_err(|_| "the key cannot sign")?;
+    Ok(format!("{signed}.{}", b64(&signature)))
+}
+
+/// An installation access token (`POST /app/installations/{id}/access_tokens` under the
+/// App's JWT): the token and when it expires (RFC 3339, an hour on).
+pub async fn installation_token(
+    c: &Client<'_>,
+    app: &App<'_>,
+    now: i64,
+) -> Result<(String, String), DeliveryFailed> {
+    if app.installation.is_empty() || !app.installation.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(DeliveryFailed::refused(
+            "the installation id is not a number".into(),
+        ));
+    }
+    let jwt = rsa_key(app.private_key)
+        .and_then(|key| app_jwt(app.id, &key, now))
+        .map_err(DeliveryFailed::refused)?;
+    let url = format!(
+        "{}/app/installations/{}/access_tokens",
+        c.api, app.installation
+    );
+    let v = c
+        .outbound
+        .send(Method::POST, &url, &jwt, None, &mut |_| {})
+        .await?;
+    match (v["token"].as_str(), v["expires_at"].as_str()) {
+        (Some(t), Some(at)) => Ok((t.to_owned(), at.to_owned())),
+        _ => Err(DeliveryFailed::refused(
+            "GitHub's answer has no token and expires_at".into(),
+        )),
+    }
+}
+
 /// A change offered as a pull request: `files` (path, whole new text) committed on
 /// `branch` over `head_sha`, the tip of `base` the files were read at.
 pub struct Proposal<'a> {

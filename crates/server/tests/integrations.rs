@@ -1073,15 +1073,46 @@ async fn github_changes_and_documents_become_pull_requests(backend: Backend) {
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
         assert!(e.to_string().contains(field), "{field}: {e}");
     }
+    // A GitHub App: its private key (made by Python's cryptography, PKCS#1 as GitHub gives
+    // it), its id and the installation's.
+    let key = python(
+        "from cryptography.hazmat.primitives.asymmetric import rsa; from cryptography.hazmat.primitives import serialization as s; \
+         k = rsa.generate_private_key(public_exponent=65537, key_size=2048); \
+         print(k.private_bytes(s.Encoding.PEM, s.PrivateFormat.TraditionalOpenSSL, s.NoEncryption()).decode())",
+        &[],
+    );
+    let app_secrets = |k: &str| json!({"webhook_secret": "gh-webhook-secret", "app_id": "12345", "installation_id": "67890", "private_key": k});
+    for (body, field) in [
+        (
+            json!({"webhook_secret": "w", "app_id": "12345"}),
+            "together",
+        ),
+        (
+            app_secrets("-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----"),
+            "secrets.private_key",
+        ),
+        (json!({"webhook_secret": "w"}), "secrets.token"),
+    ] {
+        let (s, e) = app
+            .post(
+                "/api/v1/integrations",
+                &admin.access,
+                json!({"platform": "github", "name": "g", "secrets": body}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        assert!(e.to_string().contains(field), "{field}: {e}");
+    }
     let (s, conn) = app
         .post(
             "/api/v1/integrations",
             &admin.access,
             json!({"platform": "github", "name": "acme/widget", "project_id": project,
-                   "secrets": secrets, "github": good}),
+                   "secrets": app_secrets(&key), "github": good}),
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{conn}");
+    assert!(!conn.to_string().contains("PRIVATE KEY"), "{conn}");
     assert_eq!(conn["github"]["repository"], "acme/widget");
     // Where a pull request opens is the connection's to say, never a request's.
     let (s, e) = app
@@ -1213,10 +1244,34 @@ async fn github_changes_and_documents_become_pull_requests(backend: Backend) {
         (2, 2),
         "each retried once, after the wait"
     );
+    // One installation token, minted under the App's JWT (verified by PyJWT with the App's
+    // public key), served every call.
+    assert_eq!(gh.minted(), ["ghs_67890x1"]);
+    let seen = gh.seen();
+    let jwt = seen[0]
+        .authorization
+        .as_deref()
+        .unwrap()
+        .strip_prefix("Bearer ")
+        .unwrap();
     assert!(
-        gh.seen()
+        seen[0]
+            .path
+            .ends_with("/app/installations/67890/access_tokens"),
+        "{:?}",
+        seen[0]
+    );
+    let claims = python(
+        "import sys, jwt; from cryptography.hazmat.primitives import serialization as s; \
+         k = s.load_pem_private_key(sys.argv[1].encode(), password=None).public_key(); \
+         c = jwt.decode(sys.argv[2], k, algorithms=['RS256']); print(c['iss'], c['exp'] - c['iat'])",
+        &[&key, jwt],
+    );
+    assert_eq!(claims, "12345 600");
+    assert!(
+        seen[1..]
             .iter()
-            .all(|r| r.authorization.as_deref() == Some("Bearer github_pat_11BBBB"))
+            .all(|r| r.authorization.as_deref() == Some("Bearer ghs_67890x1"))
     );
 
     // The repository moved on since it was indexed: nothing is pushed, the comment says why.

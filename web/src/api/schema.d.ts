@@ -1805,9 +1805,10 @@ export interface components {
              *     optionally `secret_token` (generated otherwise). LINE: `channel_secret` and
              *     `channel_access_token`. Messenger: `app_secret`, `page_access_token` and the
              *     `verify_token` you also type into the app's webhook settings. Discord:
-             *     `public_key` (hex) and `bot_token`. GitHub: the webhook's `webhook_secret` and a
+             *     `public_key` (hex) and `bot_token`. GitHub: the webhook's `webhook_secret`, and a
              *     `token` that may comment on issues (and, for pull requests, write contents and
-             *     pull requests).
+             *     pull requests) or a GitHub App's `app_id`, `installation_id` and `private_key`
+             *     (the .pem; installation tokens are minted from it).
              */
             secrets: {
                 [key: string]: string;

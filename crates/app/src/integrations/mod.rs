@@ -85,8 +85,11 @@ use uuid::Uuid;
 const KIND: &str = "integration";
 /// Connections one tenant may have.
 const MAX_PER_TENANT: u32 = 100;
-/// Longest secret taken.
+/// Longest secret taken (a GitHub App's private key, a PEM, is longer).
 const MAX_SECRET: usize = 1_000;
+const MAX_PRIVATE_KEY: usize = 10_000;
+/// An App installation token is used until this long before it expires.
+const TOKEN_MARGIN_SECS: i64 = 300;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -136,7 +139,14 @@ impl Platform {
                 ("verify_token", true),
             ],
             Platform::Discord => &[("public_key", true), ("bot_token", true)],
-            Platform::Github => &[("webhook_secret", true), ("token", true)],
+            // A token, or a GitHub App's three (checked in `clean_secrets`).
+            Platform::Github => &[
+                ("webhook_secret", true),
+                ("token", false),
+                ("app_id", false),
+                ("installation_id", false),
+                ("private_key", false),
+            ],
         }
     }
 
@@ -240,9 +250,10 @@ pub struct CreateIntegration {
     /// optionally `secret_token` (generated otherwise). LINE: `channel_secret` and
     /// `channel_access_token`. Messenger: `app_secret`, `page_access_token` and the
     /// `verify_token` you also type into the app's webhook settings. Discord:
-    /// `public_key` (hex) and `bot_token`. GitHub: the webhook's `webhook_secret` and a
+    /// `public_key` (hex) and `bot_token`. GitHub: the webhook's `webhook_secret`, and a
     /// `token` that may comment on issues (and, for pull requests, write contents and
-    /// pull requests).
+    /// pull requests) or a GitHub App's `app_id`, `installation_id` and `private_key`
+    /// (the .pem; installation tokens are minted from it).
     pub secrets: BTreeMap<String, String>,
     /// GitHub only: pull requests from `/morningai codegen` and from published documents.
     pub github: Option<GithubSettings>,
@@ -279,6 +290,9 @@ pub struct Integrations {
     public_url: Option<String>,
     /// The directories a connection's checkout may lie under.
     index_roots: Vec<std::path::PathBuf>,
+    /// GitHub App installation tokens by connection, and when they expire.
+    app_tokens:
+        std::sync::Mutex<std::collections::HashMap<Uuid, (String, chrono::DateTime<chrono::Utc>)>>,
 }
 
 impl Integrations {
@@ -303,6 +317,7 @@ impl Integrations {
                 .as_deref()
                 .map(|u| u.trim_end_matches('/').to_owned()),
             index_roots: config.index_roots.clone(),
+            app_tokens: Default::default(),
         }
     }
 
@@ -355,6 +370,53 @@ impl Integrations {
         self.secrets.open(cx, sealed)
     }
 
+    /// The credential the platform's API takes: the stored token, or for a GitHub App an
+    /// installation token, minted from the App's key and kept until shortly before it
+    /// expires.
+    async fn token(&self, cx: TenantCtx, id: Uuid, s: &Stored) -> Result<String> {
+        if s.platform != Platform::Github || !s.secrets.contains_key("app_id") {
+            return self.secret(cx, s, s.platform.token());
+        }
+        let now = chrono::Utc::now();
+        let cached = self
+            .app_tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .filter(|(_, until)| (*until - now).num_seconds() > TOKEN_MARGIN_SECS)
+            .map(|(t, _)| t.clone());
+        if let Some(t) = cached {
+            return Ok(t);
+        }
+        let (app_id, installation, key) = (
+            self.secret(cx, s, "app_id")?,
+            self.secret(cx, s, "installation_id")?,
+            self.secret(cx, s, "private_key")?,
+        );
+        let app = github::App {
+            id: &app_id,
+            installation: &installation,
+            private_key: &key,
+        };
+        let (token, expires) =
+            github::installation_token(&self.client(Platform::Github, ""), &app, now.timestamp())
+                .await
+                .map_err(|e| {
+                    Error::unavailable(
+                        "platform_refused",
+                        format!("GitHub App installation token: {e}"),
+                    )
+                })?;
+        let until = chrono::DateTime::parse_from_rfc3339(&expires)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or(now);
+        self.app_tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, (token.clone(), until));
+        Ok(token)
+    }
+
     /// Sends `text` (already in the platform's format) where `reply_to` says, reporting
     /// each attempt. Returns the platform's answers.
     pub(crate) async fn deliver(
@@ -366,7 +428,7 @@ impl Integrations {
         on_attempt: &mut (dyn FnMut(&morningai_platforms::Attempt) + Send),
     ) -> Result<std::result::Result<Vec<Value>, morningai_platforms::DeliveryFailed>> {
         let (s, _) = self.load(cx, id).await?;
-        let token = self.secret(cx, &s, s.platform.token())?;
+        let token = self.token(cx, id, &s).await?;
         let c = self.client(s.platform, &token);
         Ok(match s.platform {
             Platform::Slack => slack::reply(&c, reply_to, text, on_attempt)
@@ -438,7 +500,7 @@ impl Integrations {
             .clone()
             .filter(|_| s.platform == Platform::Github)
             .ok_or(Error::NotFound("GitHub repository settings"))?;
-        Ok((s.project_id, settings, self.secret(cx, &s, "token")?))
+        Ok((s.project_id, settings, self.token(cx, id, &s).await?))
     }
 
     /// Checks a GitHub connection's settings; the checkout's canonical path replaces the
@@ -504,10 +566,15 @@ fn clean_secrets(
             ));
         }
         let value = value.trim().to_owned();
-        if value.is_empty() || value.chars().count() > MAX_SECRET {
+        let max = if name == "private_key" {
+            MAX_PRIVATE_KEY
+        } else {
+            MAX_SECRET
+        };
+        if value.is_empty() || value.chars().count() > max {
             return Err(Error::invalid(
                 format!("secrets.{name}"),
-                format!("must be 1 to {MAX_SECRET} characters"),
+                format!("must be 1 to {max} characters"),
             ));
         }
         out.insert(name, value);
@@ -515,6 +582,36 @@ fn clean_secrets(
     for (name, required) in known {
         if *required && !out.contains_key(*name) {
             return Err(Error::invalid(format!("secrets.{name}"), "is required"));
+        }
+    }
+    if platform == Platform::Github {
+        let app = ["app_id", "installation_id", "private_key"].map(|k| out.contains_key(k));
+        if app.contains(&true) {
+            if app.contains(&false) {
+                return Err(Error::invalid(
+                    "secrets",
+                    "a GitHub App takes app_id, installation_id and private_key together",
+                ));
+            }
+            for k in ["app_id", "installation_id"] {
+                if !out[k].bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(Error::invalid(
+                        format!("secrets.{k}"),
+                        "a number, from the App's settings",
+                    ));
+                }
+            }
+            github::rsa_key(&out["private_key"]).map_err(|e| {
+                Error::invalid(
+                    "secrets.private_key",
+                    format!("the App's private key (.pem): {e}"),
+                )
+            })?;
+        } else if !out.contains_key("token") {
+            return Err(Error::invalid(
+                "secrets.token",
+                "is required, or a GitHub App's app_id, installation_id and private_key",
+            ));
         }
     }
     if platform == Platform::Discord && !discord::is_public_key(&out["public_key"]) {
@@ -681,7 +778,15 @@ impl crate::Application {
         let it = &self.integrations;
         let cx = who.cx();
         let (s, _) = it.load(cx, id).await?;
-        let token = it.secret(cx, &s, s.platform.token())?;
+        let token = match it.token(cx, id, &s).await {
+            Ok(t) => t,
+            Err(e) => {
+                return Ok(IntegrationCheck {
+                    ok: false,
+                    detail: e.to_string(),
+                });
+            }
+        };
         let c = it.client(s.platform, &token);
         let answer = match s.platform {
             Platform::Slack => slack::check(&c).await,
