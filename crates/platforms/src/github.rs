@@ -190,10 +190,18 @@ pub struct App<'a> {
 
 /// The RSA key in `pem`, or why it is not one.
 pub fn rsa_key(pem: &str) -> Result<ring::signature::RsaKeyPair, String> {
-    let body: String = pem
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("-----"))
+    // Between the armour lines, whatever the line breaks (a pasted key may have lost them).
+    let inner = match pem.find("-----BEGIN") {
+        Some(i) => pem[i + 10..]
+            .split_once("-----")
+            .map_or("", |(_, rest)| rest),
+        None => pem,
+    };
+    let body: String = inner
+        .split("-----END")
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
         .collect();
     let der = base64::engine::general_purpose::STANDARD
         .decode(body)

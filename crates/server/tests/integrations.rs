@@ -1074,7 +1074,7 @@ async fn github_changes_and_documents_become_pull_requests(backend: Backend) {
         assert!(e.to_string().contains(field), "{field}: {e}");
     }
     // A GitHub App: its private key (made by Python's cryptography, PKCS#1 as GitHub gives
-    // it), its id and the installation's.
+    // it; pasted where line breaks are lost), its id and the installation's.
     let key = python(
         "from cryptography.hazmat.primitives.asymmetric import rsa; from cryptography.hazmat.primitives import serialization as s; \
          k = rsa.generate_private_key(public_exponent=65537, key_size=2048); \
@@ -1108,7 +1108,7 @@ async fn github_changes_and_documents_become_pull_requests(backend: Backend) {
             "/api/v1/integrations",
             &admin.access,
             json!({"platform": "github", "name": "acme/widget", "project_id": project,
-                   "secrets": app_secrets(&key), "github": good}),
+                   "secrets": app_secrets(&key.replace('\n', "")), "github": good}),
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{conn}");

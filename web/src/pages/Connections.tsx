@@ -9,7 +9,7 @@ import { Button, Card, ErrorLine, Field, Status, When, input } from "../componen
 type Platform = components["schemas"]["Platform"];
 
 /** Each platform's secrets, as its console names them; optional ones are marked. */
-const SECRETS: Record<Platform, { name: string; label: string; optional?: boolean }[]> = {
+const SECRETS: Record<Platform, { name: string; label: string; optional?: boolean; multiline?: boolean }[]> = {
   slack: [
     { name: "signing_secret", label: "Signing secret" },
     { name: "bot_token", label: "Bot token (xoxb-…)" },
@@ -33,7 +33,10 @@ const SECRETS: Record<Platform, { name: string; label: string; optional?: boolea
   ],
   github: [
     { name: "webhook_secret", label: "Webhook secret" },
-    { name: "token", label: "Token (Issues; for pull requests also Contents and Pull requests: write)" },
+    { name: "token", label: "Token (Issues; for pull requests also Contents and Pull requests: write)", optional: true },
+    { name: "app_id", label: "Or a GitHub App: App ID", optional: true },
+    { name: "installation_id", label: "Installation ID", optional: true },
+    { name: "private_key", label: "Private key (.pem)", optional: true, multiline: true },
   ],
 };
 const PLATFORMS = Object.keys(SECRETS) as Platform[];
@@ -113,7 +116,11 @@ export function ChatPlatforms() {
           </Field>
           {SECRETS[platform].map((s) => (
             <Field key={`${platform}-${s.name}`} label={s.label}>
-              <input name={s.name} type="password" autoComplete="off" required={!s.optional} maxLength={1000} className={input} />
+              {s.multiline ? (
+                <textarea name={s.name} autoComplete="off" rows={3} maxLength={10000} className={`${input} font-mono text-xs`} />
+              ) : (
+                <input name={s.name} type="password" autoComplete="off" required={!s.optional} maxLength={1000} className={input} />
+              )}
             </Field>
           ))}
           {platform === "github" && (
