@@ -33,6 +33,10 @@ pub struct CreateTask {
     pub idempotency_key: Option<String>,
 }
 
+/// The prefix of the idempotency keys the platform gives its own tasks (a chat platform's
+/// event, a pull request, an approval message): refused to callers.
+pub(crate) const INTERNAL_KEY: &str = "morningai:";
+
 impl Application {
     /// Creates a task (member+) and queues its job.
     pub async fn submit_task(&self, who: &Principal, req: CreateTask) -> Result<TaskCreated> {
@@ -42,6 +46,15 @@ impl Application {
             && (k.is_empty() || k.len() > 200)
         {
             return Err(Error::invalid("idempotency_key", "must be 1-200 bytes"));
+        }
+        if let Some(k) = &req.idempotency_key
+            && k.starts_with(INTERNAL_KEY)
+        {
+            // Taken first, such a key would swallow the platform's own task.
+            return Err(Error::invalid(
+                "idempotency_key",
+                format!("keys starting with {INTERNAL_KEY:?} are the platform's own"),
+            ));
         }
         let new = NewTask {
             id: TaskId::new(),

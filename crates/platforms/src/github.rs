@@ -14,6 +14,10 @@ use serde_json::{Value, json};
 pub const API: &str = "https://api.github.com";
 /// The longest comment body.
 pub const MAX_COMMENT: usize = 65_536;
+/// What every comment MorningAI posts opens with (hidden when rendered): a comment holding
+/// it is never a command. With a person's token our comments are that person's, and an
+/// answer that reads like a command must not ask itself again.
+pub const MARKER: &str = "<!-- morningai -->";
 const ASK: &str = "/morningai ask";
 const CODEGEN: &str = "/morningai codegen";
 
@@ -64,6 +68,9 @@ pub fn parse(event: Option<&str>, delivery: Option<&str>, body: &[u8]) -> Result
         .pointer("/comment/body")
         .and_then(Value::as_str)
         .unwrap_or("");
+    if text.contains(MARKER) {
+        return Ok(Event::Ignored);
+    }
     let (asked, codegen) = (command(text, ASK), command(text, CODEGEN));
     let Some(question) = asked.or(codegen) else {
         return Ok(Event::Ignored);
@@ -159,12 +166,12 @@ pub async fn reply(
         .unwrap_or_default()
         .to_string();
     let mut sent = Vec::new();
-    for part in crate::split(text, MAX_COMMENT) {
+    for part in crate::split(text, MAX_COMMENT - MARKER.len() - 1) {
         sent.push(
             repo.call(
                 Method::POST,
                 &["issues", &issue, "comments"],
-                Some(&json!({"body": part})),
+                Some(&json!({"body": format!("{MARKER}\n{part}")})),
                 on_attempt,
             )
             .await?,
@@ -444,10 +451,11 @@ impl<'a> Repo<'a> {
             )
             .await;
         if let Err(e) = made {
-            if e.status != Some(422) {
+            if e.status != Some(422) || !e.message.contains("already exists") {
                 return Err(e);
             }
-            // "Reference already exists": an earlier attempt's; it takes this commit.
+            // "Reference already exists": MorningAI's branch (its name is the task's or the
+            // document version's), made by an earlier attempt; it takes this commit.
             let mut segments = vec!["git", "refs", "heads"];
             segments.extend(p.branch.split('/'));
             self.call(
@@ -519,6 +527,11 @@ mod tests {
             ("issue_comment", "/morningai ask x", "Bot"),
             ("issue_comment", "plain comment", "User"),
             ("issue_comment", "/morningai asking", "User"),
+            (
+                "issue_comment",
+                "<!-- morningai -->\n/morningai codegen x",
+                "User",
+            ),
             ("push", "/morningai ask x", "User"),
         ] {
             assert_eq!(

@@ -153,6 +153,9 @@ pub struct DeliveryFailed {
     pub attempts: u32,
     /// The platform's last HTTP status, when it answered (404: no such file, 422: exists).
     pub status: Option<u16>,
+    /// The platform limited the rate: asked for a longer wait than a delivery may hold a
+    /// worker, or still limited at the last attempt. Worth trying again later.
+    pub rate_limited: bool,
     pub message: String,
 }
 
@@ -162,6 +165,7 @@ impl DeliveryFailed {
         Self {
             attempts: 0,
             status: None,
+            rate_limited: false,
             message,
         }
     }
@@ -301,9 +305,10 @@ impl Outbound {
                 req = req.header(reqwest::header::AUTHORIZATION, auth);
             }
             let last = number == self.max_attempts;
-            let fail = |status: Option<u16>, message: String| DeliveryFailed {
+            let fail = |status: Option<u16>, rate_limited: bool, message: String| DeliveryFailed {
                 attempts: number,
                 status,
+                rate_limited,
                 message,
             };
             let (status, pause, outcome) = match req.send().await {
@@ -360,7 +365,7 @@ impl Outbound {
                                     status: Some(status),
                                     outcome: message.clone(),
                                 });
-                                return Err(fail(Some(status), message));
+                                return Err(fail(Some(status), true, message));
                             }
                             (
                                 Some(status),
@@ -382,7 +387,7 @@ impl Outbound {
                                 status: Some(status),
                                 outcome: message.clone(),
                             });
-                            return Err(fail(Some(status), message));
+                            return Err(fail(Some(status), false, message));
                         }
                     }
                 }
@@ -397,7 +402,8 @@ impl Outbound {
                 },
             });
             if last {
-                return Err(fail(status, outcome));
+                // Only a rate limit (429, or a 403 carrying a wait) comes here with 4xx.
+                return Err(fail(status, matches!(status, Some(429 | 403)), outcome));
             }
             tokio::time::sleep(pause).await;
             if !matches!(status, Some(429 | 403)) {

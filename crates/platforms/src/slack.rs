@@ -59,6 +59,9 @@ pub enum Event {
     Usage,
     /// A click on an approval message's Approve or Reject button.
     Decision(Decision),
+    /// `/morningai link <code>`: the Slack user claims the MorningAI account that made the
+    /// code (approvals they click are then decided as that account).
+    Link { code: String, user: String },
     /// Anything else (edits, bots' own messages, other event types): acknowledged, unused.
     Ignored,
 }
@@ -165,6 +168,15 @@ fn command(form: &std::collections::HashMap<String, String>) -> Result<Event, St
     };
     field("command")?;
     let text = field("text").unwrap_or_default();
+    if let Some(code) = text.trim().strip_prefix("link")
+        && code.starts_with(char::is_whitespace)
+        && !code.trim().is_empty()
+    {
+        return Ok(Event::Link {
+            code: code.trim().to_owned(),
+            user: field("user_id")?,
+        });
+    }
     let question = match text.trim().strip_prefix("ask") {
         Some(q) if q.starts_with(char::is_whitespace) && !q.trim().is_empty() => q.trim(),
         _ => return Ok(Event::Usage),
@@ -376,6 +388,14 @@ mod tests {
             })
         );
         assert_eq!(parse(click("other").as_bytes()).unwrap(), Event::Ignored);
+        assert_eq!(
+            parse(b"command=%2Fmorningai&text=link+abc123&user_id=U7&trigger_id=t&response_url=r")
+                .unwrap(),
+            Event::Link {
+                code: "abc123".into(),
+                user: "U7".into()
+            }
+        );
         assert!(parse(b"payload=%7Bnot").is_err());
         let m = approval_message("Publish <this>?", "draft", "a-1", Some("https://m/a"));
         assert_eq!(m["blocks"][1]["elements"][0]["value"], "a-1");

@@ -92,6 +92,7 @@ pub fn route_table() -> Vec<Route> {
         get "/api/v1/integrations/{id}" => integrations::get,
         delete "/api/v1/integrations/{id}" => integrations::delete,
         post "/api/v1/integrations/{id}/test" => integrations::test,
+        post "/api/v1/integrations/{id}/link" => integrations::link,
         get "/hooks/{platform}/{id}" => integrations::handshake,
         post "/hooks/{platform}/{id}" => integrations::hook,
         get "/api/v1/webhooks" => webhooks::list,

@@ -196,7 +196,7 @@ impl Modify for Problems {
         tenant::update_member, tenant::remove_member,
         api_keys::create, api_keys::list, api_keys::revoke,
         integrations::create, integrations::list, integrations::get, integrations::delete,
-        integrations::test, integrations::handshake, integrations::hook,
+        integrations::test, integrations::link, integrations::handshake, integrations::hook,
         webhooks::create, webhooks::list, webhooks::get, webhooks::delete, webhooks::deliveries,
         webhooks::redeliver,
         projects::create, projects::list, projects::get, projects::update, projects::delete,

@@ -448,6 +448,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/integrations/{id}/link": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A code that links the caller's Slack account to them on this connection: type
+         *     `/morningai link <code>` in the workspace within ten minutes, and the approval buttons
+         *     you click there decide as you (any member; your role still says what you may decide).
+         */
+        post: operations["integrations_link"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/integrations/{id}/test": {
         parameters: {
             query?: never;
@@ -1591,21 +1612,17 @@ export interface components {
             expires_after_secs?: number | null;
             on_expiry?: null | components["schemas"]["OnExpiry"];
         };
-        /** @description Where a Slack connection posts approval requests, and who may decide them there. */
+        /**
+         * @description Where a Slack connection posts approval requests. Who may decide them there are the
+         *     members who linked their Slack account to it (`POST /api/v1/integrations/{id}/link`,
+         *     then `/morningai link <code>` in Slack): each decides as themselves.
+         */
         ApprovalSettings: {
             /**
              * @description The channel's id (`C…`): each approval a run asks for is posted there with Approve
              *     and Reject buttons.
              */
             channel: string;
-            /**
-             * @description Who may click them: Slack user id (`U…`) → the member of this tenant they decide
-             *     as (that member's role and the graph's approval policy apply). Anyone else's click
-             *     is refused.
-             */
-            approvers: {
-                [key: string]: string;
-            };
         };
         /** @enum {string} */
         ApprovalStatus: "pending" | "approved" | "rejected" | "expired";
@@ -2124,6 +2141,14 @@ export interface components {
                 /** Format: date-time */
                 updated_at: string;
             }[];
+        };
+        /** @description A code that links a Slack account to the member who asked for it. */
+        LinkCode: {
+            /** @description Type `command` in the Slack workspace, within ten minutes; it works once. */
+            code: string;
+            command: string;
+            /** Format: date-time */
+            expires_at: string;
         };
         /** @description `POST /store/namespaces`. */
         ListNamespaces: {
@@ -5458,6 +5483,71 @@ export interface operations {
                 };
             };
             /** @description a field of the request is invalid (each one named) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    integrations_link: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LinkCode"];
+                };
+            };
+            /** @description malformed JSON, or a bad path or query parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description missing, invalid or expired credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description not a Slack connection that takes approvals */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -169,7 +169,7 @@ impl GraphRuns {
         if run.graph_id == "codegen" && matches!(run_status, RunStatus::Success | RunStatus::Error)
         {
             self.followups
-                .codegen_finished(cx, run.thread_id, run.run_id)
+                .codegen_finished(cx, &run, &thread.values)
                 .await
                 .map_err(retry)?;
         }

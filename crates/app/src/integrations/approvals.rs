@@ -1,13 +1,17 @@
 //! Approvals from Slack. When a run asks for an approval, each Slack connection that takes
 //! approvals posts it to its channel (an `approval_notice` task) with Approve and Reject
 //! buttons. A click comes back signed like every Slack request; it decides only for a
-//! Slack user the connection names as an approver, as the tenant member they are mapped
-//! to: that member's role and the graph's policy apply exactly as in the dashboard, and
-//! the decision is audited under their name.
+//! Slack user who linked their account, as the member who linked it: that member's role
+//! and the graph's policy apply exactly as in the dashboard, and the decision is audited
+//! under their name. A member links themselves — a short-lived code from
+//! `POST /api/v1/integrations/{id}/link`, typed as `/morningai link <code>` in Slack — so
+//! nobody, an admin included, can make a Slack account decide as someone else.
 
 use super::{ApprovalSettings, Integrations, Platform, Stored};
 use crate::auth::Principal;
 use crate::graphs::records::{Approval, ApprovalStatus};
+use morningai_core::UserId;
+use morningai_core::objects::StoredObject;
 use morningai_core::{Error, Result, Store, TenantCtx};
 use morningai_platforms::{Attempt, slack};
 use morningai_worker::{Handler, JobContext, JobError};
@@ -17,8 +21,21 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 pub const NOTICE_KIND: &str = "approval_notice";
-/// Approvers one connection may name.
-const MAX_APPROVERS: usize = 100;
+/// A Slack account linked to a member, per connection (id: the connection and Slack user).
+const LINK: &str = "integration_link";
+/// A link code not yet used (id: the connection and the code).
+const LINK_CODE: &str = "integration_link_code";
+/// How long a link code may wait to be typed.
+const CODE_TTL_MINS: i64 = 10;
+
+/// A code that links a Slack account to the member who asked for it.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct LinkCode {
+    /// Type `command` in the Slack workspace, within ten minutes; it works once.
+    pub code: String,
+    pub command: String,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,11 +76,9 @@ fn details(a: &Approval) -> String {
 }
 
 impl Integrations {
-    /// Checks a connection's approval settings: Slack only, a channel id, approvers that
-    /// are Slack user ids mapped to members of the tenant.
-    pub(super) async fn clean_approvals(
+    /// Checks a connection's approval settings: Slack only, a channel id.
+    pub(super) fn clean_approvals(
         &self,
-        cx: TenantCtx,
         platform: Platform,
         given: Option<ApprovalSettings>,
     ) -> Result<Option<ApprovalSettings>> {
@@ -83,53 +98,125 @@ impl Integrations {
                 "a Slack channel id (C…), from the channel's details; the app must be in the channel",
             ));
         }
-        if a.approvers.is_empty() || a.approvers.len() > MAX_APPROVERS {
-            return Err(Error::invalid(
-                "approvals.approvers",
-                format!(
-                    "1 to {MAX_APPROVERS} Slack user ids (U…), each mapped to a member of this tenant"
-                ),
-            ));
-        }
-        let members: Vec<_> = self
-            .store
-            .members(cx)
-            .await?
-            .into_iter()
-            .map(|m| m.user_id)
-            .collect();
-        for (slack_user, member) in &a.approvers {
-            if !slack_id(slack_user) {
-                return Err(Error::invalid(
-                    format!("approvals.approvers.{slack_user}"),
-                    "a Slack user id (U…), from the person's profile",
-                ));
-            }
-            if !members.contains(member) {
-                return Err(Error::invalid(
-                    format!("approvals.approvers.{slack_user}"),
-                    "not a member of this tenant",
-                ));
-            }
-        }
         Ok(Some(a))
     }
 }
 
 impl crate::Application {
-    /// A click on an approval message's button: decided when the Slack user is one of the
-    /// connection's approvers and, as the member they are mapped to, may decide it. The
-    /// message then shows the outcome instead of its buttons; a refusal is shown to the
-    /// clicker only. Returns the metric's outcome.
+    /// A code the caller types as `/morningai link <code>` in the Slack workspace of
+    /// connection `id`, so that their clicks on approval buttons there decide as them (any
+    /// member; what they may decide is still their role's). Single use, ten minutes.
+    pub async fn integration_link_code(&self, who: &Principal, id: Uuid) -> Result<LinkCode> {
+        let cx = who.cx();
+        let (s, _) = self.integrations.load(cx, id).await?;
+        if s.platform != Platform::Slack || s.approvals.is_none() {
+            return Err(Error::invalid(
+                "integration",
+                "only a Slack connection that takes approvals links accounts",
+            ));
+        }
+        let code: String = crate::auth::random_secret("").chars().take(16).collect();
+        let now = morningai_core::now();
+        let expires_at = now + chrono::Duration::minutes(CODE_TTL_MINS);
+        self.store
+            .put_object(
+                cx,
+                &StoredObject {
+                    kind: LINK_CODE.into(),
+                    id: crate::derived_id(id, &code),
+                    parent: Some(id),
+                    status: "active".into(),
+                    body: json!({"user_id": who.user_id}),
+                    due_at: Some(expires_at),
+                    created_at: now,
+                    updated_at: now,
+                },
+            )
+            .await?;
+        Ok(LinkCode {
+            command: format!("/morningai link {code}"),
+            code,
+            expires_at,
+        })
+    }
+
+    /// `/morningai link <code>` from Slack user `user`: links them to the member who made
+    /// the code, which is used up. Returns what the Slack user is told.
+    pub(super) async fn link_from_slack(
+        &self,
+        cx: TenantCtx,
+        id: Uuid,
+        s: &Stored,
+        code: &str,
+        user: &str,
+    ) -> Result<String> {
+        if s.approvals.is_none() || !slack_id(user) || code.len() > 100 {
+            return Ok("This connection does not take approvals.".into());
+        }
+        let unknown =
+            || Ok("This code is unknown, used or expired: make a new one in MorningAI.".to_owned());
+        let key = crate::derived_id(id, code);
+        let Some(o) = self.store.get_object(cx, LINK_CODE, key).await? else {
+            return unknown();
+        };
+        // Used once: whoever deletes it first links.
+        if !self.store.delete_object(cx, LINK_CODE, key).await?
+            || o.due_at.is_none_or(|t| t < morningai_core::now())
+        {
+            return unknown();
+        }
+        let member: UserId = serde_json::from_value(o.body["user_id"].clone())
+            .map_err(|e| Error::internal("read a link code", e))?;
+        let Some(role) = self.store.role_of(cx.tenant_id, member).await? else {
+            return unknown();
+        };
+        let now = morningai_core::now();
+        self.store
+            .put_object(
+                cx,
+                &StoredObject {
+                    kind: LINK.into(),
+                    id: crate::derived_id(id, user),
+                    parent: Some(id),
+                    status: "active".into(),
+                    body: json!({"user_id": member, "slack_user": user}),
+                    due_at: None,
+                    created_at: now,
+                    updated_at: now,
+                },
+            )
+            .await?;
+        let who = Principal {
+            user_id: member,
+            tenant_id: cx.tenant_id,
+            role,
+            api_key: None,
+            ip: None,
+        };
+        self.audit(
+            &who,
+            "integration.link",
+            "integration",
+            id,
+            json!({"slack_user": user}),
+        )
+        .await?;
+        Ok("Linked: approvals you decide from this workspace are recorded as your MorningAI account.".into())
+    }
+
+    /// A click on an approval message's button: decided when the Slack user linked their
+    /// account and, as that member, may decide it. The message then shows the outcome
+    /// instead of its buttons; a refusal is shown to the clicker only. Returns the
+    /// metric's outcome.
     pub(super) async fn decide_from_slack(
         &self,
         cx: TenantCtx,
-        s: &Stored,
+        id: Uuid,
         d: slack::Decision,
     ) -> Result<&'static str> {
         let response_url = json!({"response_url": d.response_url});
         self.integrations.check_response_url(&response_url)?;
-        let (outcome, message) = match self.slack_decision(cx, s, &d).await {
+        let (outcome, message) = match self.slack_decision(cx, id, &d).await {
             Ok(status) => (
                 "decided",
                 json!({"replace_original": true, "text": format!(
@@ -161,25 +248,31 @@ impl crate::Application {
     async fn slack_decision(
         &self,
         cx: TenantCtx,
-        s: &Stored,
+        id: Uuid,
         d: &slack::Decision,
     ) -> Result<ApprovalStatus> {
-        let member = s
-            .approvals
-            .as_ref()
-            .and_then(|a| a.approvers.get(&d.user))
-            .ok_or_else(|| {
-                Error::forbidden(
-                    "you may not decide approvals from this Slack workspace: an admin adds your Slack user id to the connection's approvers",
-                )
-            })?;
+        let not_linked = || {
+            Error::forbidden(
+                "your Slack account is not linked to a MorningAI account here: make a code with POST /api/v1/integrations/{id}/link and type /morningai link <code>",
+            )
+        };
+        if !slack_id(&d.user) {
+            return Err(not_linked());
+        }
+        let link = self
+            .store
+            .get_object(cx, LINK, crate::derived_id(id, &d.user))
+            .await?
+            .ok_or_else(not_linked)?;
+        let member: UserId = serde_json::from_value(link.body["user_id"].clone())
+            .map_err(|e| Error::internal("read a Slack link", e))?;
         let role = self
             .store
-            .role_of(cx.tenant_id, *member)
+            .role_of(cx.tenant_id, member)
             .await?
             .ok_or_else(|| Error::forbidden("your MorningAI account is no longer a member"))?;
         let who = Principal {
-            user_id: *member,
+            user_id: member,
             tenant_id: cx.tenant_id,
             role,
             api_key: None,
@@ -242,8 +335,7 @@ impl Handler for NoticeTask {
             }}))
             .await;
         }
-        let answer =
-            posted.map_err(|e| JobError::fatal(format!("delivery to slack failed: {e}")))?;
+        let answer = posted.map_err(|e| super::delivery_error("slack", e))?;
         Ok(json!({"outcome": "posted", "channel": settings.channel, "ts": answer["ts"]}))
     }
 }

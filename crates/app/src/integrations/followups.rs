@@ -9,7 +9,8 @@
 
 use super::{KIND, MAX_PER_TENANT, Platform, Stored};
 use crate::documents::Document;
-use crate::graphs::records::Approval;
+use crate::graphs::records::{Approval, Run, RunStatus};
+use crate::tasks::INTERNAL_KEY;
 use morningai_core::entities::NewTask;
 use morningai_core::objects::ObjectQuery;
 use morningai_core::values::Priority;
@@ -54,14 +55,20 @@ impl Followups {
     }
 
     /// A codegen run ended (succeeded or failed): when its task came from a GitHub comment,
-    /// the pull request (or the comment saying why there is none) is queued.
+    /// the pull request (or the comment saying why there is none) is queued with the change
+    /// as the run left it. Only the task's own run, or one answering its approvals (which
+    /// the approval policy checked), speaks for the comment: a run someone starts on the
+    /// thread with new input does not. One per task.
     pub(crate) async fn codegen_finished(
         &self,
         cx: TenantCtx,
-        thread: Uuid,
-        run: Uuid,
+        run: &Run,
+        values: &serde_json::Map<String, Value>,
     ) -> Result<()> {
-        let task = match self.store.task(cx, TaskId(thread)).await {
+        if run.run_id != run.thread_id && run.answers.is_none() {
+            return Ok(());
+        }
+        let task = match self.store.task(cx, TaskId(run.thread_id)).await {
             Ok(t) => t,
             // A thread of the LangGraph API, not a task's.
             Err(Error::NotFound(_)) => return Ok(()),
@@ -75,15 +82,24 @@ impl Followups {
         let Some(integration) = integration.filter(|_| task.kind == "codegen") else {
             return Ok(());
         };
-        let input =
-            json!({"source": "codegen", "integration": integration, "task": thread, "run": run});
+        let v = |k: &str| values.get(k).cloned().unwrap_or_default();
+        let status = match run.status {
+            RunStatus::Success => v("status"),
+            _ => json!("failed"),
+        };
+        let change = json!({
+            "status": status, "diff": v("diff"), "explanation": v("explanation"),
+            "plan": v("plan"), "request": v("request"), "comment": v("decision")["comment"],
+        });
+        let input = json!({"source": "codegen", "integration": integration, "task": run.thread_id, "change": change});
+        let key = format!("{INTERNAL_KEY}github_pr:{}", run.thread_id);
         self.queue(
             super::PR_KIND,
             cx,
             task.project_id,
             task.created_by,
             input,
-            format!("github_pr:{run}"),
+            key,
         )
         .await
     }
@@ -102,7 +118,7 @@ impl Followups {
                 && s.github.as_ref().is_some_and(|g| g.publish_documents);
             if proposes {
                 let input = json!({"source": "document", "integration": id, "document": doc.id, "version": version});
-                let key = format!("github_pr:{id}:{}:{version}", doc.id);
+                let key = format!("{INTERNAL_KEY}github_pr:{id}:{}:{version}", doc.id);
                 self.queue(
                     super::PR_KIND,
                     cx,
@@ -123,7 +139,7 @@ impl Followups {
         for (id, s) in self.connections(cx).await? {
             if s.platform == Platform::Slack && s.approvals.is_some() {
                 let input = json!({"integration": id, "approval": a.id});
-                let key = format!("approval_notice:{id}:{}", a.id);
+                let key = format!("{INTERNAL_KEY}approval_notice:{id}:{}", a.id);
                 self.queue(super::NOTICE_KIND, cx, None, a.requested_by, input, key)
                     .await?;
             }

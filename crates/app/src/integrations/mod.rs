@@ -14,10 +14,36 @@ mod followups;
 mod pulls;
 mod reply;
 
-pub use approvals::{NOTICE_KIND, NoticeTask, validate_notice};
+pub use approvals::{LinkCode, NOTICE_KIND, NoticeTask, validate_notice};
 pub use followups::Followups;
 pub use pulls::{PR_KIND, PullTask, validate_pr};
 pub use reply::{REPLY_KIND, ReplyTask, validate_reply};
+
+/// A domain error as a job's: a provider or platform that is down is worth another
+/// attempt, a refusal is not.
+pub(crate) fn job_error(e: Error) -> morningai_worker::JobError {
+    use morningai_worker::JobError;
+    match e {
+        Error::Unavailable { .. } | Error::Internal(_) => JobError::retryable(e.to_string()),
+        Error::NotFound(what) => JobError::fatal(format!("the {what} is gone")),
+        other => JobError::fatal(other.to_string()),
+    }
+}
+
+/// A platform's refusal or outage as a job's error: an outage (or a rate limit longer
+/// than a delivery may wait) is worth another attempt, a refusal is not.
+pub(crate) fn delivery_error(
+    platform: &str,
+    e: morningai_platforms::DeliveryFailed,
+) -> morningai_worker::JobError {
+    use morningai_worker::JobError;
+    let message = format!("delivery to {platform} failed: {e}");
+    if e.rate_limited || (e.attempts > 0 && matches!(e.status, None | Some(500..))) {
+        JobError::retryable(message)
+    } else {
+        JobError::fatal(message)
+    }
+}
 
 /// A task kind the platforms run, never submitted through the API.
 pub type InternalKind = (
@@ -177,18 +203,15 @@ struct Stored {
     approvals: Option<ApprovalSettings>,
 }
 
-/// Where a Slack connection posts approval requests, and who may decide them there.
+/// Where a Slack connection posts approval requests. Who may decide them there are the
+/// members who linked their Slack account to it (`POST /api/v1/integrations/{id}/link`,
+/// then `/morningai link <code>` in Slack): each decides as themselves.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalSettings {
     /// The channel's id (`C…`): each approval a run asks for is posted there with Approve
     /// and Reject buttons.
     pub channel: String,
-    /// Who may click them: Slack user id (`U…`) → the member of this tenant they decide
-    /// as (that member's role and the graph's approval policy apply). Anyone else's click
-    /// is refused.
-    #[schema(value_type = BTreeMap<String, String>)]
-    pub approvers: BTreeMap<String, UserId>,
 }
 
 /// What a GitHub connection does beyond answering questions: pull requests.
@@ -402,10 +425,12 @@ impl Integrations {
             github::installation_token(&self.client(Platform::Github, ""), &app, now.timestamp())
                 .await
                 .map_err(|e| {
-                    Error::unavailable(
-                        "platform_refused",
-                        format!("GitHub App installation token: {e}"),
-                    )
+                    let message = format!("GitHub App installation token: {e}");
+                    match e.status {
+                        // A wrong key or App id, an uninstalled App: no retry helps.
+                        Some(400..=428 | 430..=499) => Error::conflict("platform_refused", message),
+                        _ => Error::unavailable("platform_refused", message),
+                    }
                 })?;
         let until = chrono::DateTime::parse_from_rfc3339(&expires)
             .map(|t| t.with_timezone(&chrono::Utc))
@@ -653,7 +678,7 @@ impl crate::Application {
         let name = crate::clean_name("name", &req.name)?;
         let secrets = clean_secrets(req.platform, req.secrets)?;
         let github = it.clean_github(req.platform, req.project_id, req.github)?;
-        let approvals = it.clean_approvals(cx, req.platform, req.approvals).await?;
+        let approvals = it.clean_approvals(req.platform, req.approvals)?;
         if let Some(p) = req.project_id {
             self.store
                 .project(cx, p)
@@ -922,8 +947,15 @@ impl crate::Application {
                     vec![q]
                 }
                 slack::Event::Decision(d) => {
-                    count(self.decide_from_slack(cx, &s, d).await?);
+                    count(self.decide_from_slack(cx, id, d).await?);
                     return Ok(HookReply::Empty);
+                }
+                slack::Event::Link { code, user } => {
+                    let said = self.link_from_slack(cx, id, &s, &code, &user).await?;
+                    count("link");
+                    return Ok(HookReply::Json(
+                        json!({"response_type": "ephemeral", "text": said}),
+                    ));
                 }
                 slack::Event::Usage => {
                     count("ignored");
@@ -1035,7 +1067,12 @@ impl crate::Application {
                     project_id: s.project_id,
                     trace_id: crate::trace::current_trace_id(),
                     input: json!({"integration": id, "question": question, "reply_to": q.reply_to}),
-                    idempotency_key: Some(format!("{}:{id}:{}", p.as_str(), q.event_id)),
+                    idempotency_key: Some(format!(
+                        "{}{}:{id}:{}",
+                        crate::tasks::INTERNAL_KEY,
+                        p.as_str(),
+                        q.event_id
+                    )),
                     created_by: Some(s.created_by),
                 },
             )
@@ -1083,7 +1120,11 @@ impl crate::Application {
                     project_id: Some(project),
                     trace_id: crate::trace::current_trace_id(),
                     input,
-                    idempotency_key: Some(format!("github:{id}:{}", q.event_id)),
+                    idempotency_key: Some(format!(
+                        "{}github:{id}:{}",
+                        crate::tasks::INTERNAL_KEY,
+                        q.event_id
+                    )),
                     created_by: Some(s.created_by),
                 },
             )

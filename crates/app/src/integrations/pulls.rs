@@ -6,10 +6,9 @@
 //! the base branch's tip (not to the server's checkout it was checked against): a change
 //! that no longer applies there is said in a comment, and nothing is pushed.
 
-use super::{GithubSettings, Integrations, Platform};
+use super::{GithubSettings, Integrations, Platform, job_error};
 use crate::documents::Documents;
-use crate::graphs::records::{Run, RunStatus, Thread};
-use morningai_core::{Error, ProjectId, Store, TaskId, TenantCtx};
+use morningai_core::{ProjectId, Store, TaskId, TenantCtx};
 use morningai_platforms::github::{self, Proposal, Repo};
 use morningai_platforms::{Attempt, Client, DeliveryFailed};
 use morningai_worker::{Handler, JobContext, JobError};
@@ -24,11 +23,12 @@ pub const PR_KIND: &str = "github_pr";
 #[derive(Deserialize)]
 #[serde(tag = "source", rename_all = "snake_case", deny_unknown_fields)]
 enum PrInput {
-    /// The change of codegen task `task` (its thread), as run `run` finished it.
+    /// The change of codegen task `task`, as its run left it: `status` (`ready`,
+    /// `approved`, `rejected`, `failed`), `diff`, `explanation`, `plan`, `request`.
     Codegen {
         integration: Uuid,
         task: Uuid,
-        run: Uuid,
+        change: Value,
     },
     /// Version `version` of a published document.
     Document {
@@ -53,21 +53,8 @@ pub struct PullTask {
     pub documents: Arc<Documents>,
 }
 
-/// A platform's refusal or outage as a job's error: GitHub down is worth another attempt
-/// (the calls are retry-safe), a refusal is not.
 fn delivery_error(e: DeliveryFailed) -> JobError {
-    let message = format!("GitHub: {e}");
-    match e.status {
-        None | Some(429 | 500..) if e.attempts > 0 => JobError::retryable(message),
-        _ => JobError::fatal(message),
-    }
-}
-
-fn store_error(e: Error) -> JobError {
-    match e {
-        Error::NotFound(what) => JobError::fatal(format!("the {what} is gone")),
-        e => JobError::retryable(e.to_string()),
-    }
+    super::delivery_error("github", e)
 }
 
 /// The first line of `text`, at most `max` characters.
@@ -94,14 +81,14 @@ impl Handler for PullTask {
             .integrations
             .github(cx, integration)
             .await
-            .map_err(store_error)?;
+            .map_err(job_error)?;
         let mut gh = GitHub {
             client: self.integrations.client(Platform::Github, &token),
             settings: &settings,
             attempts: Vec::new(),
         };
         let out = match input {
-            PrInput::Codegen { task, run, .. } => self.codegen(cx, &mut gh, task, run).await,
+            PrInput::Codegen { task, change, .. } => self.codegen(cx, &mut gh, task, &change).await,
             PrInput::Document {
                 document, version, ..
             } => self.document(cx, &mut gh, project, document, version).await,
@@ -178,10 +165,9 @@ impl PullTask {
         cx: TenantCtx,
         gh: &mut GitHub<'_>,
         task: Uuid,
-        run: Uuid,
+        change: &Value,
     ) -> std::result::Result<Value, JobError> {
-        let store = &*self.store;
-        let source = store.task(cx, TaskId(task)).await.map_err(store_error)?;
+        let source = self.store.task(cx, TaskId(task)).await.map_err(job_error)?;
         let asked = &source.input["github"];
         let reply_to = json!({"repo": asked["repo"], "issue": asked["issue"]});
         if !asked["repo"]
@@ -192,76 +178,83 @@ impl PullTask {
                 "the connection now points at another repository than the one asked in",
             ));
         }
-        let run = crate::graphs::get::<Run>(store, cx, run)
-            .await
-            .map_err(store_error)?
-            .ok_or_else(|| JobError::fatal("the run is gone"))?;
-        if !run.status.is_terminal() {
-            return Err(JobError::retryable("the run is still finishing"));
-        }
-        let thread = crate::graphs::get::<Thread>(store, cx, task)
-            .await
-            .map_err(store_error)?
-            .ok_or_else(|| JobError::fatal("the run's thread is gone"))?;
-        let v = &thread.values;
         let see = self
             .integrations
             .task_link(TaskId(task))
             .map(|l| format!("\n\n[Open in MorningAI]({l})"))
             .unwrap_or_default();
-        let refused = match (run.status, v["status"].as_str()) {
-            (RunStatus::Success, Some("ready" | "approved")) => None,
-            (RunStatus::Success, Some("rejected")) => Some((
+        let refused = match change["status"].as_str() {
+            Some("ready" | "approved") => None,
+            Some("rejected") => Some((
                 "rejected",
                 format!(
                     "The change was rejected in MorningAI{}.",
-                    v["decision"]["comment"]
+                    change["comment"]
                         .as_str()
-                        .map(|c| format!(": {c}"))
+                        .map(|c| format!(": {}", headline(c, 500)))
                         .unwrap_or_default()
                 ),
             )),
+            // The run's own error stays in the task: this thread may be public.
             _ => Some((
                 "failed",
-                format!(
-                    "MorningAI could not make this change: {}",
-                    run.error.as_deref().unwrap_or("the run ended without one")
-                ),
+                "MorningAI could not make this change: its task failed.".to_owned(),
             )),
         };
-        let (base, head) = match refused {
-            None => gh.base().await?,
-            Some((outcome, why)) => {
-                gh.comment(&reply_to, &format!("{why}{see}")).await?;
-                return Ok(json!({"outcome": outcome, "reason": why}));
-            }
-        };
+        if let Some((outcome, why)) = refused {
+            gh.comment(&reply_to, &format!("{why}{see}")).await?;
+            return Ok(json!({"outcome": outcome, "reason": why}));
+        }
+        let proposed = self.propose_change(gh, task, change, &reply_to, &see).await;
+        if let Err(e) = &proposed
+            && !e.retryable
+        {
+            // A refusal ends the task: the person who asked is told, not left waiting.
+            let told = format!(
+                "MorningAI could not open the pull request: {}{see}",
+                headline(&e.message, 300)
+            );
+            let _ = gh.comment(&reply_to, &told).await;
+        }
+        proposed
+    }
+
+    async fn propose_change(
+        &self,
+        gh: &mut GitHub<'_>,
+        task: Uuid,
+        change: &Value,
+        reply_to: &Value,
+        see: &str,
+    ) -> std::result::Result<Value, JobError> {
+        let (base, head) = gh.base().await?;
         let files = match self
-            .applied(gh, v["diff"].as_str().unwrap_or(""), &head)
+            .applied(gh, change["diff"].as_str().unwrap_or(""), &head)
             .await?
         {
             Ok(files) => files,
             Err(why) => {
-                gh.comment(&reply_to, &format!("{why}{see}")).await?;
+                gh.comment(reply_to, &format!("{why}{see}")).await?;
                 return Ok(json!({"outcome": "not_applicable", "reason": why}));
             }
         };
-        let request = v["request"].as_str().unwrap_or("a change");
+        let request = change["request"].as_str().unwrap_or("a change");
         let mut body = format!(
             "{}\n\nAsked in #{} with `/morningai codegen {}`.",
-            v["explanation"].as_str().unwrap_or("").trim(),
-            asked["issue"],
+            change["explanation"].as_str().unwrap_or("").trim(),
+            reply_to["issue"],
             headline(request, 200).replace('`', "'"),
         );
-        if let Some(plan) = v["plan"].as_array().filter(|p| !p.is_empty()) {
+        if let Some(plan) = change["plan"].as_array().filter(|p| !p.is_empty()) {
             body.push_str("\n\n**Plan**\n");
             for step in plan.iter().filter_map(Value::as_str) {
                 body.push_str(&format!("\n- {step}"));
             }
         }
-        body.push_str(&see);
+        body.push_str(see);
         let title = headline(request, 72);
-        let branch = format!("morningai/codegen-{}", &task.simple().to_string()[..12]);
+        // The random end of the task's id (its start is a timestamp).
+        let branch = format!("morningai/codegen-{}", &task.simple().to_string()[20..]);
         let pull = gh
             .propose(&Proposal {
                 base: &base,
@@ -275,7 +268,7 @@ impl PullTask {
             .await?;
         let url = pull["html_url"].as_str().unwrap_or_default();
         gh.comment(
-            &reply_to,
+            reply_to,
             &format!("Proposed in {url} (branch `{branch}`).{see}"),
         )
         .await?;
@@ -300,6 +293,12 @@ impl PullTask {
                 )));
             }
         };
+        if let Some(f) = patches.iter().find(|f| f.path.starts_with(".github/")) {
+            return Ok(Err(format!(
+                "MorningAI does not change {}: files under .github/ (workflows) would run with the repository's secrets before anyone reviewed them.",
+                f.path
+            )));
+        }
         let mut files = Vec::new();
         for f in patches {
             let current = gh.file(&f.path, head).await?;
@@ -323,7 +322,7 @@ impl PullTask {
         id: Uuid,
         version: u32,
     ) -> std::result::Result<Value, JobError> {
-        let doc = self.documents.get(cx, id).await.map_err(store_error)?;
+        let doc = self.documents.get(cx, id).await.map_err(job_error)?;
         if !gh.settings.publish_documents || project != Some(doc.project_id) {
             return Ok(
                 json!({"outcome": "skipped", "reason": "the connection no longer proposes this project's documents"}),
@@ -333,7 +332,7 @@ impl PullTask {
             .documents
             .version(cx, id, version)
             .await
-            .map_err(store_error)?;
+            .map_err(job_error)?;
         let path = Documents::path(&doc);
         let (base, head) = gh.base().await?;
         let current = gh.file(&path, &head).await?;
@@ -352,7 +351,12 @@ impl PullTask {
             "Version {version} of “{}”, published in MorningAI.{link}",
             headline(&v.title, 200)
         );
-        let branch = format!("morningai/docs/{}-v{version}", doc.slug);
+        // The slug is unique in a project; the id keeps projects sharing a repository apart.
+        let branch = format!(
+            "morningai/docs/{}-{}-v{version}",
+            doc.slug,
+            &id.simple().to_string()[24..]
+        );
         let files = [(path.clone(), v.text)];
         let pull = gh
             .propose(&Proposal {

@@ -3,7 +3,7 @@
 //! delivery starts, so a platform that is down loses nothing: the task fails with the
 //! delivery's attempts recorded, and the answer stays readable.
 
-use super::{Integrations, Platform};
+use super::{Integrations, Platform, job_error};
 use crate::agents::AgentDeps;
 use morningai_core::{Error, Store, TenantCtx};
 use morningai_platforms::{Attempt, slack, telegram};
@@ -36,14 +36,6 @@ pub struct ReplyTask {
     pub deps: Arc<AgentDeps>,
     pub store: Arc<dyn Store>,
     pub integrations: Arc<Integrations>,
-}
-
-/// A domain error as a job's: a provider that is down is worth another attempt.
-fn job_error(e: Error) -> JobError {
-    match e {
-        Error::Unavailable { .. } | Error::Internal(_) => JobError::retryable(e.to_string()),
-        other => JobError::fatal(other.to_string()),
-    }
 }
 
 #[async_trait::async_trait]

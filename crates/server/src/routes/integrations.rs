@@ -8,7 +8,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use morningai_app::integrations::{CreateIntegration, HookReply, Integration, IntegrationCheck};
+use morningai_app::integrations::{
+    CreateIntegration, HookReply, Integration, IntegrationCheck, LinkCode,
+};
 use uuid::Uuid;
 
 /// Connects a chat platform (admin+). Its secrets are sealed and never returned; Telegram
@@ -71,6 +73,21 @@ pub async fn test(
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<IntegrationCheck>> {
     Ok(axum::Json(state.check_integration(&who, id).await?))
+}
+
+/// A code that links the caller's Slack account to them on this connection: type
+/// `/morningai link <code>` in the workspace within ten minutes, and the approval buttons
+/// you click there decide as you (any member; your role still says what you may decide).
+#[utoipa::path(post, path = "/api/v1/integrations/{id}/link", tag = "integrations", params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, body = LinkCode), (status = 404, body = Problem),
+        (status = 422, body = Problem, description = "not a Slack connection that takes approvals")),
+    security(("bearer" = [])))]
+pub async fn link(
+    State(state): State<AppState>,
+    who: Caller,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<LinkCode>> {
+    Ok(axum::Json(state.integration_link_code(&who, id).await?))
 }
 
 /// Messenger's subscription handshake: echoes `hub.challenge` when `hub.verify_token` is
