@@ -36,7 +36,7 @@ pub struct Comment {
 
 enum Object {
     Tree(BTreeMap<String, String>),
-    Commit { tree: String },
+    Commit { tree: String, message: String },
 }
 
 struct Repo {
@@ -75,7 +75,7 @@ impl World {
     }
 
     fn tree_of_commit(&self, commit: &str) -> Option<&BTreeMap<String, String>> {
-        let Some(Object::Commit { tree }) = self.objects.get(commit) else {
+        let Some(Object::Commit { tree, .. }) = self.objects.get(commit) else {
             return None;
         };
         match self.objects.get(tree) {
@@ -132,7 +132,10 @@ impl FakeGithub {
                 .map(|(p, t)| ((*p).to_owned(), (*t).to_owned()))
                 .collect(),
         ));
-        let commit = w.put(Object::Commit { tree });
+        let commit = w.put(Object::Commit {
+            tree,
+            message: "Initial commit".into(),
+        });
         w.repos.insert(
             name.to_owned(),
             Repo {
@@ -148,6 +151,26 @@ impl FakeGithub {
         let w = self.world();
         let commit = w.repos.get(repo)?.refs.get(branch)?;
         w.tree_of_commit(commit).cloned()
+    }
+
+    /// A person's commit on a new `branch` of `repo`, from its default branch.
+    pub fn branch_by_hand(&self, repo: &str, branch: &str) {
+        let mut w = self.world();
+        let Some(r) = w.repos.get(repo) else {
+            return;
+        };
+        let tip = r.refs[&r.default_branch].clone();
+        let Some(Object::Commit { tree, .. }) = w.objects.get(&tip) else {
+            return;
+        };
+        let tree = tree.clone();
+        let commit = w.put(Object::Commit {
+            tree,
+            message: "Work in progress".into(),
+        });
+        if let Some(r) = w.repos.get_mut(repo) {
+            r.refs.insert(branch.to_owned(), commit);
+        }
     }
 
     /// The pull requests opened in `repo`.
@@ -314,7 +337,10 @@ fn serve(
             }
         }
         ("GET", ["git", "commits", sha]) => match w.objects.get(*sha) {
-            Some(Object::Commit { tree }) => reply(200, json!({"sha": sha, "tree": {"sha": tree}})),
+            Some(Object::Commit { tree, message }) => reply(
+                200,
+                json!({"sha": sha, "tree": {"sha": tree}, "message": message}),
+            ),
             _ => error(404, "Not Found"),
         },
         ("GET", ["contents", path @ ..]) => {
@@ -365,6 +391,7 @@ fn serve(
             }
             let sha = w.put(Object::Commit {
                 tree: str_of("tree").to_owned(),
+                message: str_of("message").to_owned(),
             });
             reply(201, json!({"sha": sha, "message": str_of("message")}))
         }

@@ -18,6 +18,9 @@ pub const MAX_COMMENT: usize = 65_536;
 /// it is never a command. With a person's token our comments are that person's, and an
 /// answer that reads like a command must not ask itself again.
 pub const MARKER: &str = "<!-- morningai -->";
+/// The trailer of every commit MorningAI makes: only a branch whose tip carries it is
+/// moved (a person's commits on it are never overwritten).
+pub const TRAILER: &str = "Proposed-by: MorningAI";
 const ASK: &str = "/morningai ask";
 const CODEGEN: &str = "/morningai codegen";
 
@@ -437,7 +440,7 @@ impl<'a> Repo<'a> {
             .call(
                 Method::POST,
                 &["git", "commits"],
-                Some(&json!({"message": p.message, "tree": sha(&tree, "/sha")?, "parents": [p.head_sha]})),
+                Some(&json!({"message": format!("{}\n\n{TRAILER}", p.message), "tree": sha(&tree, "/sha")?, "parents": [p.head_sha]})),
                 on_attempt,
             )
             .await?;
@@ -454,8 +457,21 @@ impl<'a> Repo<'a> {
             if e.status != Some(422) || !e.message.contains("already exists") {
                 return Err(e);
             }
-            // "Reference already exists": MorningAI's branch (its name is the task's or the
-            // document version's), made by an earlier attempt; it takes this commit.
+            // "Reference already exists": an earlier attempt's (the name is the task's or the
+            // document version's), which takes this commit — unless someone committed on it.
+            let tip = self.head(p.branch, on_attempt).await?;
+            let last = self
+                .call(Method::GET, &["git", "commits", &tip], None, on_attempt)
+                .await?;
+            if !last["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(TRAILER))
+            {
+                return Err(DeliveryFailed::refused(format!(
+                    "the branch {} exists and its last commit is not MorningAI's: it is left as it is",
+                    p.branch
+                )));
+            }
             let mut segments = vec!["git", "refs", "heads"];
             segments.extend(p.branch.split('/'));
             self.call(

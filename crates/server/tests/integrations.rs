@@ -1365,6 +1365,42 @@ async fn github_changes_and_documents_become_pull_requests(backend: Backend) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(tasks_of(&app, &admin, "github_pr").await.len(), 3);
     assert_eq!(gh.pulls("acme/widget").len(), 1);
+
+    // A branch of that name with a person's commit on it is theirs: never forced.
+    let (_, created) = app
+        .post(
+            "/api/v1/documents",
+            &admin.access,
+            json!({"project_id": project, "title": "Who evicts frames?", "kind": "faq", "text": "# Who?\n"}),
+        )
+        .await;
+    let doc = created["document"]["id"].as_str().unwrap().to_owned();
+    let theirs = format!(
+        "morningai/docs/who-evicts-frames-{}-v1",
+        &doc.replace('-', "")[24..]
+    );
+    gh.branch_by_hand("acme/widget", &theirs);
+    let before = gh.files("acme/widget", &theirs).unwrap();
+    let (s, _) = app
+        .post(
+            &format!("/api/v1/documents/{doc}/publish"),
+            &admin.access,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let prs = tasks_of(&app, &admin, "github_pr").await;
+    let refused = wait_finished(&app, &admin, prs[0]["id"].as_str().unwrap()).await;
+    assert_eq!(refused["status"], "failed", "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("is not MorningAI's"),
+        "{refused}"
+    );
+    assert_eq!(gh.files("acme/widget", &theirs).unwrap(), before);
+    assert_eq!(gh.pulls("acme/widget").len(), 1);
 }
 
 async fn slack_buttons_decide_approvals_as_linked_members(backend: Backend) {
