@@ -366,9 +366,13 @@ async function main() {
     await page.getByLabel("Connection name").fill("Engineering Slack");
     await page.getByLabel("Signing secret").fill("8f742231b10e8888abcd99yyyzzz85a5");
     await page.getByLabel("Bot token (xoxb-…)").fill("xoxb-e2e-token-1234");
+    await page.getByLabel("Approvals channel id (optional, C…)").fill("C0APPROVALS");
     await page.getByRole("button", { name: "Connect" }).click();
     const connection = page.getByTestId("integrations").getByRole("listitem").filter({ hasText: "Engineering Slack" });
     await connection.getByText(`${base}/hooks/slack/`).waitFor();
+    await connection.getByRole("button", { name: "Link my Slack account" }).click();
+    const linkCommand = await connection.getByTestId("link-command").innerText();
+    check(/^\/morningai link \S{16}$/.test(linkCommand), `the Slack link command is not shown: ${linkCommand}`);
     check((await page.getByLabel("Signing secret").inputValue()) === "", "the form keeps the secrets after saving");
     check(!(await page.content()).includes("xoxb-e2e-token-1234"), "a chat platform's token is shown after saving");
     await page.getByLabel("Platform").selectOption("github");

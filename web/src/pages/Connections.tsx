@@ -50,6 +50,7 @@ export function ChatPlatforms() {
   const qc = useQueryClient();
   const [platform, setPlatform] = useState<Platform>("slack");
   const [checked, setChecked] = useState<Record<string, string>>({});
+  const [links, setLinks] = useState<Record<string, string>>({});
   const list = useQuery({ queryKey: ["integrations"], queryFn: () => must(api.GET("/api/v1/integrations")) });
   const projects = useQuery({ queryKey: ["projects"], queryFn: () => must(api.GET("/api/v1/projects")) });
   const done = () => void qc.invalidateQueries({ queryKey: ["integrations"] });
@@ -61,6 +62,10 @@ export function ChatPlatforms() {
   const remove = useMutation({
     mutationFn: (id: string) => must(api.DELETE("/api/v1/integrations/{id}", { params: { path: { id } } })),
     onSuccess: done,
+  });
+  const link = useMutation({
+    mutationFn: (id: string) => must(api.POST("/api/v1/integrations/{id}/link", { params: { path: { id } } })),
+    onSuccess: (r, id) => setLinks((l) => ({ ...l, [id]: r.command })),
   });
   const test = useMutation({
     mutationFn: (id: string) => must(api.POST("/api/v1/integrations/{id}/test", { params: { path: { id } } })),
@@ -82,7 +87,15 @@ export function ChatPlatforms() {
       tree_path: text("tree_path"),
       publish_documents: f.get("publish_documents") === "on",
     };
-    const body = { platform, name: String(f.get("name")), project_id: text("project_id"), secrets, github: github || undefined };
+    const channel = platform === "slack" ? text("approvals_channel") : undefined;
+    const body = {
+      platform,
+      name: String(f.get("name")),
+      project_id: text("project_id"),
+      secrets,
+      github: github || undefined,
+      approvals: channel ? { channel } : undefined,
+    };
     // The secrets leave the page once saved.
     create.mutate(body, { onSuccess: () => form?.reset() });
   }
@@ -123,6 +136,11 @@ export function ChatPlatforms() {
               )}
             </Field>
           ))}
+          {platform === "slack" && (
+            <Field label="Approvals channel id (optional, C…)">
+              <input name="approvals_channel" maxLength={30} className={input} placeholder="C0123456789" />
+            </Field>
+          )}
           {platform === "github" && (
             <>
               <Field label="Repository for pull requests (owner/name, optional)">
@@ -148,7 +166,7 @@ export function ChatPlatforms() {
         <ErrorLine error={create.error} />
       </Card>
       <Card title="Connections">
-        <ErrorLine error={list.error ?? remove.error ?? test.error} />
+        <ErrorLine error={list.error ?? remove.error ?? test.error ?? link.error} />
         {list.data?.length === 0 && <p className="text-sm text-slate-700">No platform connected yet.</p>}
         <ul className="divide-y divide-slate-100 text-sm" data-testid="integrations">
           {list.data?.map((c) => (
@@ -179,6 +197,19 @@ export function ChatPlatforms() {
                   {c.github.tree_path ? ` · codegen on ${c.github.tree_path}` : ""}
                   {c.github.publish_documents ? " · published documents" : ""}
                 </p>
+              )}
+              {c.approvals && (
+                <div className="flex flex-wrap items-center gap-2 text-xs text-slate-700">
+                  <span>Approval requests go to channel {c.approvals.channel}; those who linked their Slack account decide there as themselves.</span>
+                  <Button tone="secondary" onClick={() => link.mutate(c.id)} disabled={link.isPending}>
+                    Link my Slack account
+                  </Button>
+                  {links[c.id] && (
+                    <span>
+                      Type <code data-testid="link-command">{links[c.id]}</code> in Slack within ten minutes.
+                    </span>
+                  )}
+                </div>
               )}
               <p className="text-xs text-slate-600">
                 {Object.entries(c.secrets)
