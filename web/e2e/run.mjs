@@ -382,7 +382,7 @@ async function main() {
     await page.getByLabel("Token (Issues; for pull requests also Contents and Pull requests: write)").fill("github_pat_e2e_1234");
     await page.getByLabel("Repository for pull requests (owner/name, optional)").fill("acme/demo-service");
     await page.getByLabel("Propose published documents as pull requests").check();
-    await page.getByRole("button", { name: "Connect" }).click();
+    await page.getByRole("button", { name: "Connect", exact: true }).click();
     await page.getByTestId("pull-requests").getByText("Pull requests to acme/demo-service · published documents").waitFor();
     await capture(page, "settings-platforms");
     await nav(page, "Automation").click();
