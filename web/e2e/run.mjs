@@ -506,6 +506,9 @@ async function main() {
     log(`passed; screenshots in ${path.relative(repo, shots)}`);
   } catch (e) {
     await current?.screenshot({ path: path.join(shots, "failure.png"), fullPage: true }).catch(() => {});
+    // CI keeps the log, not the screenshot: what the page said when it failed.
+    const said = await current?.innerText("body").catch(() => "");
+    if (said) console.error(`the page at ${current.url()} said:\n${said.slice(0, 4000)}`);
     if (problems.length) console.error(`problems so far:\n${problems.join("\n")}`);
     throw e;
   } finally {
