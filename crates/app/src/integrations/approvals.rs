@@ -165,11 +165,10 @@ impl crate::Application {
         {
             return unknown();
         }
-        let member: UserId = serde_json::from_value(o.body["user_id"].clone())
-            .map_err(|e| Error::internal("read a link code", e))?;
-        let Some(role) = self.store.role_of(cx.tenant_id, member).await? else {
+        let Some(who) = self.member_of(cx, &o.body).await? else {
             return unknown();
         };
+        let member = who.user_id;
         let now = morningai_core::now();
         self.store
             .put_object(
@@ -186,13 +185,6 @@ impl crate::Application {
                 },
             )
             .await?;
-        let who = Principal {
-            user_id: member,
-            tenant_id: cx.tenant_id,
-            role,
-            api_key: None,
-            ip: None,
-        };
         self.audit(
             &who,
             "integration.link",
@@ -245,6 +237,24 @@ impl crate::Application {
         Ok(outcome)
     }
 
+    /// The member a link or link code names (`user_id`), as they are now: None when they
+    /// left the tenant.
+    async fn member_of(&self, cx: TenantCtx, body: &Value) -> Result<Option<Principal>> {
+        let user: UserId = serde_json::from_value(body["user_id"].clone())
+            .map_err(|e| Error::internal("read a Slack link", e))?;
+        Ok(self
+            .store
+            .role_of(cx.tenant_id, user)
+            .await?
+            .map(|role| Principal {
+                user_id: user,
+                tenant_id: cx.tenant_id,
+                role,
+                api_key: None,
+                ip: None,
+            }))
+    }
+
     async fn slack_decision(
         &self,
         cx: TenantCtx,
@@ -264,20 +274,10 @@ impl crate::Application {
             .get_object(cx, LINK, crate::derived_id(id, &d.user))
             .await?
             .ok_or_else(not_linked)?;
-        let member: UserId = serde_json::from_value(link.body["user_id"].clone())
-            .map_err(|e| Error::internal("read a Slack link", e))?;
-        let role = self
-            .store
-            .role_of(cx.tenant_id, member)
+        let who = self
+            .member_of(cx, &link.body)
             .await?
             .ok_or_else(|| Error::forbidden("your MorningAI account is no longer a member"))?;
-        let who = Principal {
-            user_id: member,
-            tenant_id: cx.tenant_id,
-            role,
-            api_key: None,
-            ip: None,
-        };
         let id = Uuid::parse_str(&d.approval).map_err(|_| Error::NotFound("approval"))?;
         let decided = self
             .graphs
