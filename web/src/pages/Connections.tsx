@@ -115,7 +115,7 @@ export function ChatPlatforms() {
             </select>
           </Field>
           <Field label="Connection name">
-            <input name="name" required maxLength={200} className={input} placeholder="Engineering Slack" />
+            <input name="name" required maxLength={200} className={input} placeholder={platform === "github" ? "acme/app on GitHub" : "Engineering Slack"} />
           </Field>
           <Field label="Project (its tasks are filed there)">
             <select name="project_id" className={input} defaultValue="">
