@@ -1,7 +1,8 @@
-//! The local embedder: a BERT sentence encoder (all-MiniLM-L6-v2 by default) run in-process
-//! with candle, mean-pooled over the attention mask and L2-normalised, as
-//! sentence-transformers does. Loaded from a directory holding `config.json`,
-//! `tokenizer.json` and `model.safetensors`.
+//! The local embedder: a BERT sentence encoder (all-MiniLM-L6-v2 by default) run in-process,
+//! mean-pooled over the attention mask and L2-normalised, as sentence-transformers does.
+//! Loaded from a directory holding `config.json`, `tokenizer.json` and `model.safetensors`.
+//! On CPUs with AVX-512 VNNI the encoder is this crate's int8 one (`int8.rs`); elsewhere,
+//! or when asked for, candle's fp32 `BertModel`.
 
 use async_trait::async_trait;
 use candle_core::{DType, Device, Tensor};
@@ -22,13 +23,28 @@ const MAX_TOKENS: usize = 256;
 /// (8), 9.2 (16), 7.0 (32) and 8.5 (1) on 246-token chunks.
 const BATCH: usize = 4;
 
+/// Which arithmetic the encoder uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    /// int8 matrix products where the CPU has AVX-512 VNNI, fp32 elsewhere.
+    Auto,
+    /// candle's fp32 encoder everywhere (the reference the int8 one is checked against).
+    F32,
+}
+
 pub struct MiniLm {
     inner: Arc<Inner>,
     model_name: String,
 }
 
+enum Encoder {
+    Candle(BertModel),
+    #[cfg(target_arch = "x86_64")]
+    Int8(crate::int8::Int8Bert),
+}
+
 struct Inner {
-    model: BertModel,
+    encoder: Encoder,
     /// Truncates to the model's window and pads batches: for model input.
     tokenizer: Tokenizer,
     /// Neither truncates nor pads: for measuring text.
@@ -42,8 +58,13 @@ fn load_err(what: &str, dir: &Path, e: impl std::fmt::Display) -> Error {
 
 impl MiniLm {
     /// Loads the model in `dir`; `model_name` is what vectors record (the directory name
-    /// when none is given).
+    /// when none is given). int8 where the CPU allows it (`Precision::Auto`).
     pub fn load(dir: &Path, model_name: Option<&str>) -> Result<Self> {
+        Self::load_with(dir, model_name, Precision::Auto)
+    }
+
+    /// As `load`, with the encoder's arithmetic chosen.
+    pub fn load_with(dir: &Path, model_name: Option<&str>, precision: Precision) -> Result<Self> {
         let config: Config = serde_json::from_slice(
             &std::fs::read(dir.join("config.json")).map_err(|e| load_err("config.json", dir, e))?,
         )
@@ -67,16 +88,25 @@ impl MiniLm {
         }));
         let weights = std::fs::read(dir.join("model.safetensors"))
             .map_err(|e| load_err("model.safetensors", dir, e))?;
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
-            .map_err(|e| load_err("model.safetensors", dir, e))?;
-        let model = BertModel::load(vb, &config).map_err(|e| load_err("the model", dir, e))?;
+        let encoder = match int8_encoder(&weights, &config, precision)
+            .map_err(|e| load_err("the model", dir, e))?
+        {
+            Some(encoder) => encoder,
+            None => {
+                let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
+                    .map_err(|e| load_err("model.safetensors", dir, e))?;
+                Encoder::Candle(
+                    BertModel::load(vb, &config).map_err(|e| load_err("the model", dir, e))?,
+                )
+            }
+        };
         let model_name = model_name.map(str::to_owned).unwrap_or_else(|| {
             dir.file_name()
                 .map_or("local".into(), |n| n.to_string_lossy().into_owned())
         });
         Ok(Self {
             inner: Arc::new(Inner {
-                model,
+                encoder,
                 tokenizer,
                 counter,
                 dims: config.hidden_size,
@@ -84,10 +114,76 @@ impl MiniLm {
             model_name,
         })
     }
+
+    /// "int8" or "fp32": the arithmetic this embedder's encoder uses.
+    pub fn precision(&self) -> &'static str {
+        match self.inner.encoder {
+            Encoder::Candle(_) => "fp32",
+            #[cfg(target_arch = "x86_64")]
+            Encoder::Int8(_) => "int8",
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn int8_encoder(
+    weights: &[u8],
+    config: &Config,
+    precision: Precision,
+) -> candle_core::Result<Option<Encoder>> {
+    if precision != Precision::Auto || !crate::int8::supported() {
+        return Ok(None);
+    }
+    Ok(crate::int8::Int8Bert::load(weights, config)?.map(Encoder::Int8))
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn int8_encoder(_: &[u8], _: &Config, _: Precision) -> candle_core::Result<Option<Encoder>> {
+    Ok(None)
 }
 
 impl Inner {
-    fn embed_batch(&self, texts: &[String]) -> candle_core::Result<Vec<Vec<f32>>> {
+    /// The embeddings of `texts`, in order.
+    fn embed_all(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        match &self.encoder {
+            Encoder::Candle(model) => {
+                // Similar lengths share a batch, so little of each pass is padding.
+                let mut order: Vec<usize> = (0..texts.len()).collect();
+                order.sort_by_key(|&i| texts[i].len());
+                let mut out = vec![Vec::new(); texts.len()];
+                for idxs in order.chunks(BATCH) {
+                    let batch: Vec<String> = idxs.iter().map(|&i| texts[i].clone()).collect();
+                    let vectors = self
+                        .embed_batch(model, &batch)
+                        .map_err(|e| Error::internal("embed", e))?;
+                    for (&i, v) in idxs.iter().zip(vectors) {
+                        out[i] = v;
+                    }
+                }
+                Ok(out)
+            }
+            // Every text alone at its own length, tokenised on the thread that encodes it.
+            #[cfg(target_arch = "x86_64")]
+            Encoder::Int8(model) => {
+                let threads = std::thread::available_parallelism().map_or(1, |p| p.get());
+                model
+                    .encode_all(texts, threads, |text| {
+                        self.tokenizer
+                            .encode_fast(text, true)
+                            .map(|e| e.get_ids().to_vec())
+                            .map_err(|e| Error::internal("tokenize", e))
+                    })
+                    .into_iter()
+                    .collect()
+            }
+        }
+    }
+
+    fn embed_batch(
+        &self,
+        model: &BertModel,
+        texts: &[String],
+    ) -> candle_core::Result<Vec<Vec<f32>>> {
         let encodings = self
             .tokenizer
             .encode_batch(texts.to_vec(), true)
@@ -102,7 +198,7 @@ impl Inner {
         let ids = rows(|e| e.get_ids())?;
         let mask = rows(|e| e.get_attention_mask())?;
         let types = ids.zeros_like()?;
-        let hidden = self.model.forward(&ids, &types, Some(&mask))?;
+        let hidden = model.forward(&ids, &types, Some(&mask))?;
         // Mean over the real tokens: padding positions weigh zero.
         let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
         let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
@@ -140,23 +236,8 @@ impl Embedder for MiniLm {
         }
         let inner = self.inner.clone();
         let texts = texts.to_vec();
-        tokio::task::spawn_blocking(move || {
-            // Similar lengths share a batch, so little of each pass is padding.
-            let mut order: Vec<usize> = (0..texts.len()).collect();
-            order.sort_by_key(|&i| texts[i].len());
-            let mut out = vec![Vec::new(); texts.len()];
-            for idxs in order.chunks(BATCH) {
-                let batch: Vec<String> = idxs.iter().map(|&i| texts[i].clone()).collect();
-                let vectors = inner
-                    .embed_batch(&batch)
-                    .map_err(|e| Error::internal("embed", e))?;
-                for (&i, v) in idxs.iter().zip(vectors) {
-                    out[i] = v;
-                }
-            }
-            Ok(out)
-        })
-        .await
-        .map_err(|e| Error::internal("embed task", e))?
+        tokio::task::spawn_blocking(move || inner.embed_all(&texts))
+            .await
+            .map_err(|e| Error::internal("embed task", e))?
     }
 }

@@ -1,14 +1,15 @@
 //! Embedding throughput of the local MiniLM embedder: chunks of ~256 model tokens (the
 //! model's window), embedded in the batches the embedder uses. Usage:
-//! `embed-bench [CHUNKS] [TEXTS PER CALL]` with `MORNINGAI_EMBED_MODEL_DIR` naming the model directory
-//! (`scripts/fetch-minilm.sh` prints one).
+//! `embed-bench [CHUNKS] [TEXTS PER CALL] [fp32]` with `MORNINGAI_EMBED_MODEL_DIR` naming the
+//! model directory (`scripts/fetch-minilm.sh` prints one); `fp32` measures candle's fp32
+//! encoder where the int8 one would run.
 //!
 //! Also reports the model's useful arithmetic per second (GFLOP/s: the multiply-adds of
 //! the encoder's matrix products for the real tokens, padding not counted) against this
 //! machine's fp32 peak, measured here by a kernel of independent AVX2 FMA chains on every
 //! core (what the cores can retire when nothing else limits them).
 
-use morningai_ai::MiniLm;
+use morningai_ai::{MiniLm, Precision};
 use morningai_core::ai::Embedder;
 use std::time::Instant;
 
@@ -68,7 +69,11 @@ async fn main() -> anyhow::Result<()> {
         .map_err(|_| anyhow::anyhow!("set MORNINGAI_EMBED_MODEL_DIR (scripts/fetch-minilm.sh)"))?;
     // Measured first: after the model runs, its pool's threads spin for a while.
     let peak = fma_peak_gflops();
-    let model = MiniLm::load(std::path::Path::new(&dir), None)?;
+    let precision = match std::env::args().nth(3).as_deref() {
+        Some("fp32") => Precision::F32,
+        _ => Precision::Auto,
+    };
+    let model = MiniLm::load_with(std::path::Path::new(&dir), None, precision)?;
     let mut seed = 1u64;
     let chunks: Vec<String> = (0..n)
         .map(|_| {
@@ -93,7 +98,8 @@ async fn main() -> anyhow::Result<()> {
     let secs = start.elapsed().as_secs_f64();
     assert_eq!(v.len(), n);
     println!(
-        "embed: {n} chunks of {:.0} tokens on average, {group} per call, in {secs:.2} s: {:.1} chunks/s ({:.0} tokens/s)",
+        "embed ({}): {n} chunks of {:.0} tokens on average, {group} per call, in {secs:.2} s: {:.1} chunks/s ({:.0} tokens/s)",
+        model.precision(),
         tokens as f64 / n as f64,
         n as f64 / secs,
         tokens as f64 / secs
