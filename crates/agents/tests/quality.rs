@@ -86,7 +86,9 @@ struct Remembering {
 
 impl Remembering {
     fn load(model: MiniLm) -> Self {
-        let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("quality-minilm-vectors.bin");
+        // One file per encoder: int8 and fp32 vectors differ slightly.
+        let file = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("quality-minilm-{}-vectors.bin", model.precision()));
         let mut seen = HashMap::new();
         if let Ok(bytes) = std::fs::read(&file) {
             let mut rest = bytes.as_slice();

@@ -185,5 +185,10 @@ pub(crate) async fn load_embedder(
         .await
         .context("load the embedding model")?
         .context("load the embedding model")?;
+    tracing::info!(
+        model = morningai_core::ai::Embedder::model(&model),
+        precision = model.precision(),
+        "embedding model loaded"
+    );
     Ok(Some(Arc::new(model)))
 }
