@@ -4,8 +4,9 @@
 # dependencies of this workspace, so `cargo fetch` puts them there), copied into one tree.
 # Measures `morningai index` cold and with nothing changed, lexical-only and with the local
 # MiniLM embedder (the summary line says when the collection became searchable — the end
-# of the files pass — and when its vectors were complete) (that part with --with-model: at the measured embedding rate it takes
-# the better part of an hour on 2 cores). Usage: bench/index.sh [--with-model]
+# of the files pass — and when its vectors were complete) (that part with --with-model: about
+# 4 minutes with the int8 encoder on 2 cores, the better part of an hour with candle's fp32).
+# Usage: bench/index.sh [--with-model]
 # INDEX_CRATES="redis" (space-separated crate names) indexes other registry crates instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
