@@ -19,7 +19,7 @@
 //! candle's fp32 one in `tests/minilm.rs`.
 
 use candle_core::{DType, Device};
-use candle_transformers::models::bert::Config;
+use candle_transformers::models::bert::{Config, HiddenAct};
 use std::arch::x86_64::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -127,42 +127,55 @@ fn grow<T: Default + Clone>(v: &mut Vec<T>, len: usize) {
 }
 
 impl Int8Bert {
-    /// Quantises the model in `safetensors` (candle's BERT layout). `None` when the shape is
-    /// one these kernels do not cover (the caller keeps candle's fp32 encoder).
+    /// Quantises the model in `safetensors` (candle's BERT layout, tensors named without a
+    /// prefix). `None` when this CPU lacks AVX-512 VNNI or the model is one these kernels do
+    /// not cover (another activation than exact GELU, a shape they do not tile); an error
+    /// when a tensor is missing or not the shape `config` says. Either way the caller keeps
+    /// candle's fp32 encoder.
     pub(crate) fn load(safetensors: &[u8], config: &Config) -> candle_core::Result<Option<Self>> {
         let (h, i, heads) = (
             config.hidden_size,
             config.intermediate_size,
             config.num_attention_heads,
         );
-        let head_dim = h / heads.max(1);
-        if h % 32 != 0
+        if !supported()
+            || config.hidden_act != HiddenAct::Gelu
+            || h == 0
+            || i == 0
+            || heads == 0
+            || config.type_vocab_size == 0
+            || h % 32 != 0
             || i % 32 != 0
-            || head_dim * heads != h
-            || head_dim % LANES != 0
-            || head_dim > 64
+            || h % heads != 0
+            || (h / heads) % LANES != 0
+            || h / heads > 64
         {
             return Ok(None);
         }
         let tensors = candle_core::safetensors::load_buffer(safetensors, &Device::Cpu)?;
-        let get = |name: &str| -> candle_core::Result<Vec<f32>> {
-            tensors
+        // Every tensor is checked against the shape the kernels index it by.
+        let get = |name: &str, shape: &[usize]| -> candle_core::Result<Vec<f32>> {
+            let t = tensors
                 .get(name)
-                .ok_or_else(|| candle_core::Error::Msg(format!("no tensor {name}")))?
-                .to_dtype(DType::F32)?
-                .flatten_all()?
-                .to_vec1::<f32>()
+                .ok_or_else(|| candle_core::Error::Msg(format!("no tensor {name}")))?;
+            if t.dims() != shape {
+                return Err(candle_core::Error::Msg(format!(
+                    "tensor {name} is {:?}, the config says {shape:?}",
+                    t.dims()
+                )));
+            }
+            t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()
         };
         let norm = |prefix: &str| -> candle_core::Result<Norm> {
             Ok(Norm {
-                w: get(&format!("{prefix}.LayerNorm.weight"))?,
-                b: get(&format!("{prefix}.LayerNorm.bias"))?,
+                w: get(&format!("{prefix}.LayerNorm.weight"), &[h])?,
+                b: get(&format!("{prefix}.LayerNorm.bias"), &[h])?,
             })
         };
         let linear = |prefix: &str, n: usize, k: usize| -> candle_core::Result<QLinear> {
             Ok(QLinear::new(
-                &get(&format!("{prefix}.weight"))?,
-                get(&format!("{prefix}.bias"))?,
+                &get(&format!("{prefix}.weight"), &[n, k])?,
+                get(&format!("{prefix}.bias"), &[n])?,
                 n,
                 k,
             ))
@@ -172,8 +185,8 @@ impl Int8Bert {
             let p = format!("encoder.layer.{l}");
             let (mut w, mut b) = (Vec::with_capacity(3 * h * h), Vec::with_capacity(3 * h));
             for part in ["query", "key", "value"] {
-                w.extend(get(&format!("{p}.attention.self.{part}.weight"))?);
-                b.extend(get(&format!("{p}.attention.self.{part}.bias"))?);
+                w.extend(get(&format!("{p}.attention.self.{part}.weight"), &[h, h])?);
+                b.extend(get(&format!("{p}.attention.self.{part}.bias"), &[h])?);
             }
             layers.push(Layer {
                 qkv: QLinear::new(&w, b, 3 * h, h),
@@ -184,10 +197,16 @@ impl Int8Bert {
                 norm2: norm(&format!("{p}.output"))?,
             });
         }
-        let segment = get("embeddings.token_type_embeddings.weight")?;
+        let segment = get(
+            "embeddings.token_type_embeddings.weight",
+            &[config.type_vocab_size, h],
+        )?;
         Ok(Some(Self {
-            word: get("embeddings.word_embeddings.weight")?,
-            position: get("embeddings.position_embeddings.weight")?,
+            word: get("embeddings.word_embeddings.weight", &[config.vocab_size, h])?,
+            position: get(
+                "embeddings.position_embeddings.weight",
+                &[config.max_position_embeddings, h],
+            )?,
             segment: segment[..h].to_vec(),
             norm: norm("embeddings")?,
             layers,
@@ -242,6 +261,7 @@ impl Int8Bert {
             .collect()
     }
 
+    /// One text's vector. `ids` are its tokens alone (no padding), so no attention mask.
     fn encode(&self, ids: &[u32], s: &mut Scratch) -> Vec<f32> {
         let (h, i) = (self.hidden, self.inter);
         let len = ids.len().min(self.max_positions);
@@ -753,29 +773,86 @@ mod tests {
         for (g, w) in x.iter().zip(&want) {
             assert!((g - w).abs() < 1e-5, "gelu {g} vs {w}");
         }
-        let (len, dh, cols) = (6usize, 32usize, 16usize);
-        let rows = len.div_ceil(AR) * AR;
-        let q: Vec<f32> = (0..rows * dh).map(|_| noise(&mut seed)).collect();
-        let kt: Vec<f32> = (0..dh * cols).map(|_| noise(&mut seed)).collect();
-        let mut s = vec![0f32; rows * cols];
-        // SAFETY: as above; sizes as the kernel requires.
-        unsafe { scores(&q, &kt, &mut s, rows, cols, dh) };
-        for r in 0..rows {
-            for c in 0..cols {
-                let want: f32 = (0..dh).map(|d| q[r * dh + d] * kt[d * cols + c]).sum();
-                assert!((s[r * cols + c] - want).abs() < 1e-4);
+        // Past one block of 4 × 16 columns (cols 80), past 16 rows, and heads of 64.
+        for (len, dh) in [(6usize, 32usize), (37, 32), (70, 64)] {
+            let (rows, cols) = (len.div_ceil(AR) * AR, len.div_ceil(LANES) * LANES);
+            let q: Vec<f32> = (0..rows * dh).map(|_| noise(&mut seed)).collect();
+            let kt: Vec<f32> = (0..dh * cols).map(|_| noise(&mut seed)).collect();
+            let mut s = vec![0f32; rows * cols];
+            // SAFETY: as above; sizes as the kernel requires.
+            unsafe { scores(&q, &kt, &mut s, rows, cols, dh) };
+            for r in 0..rows {
+                for c in 0..cols {
+                    let want: f32 = (0..dh).map(|d| q[r * dh + d] * kt[d * cols + c]).sum();
+                    assert!(
+                        (s[r * cols + c] - want).abs() < 1e-4,
+                        "{len}×{dh} score [{r},{c}]"
+                    );
+                }
+            }
+            // V inside rows twice as wide, the output in the second half of its rows: as
+            // a head's columns sit in the Q/K/V and context matrices.
+            let v: Vec<f32> = (0..len * 2 * dh).map(|_| noise(&mut seed)).collect();
+            let mut out = vec![0f32; len * 2 * dh];
+            // SAFETY: as above.
+            unsafe { weighted_sum(&s, cols, len, &v[dh..], 2 * dh, dh, &mut out[dh..], 2 * dh) };
+            for r in 0..len {
+                for d in 0..dh {
+                    let want: f32 = (0..len)
+                        .map(|j| s[r * cols + j] * v[j * 2 * dh + dh + d])
+                        .sum();
+                    assert!(
+                        (out[r * 2 * dh + dh + d] - want).abs() < 1e-3,
+                        "{len}×{dh} sum [{r},{d}]"
+                    );
+                    assert_eq!(out[r * 2 * dh + d], 0.0, "nothing written outside the head");
+                }
             }
         }
-        let v: Vec<f32> = (0..len * dh).map(|_| noise(&mut seed)).collect();
-        let mut out = vec![0f32; len * dh];
-        // SAFETY: as above.
-        unsafe { weighted_sum(&s, cols, len, &v, dh, dh, &mut out, dh) };
-        for r in 0..len {
-            for d in 0..dh {
-                let want: f32 = (0..len).map(|j| s[r * cols + j] * v[j * dh + d]).sum();
-                assert!((out[r * dh + d] - want).abs() < 1e-4);
-            }
+    }
+
+    /// A config that does not match the weights is refused before any kernel can index
+    /// past a tensor, and a model whose activation these kernels do not compute is left to
+    /// candle.
+    #[test]
+    fn models_the_kernels_do_not_fit_are_refused() {
+        if !supported() {
+            eprintln!("this CPU has no AVX-512 VNNI: the int8 encoder is not used here");
+            return;
         }
+        let dir = std::path::PathBuf::from(std::env::var("MORNINGAI_EMBED_MODEL_DIR").expect(
+            "MORNINGAI_EMBED_MODEL_DIR is not set: run the suite with scripts/test.sh, which fetches the MiniLM weights",
+        ));
+        let weights = std::fs::read(dir.join("model.safetensors")).unwrap();
+        let config = |edit: &dyn Fn(&mut serde_json::Value)| -> Config {
+            let mut c: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+            edit(&mut c);
+            serde_json::from_value(c).unwrap()
+        };
+        let fits = Int8Bert::load(&weights, &config(&|_| {})).unwrap();
+        assert!(fits.is_some(), "all-MiniLM-L6-v2 runs on int8");
+        // 416 = 13 heads of 32: a shape the kernels tile, but not these weights'.
+        let wider = config(&|c| {
+            c["hidden_size"] = 416.into();
+            c["num_attention_heads"] = 13.into();
+        });
+        let err = Int8Bert::load(&weights, &wider)
+            .err()
+            .expect("a shape mismatch is an error");
+        assert!(err.to_string().contains("the config says"), "{err}");
+        let longer = config(&|c| c["max_position_embeddings"] = 1024.into());
+        assert!(Int8Bert::load(&weights, &longer).is_err());
+        let relu = config(&|c| c["hidden_act"] = "relu".into());
+        assert!(
+            Int8Bert::load(&weights, &relu).unwrap().is_none(),
+            "relu is candle's"
+        );
+        let odd = config(&|c| c["num_attention_heads"] = 7.into());
+        assert!(
+            Int8Bert::load(&weights, &odd).unwrap().is_none(),
+            "heads must divide the width"
+        );
     }
 
     fn gelu_scalar(x: f32) -> f32 {

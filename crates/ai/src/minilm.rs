@@ -88,16 +88,14 @@ impl MiniLm {
         }));
         let weights = std::fs::read(dir.join("model.safetensors"))
             .map_err(|e| load_err("model.safetensors", dir, e))?;
-        let encoder = match int8_encoder(&weights, &config, precision)
-            .map_err(|e| load_err("the model", dir, e))?
-        {
-            Some(encoder) => encoder,
-            None => {
-                let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
-                    .map_err(|e| load_err("model.safetensors", dir, e))?;
-                Encoder::Candle(
-                    BertModel::load(vb, &config).map_err(|e| load_err("the model", dir, e))?,
-                )
+        let encoder = match int8_encoder(&weights, &config, precision) {
+            Ok(Some(encoder)) => encoder,
+            Ok(None) => candle_encoder(weights, &config, dir)?,
+            // candle reads what the int8 loader does not (prefixed tensor names, say); a
+            // file neither can read fails there.
+            Err(e) => {
+                tracing::warn!(error = %e, dir = %dir.display(), "int8 encoder not loaded: fp32 instead");
+                candle_encoder(weights, &config, dir)?
             }
         };
         let model_name = model_name.map(str::to_owned).unwrap_or_else(|| {
@@ -125,13 +123,21 @@ impl MiniLm {
     }
 }
 
+fn candle_encoder(weights: Vec<u8>, config: &Config, dir: &Path) -> Result<Encoder> {
+    let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
+        .map_err(|e| load_err("model.safetensors", dir, e))?;
+    Ok(Encoder::Candle(
+        BertModel::load(vb, config).map_err(|e| load_err("the model", dir, e))?,
+    ))
+}
+
 #[cfg(target_arch = "x86_64")]
 fn int8_encoder(
     weights: &[u8],
     config: &Config,
     precision: Precision,
 ) -> candle_core::Result<Option<Encoder>> {
-    if precision != Precision::Auto || !crate::int8::supported() {
+    if precision != Precision::Auto {
         return Ok(None);
     }
     Ok(crate::int8::Int8Bert::load(weights, config)?.map(Encoder::Int8))
