@@ -4,7 +4,7 @@
 use std::fmt;
 
 /// Domain error.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum Error {
     /// The resource does not exist *for this tenant* (another tenant's resource looks the same).
     #[error("{0} not found")]

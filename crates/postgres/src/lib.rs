@@ -13,6 +13,7 @@ mod kv;
 mod memory;
 mod migrate;
 mod objects;
+mod reads;
 mod rows;
 mod schedules;
 mod store;

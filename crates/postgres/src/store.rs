@@ -15,6 +15,8 @@ pub struct PgStore {
     pub(crate) pool: Pool,
     /// Dense searches over fewer vectors than this scan exactly instead of using HNSW.
     pub(crate) exact_below: i64,
+    /// Concurrent reads of a tenant's tasks, coalesced (`reads.rs`).
+    pub(crate) reads: std::sync::Arc<crate::reads::TaskReads>,
 }
 
 pub(crate) fn unique_violation(e: &tokio_postgres::Error) -> bool {
@@ -44,6 +46,7 @@ impl PgStore {
         Ok(Self {
             pool,
             exact_below: crate::memory::EXACT_BELOW,
+            reads: Default::default(),
         })
     }
 

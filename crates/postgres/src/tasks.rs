@@ -123,18 +123,7 @@ impl TaskStore for PgStore {
     }
 
     async fn task(&self, cx: TenantCtx, id: TaskId) -> Result<Task> {
-        let rows = self
-            .scoped(
-                cx,
-                "get task",
-                &format!("SELECT {TASK_COLS} FROM tasks WHERE tenant_id = $1 AND id = $2"),
-                &[&cx.tenant_id.0, &id.0],
-            )
-            .await?;
-        rows.first()
-            .map(rows::task)
-            .transpose()?
-            .ok_or(Error::NotFound("task"))
+        self.coalesced_task(cx, id).await
     }
 
     async fn tasks(&self, cx: TenantCtx, f: &TaskFilter) -> Result<Vec<Task>> {

@@ -71,6 +71,48 @@ pub async fn tasks_create_get_list_cancel(store: DynStore) {
     assert!(store.tasks(cx, &by_kind).await.unwrap().is_empty());
 }
 
+/// Many reads at once (which a backend may answer together): each caller gets its own
+/// task, another tenant's task or an unknown id is not found even when asked beside the
+/// caller's own, and the same id asked twice at once is answered twice.
+pub async fn concurrent_task_reads_each_get_their_own(store: DynStore) {
+    let (_u, cx) = owner(&store, "reads").await;
+    let (_v, other) = owner(&store, "reads-other").await;
+    let mut mine = Vec::new();
+    for _ in 0..20 {
+        mine.push(new_task_in(&store, cx).await);
+    }
+    let theirs = new_task_in(&store, other).await;
+    let mut asks = Vec::new();
+    for round in 0..5 {
+        for t in &mine {
+            asks.push((cx, t.id, Some(t.id)));
+        }
+        asks.push((cx, theirs.id, None));
+        asks.push((other, mine[round].id, None));
+        asks.push((other, theirs.id, Some(theirs.id)));
+        asks.push((cx, TaskId(Uuid::now_v7()), None));
+    }
+    let reads: Vec<_> = asks
+        .iter()
+        .map(|&(cx, id, _)| {
+            let store = store.clone();
+            tokio::spawn(async move { store.task(cx, id).await })
+        })
+        .collect();
+    for ((cx, id, want), read) in asks.into_iter().zip(reads) {
+        match (want, read.await.unwrap()) {
+            (Some(want), Ok(task)) => {
+                assert_eq!(task.id, want);
+                let created = mine.iter().chain([&theirs]).find(|t| t.id == want).unwrap();
+                assert_eq!(task.input, created.input);
+                assert_eq!(task.trace_id, created.trace_id);
+            }
+            (None, got) => assert_not_found(got),
+            (Some(_), Err(e)) => panic!("{id:?} for {:?}: {e}", cx.tenant_id),
+        }
+    }
+}
+
 pub async fn task_idempotency_keys_are_per_tenant(store: DynStore) {
     let (_u, cx) = owner(&store, "idem").await;
     let (_v, other) = owner(&store, "idem-other").await;
