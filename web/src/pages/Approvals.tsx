@@ -20,6 +20,9 @@ export function Approvals() {
   const list = useQuery({
     queryKey: ["approvals", status],
     queryFn: () => must(api.GET("/api/v1/approvals", { params: { query: { status } } })),
+    // The live feed refetches on task events; a refresh it missed (an approval the page
+    // did not see at load, the feed reconnecting) heals within 10 s.
+    refetchInterval: 10_000,
   });
   return (
     <Page title="Approvals" actions={<LiveBadge state={state} />}>
