@@ -252,13 +252,10 @@ impl Int8Bert {
             );
             parts
         });
-        let mut out: Vec<Option<Result<Vec<f32>, E>>> = (0..texts.len()).map(|_| None).collect();
-        for (t, v) in parts.into_iter().flatten() {
-            out[t] = Some(v);
-        }
-        out.into_iter()
-            .map(|v| v.expect("every text encoded"))
-            .collect()
+        // Every index was handed out once: sorted, they are the texts' order.
+        let mut done: Vec<_> = parts.into_iter().flatten().collect();
+        done.sort_unstable_by_key(|(t, _)| *t);
+        done.into_iter().map(|(_, v)| v).collect()
     }
 
     /// One text's vector. `ids` are its tokens alone (no padding), so no attention mask.

@@ -50,6 +50,9 @@ struct Inner {
     /// Neither truncates nor pads: for measuring text.
     counter: Tokenizer,
     dims: usize,
+    /// Threads the int8 encoder shares a call's texts over: the cores, read once (on Linux
+    /// `available_parallelism` reads the cgroup's files).
+    threads: usize,
 }
 
 fn load_err(what: &str, dir: &Path, e: impl std::fmt::Display) -> Error {
@@ -108,6 +111,7 @@ impl MiniLm {
                 tokenizer,
                 counter,
                 dims: config.hidden_size,
+                threads: std::thread::available_parallelism().map_or(1, |p| p.get()),
             }),
             model_name,
         })
@@ -170,18 +174,15 @@ impl Inner {
             }
             // Every text alone at its own length, tokenised on the thread that encodes it.
             #[cfg(target_arch = "x86_64")]
-            Encoder::Int8(model) => {
-                let threads = std::thread::available_parallelism().map_or(1, |p| p.get());
-                model
-                    .encode_all(texts, threads, |text| {
-                        self.tokenizer
-                            .encode_fast(text, true)
-                            .map(|e| e.get_ids().to_vec())
-                            .map_err(|e| Error::internal("tokenize", e))
-                    })
-                    .into_iter()
-                    .collect()
-            }
+            Encoder::Int8(model) => model
+                .encode_all(texts, self.threads, |text| {
+                    self.tokenizer
+                        .encode_fast(text, true)
+                        .map(|e| e.get_ids().to_vec())
+                        .map_err(|e| Error::internal("tokenize", e))
+                })
+                .into_iter()
+                .collect(),
         }
     }
 

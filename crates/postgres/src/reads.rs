@@ -40,18 +40,29 @@ impl TaskReads {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Gives a reader's slot back; `false` (the slot kept) when reads still wait.
+    fn give_back(tenants: &mut HashMap<TenantId, Waiting>, tenant: TenantId) -> bool {
+        let Some(waiting) = tenants.get_mut(&tenant) else {
+            return true;
+        };
+        if !waiting.ids.is_empty() {
+            return false;
+        }
+        waiting.in_flight -= 1;
+        if waiting.in_flight == 0 {
+            tenants.remove(&tenant);
+        }
+        true
+    }
+
     /// The next batch of `tenant`'s waiting reads; none, and the reader's slot given back,
     /// when nothing waits (under one lock, so no read can arrive unseen in between).
     fn next_batch(&self, tenant: TenantId) -> Option<Vec<(TaskId, Reply)>> {
         let mut tenants = self.tenants();
-        let waiting = tenants.get_mut(&tenant)?;
-        if waiting.ids.is_empty() {
-            waiting.in_flight -= 1;
-            if waiting.in_flight == 0 {
-                tenants.remove(&tenant);
-            }
+        if Self::give_back(&mut tenants, tenant) {
             return None;
         }
+        let waiting = tenants.get_mut(&tenant)?;
         let take = waiting.ids.len().min(MOST);
         Some(waiting.ids.drain(..take).collect())
     }
@@ -70,20 +81,7 @@ impl Drop for Slot {
         if !self.held {
             return;
         }
-        let restart = {
-            let mut tenants = self.store.reads.tenants();
-            match tenants.get_mut(&self.cx.tenant_id) {
-                Some(waiting) if !waiting.ids.is_empty() => true,
-                Some(waiting) => {
-                    waiting.in_flight -= 1;
-                    if waiting.in_flight == 0 {
-                        tenants.remove(&self.cx.tenant_id);
-                    }
-                    false
-                }
-                None => false,
-            }
-        };
+        let restart = !TaskReads::give_back(&mut self.store.reads.tenants(), self.cx.tenant_id);
         if restart && let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(read_while_waiting(self.store.clone(), self.cx));
         }
