@@ -17,6 +17,11 @@ use settings::{GlobalArgs, ServeArgs};
 use std::io::Read;
 use std::sync::Arc;
 
+/// mimalloc instead of glibc's allocator: under `POST /api/v1/tasks` load glibc's malloc
+/// and free were about a sixth of the server's CPU time (perf, BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "morningai",

@@ -33,6 +33,7 @@ macro_rules! queue_conformance {
             release_gives_the_job_back_untouched,
             enqueue_is_idempotent_per_job_id,
             depth_counts_every_state,
+            concurrent_enqueues_each_get_their_answer,
         );
     };
     ($make:expr; $($case:ident),* $(,)?) => {
@@ -421,4 +422,97 @@ pub async fn depth_counts_every_state(q: DynQueue) {
             ..Default::default()
         }
     );
+}
+
+/// Many enqueues at once (which a backend may send together): every job is queued exactly
+/// once, whatever else is in flight beside it; of the jobs racing for one dedupe key one
+/// is queued and the others are told its id; the same job sent twice at once runs once;
+/// a delayed job stays scheduled; and the ready ones come out by priority, then in order.
+pub async fn concurrent_enqueues_each_get_their_answer(q: DynQueue) {
+    let (a, b) = (TenantId::new(), TenantId::new());
+    let mut asks = Vec::new();
+    for i in 0..40 {
+        asks.push(job(if i % 2 == 0 { a } else { b }, i % 3));
+    }
+    let keyed: Vec<NewJob> = (0..6)
+        .map(|_| NewJob {
+            dedupe_key: Some("race".into()),
+            ..job(a, 4)
+        })
+        .collect();
+    asks.extend(keyed.iter().cloned());
+    asks.push(asks[0].clone()); // the same job twice
+    let later = NewJob {
+        run_at: Some(chrono::Utc::now() + chrono::Duration::seconds(60)),
+        ..job(b, 9)
+    };
+    asks.push(later.clone());
+    let answers: Vec<_> = asks
+        .iter()
+        .map(|j| {
+            let (q, j) = (q.clone(), j.clone());
+            tokio::spawn(async move { q.enqueue(j).await })
+        })
+        .collect();
+    let mut race = Vec::new();
+    for (j, answer) in asks.iter().zip(answers) {
+        let answer = answer.await.unwrap().unwrap();
+        if j.dedupe_key.is_some() {
+            race.push((j.id, answer));
+        } else {
+            assert_eq!(answer, Enqueued::Queued, "{:?}", j.id);
+        }
+    }
+    let winners: Vec<TaskId> = race
+        .iter()
+        .filter(|(_, e)| *e == Enqueued::Queued)
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(winners.len(), 1, "{race:?}");
+    for (id, e) in &race {
+        if *id != winners[0] {
+            assert_eq!(*e, Enqueued::Duplicate(winners[0]));
+        }
+    }
+    let depth = |t| {
+        let q = q.clone();
+        async move { q.depth(t).await.unwrap() }
+    };
+    let (da, db) = (depth(a).await, depth(b).await);
+    assert_eq!(
+        da.ready_by_priority.iter().sum::<u64>(),
+        21,
+        "20 plain + the race's one"
+    );
+    assert_eq!(
+        (db.ready_by_priority.iter().sum::<u64>(), db.scheduled),
+        (20, 1)
+    );
+    let mut seen = std::collections::HashSet::new();
+    let mut by_tenant: std::collections::HashMap<TenantId, Vec<u8>> = Default::default();
+    loop {
+        let leased = take(&q, 8).await;
+        if leased.is_empty() {
+            break;
+        }
+        for l in leased {
+            assert!(seen.insert(l.job.id), "{:?} leased twice", l.job.id);
+            by_tenant
+                .entry(l.job.tenant_id)
+                .or_default()
+                .push(l.job.priority.get());
+            assert!(q.complete(&l).await.unwrap());
+        }
+    }
+    assert_eq!(seen.len(), 41);
+    assert!(
+        !seen.contains(&later.id),
+        "a delayed job waits for its time"
+    );
+    for priorities in by_tenant.values() {
+        assert!(
+            priorities.windows(2).all(|w| w[0] >= w[1]),
+            "highest priority first within a tenant: {priorities:?}"
+        );
+    }
 }

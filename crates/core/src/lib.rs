@@ -3,6 +3,7 @@
 
 pub mod ai;
 pub mod checkpoint;
+pub mod coalesce;
 pub mod entities;
 pub mod error;
 pub mod events;

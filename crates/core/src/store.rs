@@ -18,7 +18,7 @@ use uuid::Uuid;
 /// The tenant a tenant-scoped operation runs in. On PostgreSQL every such operation runs
 /// inside a transaction that has switched to the `morningai_tenant` role with
 /// `app.tenant_id` set, so row-level security holds even if a query forgot its filter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TenantCtx {
     pub tenant_id: TenantId,
 }

@@ -16,7 +16,9 @@ pub struct PgStore {
     /// Dense searches over fewer vectors than this scan exactly instead of using HNSW.
     pub(crate) exact_below: i64,
     /// Concurrent reads of a tenant's tasks, coalesced (`reads.rs`).
-    pub(crate) reads: std::sync::Arc<crate::reads::TaskReads>,
+    pub(crate) reads: crate::reads::TaskReads,
+    /// Concurrent creations of a tenant's tasks, coalesced (`tasks.rs`).
+    pub(crate) creates: crate::tasks::TaskCreates,
 }
 
 pub(crate) fn unique_violation(e: &tokio_postgres::Error) -> bool {
@@ -46,7 +48,8 @@ impl PgStore {
         Ok(Self {
             pool,
             exact_below: crate::memory::EXACT_BELOW,
-            reads: Default::default(),
+            reads: crate::reads::task_reads(),
+            creates: crate::tasks::task_creates(),
         })
     }
 

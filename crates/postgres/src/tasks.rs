@@ -5,10 +5,14 @@ use crate::store::PgStore;
 use crate::tx::{Tx, db_err, one_shot_mapped};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use morningai_core::coalesce::{Batch, Coalescer};
 use morningai_core::entities::*;
 use morningai_core::events::{NewTaskEvent, TaskEvent, TaskEventKind};
 use morningai_core::{Error, Result, TaskId, TaskStore, TenantCtx, TenantId, now};
 use serde_json::Value;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
@@ -37,6 +41,189 @@ async fn insert_event_and_commit(tx: Tx, tenant: TenantId, e: &NewTaskEvent) -> 
     })
 }
 
+/// Task creations in flight per tenant: more would only queue on the pool (and on the
+/// tenant's event lock, which each holds for its commit).
+const CREATES_IN_FLIGHT: usize = 2;
+/// Tasks per statement.
+const CREATES_MOST: usize = 256;
+
+/// A task to create, as stored, and its queued event's data.
+pub(crate) type Creation = (Task, Value);
+
+pub(crate) type TaskCreates = Coalescer<TenantCtx, PgStore, Creation, Result<TaskCreated>>;
+
+pub(crate) fn task_creates() -> TaskCreates {
+    Coalescer::new(CREATES_IN_FLIGHT, CREATES_MOST, run_creates)
+}
+
+fn run_creates(
+    store: PgStore,
+    cx: TenantCtx,
+    batch: Batch<Creation, Result<TaskCreated>>,
+) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(async move { store.create_batch(cx, batch).await })
+}
+
+impl PgStore {
+    /// Creates a batch of one tenant's tasks in one statement. When it fails (a task names
+    /// another tenant's project), each task is created on its own, so only the bad one
+    /// fails and nothing is lost.
+    async fn create_batch(&self, cx: TenantCtx, mut batch: Batch<Creation, Result<TaskCreated>>) {
+        // Concurrent batches insert idempotency keys in one order: they wait on each
+        // other's keys rather than deadlock.
+        batch.sort_by(|a, b| a.0.0.idempotency_key.cmp(&b.0.0.idempotency_key));
+        let creations: Vec<&Creation> = batch.iter().map(|(c, _)| c).collect();
+        match self.insert_tasks(cx, &creations).await {
+            Ok(events) => {
+                for ((task, data), reply) in batch {
+                    let _ = reply.send(match events.get(&task.id) {
+                        Some(&id) => Ok(created(cx, task, data, id)),
+                        None => {
+                            self.existing_task(cx, task.idempotency_key.as_deref())
+                                .await
+                        }
+                    });
+                }
+            }
+            Err(e) if batch.len() == 1 => {
+                let (_, reply) = batch.remove(0);
+                let _ = reply.send(Err(e));
+            }
+            Err(_) => {
+                for (creation, reply) in batch {
+                    let store = self.clone();
+                    tokio::spawn(async move {
+                        let _ = reply.send(store.create_batch_of_one(cx, creation).await);
+                    });
+                }
+            }
+        }
+    }
+
+    async fn create_batch_of_one(
+        &self,
+        cx: TenantCtx,
+        (task, data): Creation,
+    ) -> Result<TaskCreated> {
+        let events = self
+            .insert_tasks(cx, &[&(task.clone(), data.clone())])
+            .await?;
+        match events.get(&task.id) {
+            Some(&id) => Ok(created(cx, task, data, id)),
+            None => {
+                self.existing_task(cx, task.idempotency_key.as_deref())
+                    .await
+            }
+        }
+    }
+
+    /// Inserts the tasks and their queued events: one statement, pipelined with BEGIN and
+    /// COMMIT. ON CONFLICT DO NOTHING keeps the first task under an idempotency key (in
+    /// this batch or an earlier one); an event is stored only for a task this statement
+    /// inserted, and the event's insert is last (it takes the tenant's event lock,
+    /// migration 11). Answers the event id of each task inserted.
+    async fn insert_tasks(
+        &self,
+        cx: TenantCtx,
+        creations: &[&Creation],
+    ) -> Result<HashMap<TaskId, i64>> {
+        let ids: Vec<Uuid> = creations.iter().map(|(t, _)| t.id.0).collect();
+        let projects: Vec<Option<Uuid>> = creations
+            .iter()
+            .map(|(t, _)| t.project_id.map(|p| p.0))
+            .collect();
+        let kinds: Vec<&str> = creations.iter().map(|(t, _)| t.kind.as_str()).collect();
+        let priorities: Vec<i16> = creations
+            .iter()
+            .map(|(t, _)| t.priority.get() as i16)
+            .collect();
+        let traces: Vec<&str> = creations.iter().map(|(t, _)| t.trace_id.as_str()).collect();
+        let inputs: Vec<&Value> = creations.iter().map(|(t, _)| &t.input).collect();
+        let keys: Vec<Option<&str>> = creations
+            .iter()
+            .map(|(t, _)| t.idempotency_key.as_deref())
+            .collect();
+        let creators: Vec<Option<Uuid>> = creations
+            .iter()
+            .map(|(t, _)| t.created_by.map(|u| u.0))
+            .collect();
+        let ats: Vec<DateTime<Utc>> = creations.iter().map(|(t, _)| t.created_at).collect();
+        let events: Vec<&Value> = creations.iter().map(|(_, data)| data).collect();
+        let rows = one_shot_mapped(
+            &self.pool,
+            Some(cx),
+            "WITH n AS (
+                 SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::int2[], $6::text[],
+                                      $7::jsonb[], $8::text[], $9::uuid[], $10::timestamptz[], $11::jsonb[])
+                     AS n (id, project_id, kind, priority, trace_id, input, idempotency_key,
+                           created_by, at, event)),
+             t AS (
+                 INSERT INTO tasks (id, tenant_id, project_id, kind, status, priority, trace_id, input,
+                                    idempotency_key, created_by, created_at, updated_at)
+                 SELECT id, $1, project_id, kind, 'queued', priority, trace_id, input,
+                        idempotency_key, created_by, at, at FROM n
+                 ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
+                 RETURNING id)
+             INSERT INTO task_events (tenant_id, task_id, kind, data, at)
+             SELECT $1::uuid, n.id, 'queued', n.event, n.at FROM t JOIN n ON n.id = t.id
+             RETURNING task_id, id",
+            &[
+                &cx.tenant_id.0,
+                &ids,
+                &projects,
+                &kinds,
+                &priorities,
+                &traces,
+                &inputs,
+                &keys,
+                &creators,
+                &ats,
+                &events,
+            ],
+            |e| {
+                if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) {
+                    Error::invalid("project_id", "no such project in this tenant")
+                } else {
+                    db_err("insert task")(e)
+                }
+            },
+        )
+        .await?;
+        Ok(rows.iter().map(|r| (TaskId(r.get(0)), r.get(1))).collect())
+    }
+
+    /// The task that holds `key` (a creation under a key already taken).
+    async fn existing_task(&self, cx: TenantCtx, key: Option<&str>) -> Result<TaskCreated> {
+        let rows = self
+            .scoped(
+                cx,
+                "read task by idempotency key",
+                &format!(
+                    "SELECT {TASK_COLS} FROM tasks WHERE tenant_id = $1 AND idempotency_key = $2"
+                ),
+                &[&cx.tenant_id.0, &key],
+            )
+            .await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| Error::internal("idempotent task", "conflicting task not visible"))?;
+        Ok(TaskCreated::Existing(rows::task(row)?))
+    }
+}
+
+/// A task this store inserted, with its queued event.
+fn created(cx: TenantCtx, task: Task, data: Value, event_id: i64) -> TaskCreated {
+    let event = TaskEvent {
+        id: event_id,
+        tenant_id: cx.tenant_id,
+        task_id: task.id,
+        kind: TaskEventKind::Queued,
+        data,
+        at: task.created_at,
+    };
+    TaskCreated::New(task, event)
+}
+
 #[async_trait]
 impl TaskStore for PgStore {
     async fn create_task(&self, cx: TenantCtx, t: NewTask) -> Result<TaskCreated> {
@@ -57,69 +244,9 @@ impl TaskStore for PgStore {
             created_at: at,
             updated_at: at,
         };
-        // One statement, pipelined with BEGIN and COMMIT: one round trip. ON CONFLICT DO
-        // NOTHING keeps the first task under concurrent retries; the queued event is stored
-        // only for a task this statement inserted (the event's insert is last: it takes the
-        // tenant's event lock, migration 11).
-        let rows = one_shot_mapped(
-            &self.pool,
-            Some(cx),
-            "WITH t AS (
-                 INSERT INTO tasks (id, tenant_id, project_id, kind, status, priority, trace_id, input,
-                                    idempotency_key, created_by, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $10)
-                 ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
-                 RETURNING id)
-             INSERT INTO task_events (tenant_id, task_id, kind, data, at)
-             SELECT $2::uuid, id, 'queued', $11::jsonb, $10::timestamptz FROM t
-             RETURNING id",
-            &[
-                &task.id.0,
-                &cx.tenant_id.0,
-                &task.project_id.map(|p| p.0),
-                &task.kind,
-                &(task.priority.get() as i16),
-                &task.trace_id,
-                &task.input,
-                &task.idempotency_key,
-                &task.created_by.map(|u| u.0),
-                &at,
-                &event_data,
-            ],
-            |e| {
-                if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) {
-                    Error::invalid("project_id", "no such project in this tenant")
-                } else {
-                    db_err("insert task")(e)
-                }
-            },
-        )
-        .await?;
-        if let Some(row) = rows.first() {
-            let event = TaskEvent {
-                id: row.get(0),
-                tenant_id: cx.tenant_id,
-                task_id: task.id,
-                kind: TaskEventKind::Queued,
-                data: event_data,
-                at,
-            };
-            return Ok(TaskCreated::New(task, event));
-        }
-        let rows = self
-            .scoped(
-                cx,
-                "read task by idempotency key",
-                &format!(
-                    "SELECT {TASK_COLS} FROM tasks WHERE tenant_id = $1 AND idempotency_key = $2"
-                ),
-                &[&cx.tenant_id.0, &task.idempotency_key],
-            )
-            .await?;
-        let row = rows
-            .first()
-            .ok_or_else(|| Error::internal("idempotent task", "conflicting task not visible"))?;
-        Ok(TaskCreated::Existing(rows::task(row)?))
+        self.creates
+            .ask(self, cx, (task, event_data), "create task")
+            .await?
     }
 
     async fn task(&self, cx: TenantCtx, id: TaskId) -> Result<Task> {

@@ -41,8 +41,11 @@ local function drop_dedupe(tenant, dedupe, id)
   end
 end
 
+-- Wakes up to n idle workers (the list is capped: 256 wake-ups wake every worker there is).
 local function notify(n)
-  for _ = 1, n do redis.call('LPUSH', k('notify'), '1') end
+  local ones = {}
+  for i = 1, math.min(n, 256) do ones[i] = '1' end
+  redis.call('LPUSH', k('notify'), unpack(ones))
   redis.call('LTRIM', k('notify'), 0, 255)
 end
 

@@ -1,18 +1,68 @@
 use async_trait::async_trait;
 use futures_util::StreamExt;
+use morningai_core::coalesce::{Batch, Coalescer};
 use morningai_core::events::{EventBus, LocalBus, TaskEvent};
 use morningai_core::{Error, Result};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Events published to a Redis channel and delivered to every subscribed process; inside a
-/// process they fan out through a local broadcast channel.
+/// process they fan out through a local broadcast channel. Concurrent publications go as
+/// one message, a JSON array of events.
 pub struct RedisBus {
-    conn: ConnectionManager,
-    channel: String,
+    publisher: Publisher,
     local: Arc<LocalBus>,
+    publishes: Coalescer<(), Publisher, String, Result<()>>,
+}
+
+#[derive(Clone)]
+struct Publisher {
+    conn: ConnectionManager,
+    channel: Arc<str>,
+}
+
+/// Messages in flight at once, and events per message.
+const PUBLISHES_IN_FLIGHT: usize = 2;
+const PUBLISHES_MOST: usize = 256;
+
+fn run_publishes(
+    publisher: Publisher,
+    _: (),
+    batch: Batch<String, Result<()>>,
+) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(async move {
+        let mut message = String::from("[");
+        for (i, (event, _)) in batch.iter().enumerate() {
+            if i > 0 {
+                message.push(',');
+            }
+            message.push_str(event);
+        }
+        message.push(']');
+        let sent: Result<i64> = publisher
+            .conn
+            .clone()
+            .publish(&*publisher.channel, message)
+            .await
+            .map_err(|e| Error::internal("publish event", e));
+        let sent = sent.map(|_| ());
+        for (_, reply) in batch {
+            let _ = reply.send(sent.clone());
+        }
+    })
+}
+
+/// The events in a message: an array of them, or one (as older versions publish).
+fn decode(payload: &str) -> serde_json::Result<Vec<TaskEvent>> {
+    if payload.trim_start().starts_with('[') {
+        serde_json::from_str(payload)
+    } else {
+        serde_json::from_str(payload).map(|event| vec![event])
+    }
 }
 
 impl RedisBus {
@@ -34,9 +84,12 @@ impl RedisBus {
         // Wait for the first subscription so events published right after connect arrive.
         let _ = tokio::time::timeout(Duration::from_secs(5), ready_rx).await;
         Ok(Self {
-            conn,
-            channel,
+            publisher: Publisher {
+                conn,
+                channel: channel.into(),
+            },
             local,
+            publishes: Coalescer::new(PUBLISHES_IN_FLIGHT, PUBLISHES_MOST, run_publishes),
         })
     }
 }
@@ -62,8 +115,8 @@ async fn subscribe_forever(
                         let Ok(payload) = msg.get_payload::<String>() else {
                             continue;
                         };
-                        match serde_json::from_str::<TaskEvent>(&payload) {
-                            Ok(ev) => local.deliver(ev),
+                        match decode(&payload) {
+                            Ok(events) => events.into_iter().for_each(|ev| local.deliver(ev)),
                             Err(e) => tracing::warn!(error = %e, "undecodable event on the bus"),
                         }
                     }
@@ -82,13 +135,9 @@ impl EventBus for RedisBus {
     async fn publish(&self, event: &TaskEvent) -> Result<()> {
         let payload =
             serde_json::to_string(event).map_err(|e| Error::internal("encode event", e))?;
-        let _: i64 = self
-            .conn
-            .clone()
-            .publish(&self.channel, payload)
-            .await
-            .map_err(|e| Error::internal("publish event", e))?;
-        Ok(())
+        self.publishes
+            .ask(&self.publisher, (), payload, "publish event")
+            .await?
     }
 
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<TaskEvent> {

@@ -1,9 +1,12 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use morningai_core::coalesce::{Batch, Coalescer};
 use morningai_core::queue::*;
 use morningai_core::{Error, Priority, Result, TaskId, TenantId};
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -57,6 +60,21 @@ pub struct RedisQueue {
     retry_base: Duration,
     retry_cap: Duration,
     scripts: Arc<Scripts>,
+    /// Concurrent enqueues, sent together as one script call.
+    enqueues: Coalescer<(), RedisQueue, NewJob, Result<Enqueued>>,
+}
+
+/// Enqueue calls in flight at once (Redis runs one at a time; a second overlaps the round
+/// trip) and jobs per call.
+const ENQUEUES_IN_FLIGHT: usize = 2;
+const ENQUEUES_MOST: usize = 256;
+
+fn run_enqueues(
+    queue: RedisQueue,
+    _: (),
+    batch: Batch<NewJob, Result<Enqueued>>,
+) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(async move { queue.enqueue_batch(batch).await })
 }
 
 fn err(context: &str) -> impl Fn(redis::RedisError) -> Error + '_ {
@@ -91,6 +109,7 @@ impl RedisQueue {
             retry_base: Duration::from_secs(1),
             retry_cap: Duration::from_secs(600),
             scripts: Arc::new(Scripts::load()),
+            enqueues: Coalescer::new(ENQUEUES_IN_FLIGHT, ENQUEUES_MOST, run_enqueues),
         })
     }
 
@@ -112,6 +131,50 @@ impl RedisQueue {
 
     fn conn(&self) -> ConnectionManager {
         self.conn.clone()
+    }
+
+    /// Enqueues a batch in one script call and answers each job.
+    async fn enqueue_batch(&self, batch: Batch<NewJob, Result<Enqueued>>) {
+        let now = now_ms();
+        let mut call = self.scripts.enqueue.prepare_invoke();
+        call.arg(&self.prefix).arg(now);
+        for (job, _) in &batch {
+            call.arg(job.id.to_string())
+                .arg(job.tenant_id.to_string())
+                .arg(&job.kind)
+                .arg(job.priority.get())
+                .arg(job.payload.to_string())
+                .arg(job.run_at.map_or(now, ms))
+                .arg(job.max_attempts)
+                .arg(job.timeout.as_millis() as u64)
+                .arg(job.dedupe_key.as_deref().unwrap_or(""));
+        }
+        let answers: Result<Vec<String>> = call
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(err("enqueue"));
+        match answers {
+            Ok(answers) if answers.len() == batch.len() => {
+                for ((_, reply), holder) in batch.into_iter().zip(answers) {
+                    let _ = reply.send(if holder.is_empty() {
+                        Ok(Enqueued::Queued)
+                    } else {
+                        holder
+                            .parse()
+                            .map(Enqueued::Duplicate)
+                            .map_err(|e| Error::internal("dedupe holder", e))
+                    });
+                }
+            }
+            answers => {
+                let e = answers
+                    .err()
+                    .unwrap_or_else(|| Error::internal("enqueue", "one answer per job expected"));
+                for (_, reply) in batch {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
     }
 }
 
@@ -159,32 +222,7 @@ impl JobQueue for RedisQueue {
     }
 
     async fn enqueue(&self, job: NewJob) -> Result<Enqueued> {
-        let now = now_ms();
-        let r: Vec<String> = self
-            .scripts
-            .enqueue
-            .arg(&self.prefix)
-            .arg(job.id.to_string())
-            .arg(job.tenant_id.to_string())
-            .arg(&job.kind)
-            .arg(job.priority.get())
-            .arg(job.payload.to_string())
-            .arg(job.run_at.map_or(now, ms))
-            .arg(job.max_attempts)
-            .arg(job.timeout.as_millis() as u64)
-            .arg(job.dedupe_key.as_deref().unwrap_or(""))
-            .arg(now)
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(err("enqueue"))?;
-        match r.as_slice() {
-            [s, holder] if s == "duplicate" => Ok(Enqueued::Duplicate(
-                holder
-                    .parse()
-                    .map_err(|e| Error::internal("dedupe holder", e))?,
-            )),
-            _ => Ok(Enqueued::Queued),
-        }
+        self.enqueues.ask(self, (), job, "enqueue").await?
     }
 
     async fn dequeue(&self, max: usize, lease: Duration) -> Result<Vec<Lease>> {

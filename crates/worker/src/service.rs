@@ -58,7 +58,14 @@ pub struct TaskService {
     /// transaction); false when the queue is separate (Redis).
     queue_in_store: bool,
     finished: std::sync::OnceLock<Arc<dyn Finished>>,
+    /// Room for enqueues and publications that outlive the request that made them.
+    after_commit: Arc<tokio::sync::Semaphore>,
 }
+
+/// Enqueues (with their event's publication) running after their requests were answered,
+/// at most: past it, a new task's request waits for one to end, so a stalled Redis slows
+/// the API down rather than filling memory.
+const AFTER_COMMIT: usize = 4096;
 
 impl TaskService {
     /// Tells `observer` about every task that finishes from now on (set once).
@@ -78,29 +85,39 @@ impl TaskService {
             bus,
             queue_in_store,
             finished: std::sync::OnceLock::new(),
+            after_commit: Arc::new(tokio::sync::Semaphore::new(AFTER_COMMIT)),
         }
     }
 
-    /// Creates a task and enqueues its job. If the separate queue is unreachable the task
-    /// is still accepted: it is in the database, and the reconciler enqueues it later.
+    /// Creates a task and enqueues its job. The answer does not wait for the enqueue: the
+    /// task is committed, and if the enqueue fails (Redis unreachable) or never happens (this
+    /// process dies first), the reconciler enqueues it from the database.
     pub async fn submit(&self, cx: TenantCtx, task: NewTask) -> Result<TaskCreated> {
         let created = self.store.create_task(cx, task).await?;
         if let TaskCreated::New(task, event) = &created {
-            // The enqueue and the event's publication go out together (one round trip on a
-            // shared Redis connection, not two in a row).
-            let enqueue = async {
-                if !self.queue_in_store
-                    && let Err(e) = self
-                        .queue
-                        .enqueue(NewJob::for_task(cx.tenant_id, task))
-                        .await
-                {
-                    tracing::warn!(error = %e, task = %task.id, "enqueue failed; the reconciler will retry");
-                }
-            };
-            tokio::join!(enqueue, self.publish(event));
-            metrics::counter!("morningai_jobs_enqueued_total", "kind" => task.kind.clone())
-                .increment(1);
+            let permit = self
+                .after_commit
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|e| morningai_core::Error::internal("enqueue", e))?;
+            let job = (!self.queue_in_store).then(|| NewJob::for_task(cx.tenant_id, task));
+            let (queue, bus, event) = (self.queue.clone(), self.bus.clone(), event.clone());
+            let kind = task.kind.clone();
+            tokio::spawn(async move {
+                // The enqueue and the event's publication go out together (each coalesced
+                // with other requests' into one Redis call).
+                let enqueue = async {
+                    if let Some(job) = job
+                        && let Err(e) = queue.enqueue(job).await
+                    {
+                        tracing::warn!(error = %e, task = %event.task_id, "enqueue failed; the reconciler will retry");
+                    }
+                };
+                tokio::join!(enqueue, publish(&*bus, &event));
+                metrics::counter!("morningai_jobs_enqueued_total", "kind" => kind).increment(1);
+                drop(permit);
+            });
         }
         Ok(created)
     }
@@ -149,9 +166,7 @@ impl TaskService {
     }
 
     async fn publish(&self, event: &TaskEvent) {
-        if let Err(e) = self.bus.publish(event).await {
-            tracing::warn!(error = %e, "publishing a task event failed; clients catch up from the store");
-        }
+        publish(&*self.bus, event).await
     }
 
     /// Records an attempt's outcome and its event atomically, then publishes the event.
@@ -177,6 +192,12 @@ impl TaskService {
                 tracing::error!(error = %e, task = %lease.job.id, "recording the task outcome failed")
             }
         }
+    }
+}
+
+async fn publish(bus: &dyn EventBus, event: &TaskEvent) {
+    if let Err(e) = bus.publish(event).await {
+        tracing::warn!(error = %e, "publishing a task event failed; clients catch up from the store");
     }
 }
 

@@ -42,6 +42,7 @@ macro_rules! store_conformance {
             projects_crud_is_tenant_scoped,
             tasks_create_get_list_cancel,
             concurrent_task_reads_each_get_their_own,
+            concurrent_task_creations_stay_apart,
             task_idempotency_keys_are_per_tenant,
             task_pagination_is_newest_first,
             task_project_must_belong_to_tenant,

@@ -113,6 +113,95 @@ pub async fn concurrent_task_reads_each_get_their_own(store: DynStore) {
     }
 }
 
+/// Many creations at once (which a backend may write together): each lands in its own
+/// tenant with its own queued event; one naming another tenant's project fails alone,
+/// nothing beside it is lost; one idempotency key asked for many times at once gives one
+/// new task and the same task to every other asker, per tenant.
+pub async fn concurrent_task_creations_stay_apart(store: DynStore) {
+    let (_u, cx) = owner(&store, "creates").await;
+    let (_v, other) = owner(&store, "creates-other").await;
+    let theirs = store
+        .create_project(other, "theirs", None, None)
+        .await
+        .unwrap();
+    let key = format!("k-{}", super::rand_suffix());
+    let mut asks = Vec::new();
+    for round in 0..4 {
+        for _ in 0..15 {
+            asks.push((cx, new_task("echo", None)));
+            asks.push((other, new_task("echo", None)));
+        }
+        asks.push((cx, new_task("echo", Some(&key))));
+        asks.push((other, new_task("echo", Some(&key))));
+        if round == 1 {
+            let stray = NewTask {
+                project_id: Some(theirs.id),
+                ..new_task("echo", None)
+            };
+            asks.push((cx, stray));
+        }
+    }
+    let creations: Vec<_> = asks
+        .iter()
+        .map(|(cx, task)| {
+            let (store, cx, task) = (store.clone(), *cx, task.clone());
+            tokio::spawn(async move { store.create_task(cx, task).await })
+        })
+        .collect();
+    let mut keyed: std::collections::HashMap<_, Vec<TaskCreated>> = Default::default();
+    let (mut created, mut refused) = (0, 0);
+    for ((at, asked), creation) in asks.into_iter().zip(creations) {
+        let result = creation.await.unwrap();
+        if asked.project_id.is_some() {
+            assert!(
+                matches!(result, Err(Error::Invalid { ref field, .. }) if field == "project_id"),
+                "{result:?}"
+            );
+            assert_not_found(store.task(at, asked.id).await);
+            refused += 1;
+            continue;
+        }
+        let result = result.unwrap();
+        if asked.idempotency_key.is_some() {
+            keyed.entry(at.tenant_id).or_default().push(result);
+            continue;
+        }
+        let TaskCreated::New(task, event) = result else {
+            panic!("{result:?}")
+        };
+        assert_eq!((task.id, &task.input), (asked.id, &asked.input));
+        assert_eq!(
+            (event.task_id, event.kind, event.tenant_id),
+            (task.id, TaskEventKind::Queued, at.tenant_id)
+        );
+        let stored = store.task(at, task.id).await.unwrap();
+        assert_eq!((stored.id, stored.trace_id), (task.id, task.trace_id));
+        let events = store.task_events(at, Some(task.id), 0, 10).await.unwrap();
+        assert_eq!(events.iter().map(|e| e.id).collect::<Vec<_>>(), [event.id]);
+        let elsewhere = if at == other { cx } else { other };
+        assert_not_found(store.task(elsewhere, task.id).await);
+        created += 1;
+    }
+    assert_eq!((created, refused), (120, 1));
+    assert_eq!(keyed.len(), 2);
+    for (tenant, results) in keyed {
+        let new: Vec<_> = results
+            .iter()
+            .filter_map(|r| match r {
+                TaskCreated::New(t, _) => Some(t.id),
+                TaskCreated::Existing(_) => None,
+            })
+            .collect();
+        assert_eq!(new.len(), 1, "one new task under the key in {tenant:?}");
+        for r in &results {
+            let id = match r {
+                TaskCreated::New(t, _) | TaskCreated::Existing(t) => t.id,
+            };
+            assert_eq!(id, new[0]);
+        }
+    }
+}
+
 pub async fn task_idempotency_keys_are_per_tenant(store: DynStore) {
     let (_u, cx) = owner(&store, "idem").await;
     let (_v, other) = owner(&store, "idem-other").await;
