@@ -7,7 +7,7 @@
 # Both authenticate a JWT bearer (ours: an access token from /auth/login). wrk -t2 -c64,
 # DURATION seconds per cell, ROUNDS rounds alternating the two stacks; medians and ratios.
 # EVENT_LOCK_AB=1 adds a third side, ours with the task_events commit-order trigger
-# (migration 11) disabled during its cells: what the per-tenant event lock costs.
+# (migration 14) disabled during its cells: what the per-tenant event lock costs.
 # MORNINGAI_TEST_PG_DURABLE=1 starts the throwaway PostgreSQL with fsync and synchronous
 # commit on (scripts/test-services.sh), as production runs.
 # Usage: bench/seed-stack.sh        (DURATION=10 ROUNDS=3; MORNINGAI_BIN=path skips the build)
@@ -91,7 +91,7 @@ sides=(ours seed)
 [[ ${EVENT_LOCK_AB:-} == 1 ]] && sides+=(nolock)
 nolock_port=$ours_port nolock_token=$ours_token
 task[nolock]=${task[ours]}
-trigger() { psql -q "$DATABASE_URL" -c "ALTER TABLE task_events $1 TRIGGER task_events_commit_order"; }
+trigger() { psql -q "$DATABASE_URL" -c "ALTER TABLE task_events $1 TRIGGER task_events_commit_order_statement"; }
 for round in $(seq "$ROUNDS"); do
   for ep in GET POST; do
     for side in "${sides[@]}"; do

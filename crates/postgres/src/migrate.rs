@@ -23,6 +23,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         include_str!("../migrations/0012_pending_embeddings.sql"),
     ),
     (13, include_str!("../migrations/0013_objects_by_id.sql")),
+    (
+        14,
+        include_str!("../migrations/0014_task_events_order_per_statement.sql"),
+    ),
 ];
 
 /// What a deployment's database holds, read without changing it (`morningai doctor`).

@@ -17,7 +17,7 @@ use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 /// Stores a task event as the transaction's last statement, pipelined with its COMMIT. The
-/// insert takes the tenant's event lock (migration 11: ids in commit order), so it must
+/// insert takes the tenant's event lock (migrations 11 and 14: ids in commit order), so it must
 /// come last, and pipelining holds that lock for the server's commit alone.
 async fn insert_event_and_commit(tx: Tx, tenant: TenantId, e: &NewTaskEvent) -> Result<TaskEvent> {
     let at = now();
@@ -121,7 +121,7 @@ impl PgStore {
     /// COMMIT. ON CONFLICT DO NOTHING keeps the first task under an idempotency key (in
     /// this batch or an earlier one); an event is stored only for a task this statement
     /// inserted, and the event's insert is last (it takes the tenant's event lock,
-    /// migration 11). Answers the event id of each task inserted.
+    /// migration 14). Answers the event id of each task inserted.
     async fn insert_tasks(
         &self,
         cx: TenantCtx,

@@ -46,7 +46,10 @@ async fn concurrent_events_reach_every_process_once() {
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let channel = format!("{{{prefix}}}:events");
     let older = event(201);
-    let messages = ["{not json".to_owned(), serde_json::to_string(&older).unwrap()];
+    let messages = [
+        "{not json".to_owned(),
+        serde_json::to_string(&older).unwrap(),
+    ];
     for message in messages {
         let _: i64 = redis::cmd("PUBLISH")
             .arg(&channel)
