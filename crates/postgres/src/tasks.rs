@@ -75,14 +75,10 @@ impl PgStore {
         let creations: Vec<&Creation> = batch.iter().map(|(c, _)| c).collect();
         match self.insert_tasks(cx, &creations).await {
             Ok(events) => {
-                for ((task, data), reply) in batch {
-                    let _ = reply.send(match events.get(&task.id) {
-                        Some(&id) => Ok(created(cx, task, data, id)),
-                        None => {
-                            self.existing_task(cx, task.idempotency_key.as_deref())
-                                .await
-                        }
-                    });
+                let (creations, replies): (Vec<Creation>, Vec<_>) = batch.into_iter().unzip();
+                let answers = self.answers(cx, creations, &events).await;
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    let _ = reply.send(answer);
                 }
             }
             Err(e) if batch.len() == 1 => {
@@ -93,28 +89,53 @@ impl PgStore {
                 for (creation, reply) in batch {
                     let store = self.clone();
                     tokio::spawn(async move {
-                        let _ = reply.send(store.create_batch_of_one(cx, creation).await);
+                        let _ = reply.send(store.create_alone(cx, creation).await);
                     });
                 }
             }
         }
     }
 
-    async fn create_batch_of_one(
+    async fn create_alone(&self, cx: TenantCtx, creation: Creation) -> Result<TaskCreated> {
+        let events = self.insert_tasks(cx, &[&creation]).await?;
+        let mut answers = self.answers(cx, vec![creation], &events).await;
+        answers.remove(0)
+    }
+
+    /// What each creation a statement ran gets: a new task with its event, or, when its
+    /// idempotency key was taken, the task that holds the key (all such read in one
+    /// statement).
+    async fn answers(
         &self,
         cx: TenantCtx,
-        (task, data): Creation,
-    ) -> Result<TaskCreated> {
-        let events = self
-            .insert_tasks(cx, &[&(task.clone(), data.clone())])
-            .await?;
-        match events.get(&task.id) {
-            Some(&id) => Ok(created(cx, task, data, id)),
-            None => {
-                self.existing_task(cx, task.idempotency_key.as_deref())
-                    .await
-            }
-        }
+        creations: Vec<Creation>,
+        events: &HashMap<TaskId, i64>,
+    ) -> Vec<Result<TaskCreated>> {
+        let taken: Vec<&str> = creations
+            .iter()
+            .filter(|(t, _)| !events.contains_key(&t.id))
+            .filter_map(|(t, _)| t.idempotency_key.as_deref())
+            .collect();
+        let holders = if taken.is_empty() {
+            Ok(HashMap::new())
+        } else {
+            self.tasks_by_keys(cx, &taken).await
+        };
+        creations
+            .into_iter()
+            .map(|(task, data)| match (events.get(&task.id), &holders) {
+                (Some(&id), _) => Ok(created(cx, task, data, id)),
+                (None, Ok(holders)) => task
+                    .idempotency_key
+                    .as_ref()
+                    .and_then(|k| holders.get(k))
+                    .map(|t| TaskCreated::Existing(t.clone()))
+                    .ok_or_else(|| {
+                        Error::internal("idempotent task", "conflicting task not visible")
+                    }),
+                (None, Err(e)) => Err(e.clone()),
+            })
+            .collect()
     }
 
     /// Inserts the tasks and their queued events: one statement, pipelined with BEGIN and
@@ -192,22 +213,26 @@ impl PgStore {
         Ok(rows.iter().map(|r| (TaskId(r.get(0)), r.get(1))).collect())
     }
 
-    /// The task that holds `key` (a creation under a key already taken).
-    async fn existing_task(&self, cx: TenantCtx, key: Option<&str>) -> Result<TaskCreated> {
+    /// The tasks that hold `keys`, by key.
+    async fn tasks_by_keys(&self, cx: TenantCtx, keys: &[&str]) -> Result<HashMap<String, Task>> {
         let rows = self
             .scoped(
                 cx,
-                "read task by idempotency key",
+                "read tasks by idempotency key",
                 &format!(
-                    "SELECT {TASK_COLS} FROM tasks WHERE tenant_id = $1 AND idempotency_key = $2"
+                    "SELECT {TASK_COLS} FROM tasks WHERE tenant_id = $1 AND idempotency_key = ANY($2)"
                 ),
-                &[&cx.tenant_id.0, &key],
+                &[&cx.tenant_id.0, &keys],
             )
             .await?;
-        let row = rows
-            .first()
-            .ok_or_else(|| Error::internal("idempotent task", "conflicting task not visible"))?;
-        Ok(TaskCreated::Existing(rows::task(row)?))
+        let mut holders = HashMap::new();
+        for row in &rows {
+            let task = rows::task(row)?;
+            if let Some(key) = task.idempotency_key.clone() {
+                holders.insert(key, task);
+            }
+        }
+        Ok(holders)
     }
 }
 
