@@ -20,8 +20,11 @@ export function Approvals() {
   const list = useQuery({
     queryKey: ["approvals", status],
     queryFn: () => must(api.GET("/api/v1/approvals", { params: { query: { status } } })),
-    // The live feed refetches on task events; a refresh it missed (an approval the page
-    // did not see at load, the feed reconnecting) heals within 10 s.
+    // Opened, the inbox asks the server even when a list cached seconds ago (still "fresh"
+    // for other pages) says nothing waits: a link from a task waiting for approval must
+    // land on that approval. The live feed refetches on task events; a refresh it missed
+    // (the feed reconnecting) heals within 10 s.
+    refetchOnMount: "always",
     refetchInterval: 10_000,
   });
   return (
