@@ -2,7 +2,7 @@
 
 use crate::rows::{self, EVENT_COLS, TASK_COLS};
 use crate::store::PgStore;
-use crate::tx::{Tx, db_err, one_shot_mapped};
+use crate::tx::{Tx, db_err, one_shot_pair};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use morningai_core::coalesce::{Batch, Coalescer};
@@ -138,11 +138,14 @@ impl PgStore {
             .collect()
     }
 
-    /// Inserts the tasks and their queued events: one statement, pipelined with BEGIN and
-    /// COMMIT. ON CONFLICT DO NOTHING keeps the first task under an idempotency key (in
-    /// this batch or an earlier one); an event is stored only for a task this statement
-    /// inserted, and the event's insert is last (it takes the tenant's event lock,
-    /// migration 14). Answers the event id of each task inserted.
+    /// Inserts the tasks, then their queued events: two statements in one transaction,
+    /// pipelined with BEGIN and COMMIT (one round trip). ON CONFLICT DO NOTHING keeps the
+    /// first task under an idempotency key (in this batch or an earlier one); an event is
+    /// stored only for a task inserted here. The events are a statement of their own, the
+    /// last: it takes the tenant's event lock when it starts (migration 14), so the lock is
+    /// never held while the task inserts wait on another transaction (a key's holder being
+    /// updated by a worker that then waits for the same lock: a deadlock, seen in CI when
+    /// both were one statement). Answers the event id of each task inserted.
     async fn insert_tasks(
         &self,
         cx: TenantCtx,
@@ -170,37 +173,41 @@ impl PgStore {
             .collect();
         let ats: Vec<DateTime<Utc>> = creations.iter().map(|(t, _)| t.created_at).collect();
         let events: Vec<&Value> = creations.iter().map(|(_, data)| data).collect();
-        let rows = one_shot_mapped(
+        let rows = one_shot_pair(
             &self.pool,
             Some(cx),
-            "WITH n AS (
-                 SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::int2[], $6::text[],
-                                      $7::jsonb[], $8::text[], $9::uuid[], $10::timestamptz[], $11::jsonb[])
-                     AS n (id, project_id, kind, priority, trace_id, input, idempotency_key,
-                           created_by, at, event)),
-             t AS (
-                 INSERT INTO tasks (id, tenant_id, project_id, kind, status, priority, trace_id, input,
+            (
+                "INSERT INTO tasks (id, tenant_id, project_id, kind, status, priority, trace_id, input,
                                     idempotency_key, created_by, created_at, updated_at)
                  SELECT id, $1, project_id, kind, 'queued', priority, trace_id, input,
-                        idempotency_key, created_by, at, at FROM n
-                 ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
-                 RETURNING id)
-             INSERT INTO task_events (tenant_id, task_id, kind, data, at)
-             SELECT $1::uuid, n.id, 'queued', n.event, n.at FROM t JOIN n ON n.id = t.id
-             RETURNING task_id, id",
-            &[
-                &cx.tenant_id.0,
-                &ids,
-                &projects,
-                &kinds,
-                &priorities,
-                &traces,
-                &inputs,
-                &keys,
-                &creators,
-                &ats,
-                &events,
-            ],
+                        idempotency_key, created_by, at, at
+                 FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::int2[], $6::text[],
+                             $7::jsonb[], $8::text[], $9::uuid[], $10::timestamptz[])
+                     AS n (id, project_id, kind, priority, trace_id, input, idempotency_key,
+                           created_by, at)
+                 ON CONFLICT (tenant_id, idempotency_key) DO NOTHING",
+                &[
+                    &cx.tenant_id.0,
+                    &ids,
+                    &projects,
+                    &kinds,
+                    &priorities,
+                    &traces,
+                    &inputs,
+                    &keys,
+                    &creators,
+                    &ats,
+                ],
+            ),
+            // A task a key conflict kept out does not exist under its id (a fresh UUID).
+            (
+                "INSERT INTO task_events (tenant_id, task_id, kind, data, at)
+                 SELECT $1, n.id, 'queued', n.event, n.at
+                 FROM unnest($2::uuid[], $3::jsonb[], $4::timestamptz[]) AS n (id, event, at)
+                 WHERE n.id IN (SELECT id FROM tasks WHERE tenant_id = $1 AND id = ANY($2))
+                 RETURNING task_id, id",
+                &[&cx.tenant_id.0, &ids, &events, &ats],
+            ),
             |e| {
                 if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) {
                     Error::invalid("project_id", "no such project in this tenant")

@@ -83,7 +83,7 @@ impl Tx {
         params: Params<'_>,
     ) -> Result<Vec<Row>, Error> {
         let client = self.client.take().expect("transaction already finished");
-        pipelined(client, None, sql, params)
+        pipelined(client, None, None, (sql, params))
             .await
             .map_err(db_err(context))
     }
@@ -152,20 +152,40 @@ pub(crate) async fn one_shot_mapped(
     on_error: impl FnOnce(tokio_postgres::Error) -> Error,
 ) -> Result<Vec<Row>, Error> {
     let client = conn(pool).await?;
-    pipelined(client, Some(&begin_sql(cx)), sql, params)
+    pipelined(client, Some(&begin_sql(cx)), None, (sql, params))
         .await
         .map_err(on_error)
 }
 
-/// `sql` pipelined with COMMIT, after `begin` when given: one round trip. On an error the
-/// connection is closed, never handed back: the pipelined COMMIT may not have run.
+/// Two statements in their own transaction, pipelined with BEGIN and COMMIT: one round
+/// trip; answers the second's rows.
+pub(crate) async fn one_shot_pair(
+    pool: &Pool,
+    cx: Option<TenantCtx>,
+    first: (&str, Params<'_>),
+    second: (&str, Params<'_>),
+    on_error: impl FnOnce(tokio_postgres::Error) -> Error,
+) -> Result<Vec<Row>, Error> {
+    let client = conn(pool).await?;
+    pipelined(client, Some(&begin_sql(cx)), Some(first), second)
+        .await
+        .map_err(on_error)
+}
+
+/// `first` when given, then `last`, pipelined with COMMIT, after `begin` when given: one
+/// round trip; answers `last`'s rows. On an error the connection is closed, never handed
+/// back: the pipelined COMMIT may not have run.
 async fn pipelined(
     client: Object,
     begin: Option<&str>,
-    sql: &str,
-    params: Params<'_>,
+    first: Option<(&str, Params<'_>)>,
+    (sql, params): (&str, Params<'_>),
 ) -> Result<Vec<Row>, tokio_postgres::Error> {
     let result = async {
+        let first = match first {
+            Some((sql, params)) => Some((client.prepare_cached(sql).await?, params)),
+            None => None,
+        };
         let stmt = client.prepare_cached(sql).await?;
         let begin = async {
             match begin {
@@ -173,15 +193,22 @@ async fn pipelined(
                 None => Ok(()),
             }
         };
+        let first = async {
+            match &first {
+                Some((stmt, params)) => client.execute(stmt, params).await.map(|_| ()),
+                None => Ok(()),
+            }
+        };
         tokio::try_join!(
             begin,
+            first,
             client.query(&stmt, params),
             client.batch_execute("COMMIT"),
         )
     }
     .await;
     match result {
-        Ok((_, rows, _)) => Ok(rows),
+        Ok((_, _, rows, _)) => Ok(rows),
         Err(e) => {
             drop(Object::take(client));
             Err(e)

@@ -532,8 +532,8 @@ async fn telegram_asks_are_answered_through_rate_limits_and_outages(backend: Bac
     ]);
     let first = update(1, "/ask@MorningBot how are jobs retried?");
     for _ in 0..2 {
-        let (s, _) = post_hook(&app, &hook, &auth, &first).await;
-        assert_eq!(s, StatusCode::OK);
+        let (s, b) = post_hook(&app, &hook, &auth, &first).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
     }
     let sent = received(&telegram, "/sendMessage", 2).await;
     assert_eq!(sent.len(), 2, "one 429, one delivery");
