@@ -199,16 +199,24 @@ async fn pipelined(
                 None => Ok(()),
             }
         };
-        tokio::try_join!(
+        // Every reply is awaited, then the earliest error wins: after a failed statement
+        // the later ones fail too ("current transaction is aborted"), and which of those
+        // errors resolves first is not the order they were sent in.
+        let (begun, first, rows, committed) = tokio::join!(
             begin,
             first,
             client.query(&stmt, params),
             client.batch_execute("COMMIT"),
-        )
+        );
+        begun?;
+        first?;
+        let rows = rows?;
+        committed?;
+        Ok(rows)
     }
     .await;
     match result {
-        Ok((_, _, rows, _)) => Ok(rows),
+        Ok(rows) => Ok(rows),
         Err(e) => {
             drop(Object::take(client));
             Err(e)
