@@ -85,6 +85,11 @@ fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
+/// `t` in milliseconds, rounded up: a job due at 12.3456 s is not ready at 12.345 s.
+fn ms_not_before(t: DateTime<Utc>) -> i64 {
+    ms(t) + i64::from(!t.timestamp_subsec_nanos().is_multiple_of(1_000_000))
+}
+
 fn from_ms(v: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(v).unwrap_or_default()
 }
@@ -144,7 +149,7 @@ impl RedisQueue {
                 .arg(&job.kind)
                 .arg(job.priority.get())
                 .arg(job.payload.to_string())
-                .arg(job.run_at.map_or(now, ms))
+                .arg(job.run_at.map_or(now, ms_not_before))
                 .arg(job.max_attempts)
                 .arg(job.timeout.as_millis() as u64)
                 .arg(job.dedupe_key.as_deref().unwrap_or(""));
