@@ -109,7 +109,6 @@ async function keyboardReach(page, name) {
   }
 }
 
-/** Presses Tab until the focused element matches `role` and `name`; fails after `max`. */
 /** The approvals inbox's item whose text has `text`. */
 function inboxItem(page, text) {
   return page
@@ -118,6 +117,7 @@ function inboxItem(page, text) {
     .filter({ has: page.getByRole("button", { name: "Approve", exact: true }) });
 }
 
+/** Presses Tab until the focused element matches `role` and `name`; fails after `max`. */
 async function tabTo(page, role, name, max = 80) {
   const target = page.getByRole(role, { name, exact: true }).first();
   for (let i = 0; i < max; i++) {

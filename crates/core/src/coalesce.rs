@@ -19,7 +19,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::oneshot;
 
-/// A batch of one tenant's requests, each with where its answer goes.
+/// A batch of one key's requests, each with where its answer goes.
 pub type Batch<I, A> = Vec<(I, oneshot::Sender<A>)>;
 
 /// Runs one batch with the resource it needs (a store, a connection): answers every

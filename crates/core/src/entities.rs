@@ -262,6 +262,34 @@ pub struct NewTask {
     pub created_by: Option<UserId>,
 }
 
+impl NewTask {
+    /// The task as it is first stored: queued, created and last updated at `at`.
+    pub fn queued(self, at: DateTime<Utc>) -> Task {
+        Task {
+            id: self.id,
+            kind: self.kind,
+            status: TaskStatus::Queued,
+            priority: self.priority,
+            project_id: self.project_id,
+            trace_id: self.trace_id,
+            input: self.input,
+            result: None,
+            error: None,
+            idempotency_key: self.idempotency_key,
+            created_by: self.created_by,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+}
+
+impl Task {
+    /// The data of the task's `queued` event.
+    pub fn queued_event_data(&self) -> Value {
+        serde_json::json!({"priority": self.priority})
+    }
+}
+
 /// Result of creating a task: a repeated idempotency key returns the first task. A new
 /// task comes with its stored `queued` event (written in the same transaction).
 #[derive(Clone, Debug, PartialEq)]

@@ -65,9 +65,9 @@ fn run_creates(
 }
 
 impl PgStore {
-    /// Creates a batch of one tenant's tasks in one statement. When it fails (a task names
-    /// another tenant's project), each task is created on its own, so only the bad one
-    /// fails and nothing is lost.
+    /// Creates a batch of one tenant's tasks in one transaction. When it fails (a task
+    /// names another tenant's project), each task is created on its own, so only the bad
+    /// one fails and nothing is lost.
     async fn create_batch(&self, cx: TenantCtx, mut batch: Batch<Creation, Result<TaskCreated>>) {
         // Concurrent batches insert idempotency keys in one order: they wait on each
         // other's keys rather than deadlock.
@@ -259,23 +259,8 @@ fn created(cx: TenantCtx, task: Task, data: Value, event_id: i64) -> TaskCreated
 #[async_trait]
 impl TaskStore for PgStore {
     async fn create_task(&self, cx: TenantCtx, t: NewTask) -> Result<TaskCreated> {
-        let at = now();
-        let event_data = serde_json::json!({"priority": t.priority});
-        let task = Task {
-            id: t.id,
-            kind: t.kind,
-            status: TaskStatus::Queued,
-            priority: t.priority,
-            project_id: t.project_id,
-            trace_id: t.trace_id,
-            input: t.input,
-            result: None,
-            error: None,
-            idempotency_key: t.idempotency_key,
-            created_by: t.created_by,
-            created_at: at,
-            updated_at: at,
-        };
+        let task = t.queued(now());
+        let event_data = task.queued_event_data();
         self.creates
             .ask(self, cx, (task, event_data), "create task")
             .await?

@@ -140,21 +140,10 @@ pub(crate) async fn one_shot(
     sql: &str,
     params: Params<'_>,
 ) -> Result<Vec<Row>, Error> {
-    one_shot_mapped(pool, cx, sql, params, db_err(context)).await
-}
-
-/// [`one_shot`] with the caller's reading of a database error (a constraint it expects).
-pub(crate) async fn one_shot_mapped(
-    pool: &Pool,
-    cx: Option<TenantCtx>,
-    sql: &str,
-    params: Params<'_>,
-    on_error: impl FnOnce(tokio_postgres::Error) -> Error,
-) -> Result<Vec<Row>, Error> {
     let client = conn(pool).await?;
     pipelined(client, Some(&begin_sql(cx)), None, (sql, params))
         .await
-        .map_err(on_error)
+        .map_err(db_err(context))
 }
 
 /// Two statements in their own transaction, pipelined with BEGIN and COMMIT: one round
@@ -215,11 +204,8 @@ async fn pipelined(
         Ok(rows)
     }
     .await;
-    match result {
-        Ok(rows) => Ok(rows),
-        Err(e) => {
-            drop(Object::take(client));
-            Err(e)
-        }
+    if result.is_err() {
+        drop(Object::take(client));
     }
+    result
 }

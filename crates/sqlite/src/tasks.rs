@@ -98,21 +98,7 @@ impl TaskStore for SqliteStore {
                 }
             }
             let at = now();
-            let task = Task {
-                id: t.id,
-                kind: t.kind,
-                status: TaskStatus::Queued,
-                priority: t.priority,
-                project_id: t.project_id,
-                trace_id: t.trace_id,
-                input: t.input,
-                result: None,
-                error: None,
-                idempotency_key: t.idempotency_key,
-                created_by: t.created_by,
-                created_at: at,
-                updated_at: at,
-            };
+            let task = t.queued(at);
             let mut st = tx.prepare_cached(
                 "INSERT INTO tasks (id, tenant_id, project_id, kind, status, priority, trace_id, input,
                                     idempotency_key, created_by, created_at, updated_at)
@@ -133,7 +119,7 @@ impl TaskStore for SqliteStore {
             let event = insert_event(
                 tx,
                 cx.tenant_id,
-                &NewTaskEvent { task_id: task.id, kind: TaskEventKind::Queued, data: serde_json::json!({"priority": task.priority}) },
+                &NewTaskEvent { task_id: task.id, kind: TaskEventKind::Queued, data: task.queued_event_data() },
             )?;
             if jobs_in_db {
                 insert_job(tx, &NewJob::for_task(cx.tenant_id, &task), at)?;

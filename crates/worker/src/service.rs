@@ -89,22 +89,18 @@ impl TaskService {
         }
     }
 
-    /// Creates a task and enqueues its job. The answer does not wait for the enqueue: the
-    /// task is committed, and if the enqueue fails (Redis unreachable) or never happens (this
-    /// process dies first), the reconciler enqueues it from the database.
+    /// Creates a task and enqueues its job. With a separate queue (Redis) the answer does
+    /// not wait for the enqueue: the task is committed, and if the enqueue fails (Redis
+    /// unreachable) or never happens (this process dies first), the reconciler enqueues it
+    /// from the database. Embedded, the job is already in the task's transaction and only
+    /// the in-process publication is left, which is done before answering.
     pub async fn submit(&self, cx: TenantCtx, task: NewTask) -> Result<TaskCreated> {
         let created = self.store.create_task(cx, task).await?;
         if let TaskCreated::New(task, event) = &created {
-            let permit = self
-                .after_commit
-                .clone()
-                .acquire_owned()
-                .await
-                .map_err(|e| morningai_core::Error::internal("enqueue", e))?;
             let job = (!self.queue_in_store).then(|| NewJob::for_task(cx.tenant_id, task));
             let (queue, bus, event) = (self.queue.clone(), self.bus.clone(), event.clone());
             let kind = task.kind.clone();
-            tokio::spawn(async move {
+            let follow = async move {
                 // The enqueue and the event's publication go out together (each coalesced
                 // with other requests' into one Redis call).
                 let enqueue = async {
@@ -116,8 +112,21 @@ impl TaskService {
                 };
                 tokio::join!(enqueue, publish(&*bus, &event));
                 metrics::counter!("morningai_jobs_enqueued_total", "kind" => kind).increment(1);
-                drop(permit);
-            });
+            };
+            if self.queue_in_store {
+                follow.await;
+            } else {
+                let permit = self
+                    .after_commit
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|e| morningai_core::Error::internal("enqueue", e))?;
+                tokio::spawn(async move {
+                    follow.await;
+                    drop(permit);
+                });
+            }
         }
         Ok(created)
     }
