@@ -43,6 +43,7 @@ macro_rules! store_conformance {
             tasks_create_get_list_cancel,
             concurrent_task_reads_each_get_their_own,
             concurrent_task_creations_stay_apart,
+            creations_under_a_key_beside_its_holders_updates,
             task_idempotency_keys_are_per_tenant,
             task_pagination_is_newest_first,
             task_project_must_belong_to_tenant,

@@ -202,6 +202,48 @@ pub async fn concurrent_task_creations_stay_apart(store: DynStore) {
     }
 }
 
+/// Creations under an idempotency key while the key's holder is being updated and given an
+/// event (a worker starting it) by other transactions at the same time: every creation gets
+/// the holder and every start goes through. A backend that took the tenant's event lock
+/// before inserting the tasks would deadlock here (the insert waits for the updating
+/// transaction, which waits for the lock), as PostgreSQL's once did in CI.
+pub async fn creations_under_a_key_beside_its_holders_updates(store: DynStore) {
+    let (_u, cx) = owner(&store, "holder").await;
+    let key = format!("k-{}", super::rand_suffix());
+    let TaskCreated::New(holder, _) = store.create_task(cx, new_task("echo", Some(&key))).await.unwrap()
+    else {
+        panic!("expected a new task")
+    };
+    for _ in 0..20 {
+        let mut starts = Vec::new();
+        let mut creations = Vec::new();
+        for i in 0..6 {
+            if i % 3 == 0 {
+                let store = store.clone();
+                starts.push(tokio::spawn(async move {
+                    store.start_task(cx, holder.id, json!({})).await
+                }));
+            }
+            let (keyed, plain) = (store.clone(), store.clone());
+            let task = new_task("echo", Some(&key));
+            creations.push(tokio::spawn(async move { keyed.create_task(cx, task).await }));
+            creations.push(tokio::spawn(async move {
+                plain.create_task(cx, new_task("echo", None)).await
+            }));
+        }
+        for start in starts {
+            let (task, event) = start.await.unwrap().unwrap().expect("the holder runs");
+            assert_eq!((task.id, event.kind), (holder.id, TaskEventKind::Started));
+        }
+        for creation in creations {
+            match creation.await.unwrap().unwrap() {
+                TaskCreated::Existing(t) => assert_eq!(t.id, holder.id),
+                TaskCreated::New(t, _) => assert_eq!(t.idempotency_key, None),
+            }
+        }
+    }
+}
+
 pub async fn task_idempotency_keys_are_per_tenant(store: DynStore) {
     let (_u, cx) = owner(&store, "idem").await;
     let (_v, other) = owner(&store, "idem-other").await;
