@@ -96,7 +96,7 @@ pub fn check_password_policy(password: &str) -> Result<()> {
     Ok(())
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: Uuid,
     pub tid: Uuid,
@@ -113,7 +113,15 @@ pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// Tokens whose signature and claims were verified, with their claims: a client sends
+    /// the same token with every request until it expires, and a repeat skips the HMAC and
+    /// the two JSON parses. Only an exact repeat of a verified token hits; its expiry is
+    /// checked on every use.
+    verified: RwLock<HashMap<String, Claims>>,
 }
+
+/// Verified tokens kept at most; when full, expired ones go, and if none had, all do.
+const VERIFIED_MOST: usize = 10_000;
 
 impl TokenKeys {
     pub fn new(secret: &[u8]) -> Self {
@@ -125,6 +133,7 @@ impl TokenKeys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            verified: RwLock::default(),
         }
     }
 
@@ -142,15 +151,42 @@ impl TokenKeys {
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+        self.verify_at(token, jsonwebtoken::get_current_timestamp() as i64)
+    }
+
+    /// `verify` at the time `now` (seconds since the epoch): what a cached token is held to.
+    fn verify_at(&self, token: &str, now: i64) -> Result<Claims> {
+        let expired = || Error::unauthorized("the access token has expired");
+        let known = cached_claims(&self.verified, token);
+        if let Some(claims) = known {
+            // As the validation does: no leeway, expired once `exp` is in the past.
+            return if claims.exp < now {
+                Err(expired())
+            } else {
+                Ok(claims)
+            };
+        }
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|d| d.claims)
             .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
-                    Error::unauthorized("the access token has expired")
-                }
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => expired(),
                 _ => Error::unauthorized("the access token is invalid"),
-            })
+            })?;
+        let mut verified = self.verified.write().unwrap_or_else(|p| p.into_inner());
+        if verified.len() >= VERIFIED_MOST {
+            verified.retain(|_, c| c.exp >= now);
+            if verified.len() >= VERIFIED_MOST {
+                verified.clear();
+            }
+        }
+        verified.insert(token.to_owned(), claims.clone());
+        Ok(claims)
     }
+}
+
+fn cached_claims(verified: &RwLock<HashMap<String, Claims>>, token: &str) -> Option<Claims> {
+    let verified = verified.read().unwrap_or_else(|p| p.into_inner());
+    verified.get(token).cloned()
 }
 
 /// Reads or creates the signing key. Production demands an explicit key of ≥ 32 bytes.
@@ -438,5 +474,23 @@ mod tests {
         let c = keys.verify(&tok).unwrap();
         assert_eq!((c.sub, c.tid), (u.0, t.0));
         assert!(TokenKeys::new(&[8u8; 32]).verify(&tok).is_err());
+    }
+
+    /// A verified token is remembered, but still expires, and a token that differs from a
+    /// remembered one in any byte is verified afresh (and fails).
+    #[test]
+    fn remembered_tokens_still_expire_and_only_exact_repeats_hit() {
+        let keys = TokenKeys::new(&[7u8; 32]);
+        let tok = keys.issue(UserId::new(), TenantId::new()).unwrap();
+        let exp = keys.verify(&tok).unwrap().exp;
+        assert_eq!(keys.verify_at(&tok, exp).unwrap().exp, exp);
+        let err = keys.verify_at(&tok, exp + 1).unwrap_err();
+        assert!(err.to_string().contains("expired"), "{err}");
+        let mut forged = tok.clone().into_bytes();
+        let at = forged.len() - 5; // inside the signature, clear of base64's padding bits
+        forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        let err = keys.verify(&forged).unwrap_err();
+        assert!(err.to_string().contains("invalid"), "{err}");
     }
 }

@@ -173,6 +173,7 @@ impl PgStore {
             .collect();
         let ats: Vec<DateTime<Utc>> = creations.iter().map(|(t, _)| t.created_at).collect();
         let events: Vec<&Value> = creations.iter().map(|(_, data)| data).collect();
+        let keyed: Vec<bool> = keys.iter().map(Option::is_some).collect();
         let rows = one_shot_pair(
             &self.pool,
             Some(cx),
@@ -199,14 +200,18 @@ impl PgStore {
                     &ats,
                 ],
             ),
-            // A task a key conflict kept out does not exist under its id (a fresh UUID).
+            // A task without an idempotency key was inserted (the statement would have
+            // failed otherwise); one with a key was if it exists under its id (a fresh
+            // UUID: a key conflict kept it out). Only those are looked up.
             (
                 "INSERT INTO task_events (tenant_id, task_id, kind, data, at)
                  SELECT $1, n.id, 'queued', n.event, n.at
-                 FROM unnest($2::uuid[], $3::jsonb[], $4::timestamptz[]) AS n (id, event, at)
-                 WHERE n.id IN (SELECT id FROM tasks WHERE tenant_id = $1 AND id = ANY($2))
+                 FROM unnest($2::uuid[], $3::jsonb[], $4::timestamptz[], $5::bool[])
+                     AS n (id, event, at, keyed)
+                 WHERE NOT n.keyed
+                    OR EXISTS (SELECT 1 FROM tasks t WHERE t.tenant_id = $1 AND t.id = n.id)
                  RETURNING task_id, id",
-                &[&cx.tenant_id.0, &ids, &events, &ats],
+                &[&cx.tenant_id.0, &ids, &events, &ats, &keyed],
             ),
             |e| {
                 if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) {

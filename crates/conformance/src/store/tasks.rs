@@ -210,7 +210,10 @@ pub async fn concurrent_task_creations_stay_apart(store: DynStore) {
 pub async fn creations_under_a_key_beside_its_holders_updates(store: DynStore) {
     let (_u, cx) = owner(&store, "holder").await;
     let key = format!("k-{}", super::rand_suffix());
-    let TaskCreated::New(holder, _) = store.create_task(cx, new_task("echo", Some(&key))).await.unwrap()
+    let TaskCreated::New(holder, _) = store
+        .create_task(cx, new_task("echo", Some(&key)))
+        .await
+        .unwrap()
     else {
         panic!("expected a new task")
     };
@@ -226,7 +229,9 @@ pub async fn creations_under_a_key_beside_its_holders_updates(store: DynStore) {
             }
             let (keyed, plain) = (store.clone(), store.clone());
             let task = new_task("echo", Some(&key));
-            creations.push(tokio::spawn(async move { keyed.create_task(cx, task).await }));
+            creations.push(tokio::spawn(
+                async move { keyed.create_task(cx, task).await },
+            ));
             creations.push(tokio::spawn(async move {
                 plain.create_task(cx, new_task("echo", None)).await
             }));
