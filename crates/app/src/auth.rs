@@ -157,7 +157,13 @@ impl TokenKeys {
     /// `verify` at the time `now` (seconds since the epoch): what a cached token is held to.
     fn verify_at(&self, token: &str, now: i64) -> Result<Claims> {
         let expired = || Error::unauthorized("the access token has expired");
-        let known = cached_claims(&self.verified, token);
+        // The read guard ends with this statement, before the write below.
+        let known = self
+            .verified
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(token)
+            .cloned();
         if let Some(claims) = known {
             // As the validation does: no leeway, expired once `exp` is in the past.
             return if claims.exp < now {
@@ -182,11 +188,6 @@ impl TokenKeys {
         verified.insert(token.to_owned(), claims.clone());
         Ok(claims)
     }
-}
-
-fn cached_claims(verified: &RwLock<HashMap<String, Claims>>, token: &str) -> Option<Claims> {
-    let verified = verified.read().unwrap_or_else(|p| p.into_inner());
-    verified.get(token).cloned()
 }
 
 /// Reads or creates the signing key. Production demands an explicit key of ≥ 32 bytes.
