@@ -27,6 +27,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         14,
         include_str!("../migrations/0014_task_events_order_per_statement.sql"),
     ),
+    (
+        15,
+        include_str!("../migrations/0015_task_writes_without_row_checks.sql"),
+    ),
 ];
 
 /// What a deployment's database holds, read without changing it (`morningai doctor`).
