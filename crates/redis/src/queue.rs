@@ -154,12 +154,20 @@ impl RedisQueue {
                 .arg(job.timeout.as_millis() as u64)
                 .arg(job.dedupe_key.as_deref().unwrap_or(""));
         }
-        let answers: Result<Vec<String>> = call
-            .invoke_async(&mut self.conn())
+        let answers = call
+            .invoke_async::<Vec<String>>(&mut self.conn())
             .await
-            .map_err(err("enqueue"));
+            .map_err(err("enqueue"))
+            .and_then(|answers| {
+                if answers.len() == batch.len() {
+                    Ok(answers)
+                } else {
+                    let got = format!("{} answers for {} jobs", answers.len(), batch.len());
+                    Err(Error::internal("enqueue", got))
+                }
+            });
         match answers {
-            Ok(answers) if answers.len() == batch.len() => {
+            Ok(answers) => {
                 for ((_, reply), holder) in batch.into_iter().zip(answers) {
                     let _ = reply.send(if holder.is_empty() {
                         Ok(Enqueued::Queued)
@@ -171,10 +179,7 @@ impl RedisQueue {
                     });
                 }
             }
-            answers => {
-                let e = answers
-                    .err()
-                    .unwrap_or_else(|| Error::internal("enqueue", "one answer per job expected"));
+            Err(e) => {
                 for (_, reply) in batch {
                     let _ = reply.send(Err(e.clone()));
                 }

@@ -241,7 +241,7 @@ impl crate::Application {
     /// left the tenant.
     async fn member_of(&self, cx: TenantCtx, body: &Value) -> Result<Option<Principal>> {
         let user: UserId = serde_json::from_value(body["user_id"].clone())
-            .map_err(|e| Error::internal("read a Slack link", e))?;
+            .map_err(|e| Error::internal("read the user of a Slack link or link code", e))?;
         Ok(self
             .store
             .role_of(cx.tenant_id, user)
