@@ -69,7 +69,19 @@ sed -e "s/bind \*:8080/bind 127.0.0.1:$lb/" \
     deploy/haproxy.cfg >"$work/haproxy.cfg"
 haproxy -f "$work/haproxy.cfg" -db >"$work/haproxy.log" 2>&1 &
 pid[haproxy]=$!
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$lb/readyz" >/dev/null && break; sleep 0.2; done
+# Up before the load: each serve answers /readyz itself, then the load balancer (whose
+# health checks mark a server up after two passes, 2 s apart) answers it too; 60 s at most.
+# (A CI run once had the setup's first request answered 503 after the earlier 20-s wait,
+# which went on regardless; its logs were gone with the work directory.) A step that fails
+# now shows the processes' last log lines first.
+trap 'echo "soak: failed at line $LINENO; the last log lines:" >&2; tail -n 25 "$work"/*.log >&2' ERR
+ready() {
+  for _ in $(seq 300); do curl -fs "$1/readyz" >/dev/null && return; sleep 0.2; done
+  echo "soak: $1 not ready after 60 s" >&2
+  return 1
+}
+for role in serve-1 serve-2; do ready "http://127.0.0.1:${port[$role]}"; done
+ready "http://127.0.0.1:$lb"
 
 # The small graph the load runs beside echo tasks: a template node and a set node.
 assistant=$(curl -fsS -X POST "http://127.0.0.1:$lb/api/v1/graphs" -H "x-api-key: $owner_key" \
