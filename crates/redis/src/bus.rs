@@ -35,21 +35,8 @@ fn run_publishes(
     batch: Batch<String, Result<()>>,
 ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
     Box::pin(async move {
-        // One allocation, sized for the array's brackets and commas.
-        let size = batch
-            .iter()
-            .map(|(event, _)| event.len() + 1)
-            .sum::<usize>()
-            + 2;
-        let mut message = String::with_capacity(size);
-        message.push('[');
-        for (i, (event, _)) in batch.iter().enumerate() {
-            if i > 0 {
-                message.push(',');
-            }
-            message.push_str(event);
-        }
-        message.push(']');
+        let events: Vec<&str> = batch.iter().map(|(event, _)| event.as_str()).collect();
+        let message = format!("[{}]", events.join(","));
         let sent: Result<i64> = publisher
             .conn
             .clone()
